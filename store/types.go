@@ -143,24 +143,24 @@ type HealthConfig struct {
 // TaskTemplate is what every task of a service runs. Any change to it makes
 // every slot outdated.
 type TaskTemplate struct {
-	Image           string             `json:"Image"`
-	Command         []string           `json:"Command,omitempty"`
-	Args            []string           `json:"Args,omitempty"`
-	Env             []string           `json:"Env,omitempty"`
-	Dir             string             `json:"Dir,omitempty"`
-	User            string             `json:"User,omitempty"`
-	Mounts          []Mount            `json:"Mounts,omitempty"`
-	Limits          Resources          `json:"Limits"`
-	Reservations    Resources          `json:"Reservations"`
-	RestartPolicy   RestartPolicy      `json:"RestartPolicy"`
-	Placement       Placement          `json:"Placement"`
-	StopSignal      string             `json:"StopSignal,omitempty"`
-	StopGracePeriod time.Duration      `json:"StopGracePeriod,omitempty"`
-	Healthcheck     *HealthConfig      `json:"Healthcheck,omitempty"`
-	Networks        []string           `json:"Networks,omitempty"`
-	ForceUpdate     uint64             `json:"ForceUpdate,omitempty"`
-	Labels          map[string]string  `json:"Labels,omitempty"`
-	Extra           map[string]string  `json:"Extra,omitempty"`
+	Image           string            `json:"Image"`
+	Command         []string          `json:"Command,omitempty"`
+	Args            []string          `json:"Args,omitempty"`
+	Env             []string          `json:"Env,omitempty"`
+	Dir             string            `json:"Dir,omitempty"`
+	User            string            `json:"User,omitempty"`
+	Mounts          []Mount           `json:"Mounts,omitempty"`
+	Limits          Resources         `json:"Limits"`
+	Reservations    Resources         `json:"Reservations"`
+	RestartPolicy   RestartPolicy     `json:"RestartPolicy"`
+	Placement       Placement         `json:"Placement"`
+	StopSignal      string            `json:"StopSignal,omitempty"`
+	StopGracePeriod time.Duration     `json:"StopGracePeriod,omitempty"`
+	Healthcheck     *HealthConfig     `json:"Healthcheck,omitempty"`
+	Networks        []string          `json:"Networks,omitempty"`
+	ForceUpdate     uint64            `json:"ForceUpdate,omitempty"`
+	Labels          map[string]string `json:"Labels,omitempty"`
+	Extra           map[string]string `json:"Extra,omitempty"`
 }
 
 // UpdateConfig is swarm's update (and rollback) configuration.
@@ -229,9 +229,9 @@ type Revision struct {
 // Service is a spec plus everything the cluster tracks about it.
 type Service struct {
 	Meta
-	ID           string        `json:"ID"`
-	Spec         ServiceSpec   `json:"Spec"`
-	PreviousSpec *ServiceSpec  `json:"PreviousSpec,omitempty"`
+	ID           string       `json:"ID"`
+	Spec         ServiceSpec  `json:"Spec"`
+	PreviousSpec *ServiceSpec `json:"PreviousSpec,omitempty"`
 	// SpecVersion increases with every change to Spec; tasks record the
 	// SpecVersion they were made from.
 	SpecVersion  uint64        `json:"SpecVersion"`
