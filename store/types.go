@@ -88,9 +88,9 @@ type Node struct {
 	StatusSince time.Time `json:"StatusSince"`
 	Role        Role      `json:"Role"`
 
-	Version   string    `json:"Version"`
-	Platform  Platform  `json:"Platform"`
-	Resources Resources `json:"Resources"`
+	EngineVersion string    `json:"EngineVersion"`
+	Platform      Platform  `json:"Platform"`
+	Resources     Resources `json:"Resources"`
 
 	// Subnet is the overlay subnet leased to this node (issue 4).
 	Subnet string `json:"Subnet,omitempty"`
