@@ -1,0 +1,27 @@
+// Package membership is how shoal agents find each other and agree on a
+// leader.
+//
+// Gossip (gossip.go, events.go, timing.go): every agent runs a serf member
+// over memberlist, named by its node ID, with encrypted gossip (AES key from
+// the join token). serf gives the member list, failure detection (SWIM with
+// Lifeguard) and tags that carry each agent's hostname, API and raft ports
+// and version. DefaultTiming is tuned so that a killed agent is declared
+// failed in about 1–2 s on a LAN.
+//
+// Decisions (raft.go, tls.go): a hashicorp/raft log in DataDir (bolt store
+// and file snapshots), spoken over mutual TLS with the cluster CA. Every
+// agent is a raft server and holds a full replica of the FSM.
+//
+// Voter management (voters.go, autopilot.go): there are no dedicated
+// managers. PlanVoters is a pure function from (raft configuration, gossip
+// view, clock) to configuration changes; Autopilot, run on every agent,
+// applies it while its raft is the leader: new agents join as non-voters,
+// alive non-voters are promoted until there is an odd number of voters (up
+// to 5), and a voter that left, or failed for longer than a grace period, is
+// replaced.
+//
+// How the agent wires it: Start the Membership, Join peers, NewRaft (and
+// BootstrapSingle on `agent init`), then run
+// NewAutopilot(r, m.MemberInfos, policy, log).Run(ctx, kick) with kick
+// signalled on membership events.
+package membership
