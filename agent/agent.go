@@ -1,0 +1,233 @@
+// Package agent is the daemon every host runs: it serves the API, and once
+// the host is part of a cluster it runs membership, the raft replica and,
+// while it leads, the leader's loops.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/membership"
+)
+
+// Config is everything `agent run` takes.
+type Config struct {
+	DataDir            string
+	Name               string // node hostname; default os.Hostname()
+	BindAddr           string // IP to listen on; default 0.0.0.0
+	AdvertiseAddr      string // IP other agents use; default the first non-loopback address
+	GossipPort         int
+	RaftPort           int
+	APIPort            int
+	APISocket          string
+	Containerd         string
+	InsecureRegistries []string
+	// GossipTiming and VoterGrace tune failure detection; zero values are
+	// the defaults of the membership package.
+	GossipTiming membership.Timing
+	VoterGrace   time.Duration
+	Logger       *slog.Logger
+}
+
+func (c *Config) setDefaults() error {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.DataDir == "" {
+		c.DataDir = "/var/lib/shoal"
+	}
+	if c.APISocket == "" {
+		c.APISocket = api.DefaultSocket
+	}
+	if c.Name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("hostname: %w (pass --name)", err)
+		}
+		c.Name = h
+	}
+	if c.GossipPort == 0 {
+		c.GossipPort = api.DefaultGossipPort
+	}
+	if c.RaftPort == 0 {
+		c.RaftPort = api.DefaultRaftPort
+	}
+	if c.APIPort == 0 {
+		c.APIPort = api.DefaultAPIPort
+	}
+	if c.BindAddr == "" {
+		c.BindAddr = "0.0.0.0"
+	}
+	if c.AdvertiseAddr == "" {
+		if ip := net.ParseIP(c.BindAddr); ip != nil && !ip.IsUnspecified() {
+			c.AdvertiseAddr = c.BindAddr
+		} else {
+			addr, err := firstAddress()
+			if err != nil {
+				return err
+			}
+			c.AdvertiseAddr = addr
+		}
+	}
+	if net.ParseIP(c.AdvertiseAddr) == nil {
+		return fmt.Errorf("advertise address %q is not an IP address (pass --advertise with this host's IP)", c.AdvertiseAddr)
+	}
+	if c.VoterGrace == 0 {
+		c.VoterGrace = 10 * time.Second
+	}
+	return nil
+}
+
+// Agent is one host's daemon. Run it once.
+type Agent struct {
+	cfg Config
+	log *slog.Logger
+	id  *identity
+
+	mu sync.Mutex // guards id, cl and joining
+	cl *cluster
+	// joining is set while init or join runs so that two cannot race.
+	joining bool
+
+	runCtx context.Context
+	wg     sync.WaitGroup
+}
+
+// New validates cfg and reads the data dir.
+func New(cfg Config) (*Agent, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	id, err := loadIdentity(cfg.DataDir, cfg.Name)
+	if err != nil {
+		return nil, err
+	}
+	return &Agent{cfg: cfg, log: cfg.Logger, id: id}, nil
+}
+
+// Run serves until ctx ends, then stops gracefully: the node is seen as
+// failed (Down) by the others until it comes back; `agent leave` is the way
+// to leave for good. If the data dir names a cluster, Run rejoins it.
+func (a *Agent) Run(ctx context.Context) error {
+	a.runCtx = ctx
+	unlock, err := lockDataDir(a.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	ln, err := listenUnix(a.cfg.APISocket)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: a.routes(false), ReadHeaderTimeout: 10 * time.Second}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("local API stopped", "err", err)
+		}
+	}()
+	id := a.ident()
+	a.log.Info("agent started", "node", id.NodeID, "name", id.Name, "socket", a.cfg.APISocket, "advertise", a.cfg.AdvertiseAddr)
+
+	if id.ClusterID != "" {
+		if err := a.startCluster(ctx, nil, false); err != nil {
+			a.log.Error("rejoining cluster failed; the API stays up for diagnosis", "cluster", id.ClusterID, "err", err)
+		}
+	}
+	<-ctx.Done()
+
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutCtx)
+	a.mu.Lock()
+	cl := a.cl
+	a.cl = nil
+	a.mu.Unlock()
+	if cl != nil {
+		cl.stop(false)
+	}
+	a.wg.Wait()
+	_ = os.Remove(a.cfg.APISocket)
+	a.log.Info("agent stopped")
+	return nil
+}
+
+// ident returns the current identity.
+func (a *Agent) ident() *identity {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.id
+}
+
+// setIdent replaces the identity after an init, join or leave.
+func (a *Agent) setIdent(id *identity) {
+	a.mu.Lock()
+	a.id = id
+	a.mu.Unlock()
+}
+
+// cluster returns the running cluster or an error telling the user how to
+// get one.
+func (a *Agent) cluster() (*cluster, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cl == nil {
+		return nil, errNotInCluster
+	}
+	return a.cl, nil
+}
+
+var errNotInCluster = &httpError{code: http.StatusConflict,
+	msg: "this agent is not part of a cluster: run `agent init` to start one, or `agent join --token TOKEN PEER` to join one"}
+
+func listenUnix(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create socket dir: %w", err)
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("API socket %s is in use: another agent is running with it (stop it, or pass --api-socket)", path)
+	}
+	_ = os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	// Root-only: anyone who can talk to this socket controls the cluster.
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("chmod %s: %w", path, err)
+	}
+	return ln, nil
+}
+
+// firstAddress picks the first global unicast IPv4 address of an up
+// interface, for hosts started without --advertise.
+func firstAddress() (string, error) {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return "", fmt.Errorf("list interfaces: %w", err)
+	}
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, ad := range addrs {
+			if ipn, ok := ad.(*net.IPNet); ok && ipn.IP.To4() != nil && ipn.IP.IsGlobalUnicast() {
+				return ipn.IP.String(), nil
+			}
+		}
+	}
+	return "", errors.New("no usable IPv4 address found to advertise: pass --advertise with this host's IP")
+}

@@ -1,0 +1,231 @@
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/membership"
+	"github.com/shoal-org/shoal/pki"
+	"github.com/shoal-org/shoal/store"
+)
+
+// cluster is everything an agent runs once it belongs to a cluster: the
+// replica, raft, gossip, the mTLS API listener and the leader's loops.
+type cluster struct {
+	a      *Agent
+	id     *identity // the identity the cluster was started with
+	log    *slog.Logger
+	store  *store.Store
+	raft   *raft.Raft
+	rclose interface{ Close() error }
+	ml     *membership.Membership
+
+	serverTLS *tls.Config // agent-to-agent API: client cert if given
+	clientTLS *tls.Config // mutual TLS client for forwarding
+	peerHTTP  *http.Client
+	apiSrv    *http.Server
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// kick wakes the leader's loops after a membership change.
+	kickNodes chan struct{}
+	kickPilot chan struct{}
+}
+
+// startCluster brings up the cluster machinery from the identity on disk.
+// bootstrap founds a new single-voter raft; joinPeers are gossip addresses
+// to join (nil on restart: serf's snapshot finds the peers again).
+func (a *Agent) startCluster(ctx context.Context, joinPeers []string, bootstrap bool) error {
+	cl, err := a.newCluster(ctx)
+	if err != nil {
+		return err
+	}
+	if bootstrap {
+		if err := membership.BootstrapSingle(cl.raft, cl.id.NodeID, cl.raftAddr()); err != nil {
+			cl.stop(false)
+			return fmt.Errorf("bootstrap raft: %w", err)
+		}
+	}
+	peers := joinPeers
+	if peers == nil {
+		peers = cl.knownPeers()
+	}
+	if len(peers) > 0 {
+		if _, err := cl.ml.Join(peers); err != nil && joinPeers != nil {
+			cl.stop(false)
+			return fmt.Errorf("join gossip via %v: %w", peers, err)
+		} else if err != nil {
+			cl.log.Warn("could not reach any known peer yet; serf keeps trying", "err", err)
+		}
+	}
+	cl.startLoops()
+	a.mu.Lock()
+	a.cl = cl
+	a.mu.Unlock()
+	return nil
+}
+
+func (a *Agent) newCluster(parent context.Context) (_ *cluster, err error) {
+	id := a.ident()
+	cfg := a.cfg
+	ctx, cancel := context.WithCancel(parent)
+	cl := &cluster{a: a, id: id, log: a.log, store: store.New(a.log), ctx: ctx, cancel: cancel,
+		kickNodes: make(chan struct{}, 1), kickPilot: make(chan struct{}, 1)}
+	defer func() {
+		if err != nil {
+			cl.stop(false)
+		}
+	}()
+	raftServerTLS, err := pki.ServerTLS(id.caPEM, id.certPEM, id.keyPEM, tls.RequireAndVerifyClientCert)
+	if err != nil {
+		return nil, fmt.Errorf("raft TLS: %w", err)
+	}
+	if cl.serverTLS, err = pki.ServerTLS(id.caPEM, id.certPEM, id.keyPEM, tls.VerifyClientCertIfGiven); err != nil {
+		return nil, fmt.Errorf("API TLS: %w", err)
+	}
+	if cl.clientTLS, err = pki.ClientTLS(id.caPEM, id.certPEM, id.keyPEM); err != nil {
+		return nil, fmt.Errorf("client TLS: %w", err)
+	}
+	cl.peerHTTP = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: cl.clientTLS, DialContext: (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second,
+		// A leader cut off by a partition must not hold a forwarded write
+		// forever on a connection that was open before the cut.
+		ResponseHeaderTimeout: 10 * time.Second}}
+
+	cl.raft, cl.rclose, err = membership.NewRaft(membership.RaftConfig{
+		NodeID: id.NodeID, DataDir: id.path("raft"),
+		BindAddr:      net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.RaftPort)),
+		AdvertiseAddr: cl.raftAddr(), ServerTLS: raftServerTLS, ClientTLS: cl.clientTLS, Logger: a.log,
+	}, cl.store)
+	if err != nil {
+		return nil, fmt.Errorf("start raft: %w", err)
+	}
+	cl.ml, err = membership.Start(membership.Config{
+		NodeID: id.NodeID, NodeName: id.Name,
+		BindAddr: cfg.BindAddr, BindPort: cfg.GossipPort,
+		AdvertiseAddr: cfg.AdvertiseAddr, AdvertisePort: cfg.GossipPort,
+		Tags: cl.tags(), EncryptKey: id.gossipKey, SnapshotPath: id.path("serf.snapshot"),
+		Timing: cfg.GossipTiming, Logger: a.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start gossip on %s:%d: %w", cfg.BindAddr, cfg.GossipPort, err)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.APIPort)))
+	if err != nil {
+		return nil, fmt.Errorf("listen for the API on port %d: %w", cfg.APIPort, err)
+	}
+	cl.apiSrv = &http.Server{Handler: a.routes(true), TLSConfig: cl.serverTLS, ReadHeaderTimeout: 10 * time.Second}
+	cl.wg.Add(1)
+	go func() {
+		defer cl.wg.Done()
+		if err := cl.apiSrv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			cl.log.Error("TCP API stopped", "err", err)
+		}
+	}()
+	return cl, nil
+}
+
+func (cl *cluster) raftAddr() string {
+	return net.JoinHostPort(cl.a.cfg.AdvertiseAddr, strconv.Itoa(cl.a.cfg.RaftPort))
+}
+
+// tags are what other agents learn about this one through gossip.
+func (cl *cluster) tags() map[string]string {
+	cfg := cl.a.cfg
+	return map[string]string{
+		"api":  strconv.Itoa(cfg.APIPort),
+		"raft": strconv.Itoa(cfg.RaftPort),
+		"ver":  api.Version,
+		"os":   runtime.GOOS,
+		"arch": runtime.GOARCH,
+		"cpus": strconv.FormatInt(int64(runtime.NumCPU())*1e9, 10),
+		"mem":  strconv.FormatInt(memTotal(), 10),
+	}
+}
+
+// knownPeers lists the gossip addresses of nodes in the local replica, so a
+// restarted agent finds the cluster even if serf's snapshot is stale.
+func (cl *cluster) knownPeers() []string {
+	var peers []string
+	for _, n := range cl.store.View().Nodes() {
+		if n.ID != cl.id.NodeID && n.Addr != "" && n.GossipPort != 0 {
+			peers = append(peers, net.JoinHostPort(n.Addr, strconv.Itoa(n.GossipPort)))
+		}
+	}
+	return peers
+}
+
+func (cl *cluster) startLoops() {
+	cl.wg.Add(2)
+	go func() { defer cl.wg.Done(); cl.eventLoop() }()
+	go func() { defer cl.wg.Done(); cl.leadershipLoop() }()
+}
+
+// eventLoop is the single consumer of membership events.
+func (cl *cluster) eventLoop() {
+	for {
+		select {
+		case <-cl.ctx.Done():
+			return
+		case ev, ok := <-cl.ml.Events():
+			if !ok {
+				return
+			}
+			cl.log.Debug("membership event", "kind", ev.Kind, "node", ev.Member.Name, "id", ev.Member.ID)
+			kick(cl.kickNodes)
+			kick(cl.kickPilot)
+		}
+	}
+}
+
+func kick(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// stop shuts the cluster machinery down. leave=true announces a graceful
+// departure to gossip first.
+func (cl *cluster) stop(leave bool) {
+	if cl.cancel != nil {
+		cl.cancel()
+	}
+	if cl.apiSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		_ = cl.apiSrv.Shutdown(ctx)
+		cancel()
+	}
+	if cl.ml != nil {
+		if leave {
+			if err := cl.ml.Leave(5 * time.Second); err != nil {
+				cl.log.Warn("gossip leave", "err", err)
+			}
+		}
+		_ = cl.ml.Shutdown()
+	}
+	if cl.raft != nil {
+		if err := cl.raft.Shutdown().Error(); err != nil {
+			cl.log.Warn("raft shutdown", "err", err)
+		}
+	}
+	if cl.rclose != nil {
+		_ = cl.rclose.Close()
+	}
+	cl.wg.Wait()
+}

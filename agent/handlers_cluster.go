@@ -1,0 +1,266 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/internal/idgen"
+	"github.com/shoal-org/shoal/membership"
+	"github.com/shoal-org/shoal/pki"
+	"github.com/shoal-org/shoal/store"
+)
+
+// DefaultOverlayCIDR is split into per-node subnets unless init says otherwise.
+const DefaultOverlayCIDR = "10.240.0.0/16"
+
+func (a *Agent) handleInfo(w http.ResponseWriter, r *http.Request) error {
+	id := a.ident()
+	info := api.Info{NodeID: id.NodeID, Name: id.Name, ClusterID: id.ClusterID,
+		Addr: a.cfg.AdvertiseAddr, APIPort: a.cfg.APIPort, Version: api.Version}
+	if cl, err := a.cluster(); err == nil {
+		info.InCluster = true
+		info.RaftState = cl.raft.State().String()
+		_, lid := cl.raft.LeaderWithID()
+		info.LeaderID = string(lid)
+		view := cl.store.View()
+		if n := view.Node(string(lid)); n != nil {
+			info.LeaderName = n.Hostname
+		}
+		info.Voters = cl.voterCount()
+		info.Nodes = len(view.Nodes())
+		info.AppliedIdx = cl.store.Index()
+		info.Role = string(cl.role(cl.id.NodeID))
+	}
+	return writeJSON(w, http.StatusOK, info)
+}
+
+// role is a node's suffrage in this agent's copy of the raft configuration.
+func (cl *cluster) role(id string) store.Role {
+	f := cl.raft.GetConfiguration()
+	if f.Error() != nil {
+		return ""
+	}
+	for _, s := range f.Configuration().Servers {
+		if string(s.ID) == id {
+			if s.Suffrage == raft.Voter {
+				return store.RoleVoter
+			}
+			return store.RoleNonvoter
+		}
+	}
+	return ""
+}
+
+func (a *Agent) handleMembers(w http.ResponseWriter, r *http.Request) error {
+	cl, err := a.cluster()
+	if err != nil {
+		return err
+	}
+	var out []api.Member
+	for _, m := range cl.ml.Members() {
+		out = append(out, api.Member{ID: m.ID, Name: m.Name, Addr: net.JoinHostPort(m.Addr, strconv.Itoa(m.Port)),
+			Status: string(m.Status), Tags: m.Tags})
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// beginMembershipChange makes init, join and leave exclusive.
+func (a *Agent) beginMembershipChange(wantInCluster bool) (func(), error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.joining {
+		return nil, &httpError{code: http.StatusConflict, msg: "an init, join or leave is already in progress on this agent"}
+	}
+	if wantInCluster && a.cl == nil {
+		return nil, errNotInCluster
+	}
+	if !wantInCluster && (a.cl != nil || a.id.ClusterID != "") { // a.mu is held
+		return nil, &httpError{code: http.StatusConflict, msg: fmt.Sprintf(
+			"this agent is already part of cluster %s: run `agent leave` first to join another", a.id.ClusterID)}
+	}
+	a.joining = true
+	return func() { a.mu.Lock(); a.joining = false; a.mu.Unlock() }, nil
+}
+
+func (a *Agent) handleInit(w http.ResponseWriter, r *http.Request) error {
+	var req api.InitRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	if req.OverlayCIDR == "" {
+		req.OverlayCIDR = DefaultOverlayCIDR
+	}
+	if _, _, err := net.ParseCIDR(req.OverlayCIDR); err != nil {
+		return badRequest("overlay CIDR %q: %v (use a form like 10.240.0.0/16)", req.OverlayCIDR, err)
+	}
+	done, err := a.beginMembershipChange(false)
+	if err != nil {
+		return err
+	}
+	defer done()
+	resp, err := a.initCluster(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, resp)
+}
+
+func (a *Agent) initCluster(ctx context.Context, req api.InitRequest) (_ *api.InitResponse, err error) {
+	clusterID := idgen.New()
+	ca, err := pki.NewCA(clusterID)
+	if err != nil {
+		return nil, fmt.Errorf("create cluster CA: %w", err)
+	}
+	id := a.ident()
+	certPEM, keyPEM, err := ca.IssueNode(id.NodeID, []net.IP{net.ParseIP(a.cfg.AdvertiseAddr)})
+	if err != nil {
+		return nil, fmt.Errorf("issue node certificate: %w", err)
+	}
+	gossipKey, err := pki.NewGossipKey()
+	if err != nil {
+		return nil, err
+	}
+	secret, err := pki.NewSecret()
+	if err != nil {
+		return nil, err
+	}
+	joined, err := id.saveCluster(clusterID, ca.CertPEM, certPEM, keyPEM, gossipKey)
+	if err != nil {
+		return nil, err
+	}
+	a.setIdent(joined)
+	defer func() {
+		if err != nil { // leave the agent as it was: outside any cluster
+			a.abandonCluster()
+		}
+	}()
+	if err := a.startCluster(a.runCtx, nil, true); err != nil {
+		return nil, err
+	}
+	cl, err := a.cluster()
+	if err != nil {
+		return nil, err
+	}
+	if err := waitFor(ctx, 15*time.Second, cl.isLeader); err != nil {
+		return nil, fmt.Errorf("the new single-node cluster elected no leader: %w", err)
+	}
+	cluster := &store.Cluster{ID: clusterID, CACertPEM: ca.CertPEM, CAKeyPEM: ca.KeyPEM, GossipKey: gossipKey,
+		JoinSecret: secret, OverlayCIDR: req.OverlayCIDR, TaskHistory: 5}
+	if _, err := cl.apply(ctx, store.Command{Ops: []store.Op{{Kind: store.OpCreate, Table: store.TableCluster, Cluster: cluster}}}); err != nil {
+		return nil, fmt.Errorf("record the cluster: %w", err)
+	}
+	if err := cl.syncNodes(ctx); err != nil {
+		return nil, fmt.Errorf("record this node: %w", err)
+	}
+	token, cmd, err := cl.joinToken()
+	if err != nil {
+		return nil, err
+	}
+	a.log.Info("cluster initialised", "cluster", clusterID)
+	return &api.InitResponse{ClusterID: clusterID, NodeID: joined.NodeID, Token: token, JoinCommand: cmd}, nil
+}
+
+// abandonCluster undoes a failed init or join.
+func (a *Agent) abandonCluster() {
+	a.mu.Lock()
+	cl := a.cl
+	a.cl = nil
+	a.mu.Unlock()
+	if cl != nil {
+		cl.stop(false)
+	}
+	fresh, err := a.ident().forget()
+	if err != nil {
+		a.log.Warn("clean data dir after failed init/join", "err", err)
+	}
+	a.setIdent(fresh)
+}
+
+func (cl *cluster) joinToken() (token, command string, err error) {
+	c := cl.store.View().Cluster()
+	if c == nil {
+		return "", "", &httpError{code: http.StatusServiceUnavailable, msg: "the cluster record has not reached this agent yet; retry in a moment"}
+	}
+	digest, err := pki.Digest(c.CACertPEM)
+	if err != nil {
+		return "", "", fmt.Errorf("cluster CA: %w", err)
+	}
+	token = pki.FormatToken(digest, c.JoinSecret)
+	addr := net.JoinHostPort(cl.a.cfg.AdvertiseAddr, strconv.Itoa(cl.a.cfg.APIPort))
+	return token, fmt.Sprintf("agent join --token %s %s", token, addr), nil
+}
+
+func (a *Agent) handleJoinToken(w http.ResponseWriter, r *http.Request) error {
+	cl, err := a.cluster()
+	if err != nil {
+		return err
+	}
+	cl.syncRead(r.Context())
+	token, cmd, err := cl.joinToken()
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, api.TokenResponse{Token: token, JoinCommand: cmd})
+}
+
+func (a *Agent) handleJoinTokenRotate(w http.ResponseWriter, r *http.Request) error {
+	cl, err := a.cluster()
+	if err != nil {
+		return err
+	}
+	c := cl.store.View().Cluster()
+	if c == nil {
+		return &httpError{code: http.StatusServiceUnavailable, msg: "the cluster record is missing on the leader; retry in a moment"}
+	}
+	cp := c.Copy()
+	if cp.JoinSecret, err = pki.NewSecret(); err != nil {
+		return err
+	}
+	if _, err := cl.apply(r.Context(), store.Command{Ops: []store.Op{{Kind: store.OpPut, Table: store.TableCluster, Cluster: cp, IfVersion: c.Version}}}); err != nil {
+		return err
+	}
+	token, cmd, err := cl.joinToken()
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, api.TokenResponse{Token: token, JoinCommand: cmd})
+}
+
+func (a *Agent) handleReadIndex(w http.ResponseWriter, r *http.Request) error {
+	cl, err := a.cluster()
+	if err != nil {
+		return err
+	}
+	if !cl.isLeader() {
+		return &httpError{code: http.StatusServiceUnavailable, msg: "not the leader"}
+	}
+	if err := cl.raft.VerifyLeader().Error(); err != nil {
+		return errNoLeader
+	}
+	return writeJSON(w, http.StatusOK, api.ReadIndexResponse{Index: cl.raft.AppliedIndex()})
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(ctx context.Context, d time.Duration, cond func() bool) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("gave up after %s", d)
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+var _ = membership.StatusAlive

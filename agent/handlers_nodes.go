@@ -1,0 +1,165 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/membership"
+	"github.com/shoal-org/shoal/store"
+)
+
+// nodeViews decorates stored nodes with what this agent sees right now.
+func (cl *cluster) nodeViews(nodes []*store.Node) []api.Node {
+	suffrage := map[string]raft.ServerSuffrage{}
+	if f := cl.raft.GetConfiguration(); f.Error() == nil {
+		for _, s := range f.Configuration().Servers {
+			suffrage[string(s.ID)] = s.Suffrage
+		}
+	}
+	_, leader := cl.raft.LeaderWithID()
+	alive := map[string]bool{}
+	for _, m := range cl.ml.Members() {
+		alive[m.ID] = m.Status == membership.StatusAlive
+	}
+	out := make([]api.Node, 0, len(nodes))
+	for _, n := range nodes {
+		v := api.Node{Node: *n, Self: n.ID == cl.id.NodeID}
+		if s, ok := suffrage[n.ID]; ok && s == raft.Voter {
+			switch {
+			case string(leader) == n.ID:
+				v.ManagerStatus = "Leader"
+			case alive[n.ID]:
+				v.ManagerStatus = "Reachable"
+			default:
+				v.ManagerStatus = "Unreachable"
+			}
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func (a *Agent) handleNodeList(w http.ResponseWriter, r *http.Request) error {
+	cl, err := a.cluster()
+	if err != nil {
+		return err
+	}
+	if cl.syncRead(r.Context()) {
+		w.Header().Set("X-Shoal-Stale", "true")
+	}
+	return writeJSON(w, http.StatusOK, cl.nodeViews(cl.store.View().Nodes()))
+}
+
+func (a *Agent) handleNodeInspect(w http.ResponseWriter, r *http.Request) error {
+	cl, err := a.cluster()
+	if err != nil {
+		return err
+	}
+	if cl.syncRead(r.Context()) {
+		w.Header().Set("X-Shoal-Stale", "true")
+	}
+	n, err := cl.store.View().FindNode(r.PathValue("ref"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, cl.nodeViews([]*store.Node{n})[0])
+}
+
+func (a *Agent) handleNodeUpdate(w http.ResponseWriter, r *http.Request) error {
+	cl, err := a.cluster()
+	if err != nil {
+		return err
+	}
+	var upd api.NodeUpdate
+	if err := readJSON(r, &upd); err != nil {
+		return err
+	}
+	if err := validateNodeUpdate(upd); err != nil {
+		return err
+	}
+	// Read-modify-write with a version check; retried if gossip updated
+	// the same row in between.
+	for attempt := 0; ; attempt++ {
+		n, err := cl.store.View().FindNode(r.PathValue("ref"))
+		if err != nil {
+			return err
+		}
+		cp := n.Copy()
+		applyNodeUpdate(cp, upd)
+		_, err = cl.apply(r.Context(), store.Command{Ops: []store.Op{{Kind: store.OpPut, Table: store.TableNodes, Node: cp, IfVersion: n.Version}}})
+		if errors.Is(err, store.ErrConflict) && attempt < 5 {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, cl.nodeViews([]*store.Node{cl.store.View().Node(cp.ID)})[0])
+	}
+}
+
+func validateNodeUpdate(u api.NodeUpdate) error {
+	switch store.Availability(u.Availability) {
+	case "", store.AvailabilityActive, store.AvailabilityPause, store.AvailabilityDrain:
+	default:
+		return badRequest("availability %q: use active, pause or drain", u.Availability)
+	}
+	for k := range u.LabelAdd {
+		if k == "" || strings.ContainsAny(k, "= \t\n") {
+			return badRequest("label key %q: must be non-empty without spaces or '='", k)
+		}
+	}
+	for _, k := range u.LabelRm {
+		if k == "" {
+			return badRequest("label to remove: empty key")
+		}
+	}
+	return nil
+}
+
+func applyNodeUpdate(n *store.Node, u api.NodeUpdate) {
+	if u.Availability != "" {
+		n.Availability = store.Availability(u.Availability)
+	}
+	for _, k := range u.LabelRm {
+		delete(n.Labels, k)
+	}
+	if len(u.LabelAdd) > 0 && n.Labels == nil {
+		n.Labels = map[string]string{}
+	}
+	for k, v := range u.LabelAdd {
+		n.Labels[k] = v
+	}
+}
+
+func (a *Agent) handleNodeRemove(w http.ResponseWriter, r *http.Request) error {
+	cl, err := a.cluster()
+	if err != nil {
+		return err
+	}
+	n, err := cl.store.View().FindNode(r.PathValue("ref"))
+	if err != nil {
+		return err
+	}
+	force := r.URL.Query().Get("force") == "true"
+	if n.Status != store.NodeDown && !force {
+		return &httpError{code: http.StatusConflict, msg: fmt.Sprintf(
+			"node %s (%s) is %s: only a Down node can be removed; run `agent leave` on it or stop its agent first, or pass --force",
+			n.Hostname, n.ID, n.Status)}
+	}
+	if n.ID == cl.id.NodeID {
+		return badRequest("node %s is the agent answering this request: run `agent leave` on it instead", n.Hostname)
+	}
+	if err := cl.removePeer(r.Context(), n.ID); err != nil {
+		return err
+	}
+	ops := []store.Op{{Kind: store.OpDelete, Table: store.TableNodes, ID: n.ID}}
+	if _, err := cl.apply(r.Context(), store.Command{Ops: ops}); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, struct{}{})
+}

@@ -1,0 +1,230 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/membership"
+	"github.com/shoal-org/shoal/pki"
+	"github.com/shoal-org/shoal/store"
+)
+
+// handleJoin runs on the joining agent (local socket only): it proves the
+// token to a member, receives its credentials and joins gossip and raft.
+// Nothing is written to the data dir unless the member admits it.
+func (a *Agent) handleJoin(w http.ResponseWriter, r *http.Request) error {
+	var req api.JoinRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	tok, err := pki.ParseToken(req.Token)
+	if err != nil {
+		return badRequest("%v", err)
+	}
+	peer, err := normalizePeer(req.Peer)
+	if err != nil {
+		return err
+	}
+	done, err := a.beginMembershipChange(false)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := a.joinCluster(r.Context(), tok, peer); err != nil {
+		return err
+	}
+	id := a.ident()
+	return writeJSON(w, http.StatusOK, api.JoinResponse{ClusterID: id.ClusterID, NodeID: id.NodeID})
+}
+
+func normalizePeer(p string) (string, error) {
+	p = strings.TrimSpace(p)
+	if p == "" {
+		return "", badRequest("missing peer: name a cluster member as HOST or HOST:PORT (API port, default %d)", api.DefaultAPIPort)
+	}
+	if _, _, err := net.SplitHostPort(p); err != nil {
+		p = net.JoinHostPort(p, strconv.Itoa(api.DefaultAPIPort))
+	}
+	return p, nil
+}
+
+func (a *Agent) joinCluster(ctx context.Context, tok pki.Token, peer string) (err error) {
+	keyPEM, err := pki.NewNodeKey()
+	if err != nil {
+		return err
+	}
+	id := a.ident()
+	csr, err := pki.NewCSR(keyPEM, id.NodeID)
+	if err != nil {
+		return err
+	}
+	var caPEM []byte
+	hc := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: pki.PinnedClientTLS(tok.CADigest, func(p []byte) { caPEM = p }),
+		DialContext:     (&net.Dialer{Timeout: 5 * time.Second}).DialContext}}
+	var resp api.AdmitResponse
+	req := api.AdmitRequest{Secret: tok.Secret, NodeID: id.NodeID, Hostname: id.Name, Addr: a.cfg.AdvertiseAddr, CSR: csr}
+	if err := api.NewHTTPClient("https://"+peer, hc).Do(ctx, http.MethodPost, "/v1/internal/admit", req, &resp); err != nil {
+		return joinError(peer, err)
+	}
+	if d, derr := pki.Digest(caPEM); derr != nil || d != tok.CADigest {
+		return fmt.Errorf("join via %s: the CA received does not match the token", peer)
+	}
+	joined, err := id.saveCluster(resp.ClusterID, caPEM, resp.Cert, keyPEM, resp.GossipKey)
+	if err != nil {
+		return err
+	}
+	a.setIdent(joined)
+	defer func() {
+		if err != nil {
+			a.abandonCluster()
+		}
+	}()
+	if err := a.startCluster(a.runCtx, resp.Peers, false); err != nil {
+		return err
+	}
+	cl, err := a.cluster()
+	if err != nil {
+		return err
+	}
+	// Return once the leader has recorded this node and the record has
+	// reached this replica, so `node ls` right after shows it.
+	err = waitFor(ctx, 30*time.Second, func() bool {
+		n := cl.store.View().Node(joined.NodeID)
+		return n != nil && n.Status == store.NodeReady
+	})
+	if err != nil {
+		return fmt.Errorf("joined gossip via %s, but the leader did not record this node: %w (see `agent members`, and the leader's log)", peer, err)
+	}
+	a.log.Info("joined cluster", "cluster", resp.ClusterID, "via", peer)
+	return nil
+}
+
+func joinError(peer string, err error) error {
+	var mismatch *pki.CAMismatchError
+	var se *api.StatusError
+	switch {
+	case errors.As(err, &mismatch):
+		return badRequest("join refused: %v", mismatch)
+	case errors.As(err, &se) && se.Code == http.StatusForbidden:
+		return &httpError{code: http.StatusForbidden, msg: "join refused by " + peer + ": " + se.Message}
+	case errors.As(err, &se):
+		return &httpError{code: se.Code, msg: "join via " + peer + ": " + se.Message}
+	}
+	return &httpError{code: http.StatusBadGateway, msg: fmt.Sprintf("join via %s: %v (is an agent of the cluster listening there?)", peer, err)}
+}
+
+// handleAdmit runs on any member: it checks the join secret and signs the
+// new node's certificate. The new node appears in the nodes table once the
+// leader sees it in gossip.
+func (a *Agent) handleAdmit(w http.ResponseWriter, r *http.Request) error {
+	cl, err := a.cluster()
+	if err != nil {
+		return err
+	}
+	var req api.AdmitRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	c := cl.store.View().Cluster()
+	if c == nil {
+		return &httpError{code: http.StatusServiceUnavailable, msg: "this member has no copy of the cluster record yet; try another member"}
+	}
+	if !(pki.Token{Secret: c.JoinSecret}).SecretMatches(req.Secret) {
+		return &httpError{code: http.StatusForbidden, msg: "the join token's secret is not this cluster's current one " +
+			"(it may have been rotated): get the current token with `agent join-token` on a member"}
+	}
+	if n := cl.store.View().Node(req.NodeID); n != nil && n.Status == store.NodeReady {
+		return &httpError{code: http.StatusConflict, msg: fmt.Sprintf("node ID %s is already an active member", req.NodeID)}
+	}
+	ip := net.ParseIP(req.Addr)
+	if ip == nil {
+		return badRequest("joining node's address %q is not an IP: start its agent with --advertise", req.Addr)
+	}
+	ca, err := pki.LoadCA(c.CACertPEM, c.CAKeyPEM)
+	if err != nil {
+		return fmt.Errorf("load cluster CA: %w", err)
+	}
+	cert, err := ca.SignCSR(req.CSR, req.NodeID, []net.IP{ip})
+	if err != nil {
+		return badRequest("certificate request: %v", err)
+	}
+	var peers []string
+	for _, m := range cl.ml.Members() {
+		if m.Status == membership.StatusAlive {
+			peers = append(peers, net.JoinHostPort(m.Addr, strconv.Itoa(m.Port)))
+		}
+	}
+	a.log.Info("admitting node", "node", req.NodeID, "name", req.Hostname, "addr", req.Addr)
+	return writeJSON(w, http.StatusOK, api.AdmitResponse{ClusterID: c.ID, CACert: c.CACertPEM, Cert: cert,
+		GossipKey: c.GossipKey, Peers: peers})
+}
+
+// handleLeave takes this agent out of the cluster for good: out of raft
+// first (so the voters keep a majority), then out of gossip with a leave
+// message (so it shows as Down/left rather than failed), then its cluster
+// files are removed.
+func (a *Agent) handleLeave(w http.ResponseWriter, r *http.Request) error {
+	done, err := a.beginMembershipChange(true)
+	if err != nil {
+		return err
+	}
+	defer done()
+	cl, err := a.cluster()
+	if err != nil {
+		return err
+	}
+	if len(cl.ml.Members()) > 1 {
+		if err := cl.leaveRaft(r.Context()); err != nil {
+			return err
+		}
+	}
+	a.mu.Lock()
+	a.cl = nil
+	a.mu.Unlock()
+	cl.stop(true)
+	fresh, err := cl.id.forget()
+	a.setIdent(fresh)
+	if err != nil {
+		return fmt.Errorf("left the cluster, but cleaning the data dir failed: %w", err)
+	}
+	a.log.Info("left the cluster")
+	return writeJSON(w, http.StatusOK, struct{}{})
+}
+
+func (cl *cluster) leaveRaft(ctx context.Context) error {
+	self := cl.id.NodeID
+	if cl.isLeader() {
+		return cl.removePeer(ctx, self)
+	}
+	c, err := cl.leaderClient()
+	if err != nil {
+		return fmt.Errorf("leave: %w", err)
+	}
+	if err := c.Do(ctx, http.MethodPost, "/v1/internal/remove-peer", api.LeaveRequest{NodeID: self}, nil); err != nil {
+		return fmt.Errorf("leave: the leader could not remove this node from raft: %w", err)
+	}
+	return nil
+}
+
+func (a *Agent) handleRemovePeer(w http.ResponseWriter, r *http.Request) error {
+	cl, err := a.cluster()
+	if err != nil {
+		return err
+	}
+	var req api.LeaveRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	if err := cl.removePeer(r.Context(), req.NodeID); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, struct{}{})
+}

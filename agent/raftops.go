@@ -1,0 +1,154 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/membership"
+	"github.com/shoal-org/shoal/store"
+)
+
+// errNoLeader is what a write gets when this agent cannot reach a leader.
+var errNoLeader = &httpError{code: http.StatusServiceUnavailable,
+	msg: "no leader reachable: this agent cannot reach a majority of the raft voters, so it cannot accept writes " +
+		"(reads still work). Check the network between the agents; if the majority is gone for good, run `agent recover` on a survivor"}
+
+// apply commits cmd through raft. Only the leader may call it.
+func (cl *cluster) apply(ctx context.Context, cmd store.Command) (uint64, error) {
+	b, err := store.EncodeCommand(cmd)
+	if err != nil {
+		return 0, fmt.Errorf("encode command: %w", err)
+	}
+	timeout := 10 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	f := cl.raft.Apply(b, timeout)
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrEnqueueTimeout) {
+			return 0, errNoLeader
+		}
+		return 0, fmt.Errorf("raft apply: %w", err)
+	}
+	res, ok := f.Response().(*store.Result)
+	if !ok {
+		return 0, fmt.Errorf("raft apply: unexpected response %T", f.Response())
+	}
+	return res.Index, res.Err
+}
+
+// isLeader reports whether this agent leads right now.
+func (cl *cluster) isLeader() bool { return cl.raft.State() == raft.Leader }
+
+// leaderBase returns the HTTPS base URL of the leader's API.
+func (cl *cluster) leaderBase() (string, error) {
+	_, id := cl.raft.LeaderWithID()
+	if id == "" {
+		return "", errNoLeader
+	}
+	for _, m := range cl.ml.Members() {
+		if m.ID == string(id) && m.Tags["api"] != "" {
+			return "https://" + net.JoinHostPort(m.Addr, m.Tags["api"]), nil
+		}
+	}
+	if n := cl.store.View().Node(string(id)); n != nil && n.APIPort != 0 {
+		return "https://" + net.JoinHostPort(n.Addr, strconv.Itoa(n.APIPort)), nil
+	}
+	return "", errNoLeader
+}
+
+// leaderClient is an API client for the current leader over mutual TLS.
+func (cl *cluster) leaderClient() (*api.Client, error) {
+	base, err := cl.leaderBase()
+	if err != nil {
+		return nil, err
+	}
+	return api.NewHTTPClient(base, cl.peerHTTP), nil
+}
+
+// syncRead makes the local replica at least as new as the leader was when
+// the read began, so a read on any agent sees every write acknowledged
+// before it (read-your-writes across agents). If the leader cannot be
+// reached quickly the local replica answers as it is: reads keep working
+// in a partition.
+func (cl *cluster) syncRead(ctx context.Context) (stale bool) {
+	if cl.isLeader() {
+		return false
+	}
+	c, err := cl.leaderClient()
+	if err != nil {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+	defer cancel()
+	var ri api.ReadIndexResponse
+	if err := c.Do(ctx, http.MethodGet, "/v1/internal/read-index", nil, &ri); err != nil {
+		return true
+	}
+	return cl.store.WaitIndex(ctx, ri.Index) != nil
+}
+
+// voterCount counts voters in the current raft configuration.
+func (cl *cluster) voterCount() int {
+	f := cl.raft.GetConfiguration()
+	if f.Error() != nil {
+		return 0
+	}
+	n := 0
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			n++
+		}
+	}
+	return n
+}
+
+// removePeer takes a server out of the raft configuration. When the leader
+// removes itself it first makes sure another live voter exists, so the
+// cluster keeps a quorum after it is gone.
+func (cl *cluster) removePeer(ctx context.Context, id string) error {
+	f := cl.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return fmt.Errorf("raft configuration: %w", err)
+	}
+	servers := f.Configuration().Servers
+	found := false
+	for _, s := range servers {
+		found = found || string(s.ID) == id
+	}
+	if !found {
+		return nil
+	}
+	if id == cl.id.NodeID && cl.voterCount() == 1 {
+		alive := map[string]bool{}
+		for _, m := range cl.ml.Members() {
+			alive[m.ID] = m.Status == membership.StatusAlive
+		}
+		promoted := false
+		for _, s := range servers {
+			if string(s.ID) != id && s.Suffrage != raft.Voter && alive[string(s.ID)] {
+				if err := cl.raft.AddVoter(s.ID, s.Address, 0, 10*time.Second).Error(); err != nil {
+					return fmt.Errorf("promote %s before leaving: %w", s.ID, err)
+				}
+				promoted = true
+				break
+			}
+		}
+		if !promoted {
+			return &httpError{code: http.StatusConflict, msg: "this node is the only raft voter and no other live node can take over: " +
+				"start or join another agent first, or stop this one instead of leaving"}
+		}
+	}
+	if err := cl.raft.RemoveServer(raft.ServerID(id), 0, 10*time.Second).Error(); err != nil {
+		return fmt.Errorf("remove %s from raft: %w", id, err)
+	}
+	return nil
+}

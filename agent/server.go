@@ -1,0 +1,143 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+
+	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/store"
+)
+
+// httpError is an error with the HTTP status it should be answered with.
+type httpError struct {
+	code int
+	msg  string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func badRequest(format string, args ...any) error {
+	return &httpError{code: http.StatusBadRequest, msg: fmt.Sprintf(format, args...)}
+}
+
+type handler func(w http.ResponseWriter, r *http.Request) error
+
+const forwardedHeader = "X-Shoal-Forwarded"
+
+// routes builds the API. tcp=true is the agent-to-agent/remote listener:
+// everything there but the admission of new nodes needs a client
+// certificate of the cluster; local-only operations are not offered there.
+func (a *Agent) routes(tcp bool) http.Handler {
+	mux := http.NewServeMux()
+	handle := func(pattern string, h handler) { mux.Handle(pattern, a.serve(h)) }
+	handle("GET /v1/info", a.handleInfo)
+	handle("GET /v1/members", a.handleMembers)
+	handle("GET /v1/nodes", a.handleNodeList)
+	handle("GET /v1/nodes/{ref}", a.handleNodeInspect)
+	handle("POST /v1/nodes/{ref}/update", a.leaderOnly(a.handleNodeUpdate))
+	handle("DELETE /v1/nodes/{ref}", a.leaderOnly(a.handleNodeRemove))
+	handle("GET /v1/cluster/join-token", a.handleJoinToken)
+	handle("POST /v1/cluster/join-token/rotate", a.leaderOnly(a.handleJoinTokenRotate))
+	handle("POST /v1/internal/remove-peer", a.leaderOnly(a.handleRemovePeer))
+	if tcp {
+		handle("POST /v1/internal/admit", a.handleAdmit)
+		handle("GET /v1/internal/read-index", a.handleReadIndex)
+		return requireClientCert(mux)
+	}
+	handle("POST /v1/cluster/init", a.handleInit)
+	handle("POST /v1/cluster/join", a.handleJoin)
+	handle("POST /v1/cluster/leave", a.handleLeave)
+	return mux
+}
+
+// requireClientCert refuses every TCP request without a verified cluster
+// certificate, except the admission of a new node (which proves the join
+// secret instead).
+func requireClientCert(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/internal/admit" && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
+			writeError(w, &httpError{code: http.StatusUnauthorized,
+				msg: "this API needs a client certificate of the cluster (use the local socket, or pass --tlscacert, --tlscert and --tlskey)"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (a *Agent) serve(h handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			writeError(w, err)
+		}
+	})
+}
+
+// leaderOnly runs h on the leader; on any other agent it forwards the request
+// to the leader over mutual TLS and relays the answer.
+func (a *Agent) leaderOnly(h handler) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		cl, err := a.cluster()
+		if err != nil {
+			return err
+		}
+		if cl.isLeader() {
+			return h(w, r)
+		}
+		if r.Header.Get(forwardedHeader) != "" {
+			return &httpError{code: http.StatusServiceUnavailable, msg: "leadership changed while forwarding the request; retry it"}
+		}
+		base, err := cl.leaderBase()
+		if err != nil {
+			return err
+		}
+		target, _ := url.Parse(base)
+		var proxyErr error
+		proxy := &httputil.ReverseProxy{
+			Rewrite: func(pr *httputil.ProxyRequest) {
+				pr.SetURL(target)
+				pr.Out.Header.Set(forwardedHeader, "1")
+			},
+			Transport:    cl.peerHTTP.Transport,
+			ErrorHandler: func(http.ResponseWriter, *http.Request, error) { proxyErr = errNoLeader },
+		}
+		proxy.ServeHTTP(w, r)
+		return proxyErr
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	return json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	var he *httpError
+	switch {
+	case errors.As(err, &he):
+		code = he.code
+	case errors.Is(err, store.ErrNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrNameTaken), errors.Is(err, store.ErrConflict):
+		code = http.StatusConflict
+	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrAmbiguous):
+		code = http.StatusBadRequest
+	}
+	_ = writeJSON(w, code, api.Error{Message: err.Error()})
+}
+
+func readJSON(r *http.Request, v any) error {
+	body := io.LimitReader(r.Body, 8<<20)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		return badRequest("request body: %v", err)
+	}
+	return nil
+}

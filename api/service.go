@@ -1,0 +1,71 @@
+package api
+
+import "github.com/shoal-org/shoal/store"
+
+// Service endpoints (all JSON; errors are api.Error with a message a user can act on):
+//
+//	POST   /v1/services                      ServiceCreateRequest → ServiceCreateResponse
+//	GET    /v1/services                      → []Service
+//	GET    /v1/services/{ref}                → Service        (ref: ID, name or unique ID prefix)
+//	POST   /v1/services/{ref}/update         ServiceUpdateRequest → ServiceUpdateResponse
+//	POST   /v1/services/{ref}/rollback       ServiceRollbackRequest → ServiceUpdateResponse
+//	DELETE /v1/services/{ref}
+//	GET    /v1/services/{ref}/history        → []store.Revision
+//	GET    /v1/tasks?service=REF             → []Task (all tasks of the service, history included)
+//	GET    /v1/tasks/{id}                    → Task
+//	GET    /v1/services/{ref}/logs?tail=N&follow=true   → text stream, one line per log line, prefixed "TASKNAME@NODE    | "
+//	GET    /v1/tasks/{id}/logs?tail=N&follow=true       → same for one task
+//	POST   /v1/images/load                   body: an OCI archive → ImageLoadResponse (loads on the answering node)
+
+// ServiceCreateRequest creates a service.
+type ServiceCreateRequest struct {
+	Spec store.ServiceSpec `json:"Spec"`
+}
+
+// ServiceCreateResponse names the new service.
+type ServiceCreateResponse struct {
+	ID       string   `json:"ID"`
+	Warnings []string `json:"Warnings,omitempty"`
+}
+
+// ServiceUpdateRequest replaces a service's spec. Version is the service's
+// Meta.Version the client read; a concurrent change makes the update fail
+// with a conflict instead of silently losing one of them. Cause is kept in
+// the revision history ("update --image web:v2").
+type ServiceUpdateRequest struct {
+	Spec    store.ServiceSpec `json:"Spec"`
+	Version uint64            `json:"Version"`
+	Cause   string            `json:"Cause,omitempty"`
+}
+
+// ServiceRollbackRequest goes back to the previous spec, or to a revision.
+type ServiceRollbackRequest struct {
+	ToRevision uint64 `json:"ToRevision,omitempty"`
+}
+
+// ServiceUpdateResponse reports the new spec version.
+type ServiceUpdateResponse struct {
+	SpecVersion uint64   `json:"SpecVersion"`
+	Warnings    []string `json:"Warnings,omitempty"`
+}
+
+// Service is a stored service plus task counts for `service ls`.
+type Service struct {
+	store.Service
+	// RunningTasks counts tasks observed running (and healthy, when the
+	// service has a healthcheck); DesiredTasks is what the spec asks for
+	// (replicas, or eligible nodes for a global service).
+	RunningTasks uint64 `json:"RunningTasks"`
+	DesiredTasks uint64 `json:"DesiredTasks"`
+}
+
+// Task is a stored task plus the hostname of its node for `service ps`.
+type Task struct {
+	store.Task
+	NodeHostname string `json:"NodeHostname"`
+}
+
+// ImageLoadResponse lists the images an archive contained.
+type ImageLoadResponse struct {
+	Images []string `json:"Images"`
+}

@@ -1,0 +1,163 @@
+// Package api holds the wire types of the agent's HTTP/JSON API and a client
+// for it. The server side lives in agent/.
+package api
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/shoal-org/shoal/store"
+)
+
+// Version is the agent's release, shown as ENGINE VERSION.
+const Version = "0.1.0"
+
+// DefaultSocket is where the agent's API listens for local clients.
+const DefaultSocket = "/run/shoal/agent.sock"
+
+// Default ports; a cluster may use others (they travel in gossip tags).
+const (
+	DefaultGossipPort = 7946
+	DefaultRaftPort   = 7947
+	DefaultAPIPort    = 7948
+)
+
+// Error is the body of every non-2xx response.
+type Error struct {
+	Message string `json:"message"`
+}
+
+// Info describes the agent answering the request.
+type Info struct {
+	NodeID     string `json:"NodeID,omitempty"`
+	Name       string `json:"Name"`
+	ClusterID  string `json:"ClusterID,omitempty"`
+	InCluster  bool   `json:"InCluster"`
+	Addr       string `json:"Addr"`
+	APIPort    int    `json:"APIPort"`
+	RaftState  string `json:"RaftState,omitempty"`
+	LeaderID   string `json:"LeaderID,omitempty"`
+	LeaderName string `json:"LeaderName,omitempty"`
+	Role       string `json:"Role,omitempty"`
+	Voters     int    `json:"Voters,omitempty"`
+	Nodes      int    `json:"Nodes,omitempty"`
+	AppliedIdx uint64 `json:"AppliedIndex,omitempty"`
+	Dataplane  string `json:"Dataplane,omitempty"`
+	Version    string `json:"Version"`
+}
+
+// InitRequest asks an agent to found a new cluster.
+type InitRequest struct {
+	// OverlayCIDR is split into per-node subnets; empty means the default.
+	OverlayCIDR string `json:"OverlayCIDR,omitempty"`
+}
+
+// InitResponse tells the user how other hosts join.
+type InitResponse struct {
+	ClusterID   string `json:"ClusterID"`
+	NodeID      string `json:"NodeID"`
+	Token       string `json:"Token"`
+	JoinCommand string `json:"JoinCommand"`
+}
+
+// JoinRequest asks the local agent to join the cluster that Peer belongs to.
+type JoinRequest struct {
+	Token string `json:"Token"`
+	Peer  string `json:"Peer"`
+}
+
+// JoinResponse reports the joined cluster.
+type JoinResponse struct {
+	ClusterID string `json:"ClusterID"`
+	NodeID    string `json:"NodeID"`
+}
+
+// TokenResponse carries the current join token.
+type TokenResponse struct {
+	Token       string `json:"Token"`
+	JoinCommand string `json:"JoinCommand"`
+}
+
+// AdmitRequest is sent by a joining agent to any member (agent-to-agent,
+// over TLS pinned by the token's CA digest).
+type AdmitRequest struct {
+	Secret   string `json:"Secret"`
+	NodeID   string `json:"NodeID"`
+	Hostname string `json:"Hostname"`
+	Addr     string `json:"Addr"`
+	CSR      []byte `json:"CSR"`
+}
+
+// AdmitResponse gives a newly admitted agent what it needs to take part.
+type AdmitResponse struct {
+	ClusterID string   `json:"ClusterID"`
+	CACert    []byte   `json:"CACert"`
+	Cert      []byte   `json:"Cert"`
+	GossipKey []byte   `json:"GossipKey"`
+	Peers     []string `json:"Peers"` // gossip host:port of live members
+}
+
+// ReadIndexResponse is the leader's applied index, used by followers to
+// serve reads that reflect every write acknowledged before the read began.
+type ReadIndexResponse struct {
+	Index uint64 `json:"Index"`
+}
+
+// Member is one agent in the gossip view.
+type Member struct {
+	ID     string            `json:"ID"`
+	Name   string            `json:"Name"`
+	Addr   string            `json:"Addr"`
+	Status string            `json:"Status"`
+	Tags   map[string]string `json:"Tags"`
+}
+
+// Node is a stored node plus what the answering agent knows about it now.
+type Node struct {
+	store.Node
+	// ManagerStatus is Leader, Reachable or Unreachable for raft voters and
+	// empty for non-voters, as docker shows it.
+	ManagerStatus string `json:"ManagerStatus"`
+	// Self is true for the node answering the request.
+	Self bool `json:"Self"`
+}
+
+// NodeUpdate changes a node's operator-set fields.
+type NodeUpdate struct {
+	Availability string            `json:"Availability,omitempty"`
+	LabelAdd     map[string]string `json:"LabelAdd,omitempty"`
+	LabelRm      []string          `json:"LabelRm,omitempty"`
+}
+
+// LeaveRequest asks the leader to take a node out of the raft configuration.
+type LeaveRequest struct {
+	NodeID string `json:"NodeID"`
+}
+
+// Since returns a human duration for CLI tables ("2 minutes").
+func Since(t time.Time, now time.Time) string {
+	return HumanDuration(now.Sub(t))
+}
+
+// HumanDuration renders d as docker does in CURRENT STATE columns.
+func HumanDuration(d time.Duration) string {
+	s := int(d.Seconds())
+	switch {
+	case s < 1:
+		return "less than a second"
+	case s == 1:
+		return "1 second"
+	case s < 60:
+		return strconv.Itoa(s) + " seconds"
+	case d.Minutes() < 2:
+		return "about a minute"
+	case d.Minutes() < 60:
+		return strconv.Itoa(int(d.Minutes())) + " minutes"
+	case d.Hours() < 2:
+		return "about an hour"
+	case d.Hours() < 48:
+		return strconv.Itoa(int(d.Hours())) + " hours"
+	default:
+		return strconv.Itoa(int(d.Hours()/24)) + " days"
+	}
+}
