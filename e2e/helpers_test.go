@@ -1,0 +1,109 @@
+//go:build e2e
+
+// Package e2e holds the end-to-end tests: they bring up a lab (several hosts
+// as network namespaces on this machine, see e2e/lab) and drive it with the
+// real binaries from bin/ (`make build`). They need root.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-org/shoal/e2e/lab"
+)
+
+// binDir is the repository's bin/, built by `make build`.
+func binDir(t *testing.T) string {
+	_, file, _, _ := runtime.Caller(0)
+	dir := filepath.Join(filepath.Dir(file), "..", "bin")
+	for _, b := range []string{"agent", "agentctl"} {
+		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
+			t.Fatalf("%s not built: run `make build` first (%v)", b, err)
+		}
+	}
+	return dir
+}
+
+// upLab brings a fresh lab up and tears it down when the test ends. The
+// agents' logs are copied into the test output if the test failed.
+func upLab(t *testing.T, o lab.Options) *lab.Lab {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("the lab needs root (network namespaces, containerd)")
+	}
+	o.Bin = binDir(t)
+	_ = lab.Teardown(lab.Config{}) // a lab left over by an interrupted run
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	l, err := lab.Up(ctx, o)
+	if err != nil {
+		dumpLogs(t, nil)
+		_ = lab.Teardown(lab.Config{})
+		t.Fatalf("lab up: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			dumpLogs(t, l)
+		}
+		if err := l.Down(); err != nil {
+			t.Errorf("lab down: %v", err)
+		}
+	})
+	return l
+}
+
+func dumpLogs(t *testing.T, l *lab.Lab) {
+	if l == nil {
+		return
+	}
+	for _, n := range l.Nodes() {
+		b, err := os.ReadFile(n.AgentLog)
+		if err != nil {
+			continue
+		}
+		lines := strings.Split(string(b), "\n")
+		if len(lines) > 60 {
+			lines = lines[len(lines)-60:]
+		}
+		t.Logf("--- last lines of %s's agent log:\n%s", n.Name, strings.Join(lines, "\n"))
+	}
+}
+
+// waitUntil polls cond every 100 ms until it holds, failing the test with
+// the last detail if it does not within d.
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	var detail string
+	for {
+		var ok bool
+		if ok, detail = cond(); ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not reached within %v; last: %s", what, d, detail)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return " error: " + err.Error()
+}
+
+func rowsString(rows []nodeRow) string {
+	var b strings.Builder
+	for _, r := range rows {
+		fmt.Fprintf(&b, "[%s %s %s %s] ", r.Hostname, r.Status, r.Availability, r.ManagerStatus)
+	}
+	return b.String()
+}
