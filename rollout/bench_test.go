@@ -1,0 +1,81 @@
+package rollout
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/shoal-org/shoal/store"
+)
+
+// benchCluster is 1k nodes and 100 services of 1000 running tasks each,
+// with one finished task of history per slot (200k tasks in all).
+func benchCluster() Input {
+	in := Input{Now: t0}
+	for i := range 1000 {
+		in.Nodes = append(in.Nodes, nd(fmt.Sprintf("node-%04d", i), label("zone", fmt.Sprint(i%3))))
+	}
+	for s := range 100 {
+		svc := rep(fmt.Sprintf("svc-%03d", s), 1000)
+		in.Services = append(in.Services, svc)
+		for slot := 1; slot <= 1000; slot++ {
+			node := in.Nodes[(s*1000+slot)%1000].ID
+			id := fmt.Sprintf("%s-%d", svc.ID, slot)
+			in.Tasks = append(in.Tasks,
+				tk(id+"-old", svc, slot, node, desired(store.TaskShutdown), ended(store.TaskShutdown, -2*time.Hour),
+					created(-3*time.Hour)),
+				tk(id, svc, slot, node))
+		}
+	}
+	return in
+}
+
+func benchReconcile(b *testing.B, in Input, wantCreate int) {
+	b.ReportAllocs()
+	for b.Loop() {
+		p := Reconcile(in, ids())
+		if len(p.Create) != wantCreate {
+			b.Fatalf("created %d tasks, want %d", len(p.Create), wantCreate)
+		}
+	}
+}
+
+// BenchmarkReconcileSteady: nothing to do; the cost of checking.
+func BenchmarkReconcileSteady(b *testing.B) {
+	benchReconcile(b, benchCluster(), 0)
+}
+
+// BenchmarkReconcileChurn: 10 nodes down (their 1000 tasks replaced), 5k
+// tasks failed (restarted), 10 services scaled up by 500 and 10 down by 500.
+func BenchmarkReconcileChurn(b *testing.B) {
+	in := benchCluster()
+	for i := range 10 {
+		in.Nodes[i*97].Status = store.NodeDown
+	}
+	for i := 1; i < len(in.Tasks); i += 40 { // every 20th running task
+		if t := in.Tasks[i]; in.Nodes[0].ID != t.NodeID {
+			c := *t
+			c.Status.State, c.Status.Timestamp = store.TaskFailed, t0.Add(-time.Minute)
+			in.Tasks[i] = &c
+		}
+	}
+	for s := range 20 {
+		c := *in.Services[s]
+		if s < 10 {
+			c.Spec.Mode.Replicas = 1500
+		} else {
+			c.Spec.Mode.Replicas = 500
+		}
+		in.Services[s] = &c
+	}
+	p := Reconcile(in, ids())
+	b.Logf("plan: %d create, %d update, %d delete", len(p.Create), len(p.Update), len(p.Delete))
+	benchReconcile(b, in, len(p.Create))
+}
+
+// BenchmarkReconcileFromScratch: 100 services × 1000 replicas, no tasks yet.
+func BenchmarkReconcileFromScratch(b *testing.B) {
+	in := benchCluster()
+	in.Tasks = nil
+	benchReconcile(b, in, 100_000)
+}
