@@ -1,0 +1,146 @@
+package runtime
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shoal-org/shoal/agent/runtime/runtimetest"
+	"github.com/shoal-org/shoal/e2e/testimages"
+)
+
+var (
+	imagesOnce sync.Once
+	imagesDir  string
+	imagesByID map[string]testimages.Image
+	imagesErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if imagesDir != "" {
+		os.RemoveAll(imagesDir)
+	}
+	os.Exit(code)
+}
+
+// testImage returns the archive of ref (e.g. "web:v1"), building all test
+// images once per package run.
+func testImage(t testing.TB, ref string) testimages.Image {
+	t.Helper()
+	imagesOnce.Do(func() {
+		imagesDir, imagesErr = os.MkdirTemp("", "runtime-images-")
+		if imagesErr != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		var imgs []testimages.Image
+		imgs, imagesErr = testimages.Build(ctx, imagesDir)
+		imagesByID = map[string]testimages.Image{}
+		for _, img := range imgs {
+			imagesByID[img.Ref()] = img
+		}
+	})
+	if imagesErr != nil {
+		t.Fatalf("build test images: %v", imagesErr)
+	}
+	img, ok := imagesByID[ref]
+	if !ok {
+		t.Fatalf("no test image %s", ref)
+	}
+	return img
+}
+
+// newRuntime connects a Runtime to d with state in stateDir; it is closed
+// in t.Cleanup (Close is idempotent, so a test may close it earlier).
+func newRuntime(t *testing.T, d *runtimetest.Daemon, stateDir string, insecure ...string) *Runtime {
+	t.Helper()
+	r, err := New(context.Background(), Config{
+		Address: d.Address, Namespace: "shoal", StateDir: stateDir,
+		InsecureRegistries: insecure,
+		Logger:             slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return r
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
+// importImage loads ref's archive into r.
+func importImage(t testing.TB, r *Runtime, ref string) []string {
+	t.Helper()
+	f, err := os.Open(testImage(t, ref).Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	names, err := r.ImportArchive(context.Background(), f)
+	if err != nil {
+		t.Fatalf("ImportArchive %s: %v", ref, err)
+	}
+	return names
+}
+
+// waitFor polls cond until it holds or the deadline passes; the last
+// reason is reported on failure.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ok, why := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not reached within %s: %s", what, timeout, why)
+		}
+		<-tick.C
+	}
+}
+
+// waitExit reads exits until one for id arrives.
+func waitExit(t *testing.T, exits <-chan Exit, id string) Exit {
+	t.Helper()
+	timer := time.NewTimer(time.Minute)
+	defer timer.Stop()
+	for {
+		select {
+		case e, ok := <-exits:
+			if !ok {
+				t.Fatalf("exit channel closed before %s exited", id)
+			}
+			if e.ID == id {
+				return e
+			}
+		case <-timer.C:
+			t.Fatalf("no exit event for %s within a minute", id)
+		}
+	}
+}
+
+func mustNoErr(t testing.TB, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}

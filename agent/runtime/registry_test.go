@@ -1,0 +1,118 @@
+package runtime
+
+import (
+	"archive/tar"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"testing"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/shoal-org/shoal/agent/runtime/runtimetest"
+	"github.com/shoal-org/shoal/e2e/testimages"
+)
+
+// archiveManifestDigest reads the manifest digest an oci-archive's index
+// names.
+func archiveManifestDigest(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		hdr, err := tr.Next()
+		if err != nil {
+			t.Fatalf("index.json not found in %s: %v", path, err)
+		}
+		if hdr.Name != "index.json" {
+			continue
+		}
+		var idx ocispec.Index
+		b, _ := io.ReadAll(tr)
+		if err := json.Unmarshal(b, &idx); err != nil || len(idx.Manifests) != 1 {
+			t.Fatalf("index.json: %v", err)
+		}
+		return idx.Manifests[0].Digest.String()
+	}
+}
+
+// closedPort returns a loopback host:port nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// TestEnsureImageFromRegistry pulls from a real registry over plain HTTP
+// and checks the errors a user sees.
+func TestEnsureImageFromRegistry(t *testing.T) {
+	d := runtimetest.StartContainerd(t)
+	reg := runtimetest.StartRegistryT(t)
+	ctx := context.Background()
+	img := testImage(t, "web:v1")
+	ref, err := testimages.Push(ctx, img, reg.Host)
+	mustNoErr(t, "push", err)
+	closed := closedPort(t)
+	r := newRuntime(t, d, t.TempDir(), reg.Host, closed)
+
+	info, err := r.EnsureImage(ctx, ref)
+	mustNoErr(t, "EnsureImage "+ref, err)
+	if want := archiveManifestDigest(t, img.Path); info.Digest != want || info.Ref != ref {
+		t.Fatalf("pulled %s %s, want %s %s", info.Ref, info.Digest, ref, want)
+	}
+	if info.Healthcheck == nil || len(info.Healthcheck.Test) != 4 {
+		t.Fatalf("healthcheck lost on the way through the registry: %+v", info.Healthcheck)
+	}
+	// The pulled image is unpacked: a container can be made from it.
+	mustNoErr(t, "Create from pulled image", r.Create(ctx, Spec{ID: "pulled-1", Image: ref, NetNSPath: runtimetest.NewNetNS(t)}))
+	mustNoErr(t, "Remove", r.Remove(ctx, "pulled-1"))
+	// Reused, not pulled again: works with the registry gone.
+	reg.Stop()
+	if again, err := r.EnsureImage(ctx, ref); err != nil || again.Digest != info.Digest {
+		t.Fatalf("EnsureImage of a present image with the registry down = %+v, %v", again, err)
+	}
+
+	missing := closed + "/web:v1"
+	_, err = r.EnsureImage(ctx, missing)
+	var ie *ImageError
+	if !errors.Is(err, ErrRegistryUnreachable) || !errors.As(err, &ie) ||
+		!strings.HasPrefix(err.Error(), "registry "+closed+" unreachable: ") {
+		t.Fatalf("EnsureImage from a closed port = %v, want ErrRegistryUnreachable", err)
+	}
+}
+
+func TestEnsureImageErrorsFromLiveRegistry(t *testing.T) {
+	d := runtimetest.StartContainerd(t)
+	reg := runtimetest.StartRegistryT(t)
+	ctx := context.Background()
+	_, err := testimages.Push(ctx, testImage(t, "web:v1"), reg.Host)
+	mustNoErr(t, "push", err)
+
+	r := newRuntime(t, d, t.TempDir(), reg.Host)
+	ref := reg.Host + "/web:v9"
+	_, err = r.EnsureImage(ctx, ref)
+	want := `image "` + ref + `": not found in registry ` + reg.Host
+	if !errors.Is(err, ErrImageNotFound) || err.Error() != want {
+		t.Fatalf("EnsureImage of an unknown tag = %v, want %q matching ErrImageNotFound", err, want)
+	}
+
+	// The same registry, not declared insecure: HTTPS meets plain HTTP.
+	strict := newRuntime(t, d, t.TempDir())
+	_, err = strict.EnsureImage(ctx, reg.Host+"/web:v1")
+	if !errors.Is(err, ErrRegistryUnreachable) || !strings.Contains(err.Error(), "insecure registries") {
+		t.Fatalf("EnsureImage over HTTPS from a plain-HTTP registry = %v", err)
+	}
+}

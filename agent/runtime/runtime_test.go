@@ -1,0 +1,277 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-org/shoal/agent/runtime/runtimetest"
+	"github.com/shoal-org/shoal/e2e/testimages"
+	"github.com/shoal-org/shoal/store"
+)
+
+// webAnswer is the web server's GET / line.
+type webAnswer struct{ Version, Hostname, Task string }
+
+// getWeb asks the server in netns nsPath for its GET / answer.
+func getWeb(ctx context.Context, nsPath string) (webAnswer, string) {
+	code, body, err := runtimetest.HTTPGetIn(ctx, nsPath, "http://127.0.0.1:80/")
+	if err != nil {
+		return webAnswer{}, err.Error()
+	}
+	var a webAnswer
+	if code != 200 || json.Unmarshal(body, &a) != nil {
+		return webAnswer{}, string(body)
+	}
+	return a, ""
+}
+
+// TestContainerLifecycle runs web:v1 through create, start, serve, exec,
+// logs, an agent restart (a second Runtime adopting it), stop and remove.
+func TestContainerLifecycle(t *testing.T) {
+	d := runtimetest.StartContainerd(t)
+	ctx := context.Background()
+	state := t.TempDir()
+	r1 := newRuntime(t, d, state)
+
+	names := importImage(t, r1, "web:v1")
+	if !slices.Contains(names, testimages.FullName("web", "v1")) {
+		t.Fatalf("ImportArchive names = %q", names)
+	}
+	info, err := r1.EnsureImage(ctx, "web:v1")
+	mustNoErr(t, "EnsureImage of an imported image", err)
+	if info.Healthcheck == nil || !slices.Equal(info.Healthcheck.Test, []string{"CMD", "/web", "-check", testimages.HealthcheckURL}) ||
+		info.Healthcheck.Interval != time.Second || !slices.Equal(info.Entrypoint, []string{"/web"}) {
+		t.Fatalf("ImageInfo = %+v (healthcheck %+v)", info, info.Healthcheck)
+	}
+
+	ns := runtimetest.NewNetNS(t)
+	hostDir := t.TempDir()
+	labels := map[string]string{"shoal.task": "web-1", "shoal.service": "web"}
+	spec := Spec{
+		ID: "web-1", Image: "web:v1", NetNSPath: ns, Env: []string{"SHOAL_TASK_ID=web-1"},
+		Labels: labels, Hostname: "web-host",
+		Limits: store.Resources{NanoCPUs: 5e8, MemoryBytes: 64 << 20},
+		Mounts: []store.Mount{
+			{Type: "volume", Source: "data", Target: "/data"},
+			{Type: "bind", Source: hostDir, Target: "/host", ReadOnly: true},
+		},
+	}
+	mustNoErr(t, "Create", r1.Create(ctx, spec))
+	mustNoErr(t, "Create again (idempotent)", r1.Create(ctx, spec))
+	other := spec
+	other.Image = "crash:latest"
+	if err := r1.Create(ctx, other); !errors.Is(err, ErrConflict) {
+		t.Fatalf("Create with another image: %v, want ErrConflict", err)
+	}
+	checkOCISpec(t, r1, "web-1", state)
+
+	mustNoErr(t, "Start", r1.Start(ctx, "web-1"))
+	st, err := r1.Status(ctx, "web-1")
+	if err != nil || !st.Exists || !st.Running || st.Pid == 0 {
+		t.Fatalf("Status after Start = %+v, %v", st, err)
+	}
+	waitFor(t, 30*time.Second, "web answers in its netns", func() (bool, string) {
+		a, why := getWeb(ctx, ns)
+		return a == webAnswer{Version: "v1", Hostname: "web-host", Task: "web-1"}, why
+	})
+
+	code, out, err := r1.Exec(ctx, "web-1", []string{"/web", "-check", testimages.HealthcheckURL}, 10*time.Second)
+	if err != nil || code != 0 || !strings.Contains(out, "200") {
+		t.Fatalf("Exec healthcheck = %d %q %v, want 0", code, out, err)
+	}
+	_, out, err = r1.Exec(ctx, "web-1", []string{"/web", "-listen", "127.0.0.1:8081"}, 300*time.Millisecond)
+	if !errors.Is(err, ErrExecTimeout) {
+		t.Fatalf("Exec of a command that never ends: %v (output %q), want ErrExecTimeout", err, out)
+	}
+
+	var logs bytes.Buffer
+	mustNoErr(t, "Logs", r1.Logs(ctx, "web-1", 0, false, &logs))
+	if !strings.Contains(logs.String(), "web v1 listening on [::]:80") {
+		t.Fatalf("Logs = %q", logs.String())
+	}
+
+	// Agent restart: the container keeps running and a new Runtime adopts it.
+	mustNoErr(t, "Close", r1.Close())
+	r2 := newRuntime(t, d, state)
+	list, err := r2.List(ctx)
+	mustNoErr(t, "List", err)
+	if len(list) != 1 || list[0].ID != "web-1" || list[0].Image != "web:v1" ||
+		!maps.Equal(list[0].Labels, labels) || !list[0].Status.Running || list[0].Status.Pid != st.Pid {
+		t.Fatalf("List after restart = %+v, want web-1 running as pid %d with %v", list, st.Pid, labels)
+	}
+	if a, why := getWeb(ctx, ns); a.Version != "v1" {
+		t.Fatalf("web stopped answering across the agent restart: %s", why)
+	}
+
+	stopAndRemove(t, r2, "web-1", state)
+}
+
+// checkOCISpec verifies that limits, mounts and the netns reached the
+// container's OCI spec.
+func checkOCISpec(t *testing.T, r *Runtime, id, state string) {
+	t.Helper()
+	ctx := r.nsCtx(context.Background())
+	c, err := r.client.LoadContainer(ctx, id)
+	mustNoErr(t, "load container", err)
+	s, err := c.Spec(ctx)
+	mustNoErr(t, "container spec", err)
+	res := s.Linux.Resources
+	if res == nil || res.Memory == nil || res.Memory.Limit == nil || *res.Memory.Limit != 64<<20 {
+		t.Fatalf("memory limit missing from OCI spec: %+v", res)
+	}
+	if res.CPU == nil || res.CPU.Quota == nil || *res.CPU.Quota != 50_000 || res.CPU.Period == nil || *res.CPU.Period != 100_000 {
+		t.Fatalf("CPU quota missing from OCI spec: %+v", res.CPU)
+	}
+	mounts := map[string]string{}
+	for _, m := range s.Mounts {
+		mounts[m.Destination] = m.Source
+	}
+	if mounts["/data"] != filepath.Join(state, "volumes", "data") || mounts["/host"] == "" || mounts["/etc/hosts"] == "" {
+		t.Fatalf("mounts = %v", mounts)
+	}
+	if _, err := os.Stat(filepath.Join(state, "volumes", "data")); err != nil {
+		t.Fatalf("volume directory not created: %v", err)
+	}
+	if !slices.Equal(s.Process.Args, []string{"/web", "-listen", ":80"}) || !slices.Contains(s.Process.Env, "SHOAL_TASK_ID=web-1") ||
+		!slices.Contains(s.Process.Env, "WEB_MODE=serve") {
+		t.Fatalf("process = %+v", s.Process)
+	}
+}
+
+// stopAndRemove stops a running web container gracefully, sees its exit
+// event, then removes it and checks the log file is kept.
+func stopAndRemove(t *testing.T, r *Runtime, id, state string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	exits, err := r.Exits(ctx)
+	mustNoErr(t, "Exits", err)
+	// A following Logs ends by itself once the container has stopped.
+	var followed bytes.Buffer
+	followDone := make(chan error, 1)
+	go func() { followDone <- r.Logs(ctx, id, 1, true, &followed) }()
+	mustNoErr(t, "Stop", r.Stop(ctx, id, "", 20*time.Second))
+	select {
+	case err := <-followDone:
+		if err != nil || !strings.HasSuffix(followed.String(), "web v1: shutting down\n") {
+			t.Fatalf("Logs follow = %q, %v; want it to end with the shutdown line", followed.String(), err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Logs follow did not return after the container stopped")
+	}
+	st, err := r.Status(ctx, id)
+	if err != nil || !st.Exists || st.Running || st.ExitCode != 0 || st.ExitedAt.IsZero() {
+		t.Fatalf("Status after Stop = %+v, %v; want exited with 0", st, err)
+	}
+	if e := waitExit(t, exits, id); e.Code != 0 || e.At.IsZero() {
+		t.Fatalf("exit event = %+v, want code 0", e)
+	}
+	mustNoErr(t, "Stop of a stopped container", r.Stop(ctx, id, "", time.Second))
+	mustNoErr(t, "Remove", r.Remove(ctx, id))
+	if st, err := r.Status(ctx, id); err != nil || st.Exists {
+		t.Fatalf("Status after Remove = %+v, %v", st, err)
+	}
+	mustNoErr(t, "Remove again", r.Remove(ctx, id))
+	if _, err := os.Stat(filepath.Join(state, "logs", id+".log")); err != nil {
+		t.Fatalf("log file gone after Remove: %v", err)
+	}
+	var logs bytes.Buffer
+	mustNoErr(t, "Logs after Remove", r.Logs(ctx, id, 1, false, &logs))
+	if got := logs.String(); got != "web v1: shutting down\n" {
+		t.Fatalf("last log line = %q", got)
+	}
+	cancel()
+	for range exits { // the channel closes once ctx is done
+	}
+}
+
+// TestCrashUnhealthyAndStopGrace covers the failing images and SIGKILL
+// after the grace period.
+func TestCrashUnhealthyAndStopGrace(t *testing.T) {
+	d := runtimetest.StartContainerd(t)
+	ctx := context.Background()
+	r := newRuntime(t, d, t.TempDir())
+	for _, ref := range []string{"web:v1", "crash:latest", "unhealthy:latest"} {
+		importImage(t, r, ref)
+	}
+	exits, err := r.Exits(ctx)
+	mustNoErr(t, "Exits", err)
+
+	t.Run("crash", func(t *testing.T) {
+		mustNoErr(t, "Create", r.Create(ctx, Spec{ID: "crash-1", Image: "crash:latest", NetNSPath: runtimetest.NewNetNS(t)}))
+		mustNoErr(t, "Start", r.Start(ctx, "crash-1"))
+		if e := waitExit(t, exits, "crash-1"); e.Code != 1 {
+			t.Fatalf("crash exit = %+v, want code 1", e)
+		}
+		st, err := r.Status(ctx, "crash-1")
+		if err != nil || st.Running || st.ExitCode != 1 {
+			t.Fatalf("Status = %+v, %v", st, err)
+		}
+		var logs bytes.Buffer
+		mustNoErr(t, "Logs", r.Logs(ctx, "crash-1", 10, false, &logs))
+		if !strings.Contains(logs.String(), "crash mode: exiting with status 1") {
+			t.Fatalf("Logs = %q", logs.String())
+		}
+		mustNoErr(t, "Remove", r.Remove(ctx, "crash-1"))
+	})
+
+	t.Run("unhealthy", func(t *testing.T) {
+		ns := runtimetest.NewNetNS(t)
+		mustNoErr(t, "Create", r.Create(ctx, Spec{ID: "sick-1", Image: "unhealthy:latest", NetNSPath: ns}))
+		mustNoErr(t, "Start", r.Start(ctx, "sick-1"))
+		waitFor(t, 30*time.Second, "unhealthy serves /", func() (bool, string) {
+			a, why := getWeb(ctx, ns)
+			return a.Version == "v1", why
+		})
+		code, out, err := r.Exec(ctx, "sick-1", []string{"/web", "-check", testimages.HealthcheckURL}, 10*time.Second)
+		if err != nil || code == 0 || !strings.Contains(out, "500") {
+			t.Fatalf("Exec healthcheck = %d %q %v, want non-zero with a 500", code, out, err)
+		}
+		mustNoErr(t, "Remove of a running container", r.Remove(ctx, "sick-1"))
+	})
+
+	t.Run("stop grace then SIGKILL", func(t *testing.T) {
+		spec := Spec{ID: "stubborn-1", Image: "web:v1", NetNSPath: runtimetest.NewNetNS(t),
+			Args: []string{"-listen", ":80", "-ignore-term"}, StopGrace: 300 * time.Millisecond}
+		mustNoErr(t, "Create", r.Create(ctx, spec))
+		mustNoErr(t, "Start", r.Start(ctx, "stubborn-1"))
+		waitFor(t, 30*time.Second, "server up", func() (bool, string) {
+			var b bytes.Buffer
+			_ = r.Logs(ctx, "stubborn-1", 0, false, &b)
+			return strings.Contains(b.String(), "listening"), b.String()
+		})
+		mustNoErr(t, "Stop", r.Stop(ctx, "stubborn-1", "", 0)) // grace from the spec
+		if e := waitExit(t, exits, "stubborn-1"); e.Code != 137 {
+			t.Fatalf("exit = %+v, want 137 (SIGKILL)", e)
+		}
+		mustNoErr(t, "Remove", r.Remove(ctx, "stubborn-1"))
+	})
+
+	mustNoErr(t, "Close", r.Close())
+	timer := time.NewTimer(time.Minute)
+	defer timer.Stop()
+	for open := true; open; {
+		select {
+		case _, open = <-exits:
+		case <-timer.C:
+			t.Fatal("Exits channel still open after Close")
+		}
+	}
+}
+
+func TestNewWithoutContainerd(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "nothing.sock")
+	_, err := New(context.Background(), Config{Address: sock, StateDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), sock) || !strings.Contains(err.Error(), "is containerd running") {
+		t.Fatalf("New without containerd = %v, want an error naming %s", err, sock)
+	}
+}

@@ -1,0 +1,147 @@
+package runtimetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Registry is a running docker-registry serving plain HTTP.
+type Registry struct {
+	// Host is host:port, as image references and InsecureRegistries name it.
+	Host string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// StartRegistry runs Debian's docker-registry on addr (host:port; port 0
+// picks a free one) with its storage under dir, and waits until it answers.
+func StartRegistry(ctx context.Context, dir, addr string) (*Registry, error) {
+	bin, err := exec.LookPath("docker-registry")
+	if err != nil {
+		return nil, fmt.Errorf("docker-registry is not installed (apt-get install docker-registry): %w", err)
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("registry address %q: %w", addr, err)
+	}
+	if port == "0" {
+		if port, err = freePort(host); err != nil {
+			return nil, err
+		}
+	}
+	r := &Registry{Host: net.JoinHostPort(host, port), done: make(chan struct{})}
+	cfg := fmt.Sprintf(`version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: %s
+  delete:
+    enabled: true
+http:
+  addr: %s
+`, filepath.Join(dir, "data"), r.Host)
+	cfgPath := filepath.Join(dir, "registry.yml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		return nil, fmt.Errorf("write registry config: %w", err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "registry.log"))
+	if err != nil {
+		return nil, fmt.Errorf("registry log: %w", err)
+	}
+	defer logf.Close()
+	r.cmd = exec.Command(bin, "serve", cfgPath)
+	r.cmd.Stdout, r.cmd.Stderr = logf, logf
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := r.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start docker-registry: %w", err)
+	}
+	go func() {
+		_ = r.cmd.Wait()
+		close(r.done)
+	}()
+	if err := r.waitReady(ctx); err != nil {
+		r.Stop()
+		return nil, err
+	}
+	return r, nil
+}
+
+// freePort asks the kernel for a free TCP port on host. Another process may
+// take it before the registry binds it; the registry then fails to start
+// and says so.
+func freePort(host string) (string, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return "", fmt.Errorf("find a free port on %s: %w", host, err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port, nil
+}
+
+func (r *Registry) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	client := &http.Client{Timeout: time.Second}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		resp, err := client.Get("http://" + r.Host + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-r.done:
+			return errors.New("docker-registry exited at start (see registry.log)")
+		case <-ctx.Done():
+			return fmt.Errorf("docker-registry on %s did not answer: %w", r.Host, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// Stop ends the registry and waits for it.
+func (r *Registry) Stop() {
+	select {
+	case <-r.done:
+		return
+	default:
+	}
+	_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-r.done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+		<-r.done
+	}
+}
+
+// StartRegistryT runs a registry on a free loopback port for the test and
+// stops it in t.Cleanup; it skips if docker-registry is not installed.
+func StartRegistryT(t testing.TB) *Registry {
+	t.Helper()
+	if _, err := exec.LookPath("docker-registry"); err != nil {
+		t.Skip("docker-registry is not installed")
+	}
+	r, err := StartRegistry(context.Background(), t.TempDir(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("start registry: %v", err)
+	}
+	t.Cleanup(r.Stop)
+	return r
+}

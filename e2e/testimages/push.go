@@ -1,0 +1,26 @@
+package testimages
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+)
+
+// Push copies img into the registry at host:port (for example
+// "127.0.0.1:5000") as host:port/NAME:TAG with skopeo, speaking plain HTTP
+// (or HTTPS without certificate checks) as the lab's registry needs. It
+// returns the reference pushed to.
+func Push(ctx context.Context, img Image, registry string) (string, error) {
+	ref := registry + "/" + img.Ref()
+	skopeo, err := exec.LookPath("skopeo")
+	if err != nil {
+		return "", fmt.Errorf("push %s: skopeo is not installed (apt-get install skopeo): %w", ref, err)
+	}
+	cmd := exec.CommandContext(ctx, skopeo, "--insecure-policy", "copy", "--quiet",
+		"--dest-tls-verify=false", "oci-archive:"+img.Path, "docker://"+ref)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("push %s: skopeo copy: %w: %s", ref, err, bytes.TrimSpace(out))
+	}
+	return ref, nil
+}
