@@ -1,0 +1,140 @@
+package lbtest
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vishvananda/netns"
+)
+
+// dialIn opens a connection from inside ns; the socket stays in ns for its
+// whole life whatever thread later uses it.
+func dialIn(ns netns.NsHandle, network string, to netip.AddrPort, timeout time.Duration) (net.Conn, error) {
+	var c net.Conn
+	err := onThread(ns, func() error {
+		var err error
+		d := net.Dialer{Timeout: timeout}
+		c, err = d.Dial(network, to.String())
+		return err
+	})
+	return c, err
+}
+
+// httpConn is one TCP connection that carries several HTTP requests.
+type httpConn struct {
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func openHTTP(ns netns.NsHandle, to netip.AddrPort, timeout time.Duration) (*httpConn, error) {
+	c, err := dialIn(ns, "tcp4", to, timeout)
+	if err != nil {
+		return nil, err
+	}
+	return &httpConn{c: c, br: bufio.NewReader(c)}, nil
+}
+
+// get sends one request on the connection and returns the body: the name of
+// the backend that answered.
+func (h *httpConn) get(timeout time.Duration) (string, error) {
+	_ = h.c.SetDeadline(time.Now().Add(timeout))
+	if _, err := io.WriteString(h.c, "GET / HTTP/1.1\r\nHost: lbtest\r\n\r\n"); err != nil {
+		return "", err
+	}
+	resp, err := http.ReadResponse(h.br, nil)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("status %s", resp.Status)
+	}
+	return string(body), nil
+}
+
+func (h *httpConn) close() { _ = h.c.Close() }
+
+// fetch makes one request on a fresh connection and returns who answered.
+func fetch(ns netns.NsHandle, to netip.AddrPort, timeout time.Duration) (string, error) {
+	h, err := openHTTP(ns, to, timeout)
+	if err != nil {
+		return "", err
+	}
+	defer h.close()
+	return h.get(timeout)
+}
+
+// tally counts which backend answered each request; failed requests are
+// counted under their error text.
+type tally map[string]int
+
+func (t tally) String() string {
+	keys := make([]string, 0, len(t))
+	for k := range t {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, t[k]))
+	}
+	return strings.Join(parts, " ")
+}
+
+// survey makes n requests on fresh connections; it stops early after 3
+// failures, which already fail the check.
+func survey(ns netns.NsHandle, to netip.AddrPort, n int, timeout time.Duration) tally {
+	t := tally{}
+	failures := 0
+	for range n {
+		name, err := fetch(ns, to, timeout)
+		if err != nil {
+			name = "error: " + err.Error()
+			if failures++; failures == 3 {
+				t[name]++
+				break
+			}
+		}
+		t[name]++
+	}
+	return t
+}
+
+// udpClient is a connected UDP socket in a namespace: every datagram it
+// sends has the same source port, so they belong to one conntrack flow.
+type udpClient struct{ c net.Conn }
+
+func openUDP(ns netns.NsHandle, to netip.AddrPort) (*udpClient, error) {
+	c, err := dialIn(ns, "udp4", to, time.Second)
+	if err != nil {
+		return nil, err
+	}
+	return &udpClient{c: c}, nil
+}
+
+// ask sends a datagram and returns the answering backend's name.
+func (u *udpClient) ask(timeout time.Duration) (string, error) {
+	_ = u.c.SetDeadline(time.Now().Add(timeout))
+	if _, err := u.c.Write([]byte("who")); err != nil {
+		return "", err
+	}
+	buf := make([]byte, 64)
+	n, err := u.c.Read(buf)
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
+}
+
+func (u *udpClient) close() { _ = u.c.Close() }

@@ -1,0 +1,211 @@
+package lb_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"runtime"
+	"slices"
+	"testing"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"github.com/shoal-org/shoal/lb"
+	"github.com/shoal-org/shoal/lb/lbtest"
+	"github.com/vishvananda/netns"
+)
+
+// nftIn opens an nftables connection into the namespace at path.
+func nftIn(t *testing.T, path string) *nftables.Conn {
+	t.Helper()
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Close() })
+	cc, err := nftables.New(nftables.WithNetNSFd(int(ns)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cc
+}
+
+func chainNames(t *testing.T, cc *nftables.Conn) []string {
+	t.Helper()
+	chains, err := cc.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range chains {
+		if c.Table.Name == lb.DefaultTableName {
+			names = append(names, c.Name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+func newNftDP(t *testing.T, ns string) lb.Dataplane {
+	t.Helper()
+	dp, err := lb.New(lb.KindNftables, lb.Options{NetNS: ns, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = dp.Close() })
+	return dp
+}
+
+// TestNftIncremental checks against the kernel that re-applying the same
+// state sends nothing and that one endpoint change among many services
+// touches only that service's slot map.
+func TestNftIncremental(t *testing.T) {
+	ns := lbtest.NewNetNS(t)
+	dp := newNftDP(t, ns)
+	ctx := context.Background()
+	cfg := bigConfig(200, 10, 0)
+	if err := dp.Apply(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	cc := nftIn(t, ns)
+	if got := len(chainNames(t, cc)); got != 200+4 {
+		t.Fatalf("table has %d chains, want 204 (one per service and 4 fixed)", got)
+	}
+	slices.Reverse(cfg.Services)
+	if err := dp.Apply(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if ops := lb.LastOps(dp); ops != 0 {
+		t.Errorf("re-apply of the same state committed %d operations, want 0", ops)
+	}
+	if err := dp.Apply(ctx, bigConfig(200, 10, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if ops := lb.LastOps(dp); ops == 0 || ops > 2 {
+		t.Errorf("one endpoint change committed %d operations, want 1-2 (delete and add one map element)", ops)
+	}
+	// svc0's backends sort as 10.200.0.0:8001..8009 then 10.201.0.11:8000,
+	// so the replaced endpoint sits in the last of its 10 slots.
+	elems, err := cc.GetSetElements(&nftables.Set{Table: &nftables.Table{Name: lb.DefaultTableName, Family: nftables.TableFamilyIPv4}, Name: "slots-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := netip.MustParseAddr("10.201.0.11").As4()
+	found := false
+	for _, e := range elems {
+		if len(e.Val) >= 4 && [4]byte(e.Val[:4]) == want {
+			found = true
+		}
+	}
+	if len(elems) != 10 || !found {
+		t.Errorf("slot map of the changed service: %d elements, new endpoint present %v", len(elems), found)
+	}
+}
+
+// TestNftReplacesStaleTable: a table of the same name left by an earlier
+// run, with unknown content, is replaced by the first Apply.
+func TestNftReplacesStaleTable(t *testing.T) {
+	ns := lbtest.NewNetNS(t)
+	cc := nftIn(t, ns)
+	tbl := cc.AddTable(&nftables.Table{Name: lb.DefaultTableName, Family: nftables.TableFamilyIPv4})
+	junk := cc.AddChain(&nftables.Chain{Table: tbl, Name: "svc-1"})
+	cc.AddRule(&nftables.Rule{Table: tbl, Chain: junk, Exprs: []expr.Any{&expr.Verdict{Kind: expr.VerdictDrop}}})
+	cc.AddChain(&nftables.Chain{Table: tbl, Name: "leftover"})
+	if err := cc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	dp := newNftDP(t, ns)
+	if err := dp.Apply(context.Background(), bigConfig(2, 2, 0)); err != nil {
+		t.Fatalf("Apply over a stale table: %v", err)
+	}
+	got := chainNames(t, cc)
+	want := []string{"output", "postrouting", "prerouting", "services", "svc-1", "svc-2"}
+	if !slices.Equal(got, want) {
+		t.Errorf("chains after Apply: %v, want %v", got, want)
+	}
+	rules, err := cc.GetRules(tbl, &nftables.Chain{Table: tbl, Name: "svc-1"})
+	if err != nil || len(rules) != 1 || slices.ContainsFunc(rules[0].Exprs, func(e expr.Any) bool {
+		v, ok := e.(*expr.Verdict)
+		return ok && v.Kind == expr.VerdictDrop
+	}) {
+		t.Errorf("svc-1 still holds the stale rule: %v %v", rules, err)
+	}
+	if err := dp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := chainNames(t, cc); len(got) != 0 {
+		t.Errorf("chains after Close: %v, want none", got)
+	}
+}
+
+// TestNftTradePublishedPorts: two services swap published ports, and a
+// service moves to a new VIP keeping its published port, in one Apply.
+func TestNftTradePublishedPorts(t *testing.T) {
+	dp := newNftDP(t, lbtest.NewNetNS(t))
+	ctx := context.Background()
+	mk := func(key string, vip string, pub uint16) lb.Service {
+		return lb.Service{Key: key, VIP: netip.MustParseAddr(vip), Port: 80, Proto: lb.TCP, PublishedPort: pub,
+			Backends: []lb.Backend{{IP: netip.MustParseAddr("10.0.0.1"), Port: 80, Weight: 1}}}
+	}
+	steps := [][]lb.Service{
+		{mk("a", "10.96.0.1", 8001), mk("b", "10.96.0.2", 8002), mk("c", "10.96.0.3", 8003)},
+		{mk("a", "10.96.0.1", 8002), mk("b", "10.96.0.2", 8001), mk("c", "10.96.0.9", 8003)},
+		{mk("a", "10.96.0.1", 0), mk("b", "10.96.0.2", 8001), mk("c", "10.96.0.3", 8002)},
+	}
+	for i, svcs := range steps {
+		if err := dp.Apply(ctx, lb.Config{Services: svcs}); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+	}
+}
+
+// TestNftDefaultNamespace: with Options.NetNS "" the dataplane binds to the
+// namespace of the thread that called New, even when Apply runs elsewhere.
+func TestNftDefaultNamespace(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create a network namespace")
+	}
+	const table = "shoal-nstest"
+	var dp lb.Dataplane
+	var nsPath string
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // the thread is discarded with the goroutine: never moved back
+		ns, err := netns.New()
+		if err != nil {
+			errc <- err
+			return
+		}
+		nsPath = fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), int(ns))
+		t.Cleanup(func() { ns.Close() })
+		dp, err = lb.New(lb.KindNftables, lb.Options{TableName: table, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		errc <- err
+	}()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = dp.Close() })
+	if err := dp.Apply(context.Background(), bigConfig(1, 1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	has := func(cc *nftables.Conn) bool {
+		tables, err := cc.ListTablesOfFamily(nftables.TableFamilyIPv4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(tables, func(tb *nftables.Table) bool { return tb.Name == table })
+	}
+	if !has(nftIn(t, nsPath)) {
+		t.Errorf("table %s missing in the namespace New was called in", table)
+	}
+	host, err := nftables.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if has(host) {
+		t.Errorf("table %s was created in the test process's namespace", table)
+	}
+}
