@@ -36,7 +36,7 @@ demo: deps build
 	@bash scripts/demo.sh
 
 bench: deps build
-	$(GO) test -run '^$$' -bench . -benchtime 3x ./membership/ ./scheduler/ ./store/ ./lb/
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./membership/ ./store/ ./scheduler/ ./rollout/ ./agent/runtime/ ./lb/ ./overlay/
 
 clean:
 	rm -rf $(BIN) e2e.log
