@@ -207,15 +207,25 @@ func clusterReady(out string, want int) (ok bool, detail string) {
 		rows = append(rows, m)
 	}
 	var notReady []string
+	voters := 0
 	for _, r := range rows {
 		if st, _ := r["Status"].(string); !strings.EqualFold(st, "ready") {
 			notReady = append(notReady, fmt.Sprintf("%v is %q", rowName(r), st))
 		}
+		if ms, _ := r["ManagerStatus"].(string); ms != "" {
+			voters++
+		}
 	}
-	if len(rows) == want && len(notReady) == 0 {
+	// The leader keeps an odd number of voters, up to 5; the lab is ready
+	// once it has promoted them, so the first `node ls` already shows them.
+	wantVoters := min(want, 5)
+	if wantVoters%2 == 0 {
+		wantVoters--
+	}
+	if len(rows) == want && len(notReady) == 0 && voters == wantVoters {
 		return true, ""
 	}
-	return false, fmt.Sprintf("%d of %d nodes listed; not ready: %s", len(rows), want, strings.Join(notReady, ", "))
+	return false, fmt.Sprintf("%d of %d nodes listed, %d of %d voters; not ready: %s", len(rows), want, voters, wantVoters, strings.Join(notReady, ", "))
 }
 
 // rowName picks a readable name for a node ls row.

@@ -35,7 +35,12 @@ func TestAgentLifecycle(t *testing.T) {
 	}
 	waitUntil(t, 10*time.Second, "n1 sees n2 down", func() bool {
 		out, err := l.Agentctl(ctx, "n1", "node", "ls", "--format", "json")
-		return err == nil && strings.Contains(out, `"Hostname":"n2","Status":"down"`)
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Contains(line, `"Hostname":"n2"`) && strings.Contains(line, `"Status":"down"`) {
+				return err == nil
+			}
+		}
+		return false
 	})
 	must(t, l.Start("n2"))
 	if s := nodeStatus(t, l, "n2"); s.Agent != StateRunning || s.AgentPID == nodes[1].AgentPID {

@@ -224,14 +224,25 @@ func (s *fakeServer) mux() *http.ServeMux {
 			names = append(names, n)
 		}
 		sort.Strings(names)
-		for _, n := range names {
+		voters := min(len(names), 5)
+		if voters%2 == 0 {
+			voters--
+		}
+		for i, n := range names {
+			ms := ""
+			switch {
+			case i == 0:
+				ms = "Leader"
+			case i < voters:
+				ms = "Reachable"
+			}
 			st := "ready"
 			if c, err := net.DialTimeout("tcp", fmt.Sprintf("%s:%d", members[n], GossipPort), 300*time.Millisecond); err != nil {
 				st = "down"
 			} else {
 				c.Close()
 			}
-			b, _ := json.Marshal(map[string]string{"Hostname": n, "Addr": members[n], "Status": st})
+			b, _ := json.Marshal(map[string]string{"Hostname": n, "Addr": members[n], "Status": st, "ManagerStatus": ms})
 			fmt.Fprintf(w, "%s\n", b)
 		}
 	})

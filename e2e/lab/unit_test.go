@@ -143,8 +143,9 @@ func TestClusterReady(t *testing.T) {
 		want      bool
 		detail    string
 	}{
-		{"lines ready", `{"Hostname":"n1","Status":"ready"}` + "\n" + `{"Hostname":"n2","Status":"Ready"}` + "\n", true, ""},
-		{"array", `[{"Hostname":"n1","Status":"ready"},{"Hostname":"n2","Status":"ready"}]`, true, ""},
+		{"lines ready", `{"Hostname":"n1","Status":"ready","ManagerStatus":"Leader"}` + "\n" + `{"Hostname":"n2","Status":"Ready"}` + "\n", true, ""},
+		{"array", `[{"Hostname":"n1","Status":"ready","ManagerStatus":"Leader"},{"Hostname":"n2","Status":"ready"}]`, true, ""},
+		{"no voter yet", `{"Hostname":"n1","Status":"ready"}` + "\n" + `{"Hostname":"n2","Status":"ready"}`, false, "0 of 1 voters"},
 		{"one down", `{"Hostname":"n1","Status":"ready"}` + "\n" + `{"Hostname":"n2","Status":"down"}`, false, `n2 is "down"`},
 		{"missing", `{"Name":"n1","Status":"ready"}`, false, "1 of 2"},
 		{"garbage", `no json`, false, "cannot parse"},
