@@ -1,0 +1,155 @@
+package worker
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/shoal-org/shoal/agent/runtime"
+	"github.com/shoal-org/shoal/store"
+)
+
+// The operations below run in goroutines of their own (see loop.spawn).
+// They only call the runtime and return an opEvent: the loop, not they,
+// owns the worker's state. ctx is the worker's, opCtx the operation's
+// (cancelled when the task is no longer wanted, or with ctx).
+
+// start runs t's start path: preparing → image → create → starting →
+// start. The final state (running, or exited already) is reported by the
+// loop from the container's state, as for an adopted container.
+func (l *loop) start(ctx, opCtx context.Context, t *store.Task) opEvent {
+	id := t.ID
+	// end observes the container (an earlier agent, or a failed create,
+	// may have left one) and reports st, unless the start was cancelled.
+	end := func(st *store.TaskStatus, fallback ctrState) opEvent {
+		ev := l.observe(ctx, id, fallback)
+		if opCtx.Err() == nil {
+			ev.status = st
+		}
+		return ev
+	}
+	l.progress(ctx, id, store.TaskPreparing, msgPreparing)
+	// The pull runs under the worker's ctx: the runtime shares one pull
+	// among all tasks of an image, and cancelling this task must not fail
+	// the others. A cancelled start notices after the pull.
+	if _, err := l.rt.EnsureImage(ctx, t.Spec.Image); err != nil {
+		return end(rejected(msgPreparing, err), ctrState{})
+	}
+	if opCtx.Err() != nil {
+		return end(nil, ctrState{})
+	}
+	var nsPath, resolvConf string
+	if l.w.cfg.NetNS != nil {
+		var err error
+		if nsPath, resolvConf, err = l.w.cfg.NetNS(opCtx, t); err != nil {
+			return end(rejected(msgPreparing, err), ctrState{})
+		}
+	}
+	if err := l.rt.Create(opCtx, containerSpec(t, nsPath, resolvConf)); err != nil {
+		return end(rejected(msgPreparing, err), ctrState{})
+	}
+	l.progress(ctx, id, store.TaskStarting, msgStarting)
+	if err := l.rt.Start(opCtx, id); err != nil {
+		return end(&store.TaskStatus{State: store.TaskFailed, Timestamp: now(), Message: msgStarting,
+			Err: err.Error(), ContainerID: id}, ctrState{Running: true})
+	}
+	return l.observe(ctx, id, ctrState{Running: true})
+}
+
+// stop waits StopDrain, then stops container id with t's signal and grace
+// period (the container's own, set at create, when t is nil).
+func (l *loop) stop(opCtx context.Context, id string, t *store.Task) opEvent {
+	if d := l.w.cfg.StopDrain; d > 0 {
+		timer := time.NewTimer(d)
+		defer timer.Stop()
+		select {
+		case <-opCtx.Done():
+			return opEvent{ctr: ctrState{Running: true}}
+		case <-timer.C:
+		}
+	}
+	var (
+		signal string
+		grace  time.Duration
+	)
+	if t != nil {
+		signal, grace = t.Spec.StopSignal, t.Spec.StopGracePeriod
+	}
+	err := l.rt.Stop(opCtx, id, signal, grace)
+	ev := l.observe(opCtx, id, ctrState{Running: true})
+	if err != nil {
+		l.log.Warn("stop task container", "task", id, "err", err)
+		ev.failed = true
+	}
+	return ev
+}
+
+// remove deletes container id; its log file stays.
+func (l *loop) remove(opCtx context.Context, id string) opEvent {
+	if err := l.rt.Remove(opCtx, id); err != nil {
+		l.log.Warn("remove task container", "task", id, "err", err)
+		ev := l.observe(opCtx, id, ctrState{})
+		ev.failed = true
+		return ev
+	}
+	return opEvent{gone: true}
+}
+
+// observe asks the runtime for container id's state; if it cannot tell,
+// the event carries fallback and is marked failed, so that the loop plans
+// again after a while.
+func (l *loop) observe(ctx context.Context, id string, fallback ctrState) opEvent {
+	st, err := l.rt.Status(ctx, id)
+	if err != nil {
+		if ctx.Err() == nil {
+			l.log.Warn("task container status", "task", id, "err", err)
+		}
+		return opEvent{ctr: fallback, failed: true}
+	}
+	if !st.Exists {
+		return opEvent{gone: true}
+	}
+	return opEvent{ctr: ctrState{Running: st.Running, Exited: !st.ExitedAt.IsZero(), ExitCode: st.ExitCode}}
+}
+
+// progress reports an intermediate state of task id through the loop.
+func (l *loop) progress(ctx context.Context, id string, state store.TaskState, msg string) {
+	l.send(ctx, opEvent{id: id, status: &store.TaskStatus{State: state, Timestamp: now(), Message: msg}})
+}
+
+func rejected(msg string, err error) *store.TaskStatus {
+	return &store.TaskStatus{State: store.TaskRejected, Timestamp: now(), Message: msg, Err: err.Error()}
+}
+
+func now() time.Time { return time.Now().UTC() }
+
+// containerSpec is the container that runs t: its ID is the task ID, its
+// labels name the task, service and slot (over the task's own labels), and
+// its environment is the task's plus SHOAL_TASK_ID and SHOAL_SERVICE.
+func containerSpec(t *store.Task, nsPath, resolvConf string) runtime.Spec {
+	labels := make(map[string]string, len(t.Spec.Labels)+4)
+	maps.Copy(labels, t.Spec.Labels)
+	labels[LabelTaskID] = t.ID
+	labels[LabelServiceID] = t.ServiceID
+	labels[LabelServiceName] = t.ServiceName
+	labels[LabelSlot] = strconv.Itoa(t.Slot)
+	env := slices.Concat(t.Spec.Env, []string{EnvTaskID + "=" + t.ID, EnvService + "=" + t.ServiceName})
+	return runtime.Spec{
+		ID:         t.ID,
+		Image:      t.Spec.Image,
+		Command:    slices.Clone(t.Spec.Command),
+		Args:       slices.Clone(t.Spec.Args),
+		Env:        env,
+		Dir:        t.Spec.Dir,
+		User:       t.Spec.User,
+		Mounts:     slices.Clone(t.Spec.Mounts),
+		Limits:     t.Spec.Limits,
+		NetNSPath:  nsPath,
+		ResolvConf: resolvConf,
+		Labels:     labels,
+		StopSignal: t.Spec.StopSignal,
+		StopGrace:  t.Spec.StopGracePeriod,
+	}
+}

@@ -1,0 +1,143 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/shoal-org/shoal/agent/runtime"
+	"github.com/shoal-org/shoal/store"
+)
+
+// Runtime is the part of *runtime.Runtime the worker uses, so that a fake
+// can stand in for unit tests. Implementations must be safe for concurrent
+// use; the worker never runs two operations on one container at a time.
+type Runtime interface {
+	EnsureImage(ctx context.Context, ref string) (runtime.ImageInfo, error)
+	Create(ctx context.Context, s runtime.Spec) error
+	Start(ctx context.Context, id string) error
+	Stop(ctx context.Context, id string, signal string, grace time.Duration) error
+	Remove(ctx context.Context, id string) error
+	Status(ctx context.Context, id string) (runtime.Status, error)
+	List(ctx context.Context) ([]runtime.Container, error)
+	Exits(ctx context.Context) (<-chan runtime.Exit, error)
+}
+
+var _ Runtime = (*runtime.Runtime)(nil)
+
+// Labels the worker puts on every task container. A container without
+// LabelTaskID is not the worker's and is left alone.
+const (
+	LabelTaskID      = "shoal.task.id"
+	LabelServiceID   = "shoal.service.id"
+	LabelServiceName = "shoal.service.name"
+	LabelSlot        = "shoal.slot"
+)
+
+// Environment variables the worker adds to every task's environment.
+const (
+	EnvTaskID  = "SHOAL_TASK_ID"
+	EnvService = "SHOAL_SERVICE"
+)
+
+// Update is one observed task status, sent to the leader.
+type Update struct {
+	TaskID string
+	Status store.TaskStatus
+}
+
+// Config configures a Worker.
+type Config struct {
+	// NodeID is this node's ID: only tasks assigned to it are run.
+	NodeID string
+	// Store is the local replica; the worker only reads it.
+	Store *store.Store
+	// Runtime runs the containers.
+	Runtime Runtime
+	// Report sends updates to the leader. It is called from one goroutine
+	// at a time. It may fail (no leader): the worker retries with backoff
+	// and keeps the newest status of each task until a call that carried
+	// it succeeds or the task is gone from the store.
+	Report func(ctx context.Context, ups []Update) error
+	// StopDrain is the wait between a task leaving (desired shutdown,
+	// reassigned, deleted) and its stop signal, for load balancers to take
+	// it out first. Default 0.
+	StopDrain time.Duration
+	// NetNS, if set, gives the network namespace (a netns file path) and
+	// optionally a resolv.conf path for a task about to be created; nil
+	// runs tasks in the network namespace of containerd's shims (the
+	// agent's own). An error rejects the task.
+	NetNS func(ctx context.Context, t *store.Task) (nsPath string, resolvConf string, err error)
+	// Logger is nil for slog.Default().
+	Logger *slog.Logger
+}
+
+// Worker runs the tasks the store assigns to this node and reports what it
+// observes. See the package doc for the life cycle it implements.
+type Worker struct {
+	cfg Config
+	log *slog.Logger
+
+	// Timings, fixed by New; tests of this package shorten some.
+	reportWindow time.Duration
+	resyncMin    time.Duration // backoff while containerd cannot be listed
+	resyncMax    time.Duration
+	opRetry      time.Duration // re-plan after a failed stop or remove
+}
+
+// New returns a Worker for cfg; Run starts it.
+func New(cfg Config) *Worker {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Worker{
+		cfg: cfg, log: log.With("component", "worker"),
+		reportWindow: DefaultReportWindow,
+		resyncMin:    100 * time.Millisecond, resyncMax: 5 * time.Second,
+		opRetry: time.Second,
+	}
+}
+
+// Run adopts the containers the runtime already has, then runs, stops and
+// removes task containers as the store asks, reporting their status,
+// until ctx ends. It returns nil once ctx has ended and every goroutine it
+// started has returned; containers keep running (a later Run adopts
+// them). It returns an error at once if the Config lacks a required field.
+// Run must not be called again while it runs.
+func (w *Worker) Run(ctx context.Context) error {
+	if err := w.validate(); err != nil {
+		return err
+	}
+	changes, unsubscribe := w.cfg.Store.Subscribe(store.TableTasks)
+	defer unsubscribe()
+	rep := newReporter(w.cfg.Report, w.taskExists, w.log)
+	rep.window = w.reportWindow
+	var wg sync.WaitGroup
+	wg.Go(func() { rep.run(ctx) })
+	newLoop(w, rep).run(ctx, changes)
+	wg.Wait()
+	return nil
+}
+
+func (w *Worker) validate() error {
+	var errs []error
+	if w.cfg.NodeID == "" {
+		errs = append(errs, errors.New("worker: Config.NodeID is required"))
+	}
+	if w.cfg.Store == nil {
+		errs = append(errs, errors.New("worker: Config.Store is required"))
+	}
+	if w.cfg.Runtime == nil {
+		errs = append(errs, errors.New("worker: Config.Runtime is required"))
+	}
+	if w.cfg.Report == nil {
+		errs = append(errs, errors.New("worker: Config.Report is required"))
+	}
+	return errors.Join(errs...)
+}
+
+// taskExists reports whether the store still holds task id.
+func (w *Worker) taskExists(id string) bool { return w.cfg.Store.View().Task(id) != nil }

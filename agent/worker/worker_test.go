@@ -1,0 +1,373 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-org/shoal/agent/runtime"
+	"github.com/shoal-org/shoal/store"
+)
+
+func TestConfigRequired(t *testing.T) {
+	err := New(Config{}).Run(context.Background())
+	if err == nil {
+		t.Fatal("Run with an empty Config: no error")
+	}
+	for _, field := range []string{"NodeID", "Store", "Runtime", "Report"} {
+		if !strings.Contains(err.Error(), field) {
+			t.Errorf("error %q does not name %s", err, field)
+		}
+	}
+}
+
+func TestStartPathReportsEveryStatusInOrder(t *testing.T) {
+	c, rt := newCluster(t), newFakeRuntime()
+	openPull, openStart := rt.gate("pull:web:v1"), rt.gate("start:t1")
+	startWorker(t, c, rt, nil)
+
+	tk := newTask("t1", nodeA)
+	tk.Slot = 3
+	tk.Spec = store.TaskTemplate{
+		Image: "web:v1", Command: []string{"/web"}, Args: []string{"-listen", ":8080"}, Env: []string{"A=1"},
+		Dir: "/srv", User: "1000", Mounts: []store.Mount{{Type: "volume", Source: "data", Target: "/data"}},
+		Limits: store.Resources{NanoCPUs: 5e8, MemoryBytes: 1 << 26}, StopSignal: "SIGINT", StopGracePeriod: 7 * time.Second,
+		Labels: map[string]string{"team": "blue", LabelTaskID: "forged"},
+	}
+	c.put(tk)
+
+	c.waitState("t1", store.TaskPreparing)
+	equalCalls(t, "calls while pulling", rt.callsOf("t1"), nil)
+	openPull()
+	c.waitState("t1", store.TaskStarting)
+	waitFor(t, "Start called", func() (bool, string) { return len(rt.callsOf("t1")) == 2, "no start yet" })
+	equalCalls(t, "calls before start returns", rt.callsOf("t1"), []string{"create t1", "start t1"})
+	openStart()
+	got := c.waitState("t1", store.TaskRunning)
+	if got.Status.ContainerID != "t1" || got.Status.Err != "" {
+		t.Fatalf("running status = %+v, want ContainerID t1 and no error", got.Status)
+	}
+	if s := c.states("t1"); !slices.Equal(s, []store.TaskState{store.TaskPreparing, store.TaskStarting, store.TaskRunning}) {
+		t.Fatalf("reported states = %v, want preparing, starting, running", s)
+	}
+
+	ctr, ok := rt.container("t1")
+	if !ok || !ctr.running {
+		t.Fatalf("container t1 exists %v running %v", ok, ctr.running)
+	}
+	s := ctr.spec
+	wantLabels := map[string]string{"team": "blue", LabelTaskID: "t1", LabelServiceID: "svc-web", LabelServiceName: "web", LabelSlot: "3"}
+	if s.ID != "t1" || s.Image != "web:v1" || !slices.Equal(s.Command, tk.Spec.Command) || !slices.Equal(s.Args, tk.Spec.Args) ||
+		!slices.Equal(s.Env, []string{"A=1", "SHOAL_TASK_ID=t1", "SHOAL_SERVICE=web"}) || s.Dir != "/srv" || s.User != "1000" ||
+		!slices.Equal(s.Mounts, tk.Spec.Mounts) || s.Limits != tk.Spec.Limits || s.StopSignal != "SIGINT" ||
+		s.StopGrace != 7*time.Second || s.NetNSPath != "" || !equalMaps(s.Labels, wantLabels) {
+		t.Fatalf("container spec = %+v", s)
+	}
+}
+
+func equalMaps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if bv, ok := b[k]; !ok || bv != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestNetNSHook(t *testing.T) {
+	c, rt := newCluster(t), newFakeRuntime()
+	startWorker(t, c, rt, func(cfg *Config) {
+		cfg.NetNS = func(_ context.Context, tk *store.Task) (string, string, error) {
+			if tk.ID == "bad" {
+				return "", "", errors.New("no address left on network web-net")
+			}
+			return "/run/netns/" + tk.ID, "/run/shoal/resolv.conf", nil
+		}
+	})
+	c.put(newTask("t1", nodeA), newTask("bad", nodeA))
+	c.waitState("t1", store.TaskRunning)
+	if ctr, _ := rt.container("t1"); ctr.spec.NetNSPath != "/run/netns/t1" || ctr.spec.ResolvConf != "/run/shoal/resolv.conf" {
+		t.Fatalf("spec netns %q resolv %q", ctr.spec.NetNSPath, ctr.spec.ResolvConf)
+	}
+	bad := c.waitState("bad", store.TaskRejected)
+	if bad.Status.Err != "no address left on network web-net" {
+		t.Fatalf("rejected status = %+v", bad.Status)
+	}
+	equalCalls(t, "calls of the rejected task", rt.callsOf("bad"), nil)
+}
+
+func TestPullFailureRejects(t *testing.T) {
+	c, rt := newCluster(t), newFakeRuntime()
+	pullErr := &runtime.ImageError{Ref: "web:v9", Registry: "10.0.0.1:5000", Kind: runtime.ErrImageNotFound}
+	rt.pullErr["web:v9"] = pullErr
+	startWorker(t, c, rt, nil)
+	bad := newTask("bad", nodeA)
+	bad.Spec.Image = "web:v9"
+	c.put(bad)
+	got := c.waitState("bad", store.TaskRejected)
+	if got.Status.Err != `image "web:v9": not found in registry 10.0.0.1:5000` {
+		t.Fatalf("rejected Err = %q", got.Status.Err)
+	}
+	// Another task running shows the worker went on; the rejected one was
+	// pulled once and never created nor retried.
+	c.put(newTask("t2", nodeA))
+	c.waitState("t2", store.TaskRunning)
+	equalCalls(t, "calls of the rejected task", rt.callsOf("bad"), nil)
+	equalCalls(t, "pulls of its image", rt.callsOf("web:v9"), []string{"pull web:v9"})
+	c.checkForward("bad")
+}
+
+func TestExitReportsFailedOrCompleteAndRemoves(t *testing.T) {
+	c, rt := newCluster(t), newFakeRuntime()
+	removedAfterAccepted(t, c, rt)
+	startWorker(t, c, rt, nil)
+	c.put(newTask("t1", nodeA), newTask("t2", nodeA))
+	c.waitState("t1", store.TaskRunning)
+	c.waitState("t2", store.TaskRunning)
+
+	rt.exit("t1", 3)
+	rt.exit("t2", 0)
+	failed := c.waitState("t1", store.TaskFailed)
+	if failed.Status.Err != "task: non-zero exit (3)" || failed.Status.ExitCode != 3 || failed.Status.ContainerID != "t1" {
+		t.Fatalf("failed status = %+v", failed.Status)
+	}
+	complete := c.waitState("t2", store.TaskComplete)
+	if complete.Status.Err != "" || complete.Status.ExitCode != 0 {
+		t.Fatalf("complete status = %+v", complete.Status)
+	}
+	for _, id := range []string{"t1", "t2"} {
+		waitFor(t, "container "+id+" removed", func() (bool, string) {
+			_, ok := rt.container(id)
+			return !ok, "still there"
+		})
+		// Never restarted by the worker: the leader decides.
+		equalCalls(t, "calls of "+id, rt.callsOf(id), []string{"create " + id, "start " + id, "remove " + id})
+		c.checkForward(id)
+	}
+}
+
+func TestCrashBeforeStartReturns(t *testing.T) {
+	c, rt := newCluster(t), newFakeRuntime()
+	removedAfterAccepted(t, c, rt)
+	rt.exitOnStart["t1"] = 1
+	startWorker(t, c, rt, nil)
+	c.put(newTask("t1", nodeA))
+	got := c.waitState("t1", store.TaskFailed)
+	if got.Status.ExitCode != 1 || got.Status.Err != "task: non-zero exit (1)" {
+		t.Fatalf("status = %+v", got.Status)
+	}
+	waitFor(t, "container removed", func() (bool, string) { _, ok := rt.container("t1"); return !ok, "still there" })
+	equalCalls(t, "calls", rt.callsOf("t1"), []string{"create t1", "start t1", "remove t1"})
+	c.checkForward("t1")
+}
+
+// TestExitWhileStartEnds covers an exit that reaches the worker before
+// the start operation's own (older) view of the container: the exit must
+// win.
+func TestExitWhileStartEnds(t *testing.T) {
+	c, rt := newCluster(t), newFakeRuntime()
+	openStatus := rt.gate("status:t1")
+	startWorker(t, c, rt, nil)
+	c.put(newTask("t1", nodeA))
+	waitFor(t, "start's status check", func() (bool, string) { return rt.statusWaiting("t1") > 0, "not yet" })
+	rt.exit("t1", 5) // the held Status call still answers "running"
+	openStatus()
+	got := c.waitState("t1", store.TaskFailed)
+	if got.Status.ExitCode != 5 {
+		t.Fatalf("status = %+v, want exit 5", got.Status)
+	}
+}
+
+func TestDesiredShutdownStopsThenRemoves(t *testing.T) {
+	c, rt := newCluster(t), newFakeRuntime()
+	removedAfterAccepted(t, c, rt)
+	startWorker(t, c, rt, func(cfg *Config) { cfg.StopDrain = 20 * time.Millisecond })
+	tk := newTask("t1", nodeA)
+	tk.Spec.StopSignal, tk.Spec.StopGracePeriod = "SIGINT", 7*time.Second
+	c.put(tk)
+	c.waitState("t1", store.TaskRunning)
+
+	c.update("t1", func(t *store.Task) { t.DesiredState = store.TaskShutdown })
+	got := c.waitState("t1", store.TaskShutdown)
+	if got.Status.ExitCode != 143 || got.Status.ContainerID != "t1" {
+		t.Fatalf("shutdown status = %+v, want exit 143 of container t1", got.Status)
+	}
+	waitFor(t, "container removed", func() (bool, string) { _, ok := rt.container("t1"); return !ok, "still there" })
+	equalCalls(t, "calls", rt.callsOf("t1"), []string{"create t1", "start t1", "stop t1 SIGINT 7s", "remove t1"})
+	c.checkForward("t1")
+}
+
+func TestTaskLeavingTheNodeIsStopped(t *testing.T) {
+	c, rt := newCluster(t), newFakeRuntime()
+	startWorker(t, c, rt, nil)
+	c.put(newTask("moved", nodeA), newTask("deleted", nodeA))
+	c.waitState("moved", store.TaskRunning)
+	c.waitState("deleted", store.TaskRunning)
+
+	c.update("moved", func(t *store.Task) { t.NodeID = nodeB })
+	c.del("deleted")
+	for _, id := range []string{"moved", "deleted"} {
+		waitFor(t, "container "+id+" removed", func() (bool, string) { _, ok := rt.container(id); return !ok, "still there" })
+		equalCalls(t, "calls of "+id, rt.callsOf(id), []string{"create " + id, "start " + id, "stop " + id + "  0s", "remove " + id})
+	}
+	// The task now belongs to another node: nothing is reported for it.
+	if s := c.states("moved"); len(s) == 0 || s[len(s)-1] != store.TaskRunning {
+		t.Fatalf("moved task reported %v after it left", s)
+	}
+}
+
+func TestAdoptsContainersAtStart(t *testing.T) {
+	c, rt := newCluster(t), newFakeRuntime()
+	removedAfterAccepted(t, c, rt)
+	lbl := func(id string) map[string]string { return map[string]string{LabelTaskID: id} }
+	rt.add("keep", lbl("keep"), true, 0)   // store says starting: report running
+	rt.add("known", lbl("known"), true, 0) // store says running: nothing to do
+	rt.add("off", lbl("off"), true, 0)     // desired shutdown: stop, report, remove
+	rt.add("gone", lbl("gone"), true, 0)   // no task: stop, remove
+	rt.add("other", lbl("other"), true, 0) // assigned elsewhere: stop, remove
+	rt.add("dead", lbl("dead"), false, 2)  // exited while the agent was down
+	rt.add("alien", nil, true, 0)          // not a task container
+	keepPid := func() uint32 { ctr, _ := rt.container("keep"); return ctr.pid }()
+
+	keep := newTask("keep", nodeA)
+	keep.Status = store.TaskStatus{State: store.TaskStarting}
+	known := newTask("known", nodeA)
+	known.Status = store.TaskStatus{State: store.TaskRunning, ContainerID: "known"}
+	off := newTask("off", nodeA)
+	off.DesiredState, off.Status = store.TaskShutdown, store.TaskStatus{State: store.TaskRunning, ContainerID: "off"}
+	other := newTask("other", nodeB)
+	other.Status = store.TaskStatus{State: store.TaskRunning}
+	dead := newTask("dead", nodeA)
+	dead.Status = store.TaskStatus{State: store.TaskRunning, ContainerID: "dead"}
+	c.put(keep, known, off, other, dead)
+
+	startWorker(t, c, rt, nil)
+	got := c.waitState("keep", store.TaskRunning)
+	if got.Status.ContainerID != "keep" {
+		t.Fatalf("adopted status = %+v", got.Status)
+	}
+	c.waitState("off", store.TaskShutdown)
+	if d := c.waitState("dead", store.TaskFailed); d.Status.ExitCode != 2 {
+		t.Fatalf("dead status = %+v", d.Status)
+	}
+	for _, id := range []string{"off", "gone", "other", "dead"} {
+		waitFor(t, "container "+id+" removed", func() (bool, string) { _, ok := rt.container(id); return !ok, "still there" })
+	}
+	equalCalls(t, "calls of keep", rt.callsOf("keep"), nil)
+	equalCalls(t, "calls of known", rt.callsOf("known"), nil)
+	equalCalls(t, "calls of alien", rt.callsOf("alien"), nil)
+	equalCalls(t, "calls of off", rt.callsOf("off"), []string{"stop off  0s", "remove off"})
+	equalCalls(t, "calls of gone", rt.callsOf("gone"), []string{"stop gone  0s", "remove gone"})
+	equalCalls(t, "calls of other", rt.callsOf("other"), []string{"stop other  0s", "remove other"})
+	equalCalls(t, "calls of dead", rt.callsOf("dead"), []string{"remove dead"})
+	if ctr, ok := rt.container("keep"); !ok || !ctr.running || ctr.pid != keepPid {
+		t.Fatalf("adopted container: exists %v running %v pid %d (was %d)", ok, ctr.running, ctr.pid, keepPid)
+	}
+	for id, want := range map[string][]store.TaskState{
+		"keep": {store.TaskRunning}, "known": nil, "off": {store.TaskShutdown}, "other": nil, "dead": {store.TaskFailed},
+	} {
+		if s := c.states(id); !slices.Equal(s, want) {
+			t.Errorf("reported for %s: %v, want %v", id, s, want)
+		}
+	}
+}
+
+func TestNeverRunsTasksNotAssignedHere(t *testing.T) {
+	c, rt := newCluster(t), newFakeRuntime()
+	startWorker(t, c, rt, nil)
+	pending := newTask("pending", nodeA) // a global task no node can take yet
+	pending.Status = store.TaskStatus{State: store.TaskPending, Err: "no suitable node"}
+	c.put(newTask("theirs", nodeB), pending, newTask("mine", nodeA))
+	c.waitState("mine", store.TaskRunning)
+	equalCalls(t, "calls of theirs", rt.callsOf("theirs"), nil)
+	equalCalls(t, "calls of pending", rt.callsOf("pending"), nil)
+	if s := append(c.states("theirs"), c.states("pending")...); len(s) != 0 {
+		t.Fatalf("reported %v for tasks not assigned here", s)
+	}
+}
+
+func TestReportFailuresAreRetried(t *testing.T) {
+	c, rt := newCluster(t), newFakeRuntime()
+	c.failNext = 3
+	startWorker(t, c, rt, nil)
+	c.put(newTask("t1", nodeA))
+	c.waitState("t1", store.TaskRunning)
+	if n := c.reportCalls(); n < 4 {
+		t.Fatalf("%d Report calls, want at least 3 failed and 1 accepted", n)
+	}
+	c.checkForward("t1")
+	if s := c.states("t1"); s[len(s)-1] != store.TaskRunning {
+		t.Fatalf("accepted %v", s)
+	}
+}
+
+func TestSlowPullDoesNotHoldUpOthers(t *testing.T) {
+	c, rt := newCluster(t), newFakeRuntime()
+	openPull := rt.gate("pull:slow:v1")
+	startWorker(t, c, rt, nil)
+	slow := newTask("slow", nodeA)
+	slow.Spec.Image = "slow:v1"
+	c.put(slow, newTask("fast", nodeA))
+	c.waitState("fast", store.TaskRunning)
+	if st := c.st.View().Task("slow").Status.State; st != store.TaskPreparing {
+		t.Fatalf("slow task is %s while its pull hangs, want preparing", st)
+	}
+	openPull()
+	c.waitState("slow", store.TaskRunning)
+}
+
+func TestShutdownWhilePulling(t *testing.T) {
+	c, rt := newCluster(t), newFakeRuntime()
+	openPull := rt.gate("pull:web:v1")
+	startWorker(t, c, rt, nil)
+	c.put(newTask("t1", nodeA))
+	c.waitState("t1", store.TaskPreparing)
+	c.update("t1", func(t *store.Task) { t.DesiredState = store.TaskShutdown })
+	// Once a later task runs, the worker has planned over the shutdown and
+	// cancelled the start: it must not create the container after the pull.
+	later := newTask("later", nodeA)
+	later.Spec.Image = "web:v2"
+	c.put(later)
+	c.waitState("later", store.TaskRunning)
+	openPull()
+	c.waitState("t1", store.TaskShutdown)
+	equalCalls(t, "calls", rt.callsOf("t1"), nil)
+}
+
+func TestRunReturnsWithOperationsInFlight(t *testing.T) {
+	c, rt := newCluster(t), newFakeRuntime()
+	rt.gate("pull:web:v1") // never opened
+	rt.gate("stop:t2")
+	rt.add("t2", map[string]string{LabelTaskID: "t2"}, true, 0) // no task: stopped, and the stop hangs
+	stop := startWorker(t, c, rt, nil)
+	c.put(newTask("t1", nodeA))
+	c.waitState("t1", store.TaskPreparing)
+	waitFor(t, "stop of t2 begins", func() (bool, string) { return len(rt.callsOf("t2")) > 0, "no stop yet" })
+	stop() // fails the test unless Run returns
+}
+
+func TestResyncAfterExitStreamBreaks(t *testing.T) {
+	c, rt := newCluster(t), newFakeRuntime()
+	startWorker(t, c, rt, nil)
+	c.put(newTask("t1", nodeA))
+	c.waitState("t1", store.TaskRunning)
+
+	// containerd restarts: the stream ends, listing fails for a while, and
+	// the container exits meanwhile, with no event anybody could see.
+	rt.setListErr(errors.New("containerd is restarting"))
+	lists := len(rt.callsOf("list"))
+	rt.breakExits()
+	waitFor(t, "a failed relist", func() (bool, string) { return len(rt.callsOf("list")) > lists, "no list" })
+	rt.exitSilently("t1", 4)
+	rt.setListErr(nil)
+	got := c.waitState("t1", store.TaskFailed)
+	if got.Status.ExitCode != 4 {
+		t.Fatalf("status = %+v, want exit 4", got.Status)
+	}
+}
