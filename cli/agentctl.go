@@ -19,6 +19,7 @@ type CtlCLI struct {
 	TLSKey    string `name:"tlskey" env:"SHOAL_TLS_KEY" help:"Key of the client certificate."`
 
 	Node    NodeCmd    `cmd:"" help:"Manage nodes."`
+	Service ServiceCmd `cmd:"" help:"Manage services."`
 	Info    InfoCmd    `cmd:"" help:"Show the agent's state."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
 }

@@ -1,0 +1,208 @@
+package cli
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/store"
+)
+
+// webSpec is a running service's spec for update tests.
+func webSpec() store.ServiceSpec {
+	s := defaultSpec()
+	s.Name = "web"
+	s.Mode.Replicas = 3
+	s.Labels = map[string]string{"team": "core"}
+	s.Task.Image = "web:v1"
+	s.Task.Args = []string{"serve"}
+	s.Task.Env = []string{"A=1", "B=2"}
+	s.Task.Placement.Constraints = []string{"node.labels.env==test"}
+	s.Task.Placement.Preferences = []string{"node.labels.zone"}
+	s.Task.Mounts = []store.Mount{{Type: "volume", Source: "data", Target: "/data"}}
+	s.Task.Networks = []string{"front"}
+	s.Task.Healthcheck = &store.HealthConfig{Test: []string{"CMD-SHELL", "check"}, Interval: 5 * time.Second}
+	s.Endpoint.Ports = []store.PortConfig{{Protocol: "tcp", TargetPort: 80, PublishedPort: 8080}}
+	return s
+}
+
+// updateSpec parses `service update ARGS web` and applies it to cur.
+func updateSpec(t *testing.T, cur store.ServiceSpec, args ...string) (store.ServiceSpec, error) {
+	t.Helper()
+	_, c, err := parseArgs(t, append(append([]string{"update"}, args...), "web")...)
+	if err != nil {
+		t.Fatalf("parse %q: %v", args, err)
+	}
+	return c.Service.Update.apply(cur)
+}
+
+func TestUpdateApply(t *testing.T) {
+	tests := []struct {
+		name   string
+		args   []string
+		change func(s *store.ServiceSpec)
+	}{
+		{"no flags resends the spec", nil, func(*store.ServiceSpec) {}},
+		{"image only", []string{"--image", "web:v2"}, func(s *store.ServiceSpec) { s.Task.Image = "web:v2" }},
+		{"force bumps ForceUpdate", []string{"--force"}, func(s *store.ServiceSpec) { s.Task.ForceUpdate = 1 }},
+		{"seed: replicas and batches", []string{"--replicas", "6", "--update-parallelism", "2", "--update-delay", "1m30s"}, func(s *store.ServiceSpec) {
+			s.Mode.Replicas = 6
+			s.Update.Parallelism, s.Update.Delay = 2, 90*time.Second
+		}},
+		{"seed: move constraint", []string{"--constraint-rm", "node.labels.env == test", "--constraint-add", "node.labels.env==prot"}, func(s *store.ServiceSpec) {
+			s.Task.Placement.Constraints = []string{"node.labels.env==prot"}
+		}},
+		{"env add replaces by key, rm by key", []string{"--env-add", "B=3", "--env-add", "C=4", "--env-rm", "A"}, func(s *store.ServiceSpec) {
+			s.Task.Env = []string{"B=3", "C=4"}
+		}},
+		{"labels", []string{"--label-add", "tier=web", "--label-rm", "team"}, func(s *store.ServiceSpec) { s.Labels = map[string]string{"tier": "web"} }},
+		{"mount replaced by target, another removed", []string{"--mount-add", "type=bind,source=/srv,target=/data,ro", "--mount-add", "source=c,target=/c", "--mount-rm", "/c"}, func(s *store.ServiceSpec) {
+			s.Task.Mounts = []store.Mount{{Type: "bind", Source: "/srv", Target: "/data", ReadOnly: true}, {Type: "volume", Source: "c", Target: "/c"}}
+		}},
+		{"mount rm", []string{"--mount-rm", "/data"}, func(s *store.ServiceSpec) { s.Task.Mounts = []store.Mount{} }},
+		{"ports: rm by target, add udp", []string{"--publish-rm", "80", "--publish-add", "8080:81", "--publish-add", "53:53/udp"}, func(s *store.ServiceSpec) {
+			s.Endpoint.Ports = []store.PortConfig{{Protocol: "tcp", TargetPort: 81, PublishedPort: 8080}, {Protocol: "udp", TargetPort: 53, PublishedPort: 53}}
+		}},
+		{"publish-rm of another protocol keeps the port", []string{"--publish-rm", "80/udp"}, func(*store.ServiceSpec) {}},
+		{"networks and prefs", []string{"--network-add", "back", "--network-rm", "front", "--placement-pref-rm", "spread=node.labels.zone", "--placement-pref-add", "spread=node.labels.rack"}, func(s *store.ServiceSpec) {
+			s.Task.Networks = []string{"back"}
+			s.Task.Placement.Preferences = []string{"node.labels.rack"}
+		}},
+		{"args and entrypoint", []string{"--args", `run --port "80"`, "--entrypoint", "/bin/web"}, func(s *store.ServiceSpec) {
+			s.Task.Args, s.Task.Command = []string{"run", "--port", "80"}, []string{"/bin/web"}
+		}},
+		{"args cleared", []string{"--args", ""}, func(s *store.ServiceSpec) { s.Task.Args = nil }},
+		{"health retries keep the command", []string{"--health-retries", "3"}, func(s *store.ServiceSpec) { s.Task.Healthcheck.Retries = 3 }},
+		{"health cmd replaced", []string{"--health-cmd", "curl -f localhost"}, func(s *store.ServiceSpec) {
+			s.Task.Healthcheck.Test = []string{"CMD-SHELL", "curl -f localhost"}
+		}},
+		{"healthcheck disabled", []string{"--no-healthcheck"}, func(s *store.ServiceSpec) {
+			s.Task.Healthcheck = &store.HealthConfig{Test: []string{"NONE"}}
+		}},
+		{"limits and restart", []string{"--limit-memory", "1G", "--restart-condition", "none", "--rollback-monitor", "20s"}, func(s *store.ServiceSpec) {
+			s.Task.Limits.MemoryBytes = 1 << 30
+			s.Task.RestartPolicy.Condition = "none"
+			s.Rollback.Monitor = 20 * time.Second
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cur := webSpec()
+			got, err := updateSpec(t, cur, tt.args...)
+			if err != nil {
+				t.Fatalf("apply: %v", err)
+			}
+			want := webSpec()
+			tt.change(&want)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("spec mismatch\n got %+v\nwant %+v", got, want)
+			}
+			if !reflect.DeepEqual(cur, webSpec()) {
+				t.Errorf("apply modified the spec it was given: %+v", cur)
+			}
+		})
+	}
+}
+
+func TestUpdateValidation(t *testing.T) {
+	global := webSpec()
+	global.Name, global.Mode = "mon", store.ServiceMode{Global: true}
+	tests := []struct {
+		cur  store.ServiceSpec
+		args []string
+		want string
+	}{
+		{global, []string{"--replicas", "2"}, `--replicas: service "mon" is global (one task per eligible node) and has no replica count`},
+		{global, []string{"--replicas-max-per-node", "2"}, "--replicas-max-per-node applies only to replicated services; a global service already runs one task per node"},
+		{webSpec(), []string{"--image", ""}, `--image "": give an image, such as web:v2`},
+		{webSpec(), []string{"--replicas", "-1"}, "--replicas -1: must be 0 or more"},
+		{webSpec(), []string{"--publish-add", "8080:81"}, "--publish-add 8080:81: port 8080/tcp is already published (to 80): remove it first with --publish-rm 8080:80"},
+		{webSpec(), []string{"--publish-rm", "x"}, `--publish-rm x: target port "x": use a number from 1 to 65535`},
+		{webSpec(), []string{"--env-add", "NOVALUE_UNSET_9"}, "--env-add NOVALUE_UNSET_9: not set in agentctl's environment; write NOVALUE_UNSET_9=VALUE"},
+		{webSpec(), []string{"--constraint-add", "zone==a"}, `--constraint-add zone==a: unknown key "zone"; use node.id, node.hostname, node.role, node.platform.os, node.platform.arch or node.labels.<name>`},
+		{webSpec(), []string{"--mount-add", "target=/x,type=nfs"}, `--mount-add target=/x,type=nfs: type "nfs": use type=bind or type=volume`},
+		{webSpec(), []string{"--endpoint-mode", "dnsrr"}, "--endpoint-mode dnsrr cannot be combined with published ports: use --endpoint-mode vip, or publish no port"},
+		{webSpec(), []string{"--update-failure-action", "explode"}, "--update-failure-action explode: use pause, continue or rollback"},
+		{webSpec(), []string{"--args", `"open`}, `--args "\"open": unterminated quote or trailing backslash`},
+	}
+	stubEnv(t, nil)
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			_, err := updateSpec(t, tt.cur, tt.args...)
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("error\n got %v\nwant %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestUpdateRollbackFlagExcludesChanges(t *testing.T) {
+	for args, want := range map[string]bool{
+		"--rollback":                       false,
+		"--rollback -d -q":                 false,
+		"--rollback --image web:v2":        true,
+		"--rollback --env-add A=1":         true,
+		"--rollback --update-delay 1s":     true,
+		"--rollback --force":               true,
+		"--rollback --no-healthcheck":      true,
+		"--rollback --rollback-monitor 1s": true,
+	} {
+		_, c, err := parseArgs(t, append(append([]string{"update"}, strings.Fields(args)...), "web")...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Service.Update.hasChanges(); got != want {
+			t.Errorf("%s: hasChanges = %v, want %v", args, got, want)
+		}
+	}
+}
+
+func TestUpdateCause(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"service", "update", "--image", "web:v2", "web"}, "update --image web:v2"},
+		{[]string{"-H", "unix:///x", "service", "update", "web", "--env-add", "web=1"}, "update --env-add web=1"},
+		{[]string{"service", "update", "--args", "a b", "web"}, `update --args "a b"`},
+		{[]string{"service", "update", "web"}, "update"},
+	} {
+		if got := updateCause(tt.args, "web"); got != tt.want {
+			t.Errorf("updateCause(%q) = %q, want %q", tt.args, got, tt.want)
+		}
+	}
+}
+
+func TestParseScalePairs(t *testing.T) {
+	got, err := parseScalePairs([]string{"web=5", "api=0"})
+	if err != nil || !reflect.DeepEqual(got, []scalePair{{"web", 5}, {"api", 0}}) {
+		t.Errorf("parseScalePairs = %v, %v", got, err)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"web=5", "api"}, "scale api: expected SERVICE=REPLICAS, e.g. web=3"},
+		{[]string{"=3"}, "scale =3: expected SERVICE=REPLICAS, e.g. web=3"},
+		{[]string{"web=-1"}, "scale web=-1: replicas must be 0 or more"},
+		{[]string{"web=lots"}, "scale web=lots: replicas must be a whole number, 0 or more"},
+		{[]string{"web=2", "web=3"}, `scale web=3: service "web" is named twice`},
+	} {
+		if _, err := parseScalePairs(tt.args); err == nil || err.Error() != tt.want {
+			t.Errorf("parseScalePairs(%q) error = %v, want %s", tt.args, err, tt.want)
+		}
+	}
+	global := api.Service{}
+	global.Spec.Name, global.Spec.Mode.Global = "mon", true
+	err = checkScalable(global, scalePair{"mon", 3})
+	if want := `scale mon=3: service "mon" is global (one task on every eligible node) and cannot be scaled; only replicated services can`; err == nil || err.Error() != want {
+		t.Errorf("checkScalable(global) = %v, want %s", err, want)
+	}
+	repl := api.Service{}
+	repl.Spec.Mode.Replicas = 1
+	if err := checkScalable(repl, scalePair{"web", 3}); err != nil {
+		t.Errorf("checkScalable(replicated) = %v", err)
+	}
+}
