@@ -171,9 +171,10 @@ func (cl *cluster) knownPeers() []string {
 }
 
 func (cl *cluster) startLoops() {
-	cl.wg.Add(2)
+	cl.wg.Add(3)
 	go func() { defer cl.wg.Done(); cl.eventLoop() }()
 	go func() { defer cl.wg.Done(); cl.leadershipLoop() }()
+	go func() { defer cl.wg.Done(); cl.runWorker() }()
 }
 
 // eventLoop is the single consumer of membership events.

@@ -68,6 +68,8 @@ func (cl *cluster) lead(ctx context.Context) {
 		membership.VoterPolicy{MaxVoters: 5, FailedGrace: cl.a.cfg.VoterGrace}, cl.log)
 	wg.Add(1)
 	go func() { defer wg.Done(); pilot.Run(ctx, cl.kickPilot) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); cl.orchestrate(ctx) }()
 	cl.nodeLoop(ctx)
 }
 

@@ -1,0 +1,240 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/internal/idgen"
+	"github.com/shoal-org/shoal/store"
+)
+
+func (a *Agent) handleServiceCreate(w http.ResponseWriter, r *http.Request) error {
+	cl, err := a.cluster()
+	if err != nil {
+		return err
+	}
+	var req api.ServiceCreateRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	if err := normalizeSpec(&req.Spec); err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	svc := &store.Service{ID: idgen.New(), Spec: req.Spec, SpecVersion: 1,
+		Revisions: []store.Revision{{Number: 1, Spec: req.Spec, CreatedAt: now, Cause: "create"}}}
+	_, err = cl.apply(r.Context(), store.Command{Ops: []store.Op{{Kind: store.OpCreate, Table: store.TableServices, Service: svc}}})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, api.ServiceCreateResponse{ID: svc.ID})
+}
+
+// serviceViews adds task counts to services.
+func serviceViews(v *store.View, svcs []*store.Service) []api.Service {
+	eligible := uint64(0)
+	for _, n := range v.Nodes() {
+		if n.Status == store.NodeReady && n.Availability == store.AvailabilityActive {
+			eligible++
+		}
+	}
+	out := make([]api.Service, 0, len(svcs))
+	for _, s := range svcs {
+		as := api.Service{Service: *s, DesiredTasks: s.Spec.Mode.Replicas}
+		desiredGlobal := uint64(0)
+		for _, t := range v.TasksByService(s.ID) {
+			if t.DesiredState == store.TaskRunning {
+				desiredGlobal++
+				if t.Status.State == store.TaskRunning && (t.Status.Healthy == nil || *t.Status.Healthy) {
+					as.RunningTasks++
+				}
+			}
+		}
+		if s.Spec.Mode.Global {
+			as.DesiredTasks = max(desiredGlobal, 0)
+			_ = eligible
+		}
+		out = append(out, as)
+	}
+	return out
+}
+
+func (a *Agent) handleServiceList(w http.ResponseWriter, r *http.Request) error {
+	cl, err := a.cluster()
+	if err != nil {
+		return err
+	}
+	cl.syncRead(r.Context())
+	v := cl.store.View()
+	return writeJSON(w, http.StatusOK, serviceViews(v, v.Services()))
+}
+
+func (a *Agent) handleServiceInspect(w http.ResponseWriter, r *http.Request) error {
+	cl, err := a.cluster()
+	if err != nil {
+		return err
+	}
+	cl.syncRead(r.Context())
+	v := cl.store.View()
+	s, err := v.FindService(r.PathValue("ref"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, serviceViews(v, []*store.Service{s})[0])
+}
+
+func (a *Agent) handleServiceUpdate(w http.ResponseWriter, r *http.Request) error {
+	cl, err := a.cluster()
+	if err != nil {
+		return err
+	}
+	var req api.ServiceUpdateRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	s, err := cl.store.View().FindService(r.PathValue("ref"))
+	if err != nil {
+		return err
+	}
+	if req.Version != 0 && req.Version != s.Version {
+		return &httpError{code: http.StatusConflict, msg: fmt.Sprintf(
+			"service %q changed since it was read (version %d, now %d): run the command again", s.Spec.Name, req.Version, s.Version)}
+	}
+	if req.Spec.Name != s.Spec.Name {
+		return badRequest("service %q: renaming is not supported (create a new service instead)", s.Spec.Name)
+	}
+	if err := normalizeSpec(&req.Spec); err != nil {
+		return err
+	}
+	if req.Spec.Mode.Global != s.Spec.Mode.Global {
+		return badRequest("service %q: the mode (replicated or global) cannot change; create a new service instead", s.Spec.Name)
+	}
+	cause := req.Cause
+	if cause == "" {
+		cause = "update"
+	}
+	return cl.writeSpec(w, r, s, req.Spec, cause)
+}
+
+// writeSpec commits a new spec for s, guarded by the version it was read at.
+func (cl *cluster) writeSpec(w http.ResponseWriter, r *http.Request, s *store.Service, spec store.ServiceSpec, cause string) error {
+	cp := s.Copy()
+	changeSpec(cp, spec, cause, time.Now().UTC())
+	_, err := cl.apply(r.Context(), store.Command{Ops: []store.Op{{Kind: store.OpPut, Table: store.TableServices, Service: cp, IfVersion: s.Version}}})
+	if errors.Is(err, store.ErrConflict) {
+		return &httpError{code: http.StatusConflict, msg: fmt.Sprintf("service %q changed during the update: run the command again", s.Spec.Name)}
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, api.ServiceUpdateResponse{SpecVersion: cp.SpecVersion})
+}
+
+func (a *Agent) handleServiceRollback(w http.ResponseWriter, r *http.Request) error {
+	cl, err := a.cluster()
+	if err != nil {
+		return err
+	}
+	var req api.ServiceRollbackRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	s, err := cl.store.View().FindService(r.PathValue("ref"))
+	if err != nil {
+		return err
+	}
+	var spec store.ServiceSpec
+	cause := "rollback"
+	switch {
+	case req.ToRevision != 0:
+		if spec, err = revisionSpec(s, req.ToRevision); err != nil {
+			return err
+		}
+		cause = fmt.Sprintf("rollback to revision %d", req.ToRevision)
+	case s.PreviousSpec != nil:
+		spec = *s.PreviousSpec
+	default:
+		return badRequest("service %q does not have a previous spec", s.Spec.Name)
+	}
+	spec.Mode = s.Spec.Mode
+	return cl.writeSpec(w, r, s, spec, cause)
+}
+
+func (a *Agent) handleServiceHistory(w http.ResponseWriter, r *http.Request) error {
+	cl, err := a.cluster()
+	if err != nil {
+		return err
+	}
+	cl.syncRead(r.Context())
+	s, err := cl.store.View().FindService(r.PathValue("ref"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, s.Revisions)
+}
+
+func (a *Agent) handleServiceRemove(w http.ResponseWriter, r *http.Request) error {
+	cl, err := a.cluster()
+	if err != nil {
+		return err
+	}
+	s, err := cl.store.View().FindService(r.PathValue("ref"))
+	if err != nil {
+		return err
+	}
+	if _, err := cl.apply(r.Context(), store.Command{Ops: []store.Op{{Kind: store.OpDelete, Table: store.TableServices, ID: s.ID}}}); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, struct{}{})
+}
+
+func (a *Agent) handleTaskList(w http.ResponseWriter, r *http.Request) error {
+	cl, err := a.cluster()
+	if err != nil {
+		return err
+	}
+	cl.syncRead(r.Context())
+	v := cl.store.View()
+	var tasks []*store.Task
+	if ref := r.URL.Query().Get("service"); ref != "" {
+		s, err := v.FindService(ref)
+		if err != nil {
+			return err
+		}
+		tasks = v.TasksByService(s.ID)
+	} else {
+		tasks = v.Tasks()
+	}
+	out := make([]api.Task, 0, len(tasks))
+	for _, t := range tasks {
+		at := api.Task{Task: *t}
+		if n := v.Node(t.NodeID); n != nil {
+			at.NodeHostname = n.Hostname
+		}
+		out = append(out, at)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (a *Agent) handleTaskInspect(w http.ResponseWriter, r *http.Request) error {
+	cl, err := a.cluster()
+	if err != nil {
+		return err
+	}
+	cl.syncRead(r.Context())
+	v := cl.store.View()
+	t, err := v.FindTask(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	at := api.Task{Task: *t}
+	if n := v.Node(t.NodeID); n != nil {
+		at.NodeHostname = n.Hostname
+	}
+	return writeJSON(w, http.StatusOK, at)
+}

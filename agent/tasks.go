@@ -1,0 +1,86 @@
+package agent
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/shoal-org/shoal/agent/runtime"
+	"github.com/shoal-org/shoal/agent/worker"
+	"github.com/shoal-org/shoal/store"
+)
+
+// runWorker connects to containerd and runs this node's task executor. A
+// node whose containerd is not (yet) reachable retries every few seconds;
+// until then it runs no tasks.
+func (cl *cluster) runWorker() {
+	cfg := cl.a.cfg
+	for {
+		rt, err := runtime.New(cl.ctx, runtime.Config{Address: cfg.Containerd, Namespace: "shoal",
+			InsecureRegistries: cfg.InsecureRegistries, StateDir: filepath.Join(cfg.DataDir, "runtime"), Logger: cl.log})
+		if err == nil {
+			w := worker.New(worker.Config{NodeID: cl.id.NodeID, Store: cl.store, Runtime: rt, Report: cl.reportTasks, Logger: cl.log})
+			if err := w.Run(cl.ctx); err != nil {
+				cl.log.Error("task executor stopped", "err", err)
+			}
+			_ = rt.Close()
+			return
+		}
+		cl.log.Warn("containerd not reachable; this node runs no tasks until it is", "socket", cfg.Containerd, "err", err)
+		select {
+		case <-cl.ctx.Done():
+			return
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+// reportTasks sends observed task states to the leader (or applies them
+// when this agent leads).
+func (cl *cluster) reportTasks(ctx context.Context, ups []worker.Update) error {
+	if cl.isLeader() {
+		return cl.applyTaskUpdates(ctx, ups)
+	}
+	c, err := cl.leaderClient()
+	if err != nil {
+		return err
+	}
+	return c.Do(ctx, http.MethodPost, "/v1/internal/task-status", ups, nil)
+}
+
+// applyTaskUpdates records observed states; a state never moves backwards
+// and updates of tasks that are gone are dropped.
+func (cl *cluster) applyTaskUpdates(ctx context.Context, ups []worker.Update) error {
+	view := cl.store.View()
+	var ops []store.Op
+	for _, u := range ups {
+		t := view.Task(u.TaskID)
+		if t == nil || u.Status.State.Rank() < t.Status.State.Rank() {
+			continue
+		}
+		cp := t.Copy()
+		cp.Status = u.Status
+		ops = append(ops, store.Op{Kind: store.OpPut, Table: store.TableTasks, Task: cp, IfVersion: t.Version})
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	_, err := cl.apply(ctx, store.Command{Ops: ops})
+	return err
+}
+
+func (a *Agent) handleTaskStatus(w http.ResponseWriter, r *http.Request) error {
+	cl, err := a.cluster()
+	if err != nil {
+		return err
+	}
+	var ups []worker.Update
+	if err := readJSON(r, &ups); err != nil {
+		return err
+	}
+	if err := cl.applyTaskUpdates(r.Context(), ups); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, struct{}{})
+}
