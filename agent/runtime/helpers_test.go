@@ -5,55 +5,16 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/shoal-org/shoal/agent/runtime/runtimetest"
-	"github.com/shoal-org/shoal/e2e/testimages"
-)
-
-var (
-	imagesOnce sync.Once
-	imagesDir  string
-	imagesByID map[string]testimages.Image
-	imagesErr  error
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if imagesDir != "" {
-		os.RemoveAll(imagesDir)
-	}
+	runtimetest.CleanupImages()
 	os.Exit(code)
-}
-
-// testImage returns the archive of ref (e.g. "web:v1"), building all test
-// images once per package run.
-func testImage(t testing.TB, ref string) testimages.Image {
-	t.Helper()
-	imagesOnce.Do(func() {
-		imagesDir, imagesErr = os.MkdirTemp("", "runtime-images-")
-		if imagesErr != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		var imgs []testimages.Image
-		imgs, imagesErr = testimages.Build(ctx, imagesDir)
-		imagesByID = map[string]testimages.Image{}
-		for _, img := range imgs {
-			imagesByID[img.Ref()] = img
-		}
-	})
-	if imagesErr != nil {
-		t.Fatalf("build test images: %v", imagesErr)
-	}
-	img, ok := imagesByID[ref]
-	if !ok {
-		t.Fatalf("no test image %s", ref)
-	}
-	return img
 }
 
 // newRuntime connects a Runtime to d with state in stateDir; it is closed
@@ -87,7 +48,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 // importImage loads ref's archive into r.
 func importImage(t testing.TB, r *Runtime, ref string) []string {
 	t.Helper()
-	f, err := os.Open(testImage(t, ref).Path)
+	f, err := os.Open(runtimetest.Image(t, ref).Path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,7 +62,7 @@ func TestEnsureImageFromRegistry(t *testing.T) {
 	d := runtimetest.StartContainerd(t)
 	reg := runtimetest.StartRegistryT(t)
 	ctx := context.Background()
-	img := testImage(t, "web:v1")
+	img := runtimetest.Image(t, "web:v1")
 	ref, err := testimages.Push(ctx, img, reg.Host)
 	mustNoErr(t, "push", err)
 	closed := closedPort(t)
@@ -98,7 +98,7 @@ func TestEnsureImageErrorsFromLiveRegistry(t *testing.T) {
 	d := runtimetest.StartContainerd(t)
 	reg := runtimetest.StartRegistryT(t)
 	ctx := context.Background()
-	_, err := testimages.Push(ctx, testImage(t, "web:v1"), reg.Host)
+	_, err := testimages.Push(ctx, runtimetest.Image(t, "web:v1"), reg.Host)
 	mustNoErr(t, "push", err)
 
 	r := newRuntime(t, d, t.TempDir(), reg.Host)

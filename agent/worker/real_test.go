@@ -8,7 +8,6 @@ import (
 	"slices"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/shoal-org/shoal/agent/runtime"
 	"github.com/shoal-org/shoal/agent/runtime/runtimetest"
@@ -16,46 +15,10 @@ import (
 	"github.com/shoal-org/shoal/store"
 )
 
-var (
-	imagesOnce sync.Once
-	imagesDir  string
-	images     map[string]testimages.Image
-	imagesErr  error
-)
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if imagesDir != "" {
-		os.RemoveAll(imagesDir)
-	}
+	runtimetest.CleanupImages()
 	os.Exit(code)
-}
-
-// testImage returns the archive of ref ("web:v1"), building the test
-// images once per package run.
-func testImage(t *testing.T, ref string) testimages.Image {
-	t.Helper()
-	imagesOnce.Do(func() {
-		if imagesDir, imagesErr = os.MkdirTemp("", "worker-images-"); imagesErr != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		var built []testimages.Image
-		built, imagesErr = testimages.Build(ctx, imagesDir)
-		images = map[string]testimages.Image{}
-		for _, img := range built {
-			images[img.Ref()] = img
-		}
-	})
-	if imagesErr != nil {
-		t.Fatalf("build test images: %v", imagesErr)
-	}
-	img, ok := images[ref]
-	if !ok {
-		t.Fatalf("no test image %s", ref)
-	}
-	return img
 }
 
 // realRuntime connects a runtime.Runtime to d with state in stateDir and
@@ -78,7 +41,7 @@ func realRuntime(t *testing.T, d *runtimetest.Daemon, stateDir string, insecure 
 func importImages(t *testing.T, r *runtime.Runtime, refs ...string) {
 	t.Helper()
 	for _, ref := range refs {
-		f, err := os.Open(testImage(t, ref).Path)
+		f, err := os.Open(runtimetest.Image(t, ref).Path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -232,7 +195,7 @@ func TestWithContainerd(t *testing.T) {
 func TestPullFromRegistry(t *testing.T) {
 	d := runtimetest.StartContainerd(t)
 	reg := runtimetest.StartRegistryT(t)
-	ref, err := testimages.Push(context.Background(), testImage(t, "web:v2"), reg.Host)
+	ref, err := testimages.Push(context.Background(), runtimetest.Image(t, "web:v2"), reg.Host)
 	if err != nil {
 		t.Fatal(err)
 	}
