@@ -37,6 +37,9 @@ type Client struct {
 	base string
 	http *http.Client
 	host string
+	// Hint is added to "cannot reach the agent" errors: what the user can
+	// do about it. NewClient sets agentctl's.
+	Hint string
 }
 
 // NewClient connects to host: "unix:///path/agent.sock", a bare socket path,
@@ -54,7 +57,8 @@ func NewClient(host string, tlsConf *tls.Config) (*Client, error) {
 		return nil, fmt.Errorf("agent address %q: %w (use unix:///path/agent.sock or tcp://host:port)", host, err)
 	}
 	tr := &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}
-	c := &Client{http: &http.Client{Transport: tr}, host: host}
+	c := &Client{http: &http.Client{Transport: tr}, host: host,
+		Hint: "is `agent run` running? set --host or " + HostEnv}
 	switch u.Scheme {
 	case "unix":
 		path := u.Path
@@ -77,7 +81,8 @@ func NewClient(host string, tlsConf *tls.Config) (*Client, error) {
 
 // NewHTTPClient wraps an existing http.Client and base URL (agent-to-agent).
 func NewHTTPClient(base string, hc *http.Client) *Client {
-	return &Client{base: strings.TrimRight(base, "/"), http: hc, host: base}
+	return &Client{base: strings.TrimRight(base, "/"), http: hc, host: base,
+		Hint: "is that agent running, and reachable from here?"}
 }
 
 // Host is the address this client talks to.
@@ -144,7 +149,7 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 func (c *Client) dialError(err error) error {
 	var ne *net.OpError
 	if errors.As(err, &ne) && ne.Op == "dial" {
-		return fmt.Errorf("cannot reach the agent at %s: %v (is `agent run` running? set --host or %s)", c.host, ne.Err, HostEnv)
+		return fmt.Errorf("cannot reach the agent at %s: %v (%s)", c.host, ne.Err, c.Hint)
 	}
 	return fmt.Errorf("agent at %s: %w", c.host, err)
 }

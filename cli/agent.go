@@ -44,20 +44,32 @@ type Globals struct {
 // RunAgent parses args and runs the `agent` command.
 func RunAgent(args []string) int {
 	var c AgentCLI
-	g := &Globals{Out: os.Stdout}
-	k, err := kong.New(&c, kong.Name("agent"),
-		kong.Description("shoal agent: one per host; agents form the cluster among themselves."),
-		kong.UsageOnError(), kong.Bind(g))
+	// The client is made when a command asks for it, after parsing has
+	// filled in --api-socket.
+	client := func() (*api.Client, error) {
+		cl, err := api.NewClient("unix://"+c.APISocket, nil)
+		if err == nil {
+			cl.Hint = "is `agent run` running? pass --api-socket or set SHOAL_API_SOCKET"
+		}
+		return cl, err
+	}
+	return runCLI("agent", "shoal agent: one per host; agents form the cluster among themselves.", &c, args, client)
+}
+
+// runCLI parses args into grammar and runs the chosen command, printing
+// errors the way both binaries do. It returns the process exit code.
+func runCLI(name, description string, grammar any, args []string, client func() (*api.Client, error)) int {
+	g := &Globals{Out: os.Stdout, Client: client}
+	k, err := kong.New(grammar, kong.Name(name), kong.Description(description), kong.UsageOnError(), kong.Bind(g))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
 	kctx, err := k.Parse(args)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "agent:", err)
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		return 2
 	}
-	g.Client = func() (*api.Client, error) { return api.NewClient("unix://"+c.APISocket, nil) }
 	if err := kctx.Run(g); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		return 1

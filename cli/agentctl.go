@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/alecthomas/kong"
-
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/pki"
 )
@@ -27,25 +25,7 @@ type CtlCLI struct {
 // RunCtl parses args and runs the `agentctl` command.
 func RunCtl(args []string) int {
 	var c CtlCLI
-	g := &Globals{Out: os.Stdout}
-	k, err := kong.New(&c, kong.Name("agentctl"),
-		kong.Description("Control a shoal cluster through any of its agents."),
-		kong.UsageOnError(), kong.Bind(g))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	kctx, err := k.Parse(args)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "agentctl:", err)
-		return 2
-	}
-	g.Client = c.client
-	if err := kctx.Run(g); err != nil {
-		fmt.Fprintln(os.Stderr, "Error:", err)
-		return 1
-	}
-	return 0
+	return runCLI("agentctl", "Control a shoal cluster through any of its agents.", &c, args, c.client)
 }
 
 func (c *CtlCLI) client() (*api.Client, error) {
