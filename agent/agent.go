@@ -149,13 +149,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutCtx)
-	a.mu.Lock()
-	cl := a.cl
-	a.cl = nil
-	a.mu.Unlock()
-	if cl != nil {
-		cl.stop(false)
-	}
+	a.stopCluster(false)
 	a.wg.Wait()
 	_ = os.Remove(a.cfg.APISocket)
 	a.log.Info("agent stopped")
@@ -174,6 +168,18 @@ func (a *Agent) setIdent(id *identity) {
 	a.mu.Lock()
 	a.id = id
 	a.mu.Unlock()
+}
+
+// stopCluster detaches the running cluster, if any, and stops it; leave
+// announces a graceful departure to gossip first.
+func (a *Agent) stopCluster(leave bool) {
+	a.mu.Lock()
+	cl := a.cl
+	a.cl = nil
+	a.mu.Unlock()
+	if cl != nil {
+		cl.stop(leave)
+	}
 }
 
 // cluster returns the running cluster or an error telling the user how to

@@ -12,7 +12,6 @@ import (
 
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/internal/idgen"
-	"github.com/shoal-org/shoal/membership"
 	"github.com/shoal-org/shoal/pki"
 	"github.com/shoal-org/shoal/store"
 )
@@ -169,13 +168,7 @@ func (a *Agent) initCluster(ctx context.Context, req api.InitRequest) (_ *api.In
 
 // abandonCluster undoes a failed init or join.
 func (a *Agent) abandonCluster() {
-	a.mu.Lock()
-	cl := a.cl
-	a.cl = nil
-	a.mu.Unlock()
-	if cl != nil {
-		cl.stop(false)
-	}
+	a.stopCluster(false)
 	fresh, err := a.ident().forget()
 	if err != nil {
 		a.log.Warn("clean data dir after failed init/join", "err", err)
@@ -262,5 +255,3 @@ func waitFor(ctx context.Context, d time.Duration, cond func() bool) error {
 	}
 	return nil
 }
-
-var _ = membership.StatusAlive

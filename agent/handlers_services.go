@@ -36,27 +36,22 @@ func (a *Agent) handleServiceCreate(w http.ResponseWriter, r *http.Request) erro
 
 // serviceViews adds task counts to services.
 func serviceViews(v *store.View, svcs []*store.Service) []api.Service {
-	eligible := uint64(0)
-	for _, n := range v.Nodes() {
-		if n.Status == store.NodeReady && n.Availability == store.AvailabilityActive {
-			eligible++
-		}
-	}
 	out := make([]api.Service, 0, len(svcs))
 	for _, s := range svcs {
 		as := api.Service{Service: *s, DesiredTasks: s.Spec.Mode.Replicas}
-		desiredGlobal := uint64(0)
+		// A global service wants one task per eligible node: the tasks
+		// the leader keeps desired running.
+		desired := uint64(0)
 		for _, t := range v.TasksByService(s.ID) {
 			if t.DesiredState == store.TaskRunning {
-				desiredGlobal++
+				desired++
 				if t.Status.State == store.TaskRunning && (t.Status.Healthy == nil || *t.Status.Healthy) {
 					as.RunningTasks++
 				}
 			}
 		}
 		if s.Spec.Mode.Global {
-			as.DesiredTasks = max(desiredGlobal, 0)
-			_ = eligible
+			as.DesiredTasks = desired
 		}
 		out = append(out, as)
 	}

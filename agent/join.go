@@ -186,10 +186,7 @@ func (a *Agent) handleLeave(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	a.mu.Lock()
-	a.cl = nil
-	a.mu.Unlock()
-	cl.stop(true)
+	a.stopCluster(true)
 	fresh, err := cl.id.forget()
 	a.setIdent(fresh)
 	if err != nil {

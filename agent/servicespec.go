@@ -15,7 +15,7 @@ const maxRevisions = 10
 var serviceName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
 
 // defaultUpdateConfig fills swarm's defaults into unset fields.
-func defaultUpdateConfig(u *store.UpdateConfig, rollback bool) {
+func defaultUpdateConfig(u *store.UpdateConfig) {
 	if u.FailureAction == "" {
 		u.FailureAction = "pause"
 	}
@@ -25,7 +25,6 @@ func defaultUpdateConfig(u *store.UpdateConfig, rollback bool) {
 	if u.Monitor == 0 {
 		u.Monitor = 5 * time.Second
 	}
-	_ = rollback
 }
 
 // normalizeSpec fills defaults and validates a spec, returning an error a
@@ -68,8 +67,8 @@ func normalizeSpec(s *store.ServiceSpec) error {
 			return badRequest("mount target %q: must be an absolute path", m.Target)
 		}
 	}
-	defaultUpdateConfig(&s.Update, false)
-	defaultUpdateConfig(&s.Rollback, true)
+	defaultUpdateConfig(&s.Update)
+	defaultUpdateConfig(&s.Rollback)
 	for _, u := range []struct {
 		name    string
 		cfg     store.UpdateConfig
