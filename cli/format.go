@@ -33,6 +33,7 @@ func (t table[T]) print(out io.Writer, f ListFlags, rows []T) error {
 		return nil
 	case f.Format == "json":
 		enc := json.NewEncoder(out)
+		enc.SetEscapeHTML(false) // PORTS reads *:8080->80/tcp, as docker prints it
 		for _, r := range rows {
 			if err := enc.Encode(r); err != nil {
 				return err
