@@ -54,6 +54,17 @@ func (a *Agent) routes(tcp bool) http.Handler {
 	handle("DELETE /v1/services/{ref}", a.leaderOnly(a.handleServiceRemove))
 	handle("GET /v1/tasks", a.handleTaskList)
 	handle("GET /v1/tasks/{id}", a.handleTaskInspect)
+	notYet := func(what string) handler {
+		return func(http.ResponseWriter, *http.Request) error {
+			return &httpError{code: http.StatusNotImplemented, msg: what + " is not implemented by this agent yet (version " + api.Version + ")"}
+		}
+	}
+	handle("GET /v1/services/{ref}/logs", notYet("service logs"))
+	handle("GET /v1/tasks/{id}/logs", notYet("task logs"))
+	handle("/", func(_ http.ResponseWriter, r *http.Request) error {
+		return &httpError{code: http.StatusNotFound, msg: fmt.Sprintf(
+			"this agent (version %s) has no API endpoint %s %s: is agentctl newer than the agent?", api.Version, r.Method, r.URL.Path)}
+	})
 	if tcp {
 		handle("POST /v1/internal/admit", a.handleAdmit)
 		handle("GET /v1/internal/read-index", a.handleReadIndex)
