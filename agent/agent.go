@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/shoal-org/shoal/lb"
 	"log/slog"
 	"net"
 	"net/http"
@@ -31,6 +32,16 @@ type Config struct {
 	APISocket          string
 	Containerd         string
 	InsecureRegistries []string
+	// TaskNetwork is "overlay" (each task in a network namespace of its own
+	// on the cluster's overlay networks, with VIPs and DNS) or "host"/""
+	// (tasks share the node's network namespace; no VIPs, no DNS).
+	TaskNetwork string
+	// Dataplane picks the load balancer for overlay mode: "auto"/"" (IPVS
+	// where the kernel has it, else nftables), "ipvs", "nftables" or "none".
+	Dataplane string
+	// StopDrain is how long a leaving task stays out of the load balancers
+	// before its stop signal (bounded by its stop grace period).
+	StopDrain time.Duration
 	// GossipTiming and VoterGrace tune failure detection; zero values are
 	// the defaults of the membership package.
 	GossipTiming membership.Timing
@@ -44,6 +55,19 @@ func (c *Config) setDefaults() error {
 	}
 	if c.DataDir == "" {
 		c.DataDir = "/var/lib/shoal"
+	}
+	switch c.TaskNetwork {
+	case "", "host":
+		c.TaskNetwork = "host"
+	case "overlay":
+		if c.Dataplane == "" || c.Dataplane == "auto" {
+			c.Dataplane = lb.Detect()
+		}
+		if _, ok := map[string]bool{"ipvs": true, "nftables": true, "none": true}[c.Dataplane]; !ok {
+			return fmt.Errorf("dataplane %q: use auto, ipvs, nftables or none", c.Dataplane)
+		}
+	default:
+		return fmt.Errorf("task network %q: use overlay or host", c.TaskNetwork)
 	}
 	if c.APISocket == "" {
 		c.APISocket = api.DefaultSocket

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/shoal-org/shoal/agent/netctl"
 	"log/slog"
 	"net"
 	"net/http"
@@ -44,6 +45,11 @@ type cluster struct {
 	// kick wakes the leader's loops after a membership change.
 	kickNodes chan struct{}
 	kickPilot chan struct{}
+
+	// netc wires tasks into the overlay; nil in host network mode, or
+	// netErr says why it could not start.
+	netc   *netctl.Controller
+	netErr error
 }
 
 // startCluster brings up the cluster machinery from the identity on disk.
@@ -155,6 +161,7 @@ func (cl *cluster) tags() map[string]string {
 		"arch": runtime.GOARCH,
 		"cpus": strconv.FormatInt(int64(runtime.NumCPU())*1e9, 10),
 		"mem":  strconv.FormatInt(memTotal(), 10),
+		"dp":   cl.dataplane(),
 	}
 }
 
@@ -171,6 +178,7 @@ func (cl *cluster) knownPeers() []string {
 }
 
 func (cl *cluster) startLoops() {
+	cl.startNetwork()
 	cl.wg.Add(3)
 	go func() { defer cl.wg.Done(); cl.eventLoop() }()
 	go func() { defer cl.wg.Done(); cl.leadershipLoop() }()

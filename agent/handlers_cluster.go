@@ -36,6 +36,7 @@ func (a *Agent) handleInfo(w http.ResponseWriter, r *http.Request) error {
 		info.Nodes = len(view.Nodes())
 		info.AppliedIdx = cl.store.Index()
 		info.Role = string(cl.role(cl.id.NodeID))
+		info.Dataplane = cl.dataplane()
 	}
 	return writeJSON(w, http.StatusOK, info)
 }
@@ -152,7 +153,8 @@ func (a *Agent) initCluster(ctx context.Context, req api.InitRequest) (_ *api.In
 	}
 	cluster := &store.Cluster{ID: clusterID, CACertPEM: ca.CertPEM, CAKeyPEM: ca.KeyPEM, GossipKey: gossipKey,
 		JoinSecret: secret, OverlayCIDR: req.OverlayCIDR, TaskHistory: 5}
-	if _, err := cl.apply(ctx, store.Command{Ops: []store.Op{{Kind: store.OpCreate, Table: store.TableCluster, Cluster: cluster}}}); err != nil {
+	if _, err := cl.apply(ctx, store.Command{Ops: []store.Op{
+		{Kind: store.OpCreate, Table: store.TableCluster, Cluster: cluster}, defaultNetworkOp(req.OverlayCIDR)}}); err != nil {
 		return nil, fmt.Errorf("record the cluster: %w", err)
 	}
 	if err := cl.syncNodes(ctx); err != nil {

@@ -27,7 +27,14 @@ func (a *Agent) handleServiceCreate(w http.ResponseWriter, r *http.Request) erro
 	now := time.Now().UTC()
 	svc := &store.Service{ID: idgen.New(), Spec: req.Spec, SpecVersion: 1,
 		Revisions: []store.Revision{{Number: 1, Spec: req.Spec, CreatedAt: now, Cause: "create"}}}
-	_, err = cl.apply(r.Context(), store.Command{Ops: []store.Op{{Kind: store.OpCreate, Table: store.TableServices, Service: svc}}})
+	err = cl.commitService(r.Context(), func(v *store.View) ([]store.Op, error) {
+		if v.ServiceByName(svc.Spec.Name) != nil {
+			return nil, &httpError{code: http.StatusConflict, msg: fmt.Sprintf(
+				"service %q already exists: pick another name, or change it with `agentctl service update`", svc.Spec.Name)}
+		}
+		guards, err := withVIPs(v, svc)
+		return append([]store.Op{{Kind: store.OpCreate, Table: store.TableServices, Service: svc}}, guards...), err
+	})
 	if err != nil {
 		return err
 	}
@@ -119,7 +126,12 @@ func (a *Agent) handleServiceUpdate(w http.ResponseWriter, r *http.Request) erro
 func (cl *cluster) writeSpec(w http.ResponseWriter, r *http.Request, s *store.Service, spec store.ServiceSpec, cause string) error {
 	cp := s.Copy()
 	changeSpec(cp, spec, cause, time.Now().UTC())
-	_, err := cl.apply(r.Context(), store.Command{Ops: []store.Op{{Kind: store.OpPut, Table: store.TableServices, Service: cp, IfVersion: s.Version}}})
+	guards, err := withVIPs(cl.store.View(), cp)
+	if err != nil {
+		return err
+	}
+	ops := append([]store.Op{{Kind: store.OpPut, Table: store.TableServices, Service: cp, IfVersion: s.Version}}, guards...)
+	_, err = cl.apply(r.Context(), store.Command{Ops: ops})
 	if errors.Is(err, store.ErrConflict) {
 		return &httpError{code: http.StatusConflict, msg: fmt.Sprintf("service %q changed during the update: run the command again", s.Spec.Name)}
 	}

@@ -70,6 +70,8 @@ func (cl *cluster) lead(ctx context.Context) {
 	go func() { defer wg.Done(); pilot.Run(ctx, cl.kickPilot) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); cl.orchestrate(ctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); cl.leaseLoop(ctx) }()
 	cl.nodeLoop(ctx)
 }
 
@@ -152,6 +154,7 @@ func desiredNode(cur *store.Node, m membership.Member, role store.Role) *store.N
 	n.APIPort = atoi(m.Tags["api"])
 	n.RaftPort = atoi(m.Tags["raft"])
 	n.EngineVersion = m.Tags["ver"]
+	n.Dataplane = m.Tags["dp"]
 	n.Platform = store.Platform{OS: m.Tags["os"], Architecture: m.Tags["arch"]}
 	n.Resources = store.Resources{NanoCPUs: int64(atoi(m.Tags["cpus"])), MemoryBytes: int64(atoi(m.Tags["mem"]))}
 	if role != "" {
@@ -184,7 +187,7 @@ func setStatus(n *store.Node, s store.NodeStatus, msg string) {
 
 func sameNode(a, b *store.Node) bool {
 	return a.Hostname == b.Hostname && a.Addr == b.Addr && a.GossipPort == b.GossipPort &&
-		a.APIPort == b.APIPort && a.RaftPort == b.RaftPort && a.EngineVersion == b.EngineVersion &&
+		a.APIPort == b.APIPort && a.RaftPort == b.RaftPort && a.EngineVersion == b.EngineVersion && a.Dataplane == b.Dataplane &&
 		a.Platform == b.Platform && a.Resources == b.Resources && a.Role == b.Role &&
 		a.Status == b.Status && a.StatusMessage == b.StatusMessage
 }

@@ -54,6 +54,10 @@ func (a *Agent) routes(tcp bool) http.Handler {
 	handle("DELETE /v1/services/{ref}", a.leaderOnly(a.handleServiceRemove))
 	handle("GET /v1/tasks", a.handleTaskList)
 	handle("GET /v1/tasks/{id}", a.handleTaskInspect)
+	handle("POST /v1/networks", a.leaderOnly(a.handleNetworkCreate))
+	handle("GET /v1/networks", a.handleNetworkList)
+	handle("GET /v1/networks/{ref}", a.handleNetworkInspect)
+	handle("DELETE /v1/networks/{ref}", a.leaderOnly(a.handleNetworkRemove))
 	notYet := func(what string) handler {
 		return func(http.ResponseWriter, *http.Request) error {
 			return &httpError{code: http.StatusNotImplemented, msg: what + " is not implemented by this agent yet (version " + api.Version + ")"}

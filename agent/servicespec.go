@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"fmt"
+	"net/http"
 	"reflect"
 	"regexp"
 	"time"
@@ -92,6 +94,54 @@ func normalizeSpec(s *store.ServiceSpec) error {
 	}
 	if s.Endpoint.Mode == "" {
 		s.Endpoint.Mode = "vip"
+	}
+	return normalizePorts(s)
+}
+
+// normalizePorts checks published ports: tcp (default) or udp, both ports
+// set, each published port once, and not with dnsrr (there is no VIP to
+// balance them).
+func normalizePorts(s *store.ServiceSpec) error {
+	seen := map[string]bool{}
+	for i := range s.Endpoint.Ports {
+		p := &s.Endpoint.Ports[i]
+		if p.Protocol == "" {
+			p.Protocol = "tcp"
+		}
+		if p.Protocol != "tcp" && p.Protocol != "udp" {
+			return badRequest("published port %d: protocol %q: use tcp or udp", p.PublishedPort, p.Protocol)
+		}
+		if p.PublishedPort == 0 || p.TargetPort == 0 {
+			return badRequest("published port %d:%d: both ports must be between 1 and 65535 (--publish 8080:80)", p.PublishedPort, p.TargetPort)
+		}
+		key := fmt.Sprintf("%d/%s", p.PublishedPort, p.Protocol)
+		if seen[key] {
+			return badRequest("port %s is published twice", key)
+		}
+		seen[key] = true
+	}
+	if len(s.Endpoint.Ports) > 0 && s.Endpoint.Mode == "dnsrr" {
+		return badRequest("service %q: published ports need endpoint mode vip (drop --endpoint-mode dnsrr)", s.Name)
+	}
+	return nil
+}
+
+// portClash names a published port of spec that another service already
+// publishes.
+func portClash(spec store.ServiceSpec, svcs []*store.Service, skipID string) error {
+	for _, o := range svcs {
+		if o.ID == skipID {
+			continue
+		}
+		for _, p := range o.Spec.Endpoint.Ports {
+			for _, q := range spec.Endpoint.Ports {
+				if p.PublishedPort == q.PublishedPort && p.Protocol == q.Protocol {
+					return &httpError{code: http.StatusConflict, msg: fmt.Sprintf(
+						"port %d/%s is already published by service %q: pick another published port",
+						q.PublishedPort, q.Protocol, o.Spec.Name)}
+				}
+			}
+		}
 	}
 	return nil
 }

@@ -20,7 +20,8 @@ func (cl *cluster) runWorker() {
 		rt, err := runtime.New(cl.ctx, runtime.Config{Address: cfg.Containerd, Namespace: "shoal",
 			InsecureRegistries: cfg.InsecureRegistries, StateDir: filepath.Join(cfg.DataDir, "runtime"), Logger: cl.log})
 		if err == nil {
-			w := worker.New(worker.Config{NodeID: cl.id.NodeID, Store: cl.store, Runtime: rt, Report: cl.reportTasks, Logger: cl.log})
+			w := worker.New(worker.Config{NodeID: cl.id.NodeID, Store: cl.store, Runtime: rt, Report: cl.reportTasks, Logger: cl.log,
+				NetNS: cl.taskNetNS, StopDrain: cl.a.cfg.StopDrain})
 			if err := w.Run(cl.ctx); err != nil {
 				cl.log.Error("task executor stopped", "err", err)
 			}

@@ -69,3 +69,23 @@ type Task struct {
 type ImageLoadResponse struct {
 	Images []string `json:"Images"`
 }
+
+// Network endpoints:
+//
+//	POST   /v1/networks            NetworkCreateRequest → NetworkCreateResponse
+//	GET    /v1/networks            → []store.Network
+//	GET    /v1/networks/{ref}      → store.Network   (ref: ID, name or unique ID prefix)
+//	DELETE /v1/networks/{ref}
+
+// NetworkCreateRequest creates an overlay network. An empty Subnet takes
+// the next free /24 of 10.241.0.0/16.
+type NetworkCreateRequest struct {
+	Name   string            `json:"Name"`
+	Subnet string            `json:"Subnet,omitempty"`
+	Labels map[string]string `json:"Labels,omitempty"`
+}
+
+// NetworkCreateResponse names the new network.
+type NetworkCreateResponse struct {
+	ID string `json:"ID"`
+}

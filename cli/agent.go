@@ -89,6 +89,9 @@ type RunCmd struct {
 	Containerd       string        `default:"/run/containerd/containerd.sock" help:"containerd socket."`
 	InsecureRegistry []string      `help:"Registry (host:port) to reach over plain HTTP; repeatable. For labs only."`
 	VoterGrace       time.Duration `default:"10s" help:"How long a raft voter may be failed before another agent replaces it."`
+	TaskNetwork      string        `default:"overlay" enum:"overlay,host" help:"overlay: each task gets its own network namespace on the overlay, with service VIPs and DNS; host: tasks share the node's network (no VIPs, no DNS)."`
+	Dataplane        string        `default:"auto" enum:"auto,ipvs,nftables,none" help:"Load balancer for VIPs and published ports: auto picks IPVS where the kernel has it, else nftables."`
+	StopDrain        time.Duration `default:"2s" help:"How long a leaving task is out of every load balancer before it gets its stop signal (bounded by its stop grace period)."`
 	LogLevel         string        `default:"info" enum:"debug,info,warn,error" help:"Log level: debug, info, warn, error."`
 }
 
@@ -103,6 +106,7 @@ func (r *RunCmd) Run(c *AgentCLI) error {
 		DataDir: r.DataDir, Name: r.Name, BindAddr: r.Bind, AdvertiseAddr: r.Advertise,
 		GossipPort: r.GossipPort, RaftPort: r.RaftPort, APIPort: r.APIPort, APISocket: c.APISocket,
 		Containerd: r.Containerd, InsecureRegistries: r.InsecureRegistry, VoterGrace: r.VoterGrace, Logger: logger,
+		TaskNetwork: r.TaskNetwork, Dataplane: r.Dataplane, StopDrain: r.StopDrain,
 	})
 	if err != nil {
 		return err

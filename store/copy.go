@@ -52,6 +52,8 @@ func (s *Service) Copy() *Service {
 	}
 	if s.UpdateStatus != nil {
 		us := *s.UpdateStatus
+		us.BatchSlots = slices.Clone(us.BatchSlots)
+		us.BatchNodes = slices.Clone(us.BatchNodes)
 		c.UpdateStatus = &us
 	}
 	c.VIPs = maps.Clone(s.VIPs)
@@ -107,5 +109,6 @@ func (n *Network) Copy() *Network {
 	}
 	c := *n
 	c.Labels = maps.Clone(n.Labels)
+	c.Leases = maps.Clone(n.Leases)
 	return &c
 }

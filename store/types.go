@@ -210,12 +210,31 @@ const (
 )
 
 // UpdateStatus is the progress of a rolling update; it lives in the store so
-// that a new leader continues where the old one stopped.
+// that a new leader continues where the old one stopped. The agent starts an
+// update (State updating or rollback_started, StartedAt, Message, progress
+// fields zero: see rollout.BeginUpdate) and resumes a paused one
+// (rollout.ResumeUpdate); the leader's updater (package rollout) writes the
+// rest. Which slots are up to date, and since when their new tasks run, is
+// read from the tasks themselves; the fields below hold only what the tasks
+// cannot tell.
 type UpdateStatus struct {
 	State       UpdateState `json:"State"`
 	StartedAt   time.Time   `json:"StartedAt"`
 	CompletedAt time.Time   `json:"CompletedAt,omitempty"`
 	Message     string      `json:"Message,omitempty"`
+	// Updated counts the slots this update (or rollback) has begun to
+	// replace, the current batch included.
+	Updated uint64 `json:"Updated,omitempty"`
+	// Failures counts the new tasks of this update that failed (ended, or
+	// turned unhealthy, before they had run for the monitor period).
+	Failures uint64 `json:"Failures,omitempty"`
+	// BatchSlots (replicated services: slot numbers) or BatchNodes (global
+	// services: node IDs) are the slots of the batch in flight, sorted.
+	BatchSlots []int    `json:"BatchSlots,omitempty"`
+	BatchNodes []string `json:"BatchNodes,omitempty"`
+	// BatchDoneAt is when the last finished batch finished: the next one
+	// starts the update's Delay later. Zero before the first batch ends.
+	BatchDoneAt time.Time `json:"BatchDoneAt,omitempty"`
 }
 
 // Revision is one past spec of a service.
@@ -237,7 +256,9 @@ type Service struct {
 	SpecVersion  uint64        `json:"SpecVersion"`
 	Revisions    []Revision    `json:"Revisions,omitempty"`
 	UpdateStatus *UpdateStatus `json:"UpdateStatus,omitempty"`
-	// VIPs holds the service's virtual IP on each network it joins.
+	// VIPs holds the service's virtual IP on each network it joins:
+	// network name -> address (e.g. "10.240.0.2"), allocated by the leader
+	// from the network's VIP block, stable for the service's life.
 	VIPs map[string]string `json:"VIPs,omitempty"`
 }
 
@@ -297,16 +318,27 @@ type Task struct {
 	Spec         TaskTemplate `json:"Spec"`
 	DesiredState TaskState    `json:"DesiredState"`
 	Status       TaskStatus   `json:"Status"`
-	// Addresses are the task's overlay addresses per network (issue 4).
+	// Addresses are the task's overlay addresses: network name -> address
+	// (e.g. "10.240.1.5"), chosen by the node's IPAM from its lease of the
+	// network and reported with the task's status.
 	Addresses map[string]string `json:"Addresses,omitempty"`
 }
 
 // Network is an overlay network.
 type Network struct {
 	Meta
-	ID     string            `json:"ID"`
-	Name   string            `json:"Name"`
-	Subnet string            `json:"Subnet"`
-	VNI    uint32            `json:"VNI"`
-	Labels map[string]string `json:"Labels,omitempty"`
+	ID   string `json:"ID"`
+	Name string `json:"Name"`
+	// Subnet is the network's whole range (e.g. 10.240.0.0/16). Its first
+	// node-sized block (VIPBlock) holds the services' VIPs; every other block
+	// can be leased to a node.
+	Subnet string `json:"Subnet"`
+	VNI    uint32 `json:"VNI"`
+	// Default marks the network services join when they name none.
+	Default bool              `json:"Default,omitempty"`
+	Labels  map[string]string `json:"Labels,omitempty"`
+	// Leases maps node ID -> the node's subnet of this network (a /24 of
+	// Subnet by default), given by the leader when the node joins and freed
+	// when it is removed.
+	Leases map[string]string `json:"Leases,omitempty"`
 }

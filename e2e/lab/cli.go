@@ -36,6 +36,7 @@ type cli struct {
 	Status    statusCmd    `cmd:"" help:"Show each node's agent and containerd."`
 	Registry  registryCmd  `cmd:"" help:"Start the lab registry on ${registry} if it is not running."`
 	Push      pushCmd      `cmd:"" help:"Push an OCI archive into the lab registry."`
+	Images    imagesCmd    `cmd:"" help:"Build the test images, push them into the lab registry and print their references."`
 }
 
 // runEnv is what every command's Run receives.
@@ -225,6 +226,25 @@ func (c *pushCmd) Run(e *runEnv) error {
 	}
 	_, err = fmt.Fprintf(e.stdout, "%s/%s\n", RegistryAddr(), c.Ref)
 	return err
+}
+
+type imagesCmd struct{}
+
+func (imagesCmd) Run(e *runEnv) error {
+	l, err := e.load()
+	if err != nil {
+		return err
+	}
+	refs, err := l.PushTestImages(e.ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range refs {
+		if _, err := fmt.Fprintln(e.stdout, r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // writeStatusTable prints NAME ADDRESS AGENT-PID AGENT CONTAINERD.

@@ -1,0 +1,343 @@
+package netctl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/shoal-org/shoal/lb"
+	"github.com/shoal-org/shoal/overlay"
+	"github.com/shoal-org/shoal/store"
+)
+
+// Config configures a Controller.
+type Config struct {
+	// NodeID is this node's ID: its leases are this node's subnets.
+	NodeID string
+	// Store is the local replica; the controller only reads it.
+	Store *store.Store
+	// Underlay is the address other nodes reach this one at (the VXLAN
+	// tunnels' local end); the device holding it bounds the overlay MTU.
+	Underlay netip.Addr
+	// StateDir keeps one record per task with networks (its addresses), and
+	// the tasks' pinned network namespaces and resolv.conf files.
+	StateDir string
+	// Dataplane is the load balancer: "auto" (or ""), "ipvs", "nftables",
+	// or "none" for no load balancing (VIPs and published ports do not
+	// answer).
+	Dataplane string
+	// Logger is nil for slog.Default().
+	Logger *slog.Logger
+}
+
+// TaskNetwork is what a task gets to run on the overlay.
+type TaskNetwork struct {
+	NetNSPath  string
+	ResolvConf string
+	Hosts      string
+	// Addresses are the task's addresses, network name -> IP.
+	Addresses map[string]string
+}
+
+// Controller is one node's network agent. Run converges the overlay and the
+// load balancer to the store; TaskNetwork and Release wire tasks in and out.
+// All methods are safe for concurrent use.
+type Controller struct {
+	cfg      Config
+	log      *slog.Logger
+	ov       *overlay.Manager
+	dp       lb.Dataplane
+	dev      string
+	recs     *records
+	mu       sync.Mutex // guards ipams and applied
+	ipams    map[string]*overlay.IPAM
+	applied  map[string]overlay.Network
+	dnsAddrs func([]netip.Addr)
+}
+
+// New builds the controller: a netlink overlay manager, the load balancer
+// and the task records left by an earlier run. It changes nothing in the
+// kernel until Run or TaskNetwork.
+func New(cfg Config) (*Controller, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if !cfg.Underlay.Is4() {
+		return nil, fmt.Errorf("netctl: underlay address %v: the overlay needs the node's IPv4 address (set --advertise-addr)", cfg.Underlay)
+	}
+	dev, err := linkWithAddr(cfg.Underlay)
+	if err != nil {
+		return nil, err
+	}
+	k, err := overlay.NewNetlinkKernel()
+	if err != nil {
+		return nil, fmt.Errorf("netctl: netlink: %w", err)
+	}
+	recs, err := openRecords(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	c := &Controller{cfg: cfg, log: cfg.Logger, ov: overlay.NewManager(k, cfg.Logger), dev: dev, recs: recs,
+		ipams: map[string]*overlay.IPAM{}, applied: map[string]overlay.Network{}}
+	if cfg.Dataplane != "none" {
+		if c.dp, err = lb.New(cfg.Dataplane, lb.Options{Logger: cfg.Logger}); err != nil {
+			return nil, fmt.Errorf("netctl: load balancer %q: %w", cfg.Dataplane, err)
+		}
+	}
+	return c, nil
+}
+
+// Dataplane names the load balancer in use ("ipvs", "nftables" or "none").
+func (c *Controller) Dataplane() string {
+	if c.dp == nil {
+		return "none"
+	}
+	return c.dp.Name()
+}
+
+// OnGateways registers fn to be called with the gateway addresses of this
+// node's overlay bridges after every change (the DNS resolver listens
+// there). Call it before Run.
+func (c *Controller) OnGateways(fn func([]netip.Addr)) { c.dnsAddrs = fn }
+
+// Run converges the overlay whenever nodes or networks change and the load
+// balancer whenever services or tasks change, until ctx ends. A failed
+// convergence is retried after a second. It leaves everything in place when
+// it returns, for the next run to adopt.
+func (c *Controller) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.loop(ctx, "overlay", c.syncOverlay, store.TableNodes, store.TableNetworks)
+	}()
+	if c.dp != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.loop(ctx, "load balancer", c.syncLB, store.TableServices, store.TableTasks)
+		}()
+	}
+	<-ctx.Done()
+	return nil
+}
+
+func (c *Controller) loop(ctx context.Context, what string, sync func(context.Context) error, tables ...store.Table) {
+	changes, cancel := c.cfg.Store.Subscribe(tables...)
+	defer cancel()
+	retry := time.NewTimer(time.Hour)
+	defer retry.Stop()
+	for {
+		if err := sync(ctx); err != nil && ctx.Err() == nil {
+			c.log.Warn("converge "+what, "err", err)
+			retry.Reset(time.Second)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changes:
+		case <-retry.C:
+		}
+	}
+}
+
+// syncOverlay applies the overlay the store asks for.
+func (c *Controller) syncOverlay(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.syncOverlayLocked(ctx)
+}
+
+func (c *Controller) syncOverlayLocked(ctx context.Context) error {
+	nets := desiredOverlay(c.cfg.Store.View(), c.cfg.NodeID)
+	err := c.ov.Apply(ctx, overlay.Desired{Underlay: c.cfg.Underlay, UnderlayDev: c.dev, Networks: nets})
+	if err != nil {
+		return err
+	}
+	applied := map[string]overlay.Network{}
+	var gws []netip.Addr
+	for _, n := range nets {
+		applied[n.Name] = n
+		gws = append(gws, overlay.Gateway(n.Subnet))
+		if p := c.ipams[n.Name]; p == nil || p.Subnet() != n.Subnet.Masked() {
+			if c.ipams[n.Name], err = c.newIPAM(n); err != nil {
+				return err
+			}
+		}
+	}
+	c.applied = applied
+	if c.dnsAddrs != nil {
+		c.dnsAddrs(gws)
+	}
+	return nil
+}
+
+// newIPAM makes network n's allocator, holding the addresses recorded for
+// tasks that still have them.
+func (c *Controller) newIPAM(n overlay.Network) (*overlay.IPAM, error) {
+	p, err := overlay.NewIPAM(n.Subnet.Masked())
+	if err != nil {
+		return nil, fmt.Errorf("netctl: network %q: %w", n.Name, err)
+	}
+	for task, addrs := range c.recs.all() {
+		if a, err := netip.ParseAddr(addrs[n.Name]); err == nil && p.Subnet().Contains(a) {
+			if err := p.Restore(task, a); err != nil {
+				c.log.Warn("restore task address", "task", task, "network", n.Name, "addr", a, "err", err)
+			}
+		}
+	}
+	return p, nil
+}
+
+// syncLB programs the load balancer from the store.
+func (c *Controller) syncLB(ctx context.Context) error {
+	return c.dp.Apply(ctx, lbConfig(c.cfg.Store.View()))
+}
+
+// TaskNetwork wires task t into its networks: a pinned network namespace,
+// an address per network from this node's subnet, a veth into each
+// network's bridge, and a resolv.conf naming the first network's gateway
+// (the DNS resolver). A task whose service joins no network (a cluster
+// without networks) gets the zero TaskNetwork: the host network. On error
+// nothing is left behind.
+func (c *Controller) TaskNetwork(ctx context.Context, t *store.Task) (_ TaskNetwork, err error) {
+	names := taskNetworks(c.cfg.Store.View(), t)
+	if len(names) == 0 {
+		return TaskNetwork{}, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.ensureApplied(ctx, names); err != nil {
+		return TaskNetwork{}, err
+	}
+	defer func() {
+		if err != nil {
+			c.releaseLocked(ctx, t.ID)
+		}
+	}()
+	addrs := map[string]string{}
+	reqs := make([]overlay.AttachRequest, 0, len(names))
+	for _, name := range names {
+		ip, err := c.ipams[name].Allocate(t.ID)
+		if err != nil {
+			return TaskNetwork{}, fmt.Errorf("network %q on this node: %w", name, err)
+		}
+		addrs[name] = ip.String()
+		reqs = append(reqs, overlay.AttachRequest{Network: name, IP: ip})
+	}
+	// Recorded before the kernel is touched, so that a crash leaves a record
+	// for Release (and the IPAM) to find.
+	if err := c.recs.put(t.ID, addrs); err != nil {
+		return TaskNetwork{}, err
+	}
+	tn := TaskNetwork{NetNSPath: c.recs.netnsPath(t.ID), Addresses: addrs}
+	_ = c.ov.Detach(ctx, t.ID) // leftovers of an earlier attempt
+	if err := overlay.DeleteNetNS(tn.NetNSPath); err != nil {
+		return TaskNetwork{}, err
+	}
+	if err := overlay.CreateNetNS(tn.NetNSPath); err != nil {
+		return TaskNetwork{}, err
+	}
+	if _, err := c.ov.Attach(ctx, tn.NetNSPath, t.ID, reqs); err != nil {
+		return TaskNetwork{}, err
+	}
+	first := c.applied[names[0]]
+	if tn.ResolvConf, tn.Hosts, err = c.recs.writeFiles(t.ID, overlay.Gateway(first.Subnet), reqs[0].IP); err != nil {
+		return TaskNetwork{}, err
+	}
+	return tn, nil
+}
+
+// ensureApplied makes sure the overlay has every network in names, applying
+// the store's current picture if one is missing (a network created, or a
+// lease given, a moment ago).
+func (c *Controller) ensureApplied(ctx context.Context, names []string) error {
+	for _, name := range names {
+		if _, ok := c.applied[name]; !ok {
+			if err := c.syncOverlayLocked(ctx); err != nil {
+				return err
+			}
+			break
+		}
+	}
+	for _, name := range names {
+		if _, ok := c.applied[name]; !ok {
+			return fmt.Errorf("network %q has no subnet on this node yet (the leader leases one when the node joins): retry", name)
+		}
+	}
+	return nil
+}
+
+// Release undoes TaskNetwork for task id: veths, namespace, addresses and
+// files. It is idempotent and cheap when the task holds nothing.
+func (c *Controller) Release(ctx context.Context, id string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.releaseLocked(ctx, id)
+}
+
+func (c *Controller) releaseLocked(ctx context.Context, id string) error {
+	if !c.recs.has(id) {
+		return nil
+	}
+	err := errors.Join(c.ov.Detach(ctx, id), overlay.DeleteNetNS(c.recs.netnsPath(id)))
+	if err != nil {
+		return err
+	}
+	for _, p := range c.ipams {
+		p.Release(id)
+	}
+	return c.recs.remove(id)
+}
+
+// Teardown removes everything: task wiring, the overlay and the load
+// balancer (agent leave).
+func (c *Controller) Teardown(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for id := range c.recs.all() {
+		errs = append(errs, c.releaseLocked(ctx, id))
+	}
+	errs = append(errs, c.ov.Teardown(ctx))
+	if c.dp != nil {
+		errs = append(errs, c.dp.Close())
+	}
+	c.applied = map[string]overlay.Network{}
+	return errors.Join(errs...)
+}
+
+// linkWithAddr names the interface holding addr.
+func linkWithAddr(addr netip.Addr) (string, error) {
+	addrs, err := netlink.AddrList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return "", fmt.Errorf("netctl: list addresses: %w", err)
+	}
+	for _, a := range addrs {
+		if a.IP.Equal(net.IP(addr.AsSlice())) {
+			l, err := netlink.LinkByIndex(a.LinkIndex)
+			if err != nil {
+				return "", fmt.Errorf("netctl: link of %s: %w", addr, err)
+			}
+			return l.Attrs().Name, nil
+		}
+	}
+	return "", fmt.Errorf("netctl: no interface holds the underlay address %s: set --advertise-addr to an address of this host", addr)
+}
+
+// mkdir makes dir and its parents.
+func mkdir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("netctl: %w", err)
+	}
+	return nil
+}

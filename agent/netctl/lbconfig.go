@@ -1,0 +1,106 @@
+package netctl
+
+import (
+	"net/netip"
+	"slices"
+	"strconv"
+
+	"github.com/shoal-org/shoal/lb"
+	"github.com/shoal-org/shoal/store"
+)
+
+// Serving reports whether task t should get new connections and DNS
+// answers: wanted running, observed running, and healthy when it has a
+// healthcheck.
+func Serving(t *store.Task) bool {
+	return t.DesiredState == store.TaskRunning && t.Status.State == store.TaskRunning &&
+		(t.Status.Healthy == nil || *t.Status.Healthy)
+}
+
+// draining reports whether task t is leaving but still runs: it keeps its
+// established connections (weight 0) until it stops.
+func draining(t *store.Task) bool {
+	return t.Status.State == store.TaskRunning && t.DesiredState.Rank() > store.TaskRunning.Rank()
+}
+
+// lbConfig is the load balancer every node programs, from a view of the
+// store. It is pure. For each service in VIP mode:
+//   - per network it joins, its VIP on every port (TCP and UDP) to the same
+//     port of its tasks' addresses on that network;
+//   - per published port, the port on every local address to the target
+//     port of its tasks (their address on the service's first network).
+//
+// Serving tasks get weight 1; tasks that are leaving but still run get
+// weight 0, so that they finish their connections and take no new one.
+func lbConfig(v *store.View) lb.Config {
+	var cfg lb.Config
+	for _, svc := range v.Services() {
+		if svc.Spec.Endpoint.Mode == "dnsrr" || len(svc.VIPs) == 0 {
+			continue
+		}
+		tasks := v.TasksByService(svc.ID)
+		nets := serviceNetworkOrder(svc)
+		for _, net := range nets {
+			vip, err := netip.ParseAddr(svc.VIPs[net])
+			if err != nil {
+				continue
+			}
+			cfg.Services = append(cfg.Services, lb.Service{Key: svc.ID + "/" + net, VIP: vip,
+				Backends: backends(tasks, net, 0)})
+		}
+		if len(svc.Spec.Endpoint.Ports) == 0 || len(nets) == 0 {
+			continue
+		}
+		vip, err := netip.ParseAddr(svc.VIPs[nets[0]])
+		if err != nil {
+			continue
+		}
+		for _, p := range svc.Spec.Endpoint.Ports {
+			cfg.Services = append(cfg.Services, lb.Service{
+				Key: svc.ID + "/" + p.Protocol + "/" + strconv.Itoa(int(p.PublishedPort)), VIP: vip,
+				Port: p.TargetPort, Proto: lb.Proto(p.Protocol), PublishedPort: p.PublishedPort,
+				Backends: backends(tasks, nets[0], p.TargetPort)})
+		}
+	}
+	return cfg
+}
+
+// serviceNetworkOrder lists the networks of svc's VIPs, those the spec
+// names first, in its order.
+func serviceNetworkOrder(svc *store.Service) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, n := range svc.Spec.Task.Networks {
+		if _, ok := svc.VIPs[n]; ok && !seen[n] {
+			out, seen[n] = append(out, n), true
+		}
+	}
+	var rest []string
+	for n := range svc.VIPs {
+		if !seen[n] {
+			rest = append(rest, n)
+		}
+	}
+	slices.Sort(rest)
+	return append(out, rest...)
+}
+
+func backends(tasks []*store.Task, net string, port uint16) []lb.Backend {
+	var out []lb.Backend
+	for _, t := range tasks {
+		w := 0
+		switch {
+		case Serving(t):
+			w = 1
+		case draining(t):
+		default:
+			continue
+		}
+		ip, err := netip.ParseAddr(t.Addresses[net])
+		if err != nil {
+			continue
+		}
+		out = append(out, lb.Backend{IP: ip, Port: port, Weight: w})
+	}
+	return out
+}

@@ -1,0 +1,213 @@
+package agent
+
+import (
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+
+	"github.com/shoal-org/shoal/overlay"
+	"github.com/shoal-org/shoal/store"
+)
+
+// Overlay networks as the leader plans them. Everything here is pure: the
+// leader's loops and handlers call it on a snapshot and write the result
+// through raft with version checks.
+//
+// A network's range is cut into node-sized blocks (nodeBits). The first
+// block holds the VIPs of the network's services; every other block can be
+// leased to one node, which then owns its addresses (node-local IPAM).
+
+const (
+	// DefaultNetwork is the network services join when they name none.
+	DefaultNetwork = "shoal"
+	// firstVNI is the default network's VXLAN ID; later networks count up.
+	firstVNI = 4096
+	// networkPool is where `network create` without --subnet finds a range.
+	networkPool = "10.241.0.0/16"
+	// vipLeaseKey reserves the VIP block in a network's lease table while
+	// leases are computed. It sorts before every node ID.
+	vipLeaseKey = "\x00vips"
+)
+
+// nodeBits is the prefix length of a node's block of a network of the given
+// prefix length: a /24 for networks of /20 or wider, down to a /28 for a /24.
+func nodeBits(networkBits int) int {
+	return max(24, min(networkBits+4, 28))
+}
+
+// parseNetworkRange checks a network's range: IPv4, no host bits, at least
+// a /24 so that it holds a VIP block and a few node blocks.
+func parseNetworkRange(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	switch {
+	case err != nil:
+		return p, badRequest("subnet %q: not a CIDR (use a form like 10.241.0.0/16)", s)
+	case !p.Addr().Is4():
+		return p, badRequest("subnet %s: only IPv4 overlay networks are supported", p)
+	case p != p.Masked():
+		return p, badRequest("subnet %s has host bits set: use %s", p, p.Masked())
+	case p.Bits() > 24:
+		return p, badRequest("subnet %s is too small: use a /24 or wider (it is split into a VIP block and one block per node)", p)
+	}
+	return p, nil
+}
+
+// vipBlock is the block of network n that holds its services' VIPs.
+func vipBlock(n *store.Network) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(n.Subnet)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("network %q: subnet %q: %w", n.Name, n.Subnet, err)
+	}
+	return netip.PrefixFrom(p.Masked().Addr(), nodeBits(p.Bits())), nil
+}
+
+// planLeases returns changed copies of the networks whose lease tables need
+// a change: every node in nodes gets a block of every network (keeping the
+// one it holds), and leases of nodes no longer in the store are freed.
+// A network that is full is reported in errs and leases what it can.
+func planLeases(nets []*store.Network, nodes []*store.Node) (changed []*store.Network, errs []error) {
+	ids := make([]string, 0, len(nodes))
+	for _, n := range nodes {
+		ids = append(ids, n.ID)
+	}
+	slices.Sort(ids)
+	for _, nw := range nets {
+		block, err := vipBlock(nw)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		leases := map[string]string{}
+		taken := map[string]string{vipLeaseKey: block.String()}
+		for _, id := range ids {
+			if s, ok := nw.Leases[id]; ok {
+				taken[id] = s
+			}
+		}
+		for _, id := range ids {
+			s, err := overlay.LeaseSubnet(nw.Subnet, block.Bits(), taken, id)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("network %q: lease a subnet to node %s: %w (create the network with a wider --subnet)", nw.Name, id, err))
+				continue
+			}
+			taken[id], leases[id] = s, s
+		}
+		if !maps.Equal(leases, nw.Leases) {
+			cp := nw.Copy()
+			cp.Leases = leases
+			changed = append(changed, cp)
+		}
+	}
+	return changed, errs
+}
+
+// serviceNetworks resolves the networks a service spec joins: those it
+// names, or the default network.
+func serviceNetworks(spec store.ServiceSpec, v *store.View) ([]*store.Network, error) {
+	names := spec.Task.Networks
+	if len(names) == 0 {
+		for _, n := range v.Networks() {
+			if n.Default {
+				return []*store.Network{n}, nil
+			}
+		}
+		return nil, nil // a cluster from before networks: host network
+	}
+	out := make([]*store.Network, 0, len(names))
+	for _, name := range names {
+		n := v.NetworkByName(name)
+		if n == nil {
+			return nil, badRequest("network %q not found: see `agentctl network ls`, or create it with `agentctl network create %s`", name, name)
+		}
+		if slices.ContainsFunc(out, func(o *store.Network) bool { return o.Name == name }) {
+			return nil, badRequest("network %q is named twice", name)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// allocVIPs gives a service a VIP on each of nets, keeping the ones it has
+// (old), taking the lowest free address of each network's VIP block. used
+// holds every VIP in use by other services, as "network/address". dnsrr
+// services get none.
+func allocVIPs(nets []*store.Network, old map[string]string, mode string, used map[string]bool) (map[string]string, error) {
+	if mode == "dnsrr" || len(nets) == 0 {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, n := range nets {
+		if a, ok := old[n.Name]; ok {
+			out[n.Name] = a
+			continue
+		}
+		block, err := vipBlock(n)
+		if err != nil {
+			return nil, err
+		}
+		// .0 and .1 mirror a node block's network and gateway addresses;
+		// the last address is the block's broadcast.
+		a := block.Addr().Next().Next()
+		for ; block.Contains(a) && used[n.Name+"/"+a.String()]; a = a.Next() {
+		}
+		if !block.Contains(a) || !block.Contains(a.Next()) {
+			return nil, &httpError{code: 409, msg: fmt.Sprintf(
+				"network %q has no free VIP in %s: remove a service from it, or use another network", n.Name, block)}
+		}
+		out[n.Name] = a.String()
+	}
+	return out, nil
+}
+
+// usedVIPs collects the VIPs of every service but skipID.
+func usedVIPs(svcs []*store.Service, skipID string) map[string]bool {
+	used := map[string]bool{}
+	for _, s := range svcs {
+		if s.ID == skipID {
+			continue
+		}
+		for net, a := range s.VIPs {
+			used[net+"/"+a] = true
+		}
+	}
+	return used
+}
+
+// newNetworkRange picks the lowest /24 of networkPool that overlaps no
+// existing network, for `network create` without --subnet.
+func newNetworkRange(nets []*store.Network) (netip.Prefix, error) {
+	pool := netip.MustParsePrefix(networkPool)
+	for a := pool.Addr(); pool.Contains(a); a = nextBlock(a, 24) {
+		cand := netip.PrefixFrom(a, 24)
+		if !overlapsAny(cand, nets) {
+			return cand, nil
+		}
+	}
+	return netip.Prefix{}, badRequest("no free /24 left in %s for a new network: pass --subnet", networkPool)
+}
+
+// nextVNI is one more than the highest VNI in use.
+func nextVNI(nets []*store.Network) uint32 {
+	v := uint32(firstVNI)
+	for _, n := range nets {
+		v = max(v, n.VNI+1)
+	}
+	return v
+}
+
+func overlapsAny(p netip.Prefix, nets []*store.Network) bool {
+	for _, n := range nets {
+		if q, err := netip.ParsePrefix(n.Subnet); err == nil && q.Overlaps(p) {
+			return true
+		}
+	}
+	return false
+}
+
+func nextBlock(a netip.Addr, bits int) netip.Addr {
+	b := a.As4()
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	v += 1 << (32 - bits)
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}

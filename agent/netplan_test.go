@@ -1,0 +1,96 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/shoal-org/shoal/store"
+)
+
+func TestNodeBits(t *testing.T) {
+	for bits, want := range map[int]int{8: 24, 16: 24, 20: 24, 22: 26, 24: 28} {
+		if got := nodeBits(bits); got != want {
+			t.Errorf("nodeBits(%d) = %d, want %d", bits, got, want)
+		}
+	}
+}
+
+func TestPlanLeasesKeepsAndFrees(t *testing.T) {
+	nw := &store.Network{Name: "shoal", Subnet: "10.240.0.0/16",
+		Leases: map[string]string{"a": "10.240.5.0/24", "gone": "10.240.1.0/24"}}
+	nodes := []*store.Node{{ID: "a"}, {ID: "b"}, {ID: "c"}}
+	changed, errs := planLeases([]*store.Network{nw}, nodes)
+	if len(errs) != 0 || len(changed) != 1 {
+		t.Fatalf("changed %d, errs %v", len(changed), errs)
+	}
+	got := changed[0].Leases
+	want := map[string]string{"a": "10.240.5.0/24", "b": "10.240.1.0/24", "c": "10.240.2.0/24"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("leases = %v, want %v (a keeps its block, the VIP block 10.240.0.0/24 stays free, gone's block is reused)", got, want)
+	}
+	if nw.Leases["gone"] == "" {
+		t.Error("planLeases modified its input")
+	}
+	if again, _ := planLeases(changed, nodes); len(again) != 0 {
+		t.Errorf("second round changed %d networks, want none", len(again))
+	}
+}
+
+func TestPlanLeasesFullNetwork(t *testing.T) {
+	// A /24 has 16 blocks of /28: one for VIPs, 15 for nodes.
+	nw := &store.Network{Name: "small", Subnet: "10.9.0.0/24"}
+	var nodes []*store.Node
+	for i := range 17 {
+		nodes = append(nodes, &store.Node{ID: fmt.Sprintf("n%02d", i)})
+	}
+	changed, errs := planLeases([]*store.Network{nw}, nodes)
+	if len(changed) != 1 || len(changed[0].Leases) != 15 {
+		t.Fatalf("want 15 leases, got %v", changed)
+	}
+	if len(errs) != 2 {
+		t.Errorf("want 2 errors for the nodes left without a block, got %v", errs)
+	}
+}
+
+func TestAllocVIPs(t *testing.T) {
+	a := &store.Network{Name: "a", Subnet: "10.240.0.0/16"}
+	b := &store.Network{Name: "b", Subnet: "10.241.0.0/24"}
+	used := map[string]bool{"a/10.240.0.2": true, "a/10.240.0.3": true}
+	got, err := allocVIPs([]*store.Network{a, b}, map[string]string{"b": "10.241.0.9"}, "vip", used)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["a"] != "10.240.0.4" || got["b"] != "10.241.0.9" {
+		t.Errorf("VIPs = %v, want a=10.240.0.4 (lowest free) and b kept", got)
+	}
+	if got, _ := allocVIPs([]*store.Network{a}, nil, "dnsrr", used); got != nil {
+		t.Errorf("dnsrr service got VIPs %v", got)
+	}
+	// b's VIP block is a /28: .2 to .14 are VIPs.
+	full := map[string]bool{}
+	for i := 2; i <= 14; i++ {
+		full[fmt.Sprintf("b/10.241.0.%d", i)] = true
+	}
+	_, err = allocVIPs([]*store.Network{b}, nil, "vip", full)
+	var he *httpError
+	if !errors.As(err, &he) || he.code != 409 {
+		t.Errorf("full VIP block: err = %v, want a 409", err)
+	}
+}
+
+func TestParseNetworkRange(t *testing.T) {
+	for _, bad := range []string{"10.1.0.0", "10.1.0.1/16", "10.1.0.0/25", "fd00::/64"} {
+		if _, err := parseNetworkRange(bad); err == nil {
+			t.Errorf("parseNetworkRange(%q) accepted", bad)
+		}
+	}
+	nets := []*store.Network{{Subnet: "10.241.0.0/24"}, {Subnet: "10.241.2.0/23"}}
+	p, err := newNetworkRange(nets)
+	if err != nil || p.String() != "10.241.1.0/24" {
+		t.Errorf("newNetworkRange = %v, %v; want 10.241.1.0/24", p, err)
+	}
+	if v := nextVNI([]*store.Network{{VNI: 4096}, {VNI: 4100}}); v != 4101 {
+		t.Errorf("nextVNI = %d", v)
+	}
+}

@@ -1,0 +1,207 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/internal/idgen"
+	"github.com/shoal-org/shoal/store"
+)
+
+var networkName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]{0,31}$`)
+
+// defaultNetworkOp creates the default network over the cluster's overlay
+// CIDR; init writes it with the cluster record.
+func defaultNetworkOp(cidr string) store.Op {
+	return store.Op{Kind: store.OpCreate, Table: store.TableNetworks, Network: &store.Network{
+		ID: idgen.New(), Name: DefaultNetwork, Subnet: cidr, VNI: firstVNI, Default: true}}
+}
+
+// leaseLoop keeps every network's lease table in step with the nodes table:
+// each node holds a block of every network, a removed node's blocks are
+// freed. Like nodeLoop it compares the whole picture each round.
+func (cl *cluster) leaseLoop(ctx context.Context) {
+	changes, cancel := cl.store.Subscribe(store.TableNodes, store.TableNetworks)
+	defer cancel()
+	for {
+		v := cl.store.View()
+		if err := cl.ensureDefaultNetwork(ctx, v); err != nil && ctx.Err() == nil {
+			cl.log.Warn("create the default network", "err", err)
+		}
+		changed, errs := planLeases(v.Networks(), v.Nodes())
+		for _, err := range errs {
+			cl.log.Warn("overlay leases", "err", err)
+		}
+		if len(changed) > 0 {
+			ops := make([]store.Op, 0, len(changed))
+			for _, n := range changed {
+				ops = append(ops, store.Op{Kind: store.OpPut, Table: store.TableNetworks, Network: n, IfVersion: n.Version})
+			}
+			if _, err := cl.apply(ctx, store.Command{Ops: ops}); err != nil && ctx.Err() == nil && !errors.Is(err, store.ErrConflict) {
+				cl.log.Warn("write overlay leases", "err", err)
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(time.Second):
+				}
+				continue
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changes:
+		}
+	}
+}
+
+// ensureDefaultNetwork creates the default network in a cluster made
+// before networks existed.
+func (cl *cluster) ensureDefaultNetwork(ctx context.Context, v *store.View) error {
+	c := v.Cluster()
+	if c == nil || c.OverlayCIDR == "" {
+		return nil
+	}
+	for _, n := range v.Networks() {
+		if n.Default {
+			return nil
+		}
+	}
+	_, err := cl.apply(ctx, store.Command{Ops: []store.Op{defaultNetworkOp(c.OverlayCIDR)}})
+	return err
+}
+
+// withVIPs sets svc.VIPs (svc is a copy about to be written) for the
+// networks its spec joins, checks its published ports against the other
+// services, and returns ops that guard the allocation: they rewrite the
+// networks at the version read, so two services allocating at once
+// conflict instead of sharing a VIP.
+func withVIPs(v *store.View, svc *store.Service) ([]store.Op, error) {
+	if err := portClash(svc.Spec, v.Services(), svc.ID); err != nil {
+		return nil, err
+	}
+	nets, err := serviceNetworks(svc.Spec, v)
+	if err != nil {
+		return nil, err
+	}
+	vips, err := allocVIPs(nets, svc.VIPs, svc.Spec.Endpoint.Mode, usedVIPs(v.Services(), svc.ID))
+	if err != nil {
+		return nil, err
+	}
+	svc.VIPs = vips
+	var guards []store.Op
+	for _, n := range nets {
+		guards = append(guards, store.Op{Kind: store.OpPut, Table: store.TableNetworks, Network: n.Copy(), IfVersion: n.Version})
+	}
+	return guards, nil
+}
+
+// commitService writes the service build makes from a fresh view, retrying
+// a few times when a concurrent write (another VIP allocation) got in first.
+func (cl *cluster) commitService(ctx context.Context, build func(v *store.View) ([]store.Op, error)) error {
+	var err error
+	for range 5 {
+		var ops []store.Op
+		if ops, err = build(cl.store.View()); err != nil {
+			return err
+		}
+		if _, err = cl.apply(ctx, store.Command{Ops: ops}); !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+	}
+	return err
+}
+
+func (a *Agent) handleNetworkCreate(w http.ResponseWriter, r *http.Request) error {
+	cl, err := a.cluster()
+	if err != nil {
+		return err
+	}
+	var req api.NetworkCreateRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	if !networkName.MatchString(req.Name) {
+		return badRequest("network name %q: use 1-32 letters, digits, '-' or '_', starting with a letter or digit", req.Name)
+	}
+	v := cl.store.View()
+	if v.NetworkByName(req.Name) != nil {
+		return &httpError{code: http.StatusConflict, msg: fmt.Sprintf("network %q already exists", req.Name)}
+	}
+	nets := v.Networks()
+	subnet, err := newNetworkRange(nets)
+	if req.Subnet != "" {
+		subnet, err = parseNetworkRange(req.Subnet)
+		if err == nil && overlapsAny(subnet, nets) {
+			err = &httpError{code: http.StatusConflict, msg: fmt.Sprintf(
+				"subnet %s overlaps an existing network's (see `agentctl network ls`): pick another", subnet)}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	n := &store.Network{ID: idgen.New(), Name: req.Name, Subnet: subnet.String(), VNI: nextVNI(nets), Labels: req.Labels}
+	if leased, _ := planLeases([]*store.Network{n}, v.Nodes()); len(leased) == 1 {
+		n.Leases = leased[0].Leases
+	}
+	if _, err := cl.apply(r.Context(), store.Command{Ops: []store.Op{{Kind: store.OpCreate, Table: store.TableNetworks, Network: n}}}); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, api.NetworkCreateResponse{ID: n.ID})
+}
+
+func (a *Agent) handleNetworkList(w http.ResponseWriter, r *http.Request) error {
+	cl, err := a.cluster()
+	if err != nil {
+		return err
+	}
+	cl.syncRead(r.Context())
+	nets := cl.store.View().Networks()
+	if nets == nil {
+		nets = []*store.Network{}
+	}
+	return writeJSON(w, http.StatusOK, nets)
+}
+
+func (a *Agent) handleNetworkInspect(w http.ResponseWriter, r *http.Request) error {
+	cl, err := a.cluster()
+	if err != nil {
+		return err
+	}
+	cl.syncRead(r.Context())
+	n, err := cl.store.View().FindNetwork(r.PathValue("ref"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, n)
+}
+
+func (a *Agent) handleNetworkRemove(w http.ResponseWriter, r *http.Request) error {
+	cl, err := a.cluster()
+	if err != nil {
+		return err
+	}
+	v := cl.store.View()
+	n, err := v.FindNetwork(r.PathValue("ref"))
+	if err != nil {
+		return err
+	}
+	if n.Default {
+		return badRequest("network %q is the default network and cannot be removed", n.Name)
+	}
+	for _, s := range v.Services() {
+		if _, ok := s.VIPs[n.Name]; ok || contains(s.Spec.Task.Networks, n.Name) {
+			return &httpError{code: http.StatusConflict, msg: fmt.Sprintf(
+				"network %q is in use by service %q: remove the service or update it with --network-rm %s first", n.Name, s.Spec.Name, n.Name)}
+		}
+	}
+	if _, err := cl.apply(r.Context(), store.Command{Ops: []store.Op{{Kind: store.OpDelete, Table: store.TableNetworks, ID: n.ID, IfVersion: n.Version}}}); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, struct{}{})
+}
