@@ -39,6 +39,10 @@ type Config struct {
 	// Dataplane picks the load balancer for overlay mode: "auto"/"" (IPVS
 	// where the kernel has it, else nftables), "ipvs", "nftables" or "none".
 	Dataplane string
+	// DNSUpstreams are the servers ("ip" or "ip:port") the task resolver
+	// forwards other names to: nil for the host's resolv.conf, ["none"] for
+	// none.
+	DNSUpstreams []string
 	// StopDrain is how long a leaving task stays out of the load balancers
 	// before its stop signal (bounded by its stop grace period).
 	StopDrain time.Duration

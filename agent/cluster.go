@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/shoal-org/shoal/agent/netctl"
+	ctrd "github.com/shoal-org/shoal/agent/runtime"
 	"log/slog"
 	"net"
 	"net/http"
@@ -50,6 +51,10 @@ type cluster struct {
 	// netErr says why it could not start.
 	netc   *netctl.Controller
 	netErr error
+
+	// rt is the worker's container runtime once containerd is connected.
+	rtMu sync.Mutex
+	rt   *ctrd.Runtime
 }
 
 // startCluster brings up the cluster machinery from the identity on disk.

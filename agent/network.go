@@ -3,10 +3,13 @@ package agent
 import (
 	"context"
 	"fmt"
+	"github.com/shoal-org/shoal/resolver"
+	"net"
 	"net/netip"
 	"path/filepath"
 
 	"github.com/shoal-org/shoal/agent/netctl"
+	"github.com/shoal-org/shoal/agent/worker"
 	"github.com/shoal-org/shoal/store"
 )
 
@@ -37,6 +40,23 @@ func (cl *cluster) startNetwork() {
 		cl.log.Error("overlay network", "err", err)
 		return
 	}
+	dns, err := resolver.New(resolver.Config{Store: cl.store, Upstreams: dnsUpstreams(cfg.DNSUpstreams), Logger: cl.log})
+	if err != nil {
+		cl.log.Error("DNS resolver for tasks: service names will not resolve", "err", err)
+	} else {
+		cl.netc.OnGateways(func(addrs []netip.Addr) {
+			if err := dns.SetListen(addrs); err != nil {
+				cl.log.Warn("DNS resolver listen", "err", err)
+			}
+		})
+		cl.wg.Add(1)
+		go func() {
+			defer cl.wg.Done()
+			if err := dns.Run(cl.ctx); err != nil {
+				cl.log.Error("DNS resolver stopped", "err", err)
+			}
+		}()
+	}
 	cl.wg.Add(1)
 	go func() {
 		defer cl.wg.Done()
@@ -46,15 +66,48 @@ func (cl *cluster) startNetwork() {
 	}()
 }
 
-// taskNetNS is the worker's hook: the task's network namespace and
-// resolv.conf on the overlay, or the host network in host mode.
-func (cl *cluster) taskNetNS(ctx context.Context, t *store.Task) (string, string, error) {
+// dnsUpstreams turns --dns-upstream values into the resolver's list: nil
+// (the host's resolv.conf) when none are given, empty for "none", and port
+// 53 where none is given.
+func dnsUpstreams(vals []string) []string {
+	if len(vals) == 0 {
+		return nil
+	}
+	out := []string{}
+	for _, v := range vals {
+		if v == "none" {
+			return []string{}
+		}
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			v = net.JoinHostPort(v, "53")
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// taskNetwork is the worker's Network hook: the task's network namespace,
+// resolv.conf, hosts file and addresses on the overlay; the host network in
+// host mode.
+func (cl *cluster) taskNetwork(ctx context.Context, t *store.Task) (worker.TaskNetwork, error) {
 	if cl.netErr != nil {
-		return "", "", cl.netErr
+		return worker.TaskNetwork{}, cl.netErr
 	}
 	if cl.netc == nil {
-		return "", "", nil
+		return worker.TaskNetwork{}, nil
 	}
 	tn, err := cl.netc.TaskNetwork(ctx, t)
-	return tn.NetNSPath, tn.ResolvConf, err
+	return worker.TaskNetwork(tn), err
+}
+
+// networkHooks are the worker's network hooks for this agent's mode.
+func (cl *cluster) networkHooks(cfg *worker.Config) {
+	if cl.a.cfg.TaskNetwork != "overlay" {
+		return
+	}
+	cfg.Network = cl.taskNetwork
+	if cl.netc != nil {
+		cfg.Release = cl.netc.Release
+		cfg.Leftovers = cl.netc.Held
+	}
 }

@@ -58,13 +58,8 @@ func (a *Agent) routes(tcp bool) http.Handler {
 	handle("GET /v1/networks", a.handleNetworkList)
 	handle("GET /v1/networks/{ref}", a.handleNetworkInspect)
 	handle("DELETE /v1/networks/{ref}", a.leaderOnly(a.handleNetworkRemove))
-	notYet := func(what string) handler {
-		return func(http.ResponseWriter, *http.Request) error {
-			return &httpError{code: http.StatusNotImplemented, msg: what + " is not implemented by this agent yet (version " + api.Version + ")"}
-		}
-	}
-	handle("GET /v1/services/{ref}/logs", notYet("service logs"))
-	handle("GET /v1/tasks/{id}/logs", notYet("task logs"))
+	handle("GET /v1/services/{ref}/logs", a.handleServiceLogs)
+	handle("GET /v1/tasks/{id}/logs", a.handleTaskLogs)
 	handle("/", func(_ http.ResponseWriter, r *http.Request) error {
 		return &httpError{code: http.StatusNotFound, msg: fmt.Sprintf(
 			"this agent (version %s) has no API endpoint %s %s: is agentctl newer than the agent?", api.Version, r.Method, r.URL.Path)}
@@ -74,6 +69,7 @@ func (a *Agent) routes(tcp bool) http.Handler {
 		handle("GET /v1/internal/read-index", a.handleReadIndex)
 		return requireClientCert(mux)
 	}
+	handle("POST /v1/images/load", a.handleImageLoad)
 	handle("POST /v1/cluster/init", a.handleInit)
 	handle("POST /v1/cluster/join", a.handleJoin)
 	handle("POST /v1/cluster/leave", a.handleLeave)

@@ -20,11 +20,15 @@ func (cl *cluster) runWorker() {
 		rt, err := runtime.New(cl.ctx, runtime.Config{Address: cfg.Containerd, Namespace: "shoal",
 			InsecureRegistries: cfg.InsecureRegistries, StateDir: filepath.Join(cfg.DataDir, "runtime"), Logger: cl.log})
 		if err == nil {
-			w := worker.New(worker.Config{NodeID: cl.id.NodeID, Store: cl.store, Runtime: rt, Report: cl.reportTasks, Logger: cl.log,
-				NetNS: cl.taskNetNS, StopDrain: cl.a.cfg.StopDrain})
+			cl.setRuntime(rt)
+			wcfg := worker.Config{NodeID: cl.id.NodeID, Store: cl.store, Runtime: rt, Report: cl.reportTasks,
+				StopDrain: cl.a.cfg.StopDrain, Logger: cl.log}
+			cl.networkHooks(&wcfg)
+			w := worker.New(wcfg)
 			if err := w.Run(cl.ctx); err != nil {
 				cl.log.Error("task executor stopped", "err", err)
 			}
+			cl.setRuntime(nil)
 			_ = rt.Close()
 			return
 		}
@@ -62,6 +66,9 @@ func (cl *cluster) applyTaskUpdates(ctx context.Context, ups []worker.Update) er
 		}
 		cp := t.Copy()
 		cp.Status = u.Status
+		if u.Addresses != nil {
+			cp.Addresses = u.Addresses
+		}
 		ops = append(ops, store.Op{Kind: store.OpPut, Table: store.TableTasks, Task: cp, IfVersion: t.Version})
 	}
 	if len(ops) == 0 {

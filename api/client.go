@@ -88,7 +88,8 @@ func NewHTTPClient(base string, hc *http.Client) *Client {
 // Host is the address this client talks to.
 func (c *Client) Host() string { return c.host }
 
-// Do sends in (if non-nil) as JSON and decodes the answer into out (if non-nil).
+// Do sends in (if non-nil) as JSON, or as it is when it is an io.Reader,
+// and decodes the answer into out (if non-nil).
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
 	resp, err := c.send(ctx, method, path, in)
 	if err != nil {
@@ -105,7 +106,8 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	return nil
 }
 
-// Stream sends a request and returns the open body of a 2xx answer.
+// Stream sends a request (in is JSON-encoded, or sent as it is when it is an
+// io.Reader) and returns the open body of a 2xx answer.
 func (c *Client) Stream(ctx context.Context, method, path string, in any) (io.ReadCloser, error) {
 	resp, err := c.send(ctx, method, path, in)
 	if err != nil {
@@ -116,7 +118,10 @@ func (c *Client) Stream(ctx context.Context, method, path string, in any) (io.Re
 
 func (c *Client) send(ctx context.Context, method, path string, in any) (*http.Response, error) {
 	var body io.Reader
-	if in != nil {
+	ctype := "application/json"
+	if r, ok := in.(io.Reader); ok { // a raw body, such as an image archive
+		body, ctype = r, "application/octet-stream"
+	} else if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: encode request: %w", method, path, err)
@@ -128,7 +133,7 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 		return nil, err
 	}
 	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", ctype)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

@@ -68,6 +68,8 @@ type Task struct {
 // ImageLoadResponse lists the images an archive contained.
 type ImageLoadResponse struct {
 	Images []string `json:"Images"`
+	// Node is the node that loaded them (images are per node).
+	Node string `json:"Node"`
 }
 
 // Network endpoints:

@@ -91,6 +91,7 @@ type RunCmd struct {
 	VoterGrace       time.Duration `default:"10s" help:"How long a raft voter may be failed before another agent replaces it."`
 	TaskNetwork      string        `default:"overlay" enum:"overlay,host" help:"overlay: each task gets its own network namespace on the overlay, with service VIPs and DNS; host: tasks share the node's network (no VIPs, no DNS)."`
 	Dataplane        string        `default:"auto" enum:"auto,ipvs,nftables,none" help:"Load balancer for VIPs and published ports: auto picks IPVS where the kernel has it, else nftables."`
+	DNSUpstream      []string      `name:"dns-upstream" placeholder:"IP[:PORT]" help:"Server that names outside the cluster are forwarded to; repeatable; none for no forwarding (default: the host's /etc/resolv.conf)."`
 	StopDrain        time.Duration `default:"2s" help:"How long a leaving task is out of every load balancer before it gets its stop signal (bounded by its stop grace period)."`
 	LogLevel         string        `default:"info" enum:"debug,info,warn,error" help:"Log level: debug, info, warn, error."`
 }
@@ -106,7 +107,7 @@ func (r *RunCmd) Run(c *AgentCLI) error {
 		DataDir: r.DataDir, Name: r.Name, BindAddr: r.Bind, AdvertiseAddr: r.Advertise,
 		GossipPort: r.GossipPort, RaftPort: r.RaftPort, APIPort: r.APIPort, APISocket: c.APISocket,
 		Containerd: r.Containerd, InsecureRegistries: r.InsecureRegistry, VoterGrace: r.VoterGrace, Logger: logger,
-		TaskNetwork: r.TaskNetwork, Dataplane: r.Dataplane, StopDrain: r.StopDrain,
+		TaskNetwork: r.TaskNetwork, Dataplane: r.Dataplane, StopDrain: r.StopDrain, DNSUpstreams: r.DNSUpstream,
 	})
 	if err != nil {
 		return err

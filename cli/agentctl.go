@@ -18,6 +18,8 @@ type CtlCLI struct {
 
 	Node    NodeCmd    `cmd:"" help:"Manage nodes."`
 	Service ServiceCmd `cmd:"" help:"Manage services."`
+	Network NetworkCmd `cmd:"" help:"Manage overlay networks."`
+	Image   ImageCmd   `cmd:"" help:"Manage images on a node."`
 	Info    InfoCmd    `cmd:"" help:"Show the agent's state."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
 }

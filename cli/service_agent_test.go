@@ -27,6 +27,11 @@ type fakeAgent struct {
 	tasks    map[string][]api.Task
 	requests []recorded
 	nextID   int
+	// nets, nodes and loadNode (the node image loads report) serve the
+	// network and image endpoints (fake_network_test.go).
+	nets     []*store.Network
+	nodes    []api.Node
+	loadNode string
 }
 
 type recorded struct {
@@ -54,6 +59,7 @@ func newFakeAgent(t *testing.T) (*fakeAgent, *Globals, *bytes.Buffer) {
 	mux.HandleFunc("GET /v1/tasks/{id}/logs", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "task %s | line\n", r.PathValue("id"))
 	})
+	f.routeNetworks(mux)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))

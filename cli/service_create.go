@@ -41,8 +41,8 @@ type ServiceCreateCmd struct {
 	Env           []string `short:"e" sep:"none" placeholder:"K=V" help:"Environment variable; repeatable."`
 	Mount         []string `sep:"none" placeholder:"MOUNT" help:"type=bind|volume,source=SRC,target=/PATH[,readonly]; repeatable."`
 	Label         []string `short:"l" sep:"none" placeholder:"K=V" help:"Service label; repeatable."`
-	Publish       []string `short:"p" sep:"none" placeholder:"PORT" help:"Publish a port on every node: 8080:80[/udp]; repeatable."`
-	Network       []string `sep:"none" placeholder:"NAME" help:"Overlay network to join; repeatable."`
+	Publish       []string `short:"p" sep:"none" placeholder:"PORT" help:"Publish a port on every node: PUBLISHED:TARGET[/udp] or published=P,target=T[,protocol=udp]; repeatable."`
+	Network       []string `sep:"none" placeholder:"NAME" help:"Overlay network to join (see 'agentctl network ls'; default: the cluster's default network); repeatable."`
 	specFlags
 	Args []string `arg:"" name:"image" passthrough:"partial" help:"IMAGE [COMMAND [ARG...]]: the image, then the command's arguments (flags after IMAGE belong to the command)."`
 }

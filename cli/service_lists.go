@@ -175,56 +175,112 @@ func addMounts(list []store.Mount, flag string, add []string) ([]store.Mount, er
 	return out, nil
 }
 
-// parsePort reads PUBLISHED:TARGET[/PROTO] or the long form
-// published=8080,target=80[,protocol=udp][,mode=ingress]. With pubOptional
-// (for --publish-rm) the published port may be left out.
-func parsePort(flag, s string, pubOptional bool) (store.PortConfig, error) {
-	p := store.PortConfig{Protocol: "tcp"}
-	var pub, target, proto string
-	if strings.Contains(s, "=") {
-		for _, field := range strings.Split(s, ",") {
-			k, v, _ := strings.Cut(strings.TrimSpace(field), "=")
-			switch strings.ToLower(k) {
-			case "published":
-				pub = v
-			case "target":
-				target = v
-			case "protocol":
-				proto = v
-			case "mode":
-				if v != "ingress" {
-					return p, flagErr(flag, s, "mode %q is not supported: shoal publishes every port on every node (mode=ingress)", v)
-				}
-			default:
-				return p, flagErr(flag, s, "unknown option %q: use published, target, protocol and mode", k)
-			}
-		}
-	} else {
-		ports, pr, _ := strings.Cut(s, "/")
-		proto = pr
+// portFields is a port as written, before validation; empty fields were
+// left out.
+type portFields struct {
+	pub, target, proto string
+}
+
+// splitPort reads the short form PUBLISHED:TARGET[/PROTO] (a single number
+// lands in target) or the long form
+// published=8080,target=80[,protocol=udp][,mode=ingress].
+func splitPort(flag, s string) (portFields, error) {
+	var f portFields
+	if !strings.Contains(s, "=") {
+		ports, proto, _ := strings.Cut(s, "/")
+		f.proto = proto
 		if a, b, ok := strings.Cut(ports, ":"); ok {
-			pub, target = a, b
+			f.pub, f.target = a, b
 		} else {
-			target = ports
+			f.target = ports
+		}
+		return f, nil
+	}
+	for _, field := range strings.Split(s, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(field), "=")
+		switch strings.ToLower(k) {
+		case "published":
+			f.pub = v
+		case "target":
+			f.target = v
+		case "protocol":
+			f.proto = v
+		case "mode":
+			if v == "host" {
+				return f, flagErr(flag, s, "mode=host is not supported: shoal publishes every port on every node (mode=ingress); drop mode=host")
+			}
+			if v != "ingress" {
+				return f, flagErr(flag, s, "mode %q: the only publish mode is ingress (every port on every node)", v)
+			}
+		default:
+			return f, flagErr(flag, s, "unknown option %q: use published, target, protocol and mode, e.g. published=8080,target=80", k)
 		}
 	}
-	if proto != "" {
-		if proto != "tcp" && proto != "udp" {
-			return p, flagErr(flag, s, "protocol %q: use tcp or udp", proto)
-		}
-		p.Protocol = proto
+	if f.pub == "" && f.target == "" {
+		return f, flagErr(flag, s, "give published= and target=, e.g. published=8080,target=80")
 	}
-	var err error
-	if p.TargetPort, err = portNumber(flag, s, "target", target); err != nil {
+	return f, nil
+}
+
+// protocol validates a protocol; empty means tcp.
+func (f portFields) protocol(flag, s string) (string, error) {
+	switch f.proto {
+	case "":
+		return "tcp", nil
+	case "tcp", "udp":
+		return f.proto, nil
+	}
+	return "", flagErr(flag, s, "protocol %q: use tcp or udp", f.proto)
+}
+
+// parsePort reads a port to publish: PUBLISHED:TARGET[/PROTO] or the long
+// form published=8080,target=80[,protocol=udp][,mode=ingress].
+func parsePort(flag, s string) (store.PortConfig, error) {
+	var p store.PortConfig
+	f, err := splitPort(flag, s)
+	if err != nil {
 		return p, err
 	}
-	if pub == "" && pubOptional {
-		return p, nil
+	if p.Protocol, err = f.protocol(flag, s); err != nil {
+		return p, err
 	}
-	if pub == "" {
-		return p, flagErr(flag, s, "give the published port too, e.g. %s:%s", target, target)
+	if f.target == "" {
+		return p, flagErr(flag, s, "the target port is missing: add target=PORT, e.g. published=%s,target=%s", f.pub, f.pub)
 	}
-	p.PublishedPort, err = portNumber(flag, s, "published", pub)
+	if p.TargetPort, err = portNumber(flag, s, "target", f.target); err != nil {
+		return p, err
+	}
+	if f.pub == "" {
+		return p, flagErr(flag, s, "give the published port too, e.g. %s:%s", f.target, f.target)
+	}
+	p.PublishedPort, err = portNumber(flag, s, "published", f.pub)
+	return p, err
+}
+
+// parsePortRef reads a port to unpublish, named by its published port:
+// PUBLISHED[/PROTO], PUBLISHED:TARGET[/PROTO] or the long form. TargetPort
+// is 0 when left out.
+func parsePortRef(flag, s string) (store.PortConfig, error) {
+	var p store.PortConfig
+	f, err := splitPort(flag, s)
+	if err != nil {
+		return p, err
+	}
+	if !strings.Contains(s, "=") && f.pub == "" {
+		f.pub, f.target = f.target, ""
+	}
+	if p.Protocol, err = f.protocol(flag, s); err != nil {
+		return p, err
+	}
+	if f.pub == "" {
+		return p, flagErr(flag, s, "name the published port: published=PORT")
+	}
+	if p.PublishedPort, err = portNumber(flag, s, "published", f.pub); err != nil {
+		return p, err
+	}
+	if f.target != "" {
+		p.TargetPort, err = portNumber(flag, s, "target", f.target)
+	}
 	return p, err
 }
 
@@ -243,7 +299,7 @@ func portNumber(flag, s, which, v string) (uint16, error) {
 func addPorts(list []store.PortConfig, flag string, add []string) ([]store.PortConfig, error) {
 	out := slices.Clone(list)
 	for _, s := range add {
-		p, err := parsePort(flag, s, false)
+		p, err := parsePort(flag, s)
 		if err != nil {
 			return nil, err
 		}
@@ -252,7 +308,10 @@ func addPorts(list []store.PortConfig, flag string, add []string) ([]store.PortC
 				if q == p {
 					continue
 				}
-				return nil, flagErr(flag, s, "port %d/%s is already published (to %d): remove it first with --publish-rm %d:%d", q.PublishedPort, q.Protocol, q.TargetPort, q.PublishedPort, q.TargetPort)
+				if flag == "publish" {
+					return nil, flagErr(flag, s, "port %d/%s is published twice (to %d and %d): publish it once", q.PublishedPort, q.Protocol, q.TargetPort, p.TargetPort)
+				}
+				return nil, flagErr(flag, s, "port %d/%s is already published (to %d): remove it first with --publish-rm %s", q.PublishedPort, q.Protocol, q.TargetPort, portRef(q))
 			}
 		}
 		if !slices.Contains(out, p) {
@@ -262,19 +321,67 @@ func addPorts(list []store.PortConfig, flag string, add []string) ([]store.PortC
 	return out, nil
 }
 
-// removePorts drops ports matching TARGET[/PROTO] or PUBLISHED:TARGET[/PROTO].
-func removePorts(list []store.PortConfig, flag string, rm []string) ([]store.PortConfig, error) {
-	out := slices.Clone(list)
+// removePorts unpublishes ports named by their published port
+// (PUBLISHED[/PROTO] or PUBLISHED:TARGET[/PROTO]). Unlike docker's
+// --publish-rm, which matches the target port, a bare number is the
+// published port: the one number that is unique per service. A reference
+// that only matches with another protocol or target, or that names a
+// target port, is an error that names the right flag; one that matches
+// nothing at all is not (removing is idempotent), and is returned in
+// unmatched for a warning.
+func removePorts(list []store.PortConfig, flag string, rm []string) (out []store.PortConfig, unmatched []string, err error) {
+	out = slices.Clone(list)
 	for _, s := range rm {
-		r, err := parsePort(flag, s, true)
+		r, err := parsePortRef(flag, s)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+		n := len(out)
 		out = slices.DeleteFunc(out, func(p store.PortConfig) bool {
-			return p.TargetPort == r.TargetPort && p.Protocol == r.Protocol && (r.PublishedPort == 0 || r.PublishedPort == p.PublishedPort)
+			return p.PublishedPort == r.PublishedPort && p.Protocol == r.Protocol && (r.TargetPort == 0 || r.TargetPort == p.TargetPort)
 		})
+		if len(out) < n {
+			continue
+		}
+		if err := nearMiss(out, flag, s, r); err != nil {
+			return nil, nil, err
+		}
+		unmatched = append(unmatched, s)
 	}
-	return out, nil
+	return out, unmatched, nil
+}
+
+// nearMiss explains a --publish-rm reference r that matched no port but
+// is close to one the service publishes: same port and protocol with
+// another target, same port with another protocol, or r's port is a
+// target port (docker's meaning of a bare number).
+func nearMiss(ports []store.PortConfig, flag, s string, r store.PortConfig) error {
+	find := func(match func(store.PortConfig) bool) (store.PortConfig, bool) {
+		i := slices.IndexFunc(ports, match)
+		if i < 0 {
+			return store.PortConfig{}, false
+		}
+		return ports[i], true
+	}
+	if p, ok := find(func(p store.PortConfig) bool { return p.PublishedPort == r.PublishedPort && p.Protocol == r.Protocol }); ok {
+		return flagErr(flag, s, "port %d/%s is published to %d, not %d: use --%s %s", p.PublishedPort, p.Protocol, p.TargetPort, r.TargetPort, flag, portRef(p))
+	}
+	if p, ok := find(func(p store.PortConfig) bool { return p.PublishedPort == r.PublishedPort }); ok {
+		return flagErr(flag, s, "port %d is published for %s, not %s: use --%s %s", p.PublishedPort, p.Protocol, r.Protocol, flag, portRef(p))
+	}
+	if p, ok := find(func(p store.PortConfig) bool { return p.TargetPort == r.PublishedPort && p.Protocol == r.Protocol }); ok && r.TargetPort == 0 {
+		return flagErr(flag, s, "no port is published on %d/%s (%s targets it): ports are removed by their published port, use --%s %s",
+			r.PublishedPort, r.Protocol, formatPort(p), flag, portRef(p))
+	}
+	return nil
+}
+
+// portRef is how --publish-rm names p: PUBLISHED, or PUBLISHED/udp.
+func portRef(p store.PortConfig) string {
+	if p.Protocol == "tcp" {
+		return strconv.Itoa(int(p.PublishedPort))
+	}
+	return fmt.Sprintf("%d/%s", p.PublishedPort, p.Protocol)
 }
 
 // setLabels adds KEY=VALUE (or KEY, with an empty value) labels.

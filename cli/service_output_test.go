@@ -46,6 +46,8 @@ func fixtureServices() []api.Service {
 	web.Spec.Task.Dir, web.Spec.Task.User = "/srv", "www"
 	web.Spec.Update.Parallelism, web.Spec.Update.Delay = 2, 10*time.Second
 	web.Spec.Rollback.FailureAction = "continue"
+	web.Spec.Task.Networks = []string{"front", "back"}
+	web.VIPs = map[string]string{"front": "10.242.0.2", "back": "10.241.3.2"}
 	web.UpdateStatus = &store.UpdateStatus{State: store.UpdateCompleted, StartedAt: fixedNow.Add(-3 * time.Minute),
 		CompletedAt: fixedNow.Add(-time.Minute), Message: "update completed"}
 
@@ -60,6 +62,7 @@ func fixtureServices() []api.Service {
 	apiSvc.Spec.Name, apiSvc.Spec.Mode.Replicas, apiSvc.Spec.Task.Image = "api", 2, "api:1.4"
 	apiSvc.Spec.Labels = map[string]string{"tier": "backend"}
 	apiSvc.Spec.Task.Placement.MaxReplicas = 1
+	apiSvc.VIPs = map[string]string{"shoal": "10.240.0.5"} // the default network: the spec names none
 	apiSvc.Spec.Endpoint.Ports = []store.PortConfig{{Protocol: "tcp", TargetPort: 8000, PublishedPort: 8000}, {Protocol: "udp", TargetPort: 53, PublishedPort: 5353}}
 	return []api.Service{web, mon, apiSvc}
 }

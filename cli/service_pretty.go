@@ -70,6 +70,12 @@ func writeServicePretty(w io.Writer, svc api.Service, now time.Time) {
 				p.PublishedPort, p.Protocol, p.TargetPort)
 		}
 	}
+	if len(svc.VIPs) > 0 {
+		fmt.Fprintln(w, "Virtual IPs:")
+		for _, n := range slices.Sorted(maps.Keys(svc.VIPs)) {
+			fmt.Fprintf(w, " %s: %s\n", n, svc.VIPs[n])
+		}
+	}
 	writeHealthcheck(w, s.Task.Healthcheck)
 }
 

@@ -31,8 +31,8 @@ type ServiceUpdateCmd struct {
 	LabelRm          []string `sep:"none" placeholder:"KEY" help:"Remove a service label; repeatable."`
 	MountAdd         []string `sep:"none" placeholder:"MOUNT" help:"Add or replace (by target) a mount; repeatable."`
 	MountRm          []string `sep:"none" placeholder:"TARGET" help:"Remove the mount at a target path; repeatable."`
-	PublishAdd       []string `sep:"none" placeholder:"PORT" help:"Publish a port: 8080:80[/udp]; repeatable."`
-	PublishRm        []string `sep:"none" placeholder:"PORT" help:"Unpublish TARGET[/PROTO] or PUBLISHED:TARGET[/PROTO]; repeatable."`
+	PublishAdd       []string `sep:"none" placeholder:"PORT" help:"Publish a port on every node: PUBLISHED:TARGET[/udp] or published=P,target=T[,protocol=udp]; repeatable."`
+	PublishRm        []string `sep:"none" placeholder:"PORT" help:"Unpublish a port by its published port: PUBLISHED[/udp] or PUBLISHED:TARGET[/udp] (unlike docker, not by target port); repeatable."`
 	NetworkAdd       []string `sep:"none" placeholder:"NAME" help:"Join a network; repeatable."`
 	NetworkRm        []string `sep:"none" placeholder:"NAME" help:"Leave a network; repeatable."`
 	Force            bool     `help:"Replace every task even if nothing changed."`
@@ -169,14 +169,23 @@ func (u *ServiceUpdateCmd) applyLists(s *store.ServiceSpec) error {
 	if t.Mounts, err = addMounts(t.Mounts, "mount-add", u.MountAdd); err != nil {
 		return err
 	}
-	if s.Endpoint.Ports, err = removePorts(s.Endpoint.Ports, "publish-rm", u.PublishRm); err != nil {
+	var unmatched []string
+	if s.Endpoint.Ports, unmatched, err = removePorts(s.Endpoint.Ports, "publish-rm", u.PublishRm); err != nil {
 		return err
+	}
+	for _, p := range unmatched {
+		fmt.Fprintf(stderr, "Warning: --publish-rm %s: service %q publishes no such port\n", p, s.Name)
 	}
 	if s.Endpoint.Ports, err = addPorts(s.Endpoint.Ports, "publish-add", u.PublishAdd); err != nil {
 		return err
 	}
 	if err := checkNetworks("network-add", u.NetworkAdd); err != nil {
 		return err
+	}
+	for _, n := range u.NetworkRm {
+		if !slices.Contains(t.Networks, n) {
+			fmt.Fprintf(stderr, "Warning: --network-rm %s: service %q does not name network %q\n", n, s.Name, n)
+		}
 	}
 	t.Networks = addUnique(removeWhere(t.Networks, u.NetworkRm, func(a, b string) bool { return a == b }), u.NetworkAdd)
 	return nil

@@ -39,6 +39,7 @@ func updateSpec(t *testing.T, cur store.ServiceSpec, args ...string) (store.Serv
 }
 
 func TestUpdateApply(t *testing.T) {
+	captureStderr(t)
 	tests := []struct {
 		name   string
 		args   []string
@@ -62,10 +63,15 @@ func TestUpdateApply(t *testing.T) {
 			s.Task.Mounts = []store.Mount{{Type: "bind", Source: "/srv", Target: "/data", ReadOnly: true}, {Type: "volume", Source: "c", Target: "/c"}}
 		}},
 		{"mount rm", []string{"--mount-rm", "/data"}, func(s *store.ServiceSpec) { s.Task.Mounts = []store.Mount{} }},
-		{"ports: rm by target, add udp", []string{"--publish-rm", "80", "--publish-add", "8080:81", "--publish-add", "53:53/udp"}, func(s *store.ServiceSpec) {
+		{"ports: rm by published port, add udp", []string{"--publish-rm", "8080", "--publish-add", "8080:81", "--publish-add", "53:53/udp"}, func(s *store.ServiceSpec) {
 			s.Endpoint.Ports = []store.PortConfig{{Protocol: "tcp", TargetPort: 81, PublishedPort: 8080}, {Protocol: "udp", TargetPort: 53, PublishedPort: 53}}
 		}},
-		{"publish-rm of another protocol keeps the port", []string{"--publish-rm", "80/udp"}, func(*store.ServiceSpec) {}},
+		{"ports: rm PUBLISHED:TARGET, add long form", []string{"--publish-rm", "8080:80/tcp", "--publish-add", "published=9090,target=90,protocol=udp,mode=ingress"}, func(s *store.ServiceSpec) {
+			s.Endpoint.Ports = []store.PortConfig{{Protocol: "udp", TargetPort: 90, PublishedPort: 9090}}
+		}},
+		{"ports: rm long form", []string{"--publish-rm", "published=8080"}, func(s *store.ServiceSpec) { s.Endpoint.Ports = []store.PortConfig{} }},
+		{"publish-rm of a port not published changes nothing", []string{"--publish-rm", "9999"}, func(*store.ServiceSpec) {}},
+		{"publish-add of a port already published changes nothing", []string{"--publish-add", "8080:80"}, func(*store.ServiceSpec) {}},
 		{"networks and prefs", []string{"--network-add", "back", "--network-rm", "front", "--placement-pref-rm", "spread=node.labels.zone", "--placement-pref-add", "spread=node.labels.rack"}, func(s *store.ServiceSpec) {
 			s.Task.Networks = []string{"back"}
 			s.Task.Placement.Preferences = []string{"node.labels.rack"}
@@ -118,8 +124,13 @@ func TestUpdateValidation(t *testing.T) {
 		{global, []string{"--replicas-max-per-node", "2"}, "--replicas-max-per-node applies only to replicated services; a global service already runs one task per node"},
 		{webSpec(), []string{"--image", ""}, `--image "": give an image, such as web:v2`},
 		{webSpec(), []string{"--replicas", "-1"}, "--replicas -1: must be 0 or more"},
-		{webSpec(), []string{"--publish-add", "8080:81"}, "--publish-add 8080:81: port 8080/tcp is already published (to 80): remove it first with --publish-rm 8080:80"},
-		{webSpec(), []string{"--publish-rm", "x"}, `--publish-rm x: target port "x": use a number from 1 to 65535`},
+		{webSpec(), []string{"--publish-add", "8080:81"}, "--publish-add 8080:81: port 8080/tcp is already published (to 80): remove it first with --publish-rm 8080"},
+		{webSpec(), []string{"--publish-add", "published=8080,target=80,mode=host"}, "--publish-add published=8080,target=80,mode=host: mode=host is not supported: shoal publishes every port on every node (mode=ingress); drop mode=host"},
+		{webSpec(), []string{"--publish-rm", "x"}, `--publish-rm x: published port "x": use a number from 1 to 65535`},
+		{webSpec(), []string{"--publish-rm", "80"}, "--publish-rm 80: no port is published on 80/tcp (*:8080->80/tcp targets it): ports are removed by their published port, use --publish-rm 8080"},
+		{webSpec(), []string{"--publish-rm", "8080/udp"}, "--publish-rm 8080/udp: port 8080 is published for tcp, not udp: use --publish-rm 8080"},
+		{webSpec(), []string{"--publish-rm", "8080:81"}, "--publish-rm 8080:81: port 8080/tcp is published to 80, not 81: use --publish-rm 8080"},
+		{webSpec(), []string{"--publish-rm", "target=80"}, "--publish-rm target=80: name the published port: published=PORT"},
 		{webSpec(), []string{"--env-add", "NOVALUE_UNSET_9"}, "--env-add NOVALUE_UNSET_9: not set in agentctl's environment; write NOVALUE_UNSET_9=VALUE"},
 		{webSpec(), []string{"--constraint-add", "zone==a"}, `--constraint-add zone==a: unknown key "zone"; use node.id, node.hostname, node.role, node.platform.os, node.platform.arch or node.labels.<name>`},
 		{webSpec(), []string{"--mount-add", "target=/x,type=nfs"}, `--mount-add target=/x,type=nfs: type "nfs": use type=bind or type=volume`},

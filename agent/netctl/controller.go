@@ -299,6 +299,17 @@ func (c *Controller) releaseLocked(ctx context.Context, id string) error {
 	return c.recs.remove(id)
 }
 
+// Held lists the tasks that hold a network on this node (a record from
+// TaskNetwork not yet released), for the worker to release those it will
+// not run.
+func (c *Controller) Held() []string {
+	var ids []string
+	for id := range c.recs.all() {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
 // Teardown removes everything: task wiring, the overlay and the load
 // balancer (agent leave).
 func (c *Controller) Teardown(ctx context.Context) error {

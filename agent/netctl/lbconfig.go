@@ -6,16 +6,9 @@ import (
 	"strconv"
 
 	"github.com/shoal-org/shoal/lb"
+	"github.com/shoal-org/shoal/resolver"
 	"github.com/shoal-org/shoal/store"
 )
-
-// Serving reports whether task t should get new connections and DNS
-// answers: wanted running, observed running, and healthy when it has a
-// healthcheck.
-func Serving(t *store.Task) bool {
-	return t.DesiredState == store.TaskRunning && t.Status.State == store.TaskRunning &&
-		(t.Status.Healthy == nil || *t.Status.Healthy)
-}
 
 // draining reports whether task t is leaving but still runs: it keeps its
 // established connections (weight 0) until it stops.
@@ -90,7 +83,7 @@ func backends(tasks []*store.Task, net string, port uint16) []lb.Backend {
 	for _, t := range tasks {
 		w := 0
 		switch {
-		case Serving(t):
+		case resolver.Serving(t):
 			w = 1
 		case draining(t):
 		default:

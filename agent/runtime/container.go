@@ -151,7 +151,10 @@ func (r *Runtime) networkOpts(s Spec, hostname string) ([]oci.SpecOpts, []specs.
 	)
 	ro := []string{"rbind", "rprivate", "ro"}
 	if s.NetNSPath == "" {
-		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace), oci.WithHostHostsFile)
+		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace))
+		if s.Hosts == "" {
+			opts = append(opts, oci.WithHostHostsFile)
+		}
 		if s.ResolvConf == "" {
 			opts = append(opts, oci.WithHostResolvconf)
 		}
@@ -160,17 +163,22 @@ func (r *Runtime) networkOpts(s Spec, hostname string) ([]oci.SpecOpts, []specs.
 			return nil, nil, fmt.Errorf("network namespace %s: %w", s.NetNSPath, err)
 		}
 		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: s.NetNSPath}))
-		hosts := r.hostsPath(s.ID)
-		if err := os.WriteFile(hosts, hostsFile(hostname), 0o644); err != nil {
-			return nil, nil, fmt.Errorf("write hosts file: %w", err)
+		if s.Hosts == "" {
+			hosts := r.hostsPath(s.ID)
+			if err := os.WriteFile(hosts, hostsFile(hostname), 0o644); err != nil {
+				return nil, nil, fmt.Errorf("write hosts file: %w", err)
+			}
+			mounts = append(mounts, specs.Mount{Type: "bind", Source: hosts, Destination: "/etc/hosts", Options: ro})
 		}
-		mounts = append(mounts, specs.Mount{Type: "bind", Source: hosts, Destination: "/etc/hosts", Options: ro})
 	}
-	if s.ResolvConf != "" {
-		if _, err := os.Stat(s.ResolvConf); err != nil {
-			return nil, nil, fmt.Errorf("resolv.conf for container %s: %w", s.ID, err)
+	for _, f := range []struct{ src, dst string }{{s.Hosts, "/etc/hosts"}, {s.ResolvConf, "/etc/resolv.conf"}} {
+		if f.src == "" {
+			continue
 		}
-		mounts = append(mounts, specs.Mount{Type: "bind", Source: s.ResolvConf, Destination: "/etc/resolv.conf", Options: ro})
+		if _, err := os.Stat(f.src); err != nil {
+			return nil, nil, fmt.Errorf("%s for container %s: %w", f.dst, s.ID, err)
+		}
+		mounts = append(mounts, specs.Mount{Type: "bind", Source: f.src, Destination: f.dst, Options: ro})
 	}
 	return opts, mounts, nil
 }

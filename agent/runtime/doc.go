@@ -34,6 +34,8 @@
 // network namespace containerd's shim runs in, which is the agent's own
 // when containerd and the agent run side by side as they do on a node and
 // in the lab; the host's /etc/hosts and /etc/resolv.conf are then used.
+// Spec.Hosts and Spec.ResolvConf replace either file by a host file of the
+// caller's, bind-mounted read-only (the agent's service discovery).
 //
 // # Labels
 //

@@ -34,9 +34,15 @@ type Spec struct {
 	Limits store.Resources
 	// NetNSPath is "" for the host network, else a netns file to join.
 	NetNSPath string
-	// ResolvConf is an optional host file bind-mounted on /etc/resolv.conf.
+	// ResolvConf is an optional host file bind-mounted read-only on
+	// /etc/resolv.conf (default: the host's with the host network, the
+	// image's own in a netns).
 	ResolvConf string
-	Labels     map[string]string
+	// Hosts is an optional host file bind-mounted read-only on /etc/hosts
+	// (default: the host's with the host network, a generated one naming
+	// localhost and the hostname in a netns).
+	Hosts  string
+	Labels map[string]string
 	// StopSignal and StopGrace are Stop's defaults for this container.
 	StopSignal string
 	StopGrace  time.Duration

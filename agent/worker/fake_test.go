@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/agent/runtime"
+	"github.com/shoal-org/shoal/store"
 )
 
 // fakeRuntime is an in-memory Runtime for unit tests of the worker's
 // logic. Its containers exit when told (exit) or when stopped, and it
-// records every call as text ("create t1", "stop t1 SIGTERM 10s").
+// records every call as text ("create t1", "stop t1 SIGTERM 10s"), except
+// Exec, whose calls it keeps apart (execsOf) and answers as setProbe says.
 // Operations wait on gates ("pull:IMAGE", "start:ID", "stop:ID") that a
 // test installs to hold them. The real runtime is exercised by the tests
 // in real_test.go.
@@ -22,6 +24,11 @@ type fakeRuntime struct {
 	mu          sync.Mutex
 	ctrs        map[string]*fakeCtr
 	pullErr     map[string]error
+	imageHealth map[string]*store.HealthConfig // the image's HEALTHCHECK, by ref
+	createErr   map[string]error
+	probes      map[string]string // Exec answers per container: "ok" (default), "fail", "hang"
+	execs       map[string][]fakeExec
+	hanging     map[string]int // Exec calls hanging now
 	gates       map[string]chan struct{}
 	exitOnStart map[string]int // the container exits with this code as soon as it starts
 	stopCode    int
@@ -42,6 +49,14 @@ type fakeCtr struct {
 	pid     uint32
 }
 
+// fakeExec is one Exec call and its outcome.
+type fakeExec struct {
+	cmd       []string
+	timeout   time.Duration
+	ok        bool
+	cancelled bool // ctx ended while it hung
+}
+
 type fakeSub struct {
 	ctx context.Context
 	ch  chan runtime.Exit
@@ -51,7 +66,8 @@ var _ Runtime = (*fakeRuntime)(nil)
 
 func newFakeRuntime() *fakeRuntime {
 	return &fakeRuntime{ctrs: map[string]*fakeCtr{}, pullErr: map[string]error{}, gates: map[string]chan struct{}{},
-		exitOnStart: map[string]int{}, statusWaits: map[string]int{}, stopCode: 143, nextPid: 100}
+		imageHealth: map[string]*store.HealthConfig{}, createErr: map[string]error{}, probes: map[string]string{},
+		execs: map[string][]fakeExec{}, hanging: map[string]int{}, exitOnStart: map[string]int{}, statusWaits: map[string]int{}, stopCode: 143, nextPid: 100}
 }
 
 // gate installs a gate on key; the operation waits until it is opened.
@@ -183,13 +199,16 @@ func (f *fakeRuntime) EnsureImage(ctx context.Context, ref string) (runtime.Imag
 	if err := f.pullErr[ref]; err != nil {
 		return runtime.ImageInfo{}, err
 	}
-	return runtime.ImageInfo{Ref: ref}, nil
+	return runtime.ImageInfo{Ref: ref, Healthcheck: f.imageHealth[ref]}, nil
 }
 
 func (f *fakeRuntime) Create(ctx context.Context, s runtime.Spec) error {
 	f.record("create %s", s.ID)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.createErr[s.ID]; err != nil {
+		return err
+	}
 	if _, ok := f.ctrs[s.ID]; ok {
 		return nil
 	}
@@ -299,4 +318,72 @@ func (f *fakeRuntime) Exits(ctx context.Context) (<-chan runtime.Exit, error) {
 	s := &fakeSub{ctx: ctx, ch: make(chan runtime.Exit, 256)}
 	f.subs = append(f.subs, s)
 	return s.ch, nil
+}
+
+// setProbe sets how Exec answers in container id: "ok", "fail" (exit 1)
+// or "hang" (until the timeout, then an error matching
+// runtime.ErrExecTimeout, as the real runtime does).
+func (f *fakeRuntime) setProbe(id, mode string) {
+	f.mu.Lock()
+	f.probes[id] = mode
+	f.mu.Unlock()
+}
+
+// execsOf returns the Exec calls made in container id.
+func (f *fakeRuntime) execsOf(id string) []fakeExec {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.execs[id])
+}
+
+// hangingExecs counts the Exec calls hanging in container id now.
+func (f *fakeRuntime) hangingExecs(id string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.hanging[id]
+}
+
+// failedExecs counts the Exec calls in container id that failed.
+func (f *fakeRuntime) failedExecs(id string) int {
+	n := 0
+	for _, e := range f.execsOf(id) {
+		if !e.ok {
+			n++
+		}
+	}
+	return n
+}
+
+func (f *fakeRuntime) Exec(ctx context.Context, id string, cmd []string, timeout time.Duration) (int, string, error) {
+	f.mu.Lock()
+	mode, c := f.probes[id], f.ctrs[id]
+	running := c != nil && c.running
+	f.mu.Unlock()
+	code, out, err := 0, "ok", error(nil)
+	switch {
+	case !running:
+		code, out, err = -1, "", fmt.Errorf("exec in %s: container is not running", id)
+	case mode == "fail":
+		code, out = 1, "check failed"
+	case mode == "hang":
+		f.mu.Lock()
+		f.hanging[id]++
+		f.mu.Unlock()
+		timer := time.NewTimer(timeout)
+		select {
+		case <-timer.C:
+			code, out, err = -1, "", fmt.Errorf("exec %q in %s: after %s: %w", cmd[0], id, timeout, runtime.ErrExecTimeout)
+		case <-ctx.Done():
+			code, out, err = -1, "", ctx.Err()
+		}
+		timer.Stop()
+		f.mu.Lock()
+		f.hanging[id]--
+		f.mu.Unlock()
+	}
+	f.mu.Lock()
+	f.execs[id] = append(f.execs[id], fakeExec{cmd: slices.Clone(cmd), timeout: timeout, ok: err == nil && code == 0,
+		cancelled: ctx.Err() != nil})
+	f.mu.Unlock()
+	return code, out, err
 }

@@ -24,21 +24,23 @@ const (
 var errNoLeader = errors.New("no leader")
 
 // cluster is a store.Store fed through Apply as raft would feed it, plus a
-// Report func that plays the leader: it writes reported statuses back into
-// the store (only forward, only for tasks that exist).
+// Report func that plays the leader: it writes reported statuses (and
+// addresses) back into the store, as agent.applyTaskUpdates does: never
+// backwards (an equal state is accepted, for health changes), only for
+// tasks that exist.
 type cluster struct {
 	t  *testing.T
 	st *store.Store
 
 	mu       sync.Mutex
 	idx      uint64
-	calls    int                           // Report calls, failed ones included
-	accepted map[string][]store.TaskStatus // per task, statuses of successful calls, in order
-	failNext int                           // Report calls to fail before accepting again
+	calls    int                 // Report calls, failed ones included
+	accepted map[string][]Update // per task, updates of successful calls, in order
+	failNext int                 // Report calls to fail before accepting again
 }
 
 func newCluster(t *testing.T) *cluster {
-	return &cluster{t: t, st: store.New(testLogger(t)), accepted: map[string][]store.TaskStatus{}}
+	return &cluster{t: t, st: store.New(testLogger(t)), accepted: map[string][]Update{}}
 }
 
 // apply commits ops as one raft log entry and returns the command's error.
@@ -111,11 +113,14 @@ func (c *cluster) report(ctx context.Context, ups []Update) error {
 	var ops []store.Op
 	for _, u := range ups {
 		t := view.Task(u.TaskID)
-		if t == nil || u.Status.State.Rank() <= t.Status.State.Rank() {
+		if t == nil || u.Status.State.Rank() < t.Status.State.Rank() {
 			continue
 		}
 		n := t.Copy()
 		n.Status = u.Status
+		if u.Addresses != nil {
+			n.Addresses = u.Addresses
+		}
 		ops = append(ops, store.Op{Kind: store.OpPut, Table: store.TableTasks, Task: n, IfVersion: t.Version})
 	}
 	if err := c.apply(ops...); err != nil {
@@ -123,7 +128,7 @@ func (c *cluster) report(ctx context.Context, ups []Update) error {
 	}
 	c.mu.Lock()
 	for _, u := range ups {
-		c.accepted[u.TaskID] = append(c.accepted[u.TaskID], u.Status)
+		c.accepted[u.TaskID] = append(c.accepted[u.TaskID], u)
 	}
 	c.mu.Unlock()
 	return nil
@@ -134,8 +139,31 @@ func (c *cluster) states(id string) []store.TaskState {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []store.TaskState
-	for _, s := range c.accepted[id] {
-		out = append(out, s.State)
+	for _, u := range c.accepted[id] {
+		out = append(out, u.Status.State)
+	}
+	return out
+}
+
+// updates returns the updates accepted for task id, in order.
+func (c *cluster) updates(id string) []Update {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.accepted[id])
+}
+
+// health renders the states and health accepted for task id, in order:
+// "running", "running healthy", "running unhealthy", "failed".
+func (c *cluster) health(id string) []string {
+	var out []string
+	for _, u := range c.updates(id) {
+		s := string(u.Status.State)
+		if h := u.Status.Healthy; h != nil && *h {
+			s += " healthy"
+		} else if h != nil {
+			s += " unhealthy"
+		}
+		out = append(out, s)
 	}
 	return out
 }
@@ -146,14 +174,17 @@ func (c *cluster) reportCalls() int {
 	return c.calls
 }
 
-// checkForward fails the test if task id was ever reported twice in a
-// state or backwards.
+// checkForward fails the test if task id was ever reported backwards, or
+// twice in a state other than running with a change of health.
 func (c *cluster) checkForward(id string) {
 	c.t.Helper()
-	states := c.states(id)
-	for i := 1; i < len(states); i++ {
-		if states[i].Rank() <= states[i-1].Rank() {
-			c.t.Fatalf("task %s reported %v: not strictly forward", id, states)
+	ups := c.updates(id)
+	for i := 1; i < len(ups); i++ {
+		prev, cur := ups[i-1].Status, ups[i].Status
+		healthChange := cur.State == store.TaskRunning && prev.State == store.TaskRunning &&
+			cur.Healthy != nil && (prev.Healthy == nil || *prev.Healthy != *cur.Healthy)
+		if cur.State.Rank() < prev.State.Rank() || cur.State == prev.State && !healthChange {
+			c.t.Fatalf("task %s reported %v: not forward", id, c.health(id))
 		}
 	}
 }

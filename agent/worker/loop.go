@@ -20,6 +20,13 @@ type opEvent struct {
 	gone   bool     // done: the container does not exist
 	ctr    ctrState // done and !gone: the container's state
 	failed bool     // done: the operation failed; re-plan after opRetry
+	// addrs (with a status) are the task's addresses from Config.Network,
+	// to report with its next status.
+	addrs map[string]string
+	// check (done, start operations with checkKnown) is the container's
+	// effective healthcheck, nil for none.
+	check      *store.HealthConfig
+	checkKnown bool
 }
 
 // listTimeout bounds the List call, which the loop itself makes.
@@ -32,21 +39,28 @@ type inflight struct {
 }
 
 // loop is the worker's reconcile loop. All its fields are owned by the
-// goroutine running run, except wg and what the operation goroutines
-// receive as arguments; those goroutines talk back only through events.
+// goroutine running run, except wg and what the operation, probe and
+// release goroutines receive as arguments; those goroutines talk back only
+// through the channels events, probeEvents and released.
 type loop struct {
 	w   *Worker
 	rt  Runtime
 	rep *reporter
 	log *slog.Logger
 
-	events chan opEvent
-	wg     sync.WaitGroup // operation goroutines
+	events      chan opEvent
+	probeEvents chan probeEvent
+	released    chan releaseResult
+	wg          sync.WaitGroup // operation, probe and release goroutines
 
 	ctrs     map[string]ctrState
 	ops      map[string]inflight
 	held     map[string][]runtime.Exit // exits seen while an op ran, applied after it
 	reported map[string]store.TaskState
+	addrs    map[string]map[string]string // addresses not yet handed to the reporter
+	health   map[string]*taskHealth       // containers with a healthcheck
+	probeGen uint64
+	nets     map[string]*netHold // tasks that may hold a network
 
 	exits       <-chan runtime.Exit // nil while not in sync with the runtime
 	stopExits   context.CancelFunc
@@ -56,11 +70,16 @@ type loop struct {
 func newLoop(w *Worker, rep *reporter) *loop {
 	return &loop{
 		w: w, rt: w.cfg.Runtime, rep: rep, log: w.log,
-		events:   make(chan opEvent),
-		ctrs:     make(map[string]ctrState),
-		ops:      make(map[string]inflight),
-		held:     make(map[string][]runtime.Exit),
-		reported: make(map[string]store.TaskState),
+		events:      make(chan opEvent),
+		probeEvents: make(chan probeEvent),
+		released:    make(chan releaseResult),
+		ctrs:        make(map[string]ctrState),
+		ops:         make(map[string]inflight),
+		held:        make(map[string][]runtime.Exit),
+		reported:    make(map[string]store.TaskState),
+		addrs:       make(map[string]map[string]string),
+		health:      make(map[string]*taskHealth),
+		nets:        make(map[string]*netHold),
 	}
 }
 
@@ -68,8 +87,17 @@ func newLoop(w *Worker, rep *reporter) *loop {
 // goroutine has returned.
 func (l *loop) run(ctx context.Context, changes <-chan uint64) {
 	defer l.shutdown()
+	if l.w.cfg.Leftovers != nil {
+		for _, id := range l.w.cfg.Leftovers() {
+			l.hold(id)
+		}
+	}
 	resync := time.After(0)
 	var retry <-chan time.Time
+	relTimer := time.NewTimer(time.Hour)
+	relTimer.Stop()
+	defer relTimer.Stop()
+	var relAt time.Time // when relTimer fires; zero when stopped
 	for {
 		select {
 		case <-ctx.Done():
@@ -100,9 +128,20 @@ func (l *loop) run(ctx context.Context, changes <-chan uint64) {
 			}
 		case <-retry:
 			retry = nil
+		case pe := <-l.probeEvents:
+			l.handleProbe(pe)
+		case r := <-l.released:
+			l.handleRelease(r)
+		case <-relTimer.C:
+			relAt = time.Time{}
 		}
-		if l.exits != nil {
-			l.reconcile(ctx)
+		if l.exits == nil {
+			continue
+		}
+		l.reconcile(ctx)
+		if at := l.nextReleaseRetry(time.Now()); !at.IsZero() && (relAt.IsZero() || at.Before(relAt)) {
+			relTimer.Reset(time.Until(at))
+			relAt = at
 		}
 	}
 }
@@ -135,6 +174,8 @@ func (l *loop) sync(ctx context.Context) error {
 			continue // not a task container
 		}
 		fresh[c.ID] = ctrState{Running: c.Status.Running, Exited: !c.Status.ExitedAt.IsZero(), ExitCode: c.Status.ExitCode}
+		l.hold(c.ID)
+		l.adoptHealth(c.ID, c.Labels[LabelHealthcheck])
 	}
 	for id := range l.ctrs {
 		if _, busy := l.ops[id]; !busy {
@@ -149,6 +190,25 @@ func (l *loop) sync(ctx context.Context) error {
 	l.exits, l.stopExits, l.syncBackoff = exits, cancel, 0
 	l.log.Debug("in sync with the runtime", "containers", len(fresh))
 	return nil
+}
+
+// adoptHealth takes the healthcheck of a container found by List from its
+// label, unless the worker knows it already.
+func (l *loop) adoptHealth(id, label string) {
+	if _, known := l.health[id]; known {
+		return
+	}
+	if _, busy := l.ops[id]; busy {
+		return
+	}
+	h, err := parseHealthLabel(label)
+	if err != nil {
+		l.log.Warn("task container's healthcheck unreadable; not probing it", "task", id, "err", err)
+		return
+	}
+	if h != nil {
+		l.health[id] = &taskHealth{cfg: *h}
+	}
 }
 
 func (l *loop) unsync() {
@@ -187,11 +247,23 @@ func (l *loop) applyExit(e runtime.Exit) {
 // handle applies an operation's event and reports whether the operation
 // failed (so that the loop plans again after a while).
 func (l *loop) handle(ev opEvent) bool {
+	if ev.addrs != nil {
+		l.addrs[ev.id] = ev.addrs
+	}
 	if ev.status != nil {
 		l.emit(ev.id, *ev.status)
 	}
 	if !ev.done {
 		return false
+	}
+	if ev.checkKnown && !ev.gone {
+		if h := l.health[ev.id]; h != nil {
+			h.stopProbe() // none runs while an operation does; be sure
+			delete(l.health, ev.id)
+		}
+		if ev.check != nil {
+			l.health[ev.id] = &taskHealth{cfg: *ev.check}
+		}
 	}
 	delete(l.ops, ev.id)
 	if ev.gone {
@@ -218,7 +290,18 @@ func (l *loop) emit(id string, st store.TaskStatus) {
 	}
 	l.reported[id] = st.State
 	l.log.Debug("task status", "task", id, "state", st.State, "err", st.Err)
-	l.rep.enqueue(Update{TaskID: id, Status: st})
+	l.enqueue(id, st)
+}
+
+// enqueue hands st to the reporter, with the task's addresses if they
+// have not been handed over yet.
+func (l *loop) enqueue(id string, st store.TaskStatus) {
+	u := Update{TaskID: id, Status: st}
+	if a, ok := l.addrs[id]; ok {
+		u.Addresses = a
+		delete(l.addrs, id)
+	}
+	l.rep.enqueue(u)
 }
 
 // reconcile plans over a fresh view of the store and carries the plan out.
@@ -228,11 +311,19 @@ func (l *loop) reconcile(ctx context.Context) {
 	for id, op := range l.ops {
 		kinds[id] = op.kind
 	}
-	acts := plan(snapshot{Now: time.Now().UTC(), Tasks: tasks, Containers: l.ctrs, InFlight: kinds, Reported: l.reported})
+	now := time.Now().UTC()
+	acts := plan(snapshot{Now: now, Tasks: tasks, Containers: l.ctrs, InFlight: kinds, Reported: l.reported,
+		Health: l.healthMarks()})
 	for _, a := range acts {
 		l.do(ctx, a)
 	}
-	l.forget(tasks)
+	byID := make(map[string]*store.Task, len(tasks))
+	for _, t := range tasks {
+		byID[t.ID] = t
+	}
+	l.syncProbes(ctx, byID)
+	l.releaseNets(ctx, byID, now)
+	l.forget(byID)
 }
 
 func (l *loop) do(ctx context.Context, a action) {
@@ -244,6 +335,10 @@ func (l *loop) do(ctx context.Context, a action) {
 			op.cancel()
 		}
 	case actStart:
+		if h := l.nets[a.ID]; h != nil && h.releasing {
+			return // planned again when the release ends
+		}
+		l.hold(a.ID)
 		l.spawn(ctx, a.ID, opStart, func(opCtx context.Context) opEvent { return l.start(ctx, opCtx, a.Task) })
 	case actStop:
 		l.spawn(ctx, a.ID, opStop, func(opCtx context.Context) opEvent { return l.stop(opCtx, a.ID, a.Task) })
@@ -276,19 +371,20 @@ func (l *loop) send(ctx context.Context, ev opEvent) {
 
 // forget drops what the worker reported for tasks no longer assigned here
 // once nothing of them is left on the node.
-func (l *loop) forget(tasks []*store.Task) {
-	if len(l.reported) == 0 {
-		return
-	}
-	here := make(map[string]bool, len(tasks))
-	for _, t := range tasks {
-		here[t.ID] = true
-	}
-	for id := range l.reported {
+func (l *loop) forget(here map[string]*store.Task) {
+	gone := func(id string) bool {
 		_, hasCtr := l.ctrs[id]
 		_, busy := l.ops[id]
-		if !here[id] && !hasCtr && !busy {
+		return here[id] == nil && !hasCtr && !busy
+	}
+	for id := range l.reported {
+		if gone(id) {
 			delete(l.reported, id)
+		}
+	}
+	for id := range l.addrs {
+		if gone(id) {
+			delete(l.addrs, id)
 		}
 	}
 }

@@ -16,9 +16,10 @@ import (
 // owns the worker's state. ctx is the worker's, opCtx the operation's
 // (cancelled when the task is no longer wanted, or with ctx).
 
-// start runs t's start path: preparing → image → create → starting →
-// start. The final state (running, or exited already) is reported by the
-// loop from the container's state, as for an adopted container.
+// start runs t's start path: preparing → image → healthcheck → network →
+// create → starting (with the network's addresses) → start. The final
+// state (running, or exited already) is reported by the loop from the
+// container's state, as for an adopted container.
 func (l *loop) start(ctx, opCtx context.Context, t *store.Task) opEvent {
 	id := t.ID
 	// end observes the container (an earlier agent, or a failed create,
@@ -30,32 +31,38 @@ func (l *loop) start(ctx, opCtx context.Context, t *store.Task) opEvent {
 		}
 		return ev
 	}
-	l.progress(ctx, id, store.TaskPreparing, msgPreparing)
+	l.progress(ctx, id, store.TaskPreparing, msgPreparing, nil)
 	// The pull runs under the worker's ctx: the runtime shares one pull
 	// among all tasks of an image, and cancelling this task must not fail
 	// the others. A cancelled start notices after the pull.
-	if _, err := l.rt.EnsureImage(ctx, t.Spec.Image); err != nil {
+	img, err := l.rt.EnsureImage(ctx, t.Spec.Image)
+	if err != nil {
 		return end(rejected(msgPreparing, err), ctrState{})
 	}
 	if opCtx.Err() != nil {
 		return end(nil, ctrState{})
 	}
-	var nsPath, resolvConf string
-	if l.w.cfg.NetNS != nil {
-		var err error
-		if nsPath, resolvConf, err = l.w.cfg.NetNS(opCtx, t); err != nil {
+	check, err := effectiveHealth(t.Spec.Healthcheck, img.Healthcheck)
+	if err != nil {
+		return end(rejected(msgPreparing, err), ctrState{})
+	}
+	var tn TaskNetwork
+	if l.w.cfg.Network != nil {
+		if tn, err = l.w.cfg.Network(opCtx, t); err != nil {
 			return end(rejected(msgPreparing, err), ctrState{})
 		}
 	}
-	if err := l.rt.Create(opCtx, containerSpec(t, nsPath, resolvConf)); err != nil {
+	if err := l.rt.Create(opCtx, containerSpec(t, tn, check)); err != nil {
 		return end(rejected(msgPreparing, err), ctrState{})
 	}
-	l.progress(ctx, id, store.TaskStarting, msgStarting)
+	l.progress(ctx, id, store.TaskStarting, msgStarting, tn.Addresses)
 	if err := l.rt.Start(opCtx, id); err != nil {
 		return end(&store.TaskStatus{State: store.TaskFailed, Timestamp: now(), Message: msgStarting,
 			Err: err.Error(), ContainerID: id}, ctrState{Running: true})
 	}
-	return l.observe(ctx, id, ctrState{Running: true})
+	ev := l.observe(ctx, id, ctrState{Running: true})
+	ev.check, ev.checkKnown = check, true
+	return ev
 }
 
 // stop waits StopDrain, then stops container id with t's signal and grace
@@ -114,9 +121,10 @@ func (l *loop) observe(ctx context.Context, id string, fallback ctrState) opEven
 	return opEvent{ctr: ctrState{Running: st.Running, Exited: !st.ExitedAt.IsZero(), ExitCode: st.ExitCode}}
 }
 
-// progress reports an intermediate state of task id through the loop.
-func (l *loop) progress(ctx context.Context, id string, state store.TaskState, msg string) {
-	l.send(ctx, opEvent{id: id, status: &store.TaskStatus{State: state, Timestamp: now(), Message: msg}})
+// progress reports an intermediate state of task id through the loop,
+// with the task's addresses if addrs is set.
+func (l *loop) progress(ctx context.Context, id string, state store.TaskState, msg string, addrs map[string]string) {
+	l.send(ctx, opEvent{id: id, status: &store.TaskStatus{State: state, Timestamp: now(), Message: msg}, addrs: addrs})
 }
 
 func rejected(msg string, err error) *store.TaskStatus {
@@ -125,16 +133,21 @@ func rejected(msg string, err error) *store.TaskStatus {
 
 func now() time.Time { return time.Now().UTC() }
 
-// containerSpec is the container that runs t: its ID is the task ID, its
-// labels name the task, service and slot (over the task's own labels), and
-// its environment is the task's plus SHOAL_TASK_ID and SHOAL_SERVICE.
-func containerSpec(t *store.Task, nsPath, resolvConf string) runtime.Spec {
-	labels := make(map[string]string, len(t.Spec.Labels)+4)
+// containerSpec is the container that runs t in network tn: its ID is the
+// task ID, its labels name the task, service and slot and hold its
+// healthcheck check (over the task's own labels), and its environment is
+// the task's plus SHOAL_TASK_ID and SHOAL_SERVICE.
+func containerSpec(t *store.Task, tn TaskNetwork, check *store.HealthConfig) runtime.Spec {
+	labels := make(map[string]string, len(t.Spec.Labels)+5)
 	maps.Copy(labels, t.Spec.Labels)
+	delete(labels, LabelHealthcheck)
 	labels[LabelTaskID] = t.ID
 	labels[LabelServiceID] = t.ServiceID
 	labels[LabelServiceName] = t.ServiceName
 	labels[LabelSlot] = strconv.Itoa(t.Slot)
+	if check != nil {
+		labels[LabelHealthcheck] = healthLabel(check)
+	}
 	env := slices.Concat(t.Spec.Env, []string{EnvTaskID + "=" + t.ID, EnvService + "=" + t.ServiceName})
 	return runtime.Spec{
 		ID:         t.ID,
@@ -146,8 +159,9 @@ func containerSpec(t *store.Task, nsPath, resolvConf string) runtime.Spec {
 		User:       t.Spec.User,
 		Mounts:     slices.Clone(t.Spec.Mounts),
 		Limits:     t.Spec.Limits,
-		NetNSPath:  nsPath,
-		ResolvConf: resolvConf,
+		NetNSPath:  tn.NetNSPath,
+		ResolvConf: tn.ResolvConf,
+		Hosts:      tn.Hosts,
 		Labels:     labels,
 		StopSignal: t.Spec.StopSignal,
 		StopGrace:  t.Spec.StopGracePeriod,

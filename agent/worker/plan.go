@@ -76,6 +76,15 @@ type ctrState struct {
 	ExitCode int
 }
 
+// healthMark is what plan knows of a container's healthcheck.
+type healthMark int
+
+const (
+	hmNone      healthMark = iota // no healthcheck
+	hmChecked                     // has one; reported unhealthy until it passes
+	hmUnhealthy                   // failed Retries times in a row: stop it, fail the task
+)
+
 // snapshot is everything plan decides from.
 type snapshot struct {
 	Now time.Time
@@ -88,6 +97,8 @@ type snapshot struct {
 	// Reported is the latest state the worker reported per task (the
 	// leader may not have accepted it yet).
 	Reported map[string]store.TaskState
+	// Health marks the containers that have a healthcheck, by task ID.
+	Health map[string]healthMark
 }
 
 // Status messages, as swarm words them.
@@ -178,11 +189,24 @@ func planRunning(s snapshot, t *store.Task, c ctrState, has bool) []action {
 			return []action{{Kind: actRemove, ID: t.ID}}
 		}
 		return nil // removed once the leader has accepted the final state
+	case has && c.Running && s.Health[t.ID] == hmUnhealthy:
+		return []action{{Kind: actStop, ID: t.ID, Task: t}}
 	case has && c.Running:
 		if observed.Rank() < store.TaskRunning.Rank() {
-			return report(s, t, store.TaskStatus{State: store.TaskRunning, Message: msgStarted, ContainerID: t.ID})
+			st := store.TaskStatus{State: store.TaskRunning, Message: msgStarted, ContainerID: t.ID}
+			if s.Health[t.ID] == hmChecked {
+				st.Healthy = new(false) // until the first probe passes
+			}
+			return report(s, t, st)
 		}
 		return nil
+	case s.Health[t.ID] == hmUnhealthy && (c.Exited || !has):
+		// Stopped because its healthcheck failed (swarm fails the task).
+		st := store.TaskStatus{State: store.TaskFailed, Message: msgFinished, Err: errUnhealthy, Healthy: new(false)}
+		if has {
+			st.ContainerID, st.ExitCode = t.ID, c.ExitCode
+		}
+		return report(s, t, st)
 	case has && c.Exited:
 		return report(s, t, exitStatus(t.ID, c.ExitCode))
 	case observed.Rank() < store.TaskRunning.Rank():

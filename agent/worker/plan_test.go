@@ -35,6 +35,9 @@ func render(a action) string {
 		if a.Status.Err != "" {
 			fmt.Fprintf(&b, " err=%q", a.Status.Err)
 		}
+		if a.Status.Healthy != nil {
+			fmt.Fprintf(&b, " healthy=%t", *a.Status.Healthy)
+		}
 	case actStop, actStart:
 		if a.Task == nil {
 			b.WriteString(" (no task)")
@@ -62,6 +65,7 @@ func TestPlan(t *testing.T) {
 		ctrs     map[string]ctrState
 		inflight map[string]opKind
 		reported map[string]store.TaskState
+		health   map[string]healthMark
 		want     []string
 	}{
 		{name: "assigned task starts", tasks: []*store.Task{ptask("t1", desiredRun, store.TaskAssigned)},
@@ -149,13 +153,40 @@ func TestPlan(t *testing.T) {
 			tasks:    []*store.Task{ptask("t1", desiredOff, store.TaskRunning)},
 			ctrs:     map[string]ctrState{"t1": running, "x": exited0},
 			inflight: map[string]opKind{"t1": opStop, "x": opRemove}},
+		{name: "container with a healthcheck reported running, unhealthy until it passes",
+			tasks:  []*store.Task{ptask("t1", desiredRun, store.TaskStarting)},
+			ctrs:   map[string]ctrState{"t1": running},
+			health: map[string]healthMark{"t1": hmChecked},
+			want:   []string{"report t1 running ctr=t1 healthy=false"}},
+		{name: "unhealthy container is stopped",
+			tasks:  []*store.Task{ptask("t1", desiredRun, store.TaskRunning)},
+			ctrs:   map[string]ctrState{"t1": running},
+			health: map[string]healthMark{"t1": hmUnhealthy},
+			want:   []string{"stop t1"}},
+		{name: "unhealthy container stopped or gone: task failed",
+			tasks:  []*store.Task{ptask("t1", desiredRun, store.TaskRunning), ptask("t2", desiredRun, store.TaskRunning)},
+			ctrs:   map[string]ctrState{"t1": exited143},
+			health: map[string]healthMark{"t1": hmUnhealthy, "t2": hmUnhealthy},
+			want: []string{`report t1 failed ctr=t1 exit=143 err="task: container unhealthy" healthy=false`,
+				`report t2 failed err="task: container unhealthy" healthy=false`}},
+		{name: "unhealthy failure accepted: remove",
+			tasks:  []*store.Task{ptask("t1", desiredRun, store.TaskFailed)},
+			ctrs:   map[string]ctrState{"t1": exited143},
+			health: map[string]healthMark{"t1": hmUnhealthy},
+			want:   []string{"remove t1"}},
+		{name: "unhealthy task meanwhile desired shutdown: shut down as usual",
+			tasks:  []*store.Task{ptask("t1", desiredOff, store.TaskRunning)},
+			ctrs:   map[string]ctrState{"t1": exited143},
+			health: map[string]healthMark{"t1": hmUnhealthy},
+			want:   []string{"report t1 shutdown ctr=t1 exit=143"}},
 		{name: "containers of tasks not assigned here are stopped or removed",
 			ctrs: map[string]ctrState{"a": running, "b": exited0, "c": created},
 			want: []string{"stop a (no task)", "remove b", "remove c"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			acts := plan(snapshot{Now: planNow, Tasks: tc.tasks, Containers: tc.ctrs, InFlight: tc.inflight, Reported: tc.reported})
+			acts := plan(snapshot{Now: planNow, Tasks: tc.tasks, Containers: tc.ctrs, InFlight: tc.inflight, Reported: tc.reported,
+				Health: tc.health})
 			var got []string
 			for _, a := range acts {
 				got = append(got, render(a))
@@ -181,7 +212,8 @@ func TestPlanInvariants(t *testing.T) {
 	ops := []opKind{0, opStart, opStop, opRemove}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 2000 {
-		s := snapshot{Now: planNow, Containers: map[string]ctrState{}, InFlight: map[string]opKind{}, Reported: map[string]store.TaskState{}}
+		s := snapshot{Now: planNow, Containers: map[string]ctrState{}, InFlight: map[string]opKind{}, Reported: map[string]store.TaskState{},
+			Health: map[string]healthMark{}}
 		tasks := map[string]*store.Task{}
 		for i := range 6 {
 			id := fmt.Sprintf("t%d", i)
@@ -198,6 +230,9 @@ func TestPlanInvariants(t *testing.T) {
 			}
 			if k := ops[rng.IntN(len(ops))]; k != 0 {
 				s.InFlight[id] = k
+			}
+			if m := healthMark(rng.IntN(3)); m != hmNone {
+				s.Health[id] = m
 			}
 		}
 		checkInvariants(t, s, tasks, plan(s))

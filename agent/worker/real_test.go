@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/shoal-org/shoal/agent/runtime"
 	"github.com/shoal-org/shoal/agent/runtime/runtimetest"
@@ -76,11 +77,11 @@ func (n *netnsPerTask) get(id string) string {
 	return n.paths[id]
 }
 
-func (n *netnsPerTask) hook(_ context.Context, t *store.Task) (string, string, error) {
+func (n *netnsPerTask) hook(_ context.Context, t *store.Task) (TaskNetwork, error) {
 	if p := n.get(t.ID); p != "" {
-		return p, "", nil
+		return TaskNetwork{NetNSPath: p}, nil
 	}
-	return "", "", fmt.Errorf("test gave task %s no network namespace", t.ID)
+	return TaskNetwork{}, fmt.Errorf("test gave task %s no network namespace", t.ID)
 }
 
 func realStatus(t *testing.T, r *runtime.Runtime, id string) runtime.Status {
@@ -103,7 +104,7 @@ func TestWithContainerd(t *testing.T) {
 	c := newCluster(t)
 	ns := &netnsPerTask{paths: map[string]string{}}
 	ns.add(t, "web1", "web2", "crash1", "theirs")
-	withNS := func(cfg *Config) { cfg.NetNS = ns.hook }
+	withNS := func(cfg *Config) { cfg.Network = ns.hook }
 	ctx := context.Background()
 
 	stop1 := startWorker(t, c, r1, withNS)
@@ -147,7 +148,14 @@ func TestWithContainerd(t *testing.T) {
 	}
 	c.checkForward("crash1")
 
-	// Agent restart: a new Worker on a new connection adopts web1.
+	// web:v1's image carries a healthcheck: web1 turns healthy.
+	c.waitTask("web1", "healthy", func(t *store.Task) bool { return t.Status.Healthy != nil && *t.Status.Healthy })
+	if h := c.health("web1"); !slices.Equal(h, []string{"preparing", "starting", "running unhealthy", "running healthy"}) {
+		t.Fatalf("web1 reported %q", h)
+	}
+
+	// Agent restart: a new Worker on a new connection adopts web1, and
+	// reports nothing new for it (it stays running and healthy).
 	stop1()
 	r2 := realRuntime(t, d, state)
 	startWorker(t, c, r2, withNS)
@@ -156,8 +164,9 @@ func TestWithContainerd(t *testing.T) {
 	if st2 := realStatus(t, r2, "web1"); !st2.Running || st2.Pid != st.Pid {
 		t.Fatalf("web1 after the restart: %+v, want still running with pid %d", st2, st.Pid)
 	}
-	if s := c.states("web1"); slices.Index(s, store.TaskRunning) != len(s)-1 {
-		t.Fatalf("web1 reported %v: running again after the restart?", s)
+	c.waitTask("web2", "healthy", func(t *store.Task) bool { return t.Status.Healthy != nil && *t.Status.Healthy })
+	if h := c.health("web1"); len(h) != 4 {
+		t.Fatalf("web1 reported %q: more after the restart?", h)
 	}
 
 	// Desired shutdown: stopped, reported shutdown, removed, log kept.
@@ -203,7 +212,7 @@ func TestPullFromRegistry(t *testing.T) {
 	c := newCluster(t)
 	ns := &netnsPerTask{paths: map[string]string{}}
 	ns.add(t, "pulled", "missing")
-	startWorker(t, c, r, func(cfg *Config) { cfg.NetNS = ns.hook })
+	startWorker(t, c, r, func(cfg *Config) { cfg.Network = ns.hook })
 
 	pulled, missing := newTask("pulled", nodeA), newTask("missing", nodeA)
 	pulled.Spec.Image, missing.Spec.Image = ref, reg.Host+"/web:v404"
@@ -216,4 +225,80 @@ func TestPullFromRegistry(t *testing.T) {
 	if s := realStatus(t, r, "missing"); s.Exists {
 		t.Fatalf("container of the rejected task exists: %+v", s)
 	}
+}
+
+// TestHealthcheckWithContainerd runs healthchecks through a real
+// containerd: web:v1 probed by a task healthcheck that reaches the server
+// by a name only the hosts file from the Network hook knows (so it also
+// proves Hosts is mounted), and unhealthy:latest, whose image healthcheck
+// (timings shortened by the task) fails until the task is failed. Each
+// network is released once its container is gone.
+func TestHealthcheckWithContainerd(t *testing.T) {
+	d := runtimetest.StartContainerd(t)
+	r := realRuntime(t, d, t.TempDir())
+	importImages(t, r, "web:v1", "unhealthy:latest")
+	c := newCluster(t)
+	ns := &netnsPerTask{paths: map[string]string{}}
+	ns.add(t, "web", "sick")
+	files := t.TempDir()
+	hosts, resolv := files+"/hosts", files+"/resolv.conf"
+	if err := os.WriteFile(hosts, []byte("127.0.0.1\tlocalhost health.test\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(resolv, []byte("nameserver 127.0.0.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var released []string
+	startWorker(t, c, r, func(cfg *Config) {
+		cfg.Network = func(ctx context.Context, tk *store.Task) (TaskNetwork, error) {
+			tn, err := ns.hook(ctx, tk)
+			tn.Hosts, tn.ResolvConf, tn.Addresses = hosts, resolv, map[string]string{"web-net": "10.240.1.7"}
+			return tn, err
+		}
+		cfg.Release = func(ctx context.Context, id string) error {
+			if s, err := r.Status(ctx, id); err != nil || s.Exists {
+				t.Errorf("Release of %s while its container exists (%+v, %v)", id, s, err)
+			}
+			mu.Lock()
+			released = append(released, id)
+			mu.Unlock()
+			return nil
+		}
+	})
+
+	web := newTask("web", nodeA)
+	web.Spec.Healthcheck = &store.HealthConfig{Test: []string{"CMD", "/web", "-check", "http://health.test/health"},
+		Interval: 200 * time.Millisecond, Retries: 50}
+	sick := newTask("sick", nodeA)
+	sick.Spec.Image = "unhealthy:latest"
+	sick.Spec.Healthcheck = &store.HealthConfig{Interval: 200 * time.Millisecond}
+	c.put(web, sick)
+
+	got := c.waitTask("web", "healthy", isHealthy(true))
+	if got.Addresses["web-net"] != "10.240.1.7" {
+		t.Fatalf("web addresses = %v", got.Addresses)
+	}
+	failed := c.waitState("sick", store.TaskFailed)
+	if failed.Status.Err != "task: container unhealthy" || failed.Status.ContainerID != "sick" {
+		t.Fatalf("sick status = %+v", failed.Status)
+	}
+	if h := c.health("sick"); slices.Contains(h, "running healthy") {
+		t.Fatalf("sick reported %q", h)
+	}
+	waitFor(t, "sick removed and released", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return !realStatus(t, r, "sick").Exists && slices.Contains(released, "sick"), fmt.Sprint("released ", released)
+	})
+	if tk := c.st.View().Task("web"); !isHealthy(true)(tk) {
+		t.Fatalf("web after sick failed: %+v", tk.Status)
+	}
+	c.update("web", func(t *store.Task) { t.DesiredState = store.TaskShutdown })
+	c.waitState("web", store.TaskShutdown)
+	waitFor(t, "web removed and released", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return !realStatus(t, r, "web").Exists && slices.Contains(released, "web"), fmt.Sprint("released ", released)
+	})
 }

@@ -28,10 +28,12 @@ type queued struct {
 // from any goroutine; run is called from one goroutine only.
 //
 // It keeps at most one update per task, the newest: a newer status for a
-// task replaces an unsent older one. A batch that fails is put back (unless
-// a newer update for its task arrived meanwhile) and retried with backoff;
-// an update is dropped only once sent successfully or once its task is
-// gone from the store (alive returns false).
+// task replaces an unsent older one, keeping the older one's Addresses if
+// the newer has none. A batch that fails is put back (unless a newer
+// update for its task arrived meanwhile, which then takes over the
+// failed one's Addresses if it has none) and retried with backoff; an
+// update is dropped only once sent successfully or once its task is gone
+// from the store (alive returns false).
 type reporter struct {
 	send   func(context.Context, []Update) error
 	alive  func(taskID string) bool
@@ -61,6 +63,9 @@ func newReporter(send func(context.Context, []Update) error, alive func(string) 
 func (r *reporter) enqueue(u Update) {
 	r.mu.Lock()
 	r.seq++
+	if old, ok := r.pending[u.TaskID]; ok && u.Addresses == nil {
+		u.Addresses = old.u.Addresses
+	}
 	r.pending[u.TaskID] = queued{u: u, seq: r.seq}
 	r.mu.Unlock()
 	select {
@@ -129,8 +134,13 @@ func (r *reporter) putBack(batch []queued) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, q := range batch {
-		if _, newer := r.pending[q.u.TaskID]; !newer {
+		newer, ok := r.pending[q.u.TaskID]
+		switch {
+		case !ok:
 			r.pending[q.u.TaskID] = q
+		case newer.u.Addresses == nil && q.u.Addresses != nil:
+			newer.u.Addresses = q.u.Addresses
+			r.pending[q.u.TaskID] = newer
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -98,7 +99,11 @@ func (h *reporterHarness) next(t *testing.T, err error) []string {
 		c.reply <- err
 		var got []string
 		for _, u := range c.ups {
-			got = append(got, u.TaskID+":"+string(u.Status.State))
+			s := u.TaskID + ":" + string(u.Status.State)
+			for _, k := range slices.Sorted(maps.Keys(u.Addresses)) {
+				s += "@" + k + "=" + u.Addresses[k]
+			}
+			got = append(got, s)
 		}
 		return got
 	case <-time.After(10 * time.Second):
@@ -124,6 +129,34 @@ func TestReporterCoalesces(t *testing.T) {
 	h.clock.expire(t, DefaultReportWindow)
 	if got, want := h.next(t, nil), []string{"a:running"}; !slices.Equal(got, want) {
 		t.Fatalf("second batch = %q, want %q", got, want)
+	}
+}
+
+// TestReporterKeepsAddresses: a task's addresses ride on one update only,
+// so neither a newer status replacing it in the queue nor a failed send
+// may lose them.
+func TestReporterKeepsAddresses(t *testing.T) {
+	h := newReporterHarness(t)
+	addrs := map[string]string{"web-net": "10.240.1.5"}
+	starting := up("a", store.TaskStarting)
+	starting.Addresses = addrs
+	h.r.enqueue(starting)
+	h.r.enqueue(up("a", store.TaskRunning)) // replaces starting in the queue
+	h.clock.expire(t, DefaultReportWindow)
+	if got, want := h.next(t, errors.New("no leader")), []string{"a:running@web-net=10.240.1.5"}; !slices.Equal(got, want) {
+		t.Fatalf("batch = %q, want %q", got, want)
+	}
+	// The failed batch is superseded by a newer status before its retry.
+	h.r.enqueue(up("a", store.TaskFailed))
+	h.clock.expire(t, reportBackoffMin)
+	if got, want := h.next(t, nil), []string{"a:failed@web-net=10.240.1.5"}; !slices.Equal(got, want) {
+		t.Fatalf("retry = %q, want %q", got, want)
+	}
+	// Once sent, they are not sent again.
+	h.r.enqueue(up("a", store.TaskShutdown))
+	h.clock.expire(t, DefaultReportWindow)
+	if got, want := h.next(t, nil), []string{"a:shutdown"}; !slices.Equal(got, want) {
+		t.Fatalf("after success = %q, want %q", got, want)
 	}
 }
 

@@ -23,6 +23,7 @@ type Runtime interface {
 	Status(ctx context.Context, id string) (runtime.Status, error)
 	List(ctx context.Context) ([]runtime.Container, error)
 	Exits(ctx context.Context) (<-chan runtime.Exit, error)
+	Exec(ctx context.Context, id string, cmd []string, timeout time.Duration) (int, string, error)
 }
 
 var _ Runtime = (*runtime.Runtime)(nil)
@@ -34,6 +35,10 @@ const (
 	LabelServiceID   = "shoal.service.id"
 	LabelServiceName = "shoal.service.name"
 	LabelSlot        = "shoal.slot"
+	// LabelHealthcheck holds the container's effective healthcheck (the
+	// task's over the image's, defaults applied) as JSON, so that a
+	// worker adopting the container resumes probing it. Absent: none.
+	LabelHealthcheck = "shoal.healthcheck"
 )
 
 // Environment variables the worker adds to every task's environment.
@@ -44,8 +49,29 @@ const (
 
 // Update is one observed task status, sent to the leader.
 type Update struct {
-	TaskID string
-	Status store.TaskStatus
+	TaskID string           `json:"TaskID"`
+	Status store.TaskStatus `json:"Status"`
+	// Addresses, when set, are the task's overlay addresses (network name
+	// -> address) from Config.Network, for the leader to record in
+	// Task.Addresses. They ride on the first update of the task after its
+	// network was set up (normally starting) and are never dropped when a
+	// newer status of the task replaces an unsent one.
+	Addresses map[string]string `json:"Addresses,omitempty"`
+}
+
+// TaskNetwork is the network Config.Network set up for one task.
+type TaskNetwork struct {
+	// NetNSPath is the network namespace (a netns file) the container
+	// joins; "" for the network namespace of containerd's shims.
+	NetNSPath string
+	// ResolvConf and Hosts are host files bind-mounted read-only as the
+	// container's /etc/resolv.conf and /etc/hosts; "" for the runtime's
+	// defaults (see runtime.Spec).
+	ResolvConf string
+	Hosts      string
+	// Addresses are the task's addresses, network name -> address; they
+	// reach the leader in an Update.
+	Addresses map[string]string
 }
 
 // Config configures a Worker.
@@ -65,11 +91,29 @@ type Config struct {
 	// reassigned, deleted) and its stop signal, for load balancers to take
 	// it out first. Default 0.
 	StopDrain time.Duration
-	// NetNS, if set, gives the network namespace (a netns file path) and
-	// optionally a resolv.conf path for a task about to be created; nil
-	// runs tasks in the network namespace of containerd's shims (the
-	// agent's own). An error rejects the task.
-	NetNS func(ctx context.Context, t *store.Task) (nsPath string, resolvConf string, err error)
+	// Network, if set, sets up the network of a task about to be created
+	// (called from the task's start operation, never from two goroutines
+	// for one task, before Create) and returns it. An error rejects the
+	// task with the error's text. It may be called again for a task it
+	// has already served (a start retried after an agent restart) and
+	// must then return the same network. nil runs every task in the
+	// network namespace of containerd's shims (the agent's own).
+	Network func(ctx context.Context, t *store.Task) (TaskNetwork, error)
+	// Release, if set, frees what Network set up for task taskID (netns,
+	// veth, address). The worker calls it once the task's container is
+	// removed and the task will not be started again: after the removal,
+	// right after a failed Network or Create, for a task whose container
+	// it removed without having created it (adoption), and for every ID
+	// Leftovers names. It must be idempotent and cheap when nothing is
+	// held, and return when ctx ends. It runs in a goroutine of its own,
+	// at most one per task; a failure is logged and retried with backoff
+	// (up to 30 s) without holding up other tasks.
+	Release func(ctx context.Context, taskID string) error
+	// Leftovers, if set, is called once when Run begins and names the
+	// tasks that may still hold a network though they may have no
+	// container (an agent that died between Network and Create). Those
+	// not to be started again are released (see Release).
+	Leftovers func() []string
 	// Logger is nil for slog.Default().
 	Logger *slog.Logger
 }
@@ -84,7 +128,7 @@ type Worker struct {
 	reportWindow time.Duration
 	resyncMin    time.Duration // backoff while containerd cannot be listed
 	resyncMax    time.Duration
-	opRetry      time.Duration // re-plan after a failed stop or remove
+	opRetry      time.Duration // re-plan after a failed stop or remove; first Release retry
 }
 
 // New returns a Worker for cfg; Run starts it.

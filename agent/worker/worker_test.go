@@ -80,28 +80,6 @@ func equalMaps(a, b map[string]string) bool {
 	return true
 }
 
-func TestNetNSHook(t *testing.T) {
-	c, rt := newCluster(t), newFakeRuntime()
-	startWorker(t, c, rt, func(cfg *Config) {
-		cfg.NetNS = func(_ context.Context, tk *store.Task) (string, string, error) {
-			if tk.ID == "bad" {
-				return "", "", errors.New("no address left on network web-net")
-			}
-			return "/run/netns/" + tk.ID, "/run/shoal/resolv.conf", nil
-		}
-	})
-	c.put(newTask("t1", nodeA), newTask("bad", nodeA))
-	c.waitState("t1", store.TaskRunning)
-	if ctr, _ := rt.container("t1"); ctr.spec.NetNSPath != "/run/netns/t1" || ctr.spec.ResolvConf != "/run/shoal/resolv.conf" {
-		t.Fatalf("spec netns %q resolv %q", ctr.spec.NetNSPath, ctr.spec.ResolvConf)
-	}
-	bad := c.waitState("bad", store.TaskRejected)
-	if bad.Status.Err != "no address left on network web-net" {
-		t.Fatalf("rejected status = %+v", bad.Status)
-	}
-	equalCalls(t, "calls of the rejected task", rt.callsOf("bad"), nil)
-}
-
 func TestPullFailureRejects(t *testing.T) {
 	c, rt := newCluster(t), newFakeRuntime()
 	pullErr := &runtime.ImageError{Ref: "web:v9", Registry: "10.0.0.1:5000", Kind: runtime.ErrImageNotFound}

@@ -28,6 +28,8 @@ func agentArgv(bin string, n Node) []string {
 		"--api-socket", n.AgentSock,
 		"--containerd", n.ContainerdSock,
 		"--insecure-registry", RegistryAddr(),
+		// The lab has no way out: names outside the cluster get SERVFAIL.
+		"--dns-upstream", "none",
 	}
 }
 

@@ -68,6 +68,7 @@ func fakeAgent(args []string) int {
 	name, data, adv, bind := fs.String("name", "", ""), fs.String("data-dir", "", ""), fs.String("advertise", "", ""), fs.String("bind", "", "")
 	sock, ctrd, reg := fs.String("api-socket", "", ""), fs.String("containerd", "", ""), fs.String("insecure-registry", "", "")
 	quiet, token := fs.Bool("q", false, ""), fs.String("token", "", "")
+	_ = fs.String("dns-upstream", "", "")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}

@@ -1,0 +1,281 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/e2e/lab"
+	"github.com/shoal-org/shoal/store"
+)
+
+// TestServices walks issue 3's scenarios (the seeds' service create, scale,
+// constraints, global mode, drain, failover, restarts, adoption and bad
+// input) on a 3-node lab with images from the lab registry; a 4th node
+// joins for the global service.
+func TestServices(t *testing.T) {
+	l := upLab(t, lab.Options{Nodes: 4})
+	ctx := context.Background()
+	refs, err := l.PushTestImages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := map[string]string{}
+	for _, r := range refs {
+		img[r[strings.LastIndex(r, "/")+1:]] = r
+	}
+	// n4 starts outside the cluster: it joins for the global service.
+	agentctl(t, l, "n4", "node", "ls")
+	if out, _, err := l.Exec(ctx, "n4", "agent", "leave"); err != nil {
+		t.Fatalf("n4 leave: %v %s", err, out)
+	}
+	n4 := byHost(nodeLs(t, l, "n1"))["n4"].ID
+	agentctl(t, l, "n1", "node", "rm", n4)
+	nodes3 := []string{"n1", "n2", "n3"}
+
+	t.Run("seed 004: create, scale up and down", func(t *testing.T) {
+		agentctl(t, l, "n1", "service", "create", "--name", "web", "--replicas", "3", img["web:v1"])
+		ts := waitRunning(t, l, "web", 3, "n1=1 n2=1 n3=1", 30*time.Second)
+		containersMatch(t, l, ts, nodes3...)
+		agentctl(t, l, "n2", "service", "scale", "web=6")
+		ts = waitRunning(t, l, "web", 6, "n1=2 n2=2 n3=2", 30*time.Second)
+		containersMatch(t, l, ts, nodes3...)
+		agentctl(t, l, "n3", "service", "scale", "web=4")
+		ts = waitRunning(t, l, "web", 4, "", 30*time.Second)
+		// The stopped containers are gone once the agents saw the change.
+		waitUntil(t, 20*time.Second, "4 containers in all", func() (bool, string) {
+			n := 0
+			for _, node := range nodes3 {
+				n += len(containers(t, l, node))
+			}
+			return n == 4, ""
+		})
+		containersMatch(t, l, ts, nodes3...)
+		ls := agentctl(t, l, "n1", "service", "ls")
+		if !strings.Contains(ls, "4/4") {
+			t.Errorf("service ls does not show 4/4:\n%s", ls)
+		}
+	})
+
+	t.Run("global service follows a joining node", func(t *testing.T) {
+		agentctl(t, l, "n1", "service", "create", "--detach", "--name", "mon", "--mode", "global", img["web:v1"])
+		waitRunning(t, l, "mon", 3, "n1=1 n2=1 n3=1", 30*time.Second)
+		token := joinToken(t, l, "n1")
+		if out, stderr, err := l.Exec(ctx, "n4", "agent", "join", "--token", token, "10.77.0.1"); err != nil {
+			t.Fatalf("n4 join: %v %s %s", err, out, stderr)
+		}
+		waitRunning(t, l, "mon", 4, "n1=1 n2=1 n3=1 n4=1", 30*time.Second)
+		agentctl(t, l, "n1", "service", "rm", "mon")
+		// Back to three nodes for the rest.
+		if out, stderr, err := l.Exec(ctx, "n4", "agent", "leave"); err != nil {
+			t.Fatalf("n4 leave: %v %s %s", err, out, stderr)
+		}
+		agentctl(t, l, "n1", "node", "rm", byHost(nodeLs(t, l, "n1"))["n4"].ID)
+	})
+
+	t.Run("label constraints place and move tasks", func(t *testing.T) {
+		agentctl(t, l, "n1", "node", "update", "--label-add", "env=test", "n2")
+		agentctl(t, l, "n1", "node", "update", "--label-add", "env=prod", "n3")
+		agentctl(t, l, "n1", "service", "create", "--detach", "--name", "pinned", "--replicas", "3",
+			"--constraint", "node.labels.env==test", img["web:v1"])
+		waitRunning(t, l, "pinned", 3, "n2=3", 30*time.Second)
+		agentctl(t, l, "n1", "service", "update", "--detach", "--constraint-rm", "node.labels.env==test",
+			"--constraint-add", "node.labels.env==prod", "pinned")
+		waitRunning(t, l, "pinned", 3, "n3=3", 30*time.Second)
+		agentctl(t, l, "n1", "service", "rm", "pinned")
+	})
+
+	t.Run("drain moves tasks off a node, active lets them back", func(t *testing.T) {
+		agentctl(t, l, "n1", "node", "update", "--availability", "drain", "n1")
+		ts := waitRunning(t, l, "web", 4, "", 30*time.Second)
+		if s := perNode(ts); strings.Contains(s, "n1=") {
+			t.Fatalf("tasks still on drained n1: %s", s)
+		}
+		agentctl(t, l, "n1", "node", "update", "--availability", "active", "n1")
+		agentctl(t, l, "n1", "service", "scale", "--detach", "web=6")
+		ts = waitRunning(t, l, "web", 6, "", 30*time.Second)
+		if s := perNode(ts); !strings.Contains(s, "n1=") {
+			t.Errorf("no new task on n1 after it became active: %s", s)
+		}
+		agentctl(t, l, "n1", "service", "scale", "--detach", "web=3")
+		waitRunning(t, l, "web", 3, "", 30*time.Second)
+	})
+
+	t.Run("a killed node's tasks run elsewhere within seconds", func(t *testing.T) {
+		var took []time.Duration
+		for run := range 3 {
+			waitRunning(t, l, "web", 3, "n1=1 n2=1 n3=1", 60*time.Second)
+			start := time.Now()
+			if err := l.Kill("n3", false); err != nil {
+				t.Fatal(err)
+			}
+			waitUntil(t, 20*time.Second, "web back to 3 running on n1/n2", func() (bool, string) {
+				rs := running(serviceTasks(t, l, "n1", "web"))
+				s := perNode(rs)
+				return len(rs) == 3 && !strings.Contains(s, "n3="), s
+			})
+			took = append(took, time.Since(start))
+			t.Logf("failover run %d: tasks of killed n3 running on n1/n2 after %v", run+1, took[run].Round(10*time.Millisecond))
+			if err := l.Start("n3"); err != nil {
+				t.Fatal(err)
+			}
+			waitUntil(t, 30*time.Second, "n3 Ready", func() (bool, string) {
+				r := byHost(nodeLs(t, l, "n1"))["n3"]
+				return r.Status == "Ready", r.Status
+			})
+			// Spread again: replace the tasks so n3 gets one back.
+			agentctl(t, l, "n1", "service", "update", "--detach", "--force", "web")
+		}
+		t.Logf("failover: median %v over %d runs (%v)", median(took).Round(10*time.Millisecond), len(took), took)
+		if m := median(took); m > 5*time.Second {
+			t.Errorf("median failover %v is over the 5 s the issue allows", m)
+		}
+	})
+
+	t.Run("a container killed behind the agent's back is replaced", func(t *testing.T) {
+		ts := waitRunning(t, l, "web", 3, "", 60*time.Second)
+		victim := ts[0]
+		if _, stderr, err := l.Exec(ctx, victim.NodeHostname, "ctr", "-n", "shoal", "task", "kill", "-s", "SIGKILL", victim.ID); err != nil {
+			t.Fatalf("kill container: %v %s", err, stderr)
+		}
+		waitUntil(t, 30*time.Second, "slot restarted", func() (bool, string) {
+			all := serviceTasks(t, l, "n1", "web")
+			for _, tk := range all {
+				if tk.ID == victim.ID && tk.Status.State != store.TaskFailed {
+					return false, "victim is " + string(tk.Status.State)
+				}
+			}
+			for _, tk := range running(all) {
+				if tk.Slot == victim.Slot && tk.ID != victim.ID {
+					return true, ""
+				}
+			}
+			return false, "no new task in slot yet"
+		})
+	})
+
+	t.Run("a crashing image restarts with growing delays", func(t *testing.T) {
+		agentctl(t, l, "n1", "service", "create", "--detach", "--name", "crash", "--restart-delay", "500ms", img["crash:latest"])
+		var failed []api.Task
+		waitUntil(t, 40*time.Second, "4 failed attempts", func() (bool, string) {
+			failed = nil
+			for _, tk := range serviceTasks(t, l, "n1", "crash") {
+				if tk.Status.State == store.TaskFailed {
+					failed = append(failed, tk)
+				}
+			}
+			return len(failed) >= 4, taskErrors(failed)
+		})
+		// Task creation times: the gaps between attempts grow.
+		var created []time.Time
+		for _, tk := range failed {
+			created = append(created, tk.CreatedAt)
+		}
+		slices.SortFunc(created, time.Time.Compare)
+		var gaps []time.Duration
+		for i := 1; i < len(created); i++ {
+			gaps = append(gaps, created[i].Sub(created[i-1]))
+		}
+		t.Logf("crash: gaps between attempts %v; errors: %s", gaps, taskErrors(failed))
+		for i := 1; i < len(gaps); i++ {
+			if gaps[i] < gaps[i-1]*3/2 {
+				t.Errorf("restart gaps %v do not grow (gap %d)", gaps, i)
+			}
+		}
+		if !strings.Contains(taskErrors(failed), "non-zero exit") {
+			t.Errorf("failed tasks do not show the exit error: %s", taskErrors(failed))
+		}
+		ps := agentctl(t, l, "n1", "service", "ps", "crash")
+		if !strings.Contains(ps, ` \_ `) {
+			t.Errorf("service ps shows no history rows:\n%s", ps)
+		}
+		agentctl(t, l, "n1", "service", "rm", "crash")
+	})
+
+	t.Run("kill -9 of an agent leaves its containers running, adopted", func(t *testing.T) {
+		waitRunning(t, l, "web", 3, "", 60*time.Second)
+		before := containerPIDs(t, l, "n2")
+		if len(before) == 0 {
+			t.Fatal("no container on n2")
+		}
+		if err := l.Kill("n2", false); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Start("n2"); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, 30*time.Second, "n2 Ready", func() (bool, string) {
+			r := byHost(nodeLs(t, l, "n1"))["n2"]
+			return r.Status == "Ready", r.Status
+		})
+		// Give the restarted worker time to act, then compare.
+		waitRunning(t, l, "web", 3, "", 30*time.Second)
+		after := containerPIDs(t, l, "n2")
+		for id, pid := range before {
+			if after[id] != pid {
+				t.Errorf("container %s: pid %s before the agent restart, %q after (restarted or gone)", id, pid, after[id])
+			}
+		}
+	})
+
+	t.Run("bad input gets a clear error and changes nothing", func(t *testing.T) {
+		before := agentctl(t, l, "n1", "service", "ls", "-q")
+		agentctlErr(t, l, "n1", "already exists", "service", "create", "--detach", "--name", "web", img["web:v1"])
+		agentctlErr(t, l, "n1", "replicas", "service", "create", "--detach", "--name", "neg", "--replicas", "-1", img["web:v1"])
+		for _, args := range [][]string{{"service", "ps", "nosuch"}, {"service", "rm", "nosuch"}, {"service", "scale", "nosuch=2"}} {
+			agentctlErr(t, l, "n1", "nosuch", args...)
+		}
+		if after := agentctl(t, l, "n1", "service", "ls", "-q"); after != before {
+			t.Errorf("service ls changed after rejected commands:\nbefore %s\nafter %s", before, after)
+		}
+		for _, c := range []struct{ name, image, constraint, want string }{
+			{"noimage", l.RegistryAddr() + "/nosuch:v1", "", "not found"},
+			{"noregistry", "10.77.0.254:5999/web:v1", "", "10.77.0.254:5999"},
+			{"nowhere", img["web:v1"], "node.labels.nope==x", "constraint"},
+		} {
+			args := []string{"service", "create", "--detach", "--name", c.name}
+			if c.constraint != "" {
+				args = append(args, "--constraint", c.constraint)
+			}
+			agentctl(t, l, "n1", append(args, c.image)...)
+			waitUntil(t, 30*time.Second, c.name+" shows its error", func() (bool, string) {
+				errs := taskErrors(serviceTasks(t, l, "n1", c.name))
+				ps := agentctl(t, l, "n1", "service", "ps", "--no-trunc", c.name)
+				return strings.Contains(errs, c.want) && strings.Contains(ps, c.want), errs
+			})
+			agentctl(t, l, "n1", "service", "rm", c.name)
+		}
+		waitRunning(t, l, "web", 3, "", 30*time.Second)
+	})
+}
+
+// joinToken returns the join token printed by `agent join-token -q` on node.
+func joinToken(t *testing.T, l *lab.Lab, node string) string {
+	t.Helper()
+	out, stderr, err := l.Exec(context.Background(), node, "agent", "join-token", "-q")
+	if err != nil {
+		t.Fatalf("join-token on %s: %v %s", node, err, stderr)
+	}
+	return strings.TrimSpace(out)
+}
+
+// containerPIDs maps container ID to its task's PID on node.
+func containerPIDs(t *testing.T, l *lab.Lab, node string) map[string]string {
+	t.Helper()
+	out, stderr, err := l.Exec(context.Background(), node, "ctr", "-n", "shoal", "task", "ls")
+	if err != nil {
+		t.Fatalf("ctr task ls on %s: %v %s", node, err, stderr)
+	}
+	m := map[string]string{}
+	for _, line := range strings.Split(out, "\n")[1:] {
+		if f := strings.Fields(line); len(f) == 3 && f[2] == "RUNNING" {
+			m[f[0]] = f[1]
+		}
+	}
+	return m
+}

@@ -1,0 +1,161 @@
+package resolver
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/miekg/dns"
+	"github.com/shoal-org/shoal/store"
+)
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// storeFeed applies commands to a real store the way raft would: encoded,
+// at increasing log indexes.
+type storeFeed struct {
+	t   testing.TB
+	s   *store.Store
+	idx uint64
+}
+
+func newStoreFeed(t testing.TB) *storeFeed {
+	return &storeFeed{t: t, s: store.New(quietLogger())}
+}
+
+// put writes objects (networks, services, tasks) in one command.
+func (f *storeFeed) put(objs ...any) {
+	f.t.Helper()
+	var cmd store.Command
+	for _, o := range objs {
+		op := store.Op{Kind: store.OpPut}
+		switch o := o.(type) {
+		case *store.Network:
+			op.Table, op.Network = store.TableNetworks, o
+		case *store.Service:
+			op.Table, op.Service = store.TableServices, o
+		case *store.Task:
+			op.Table, op.Task = store.TableTasks, o
+		default:
+			f.t.Fatalf("storeFeed.put: unsupported %T", o)
+		}
+		cmd.Ops = append(cmd.Ops, op)
+	}
+	f.apply(cmd)
+}
+
+// del deletes one object.
+func (f *storeFeed) del(table store.Table, id string) {
+	f.t.Helper()
+	f.apply(store.Command{Ops: []store.Op{{Kind: store.OpDelete, Table: table, ID: id}}})
+}
+
+func (f *storeFeed) apply(cmd store.Command) {
+	f.t.Helper()
+	data, err := store.EncodeCommand(cmd)
+	if err != nil {
+		f.t.Fatalf("EncodeCommand: %v", err)
+	}
+	f.idx++
+	res, ok := f.s.Apply(&raft.Log{Index: f.idx, Term: 1, Type: raft.LogCommand, Data: data, AppendedAt: time.Now()}).(*store.Result)
+	if !ok || res.Err != nil {
+		f.t.Fatalf("apply %+v: %v", cmd, res)
+	}
+}
+
+// Fixture constructors.
+
+func network(name, subnet string, def bool) *store.Network {
+	return &store.Network{ID: "net-" + name, Name: name, Subnet: subnet, Default: def}
+}
+
+func service(name string, nets []string, vips map[string]string) *store.Service {
+	return &store.Service{
+		ID:   "svc-" + name,
+		Spec: store.ServiceSpec{Name: name, Task: store.TaskTemplate{Image: "web:v1", Networks: nets}},
+		VIPs: vips,
+	}
+}
+
+func dnsrr(s *store.Service) *store.Service {
+	s.Spec.Endpoint.Mode = "dnsrr"
+	return s
+}
+
+// task returns a serving task of service svc with addresses given as
+// network, address pairs.
+func task(id, svc string, addrs ...string) *store.Task {
+	t := &store.Task{
+		ID: id, ServiceID: "svc-" + svc, ServiceName: svc, DesiredState: store.TaskRunning,
+		Status: store.TaskStatus{State: store.TaskRunning}, Addresses: map[string]string{},
+	}
+	for i := 0; i+1 < len(addrs); i += 2 {
+		t.Addresses[addrs[i]] = addrs[i+1]
+	}
+	return t
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func addrs(ss ...string) []netip.Addr {
+	out := make([]netip.Addr, 0, len(ss))
+	for _, s := range ss {
+		out = append(out, netip.MustParseAddr(s))
+	}
+	return out
+}
+
+// aRecords returns the sorted addresses of the A records of m.
+func aRecords(m *dns.Msg) []netip.Addr {
+	var out []netip.Addr
+	for _, rr := range m.Answer {
+		if a, ok := rr.(*dns.A); ok {
+			ip, _ := netip.AddrFromSlice(a.A)
+			out = append(out, ip.Unmap())
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out
+}
+
+// freePort returns a port free for both UDP and TCP on addr.
+func freePort(t testing.TB, addr string) int {
+	t.Helper()
+	for range 20 {
+		pc, err := net.ListenPacket("udp", addr+":0")
+		if err != nil {
+			t.Fatalf("find free port: %v", err)
+		}
+		port := pc.LocalAddr().(*net.UDPAddr).Port
+		ln, err := net.Listen("tcp", fmt.Sprintf("%s:%d", addr, port))
+		pc.Close()
+		if err == nil {
+			ln.Close()
+			return port
+		}
+	}
+	t.Fatalf("no port free for both UDP and TCP on %s", addr)
+	return 0
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for i := 0; time.Now().Before(deadline) && i < 10000; i++ {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %v waiting for %s; last state: %s", timeout, what, last)
+}
