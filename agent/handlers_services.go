@@ -119,13 +119,13 @@ func (a *Agent) handleServiceUpdate(w http.ResponseWriter, r *http.Request) erro
 	if cause == "" {
 		cause = "update"
 	}
-	return cl.writeSpec(w, r, s, req.Spec, cause)
+	return cl.writeSpec(w, r, s, req.Spec, cause, false)
 }
 
 // writeSpec commits a new spec for s, guarded by the version it was read at.
-func (cl *cluster) writeSpec(w http.ResponseWriter, r *http.Request, s *store.Service, spec store.ServiceSpec, cause string) error {
+func (cl *cluster) writeSpec(w http.ResponseWriter, r *http.Request, s *store.Service, spec store.ServiceSpec, cause string, rollback bool) error {
 	cp := s.Copy()
-	changeSpec(cp, spec, cause, time.Now().UTC())
+	changeSpec(cp, spec, cause, time.Now().UTC(), rollback)
 	guards, err := withVIPs(cl.store.View(), cp)
 	if err != nil {
 		return err
@@ -168,7 +168,7 @@ func (a *Agent) handleServiceRollback(w http.ResponseWriter, r *http.Request) er
 		return badRequest("service %q does not have a previous spec", s.Spec.Name)
 	}
 	spec.Mode = s.Spec.Mode
-	return cl.writeSpec(w, r, s, spec, cause)
+	return cl.writeSpec(w, r, s, spec, cause, true)
 }
 
 func (a *Agent) handleServiceHistory(w http.ResponseWriter, r *http.Request) error {

@@ -54,7 +54,10 @@ func (cl *cluster) reconcileOnce(ctx context.Context) (time.Time, error) {
 // they were computed from, so a task the agents changed meanwhile makes
 // the whole plan fail and be recomputed, never overwritten.
 func planOps(p rollout.Plan) []store.Op {
-	ops := make([]store.Op, 0, len(p.Create)+len(p.Update)+len(p.Delete))
+	ops := make([]store.Op, 0, len(p.Services)+len(p.Create)+len(p.Update)+len(p.Delete))
+	for _, s := range p.Services {
+		ops = append(ops, store.Op{Kind: store.OpPut, Table: store.TableServices, Service: s, IfVersion: s.Version})
+	}
 	for _, t := range p.Create {
 		ops = append(ops, store.Op{Kind: store.OpCreate, Table: store.TableTasks, Task: t})
 	}

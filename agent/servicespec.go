@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/shoal-org/shoal/rollout"
 	"github.com/shoal-org/shoal/scheduler"
 	"github.com/shoal-org/shoal/store"
 )
@@ -156,18 +157,23 @@ func contains(list []string, s string) bool {
 }
 
 // changeSpec records a new spec on svc (a copy the caller will write):
-// a change to the task template or the update settings starts a new
-// revision and makes every slot outdated; a change of replicas alone does
-// not.
-func changeSpec(svc *store.Service, spec store.ServiceSpec, cause string, now time.Time) {
+// a change to the task template or the endpoint starts a new revision and
+// a rolling update (a rollback when rollback is set) that replaces every
+// outdated slot; a change of replicas alone does not. An update that
+// changes nothing of the kind resumes a paused update, as in swarm.
+func changeSpec(svc *store.Service, spec store.ServiceSpec, cause string, now time.Time, rollback bool) {
 	old := svc.Spec
 	svc.Spec = spec
 	if reflect.DeepEqual(old.Task, spec.Task) && reflect.DeepEqual(old.Endpoint, spec.Endpoint) {
+		if st, ok := rollout.ResumeUpdate(svc.UpdateStatus); ok {
+			svc.UpdateStatus = st
+		}
 		return
 	}
 	prev := old
 	svc.PreviousSpec = &prev
 	svc.SpecVersion++
+	svc.UpdateStatus = rollout.BeginUpdate(svc.UpdateStatus, now, rollback)
 	next := uint64(1)
 	if n := len(svc.Revisions); n > 0 {
 		next = svc.Revisions[n-1].Number + 1

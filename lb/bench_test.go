@@ -12,28 +12,50 @@ import (
 	"github.com/shoal-org/shoal/lb/lbtest"
 )
 
-// bigConfig is n services of m backends each; variant changes the address
-// of the first backend of service 0 (one endpoint replaced by another).
-func bigConfig(n, m int, variant int) lb.Config {
-	cfg := lb.Config{Services: make([]lb.Service, 0, n)}
+// Shapes of bigConfig.
+const (
+	// allPortsShape is what the agent programs for swarm services: an
+	// all-port VIP per service and, for every fourth, a published port
+	// (a service of its own over the same backends).
+	allPortsShape = iota
+	// portsShape is one port VIP (VIP:80/tcp) per service, every fourth
+	// also published.
+	portsShape
+)
+
+// bigConfig is n services of m backends each in the given shape; variant
+// changes the address of the first backend of service 0 (one endpoint
+// replaced by another, as a rolling update does).
+func bigConfig(n, m, variant, shape int) lb.Config {
+	cfg := lb.Config{Services: make([]lb.Service, 0, n+n/4)}
 	for i := range n {
-		s := lb.Service{
-			Key:   fmt.Sprintf("svc%d/80/tcp", i),
-			VIP:   netip.AddrFrom4([4]byte{10, 96, byte(i >> 8), byte(i)}),
-			Port:  80,
-			Proto: lb.TCP,
-		}
-		if i%4 == 0 {
-			s.PublishedPort = uint16(30000 + i)
-		}
+		vip := netip.AddrFrom4([4]byte{10, 96, byte(i >> 8), byte(i)})
+		var bs []lb.Backend
 		for j := range m {
-			ip := netip.AddrFrom4([4]byte{10, 200, byte(i >> 8), byte(i)})
+			ip := netip.AddrFrom4([4]byte{10, byte(200 + j), byte(i >> 8), byte(i)})
 			if i == 0 && j == 0 {
-				ip = netip.AddrFrom4([4]byte{10, 201, 0, byte(10 + variant)})
+				ip = netip.AddrFrom4([4]byte{10, 250, 0, byte(10 + variant)})
 			}
-			s.Backends = append(s.Backends, lb.Backend{IP: ip, Port: uint16(8000 + j), Weight: 1})
+			bs = append(bs, lb.Backend{IP: ip, Port: 80, Weight: 1})
 		}
-		cfg.Services = append(cfg.Services, s)
+		published := uint16(0)
+		if i%4 == 0 {
+			published = uint16(30000 + i)
+		}
+		if shape == portsShape {
+			cfg.Services = append(cfg.Services, lb.Service{Key: fmt.Sprintf("svc%d/80/tcp", i),
+				VIP: vip, Port: 80, Proto: lb.TCP, PublishedPort: published, Backends: bs})
+			continue
+		}
+		all := lb.Service{Key: fmt.Sprintf("svc%d/vip", i), VIP: vip}
+		for _, b := range bs {
+			all.Backends = append(all.Backends, lb.Backend{IP: b.IP, Weight: b.Weight})
+		}
+		cfg.Services = append(cfg.Services, all)
+		if published != 0 {
+			cfg.Services = append(cfg.Services, lb.Service{Key: fmt.Sprintf("svc%d/published/%d/tcp", i, published),
+				Port: 80, Proto: lb.TCP, PublishedPort: published, Backends: bs})
+		}
 	}
 	return cfg
 }
@@ -46,10 +68,18 @@ func quietDP(b *testing.B, ns string) lb.Dataplane {
 	return dp
 }
 
-// BenchmarkNftProgram1000x10 measures programming 1,000 services of 10
-// backends each into an empty network namespace in one Apply.
-func BenchmarkNftProgram1000x10(b *testing.B) {
-	cfg := bigConfig(1000, 10, 0)
+// BenchmarkNftProgram1000x10 measures programming, in one Apply into an
+// empty network namespace, 1,000 services of 10 backends each as the agent
+// does: an all-port VIP each, a published port for every fourth (1,250
+// lb.Services).
+func BenchmarkNftProgram1000x10(b *testing.B) { benchProgram(b, allPortsShape) }
+
+// BenchmarkNftProgram1000x10Ports is BenchmarkNftProgram1000x10 with one
+// port VIP (VIP:80/tcp) per service instead.
+func BenchmarkNftProgram1000x10Ports(b *testing.B) { benchProgram(b, portsShape) }
+
+func benchProgram(b *testing.B, shape int) {
+	cfg := bigConfig(1000, 10, 0, shape)
 	ctx := context.Background()
 	for b.Loop() {
 		b.StopTimer()
@@ -66,13 +96,20 @@ func BenchmarkNftProgram1000x10(b *testing.B) {
 	}
 }
 
-// BenchmarkNftOneEndpointChange measures one Apply that replaces one backend
-// of one service among 1,000 services of 10 backends.
-func BenchmarkNftOneEndpointChange(b *testing.B) {
+// BenchmarkNftOneEndpointChange measures one Apply that replaces one
+// backend of one service (its all-port VIP and its published port) among
+// the 1,000 services of BenchmarkNftProgram1000x10.
+func BenchmarkNftOneEndpointChange(b *testing.B) { benchOneChange(b, allPortsShape) }
+
+// BenchmarkNftOneEndpointChangePorts is BenchmarkNftOneEndpointChange with
+// port VIPs.
+func BenchmarkNftOneEndpointChangePorts(b *testing.B) { benchOneChange(b, portsShape) }
+
+func benchOneChange(b *testing.B, shape int) {
 	dp := quietDP(b, lbtest.NewNetNS(b))
 	b.Cleanup(func() { _ = dp.Close() })
 	ctx := context.Background()
-	cfgs := []lb.Config{bigConfig(1000, 10, 0), bigConfig(1000, 10, 1)}
+	cfgs := []lb.Config{bigConfig(1000, 10, 0, shape), bigConfig(1000, 10, 1, shape)}
 	if err := dp.Apply(ctx, cfgs[0]); err != nil {
 		b.Fatal(err)
 	}

@@ -19,32 +19,23 @@ const maxSlots = 256
 // sorted by address and port. It is pure.
 func normalize(cfg Config) (map[string]Service, error) {
 	out := make(map[string]Service, len(cfg.Services))
-	frontends := make(map[Frontend]string, len(cfg.Services))
-	published := make(map[string]string)
+	c := claims{frontends: map[Frontend]string{}, vips: map[netip.Addr]string{},
+		allPorts: map[netip.Addr]string{}, published: map[string]string{}}
 	var errs []error
 	for _, s := range cfg.Services {
 		s, err := normalizeService(s)
+		if err == nil {
+			if _, dup := out[s.Key]; dup {
+				err = fmt.Errorf("service %q: key used twice", s.Key)
+			}
+		}
+		if err == nil {
+			err = c.claim(s)
+		}
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if _, dup := out[s.Key]; dup {
-			errs = append(errs, fmt.Errorf("service %q: key used twice", s.Key))
-			continue
-		}
-		if other, dup := frontends[s.Frontend()]; dup {
-			errs = append(errs, fmt.Errorf("service %q: frontend %s already used by service %q", s.Key, s.Frontend(), other))
-			continue
-		}
-		if s.PublishedPort != 0 {
-			pk := fmt.Sprintf("%d/%s", s.PublishedPort, s.Proto)
-			if other, dup := published[pk]; dup {
-				errs = append(errs, fmt.Errorf("service %q: published port %s already used by service %q", s.Key, pk, other))
-				continue
-			}
-			published[pk] = s.Key
-		}
-		frontends[s.Frontend()] = s.Key
 		out[s.Key] = s
 	}
 	if len(errs) > 0 {
@@ -53,19 +44,78 @@ func normalize(cfg Config) (map[string]Service, error) {
 	return out, nil
 }
 
+// claims records which service holds each frontend, VIP and published port.
+type claims struct {
+	frontends map[Frontend]string   // port VIP frontends
+	vips      map[netip.Addr]string // VIPs of port VIP services
+	allPorts  map[netip.Addr]string // VIPs of all-port services
+	published map[string]string     // "port/proto"
+}
+
+// claim records what s uses, or says which service already uses it.
+func (c claims) claim(s Service) error {
+	if s.VIP.IsValid() {
+		fe := s.Frontend()
+		if other, dup := c.allPorts[s.VIP]; dup {
+			return fmt.Errorf("service %q: VIP %s already used on all ports by service %q", s.Key, s.VIP, other)
+		}
+		if other, dup := c.vips[s.VIP]; dup && s.AllPorts() {
+			return fmt.Errorf("service %q: VIP %s for all ports is already used by service %q", s.Key, s.VIP, other)
+		}
+		if other, dup := c.frontends[fe]; dup {
+			return fmt.Errorf("service %q: frontend %s already used by service %q", s.Key, fe, other)
+		}
+	}
+	if s.PublishedPort != 0 {
+		pk := fmt.Sprintf("%d/%s", s.PublishedPort, s.Proto)
+		if other, dup := c.published[pk]; dup {
+			return fmt.Errorf("service %q: published port %s already used by service %q", s.Key, pk, other)
+		}
+		c.published[pk] = s.Key
+	}
+	switch {
+	case s.VIP.IsValid() && s.AllPorts():
+		c.allPorts[s.VIP] = s.Key
+	case s.VIP.IsValid():
+		c.frontends[s.Frontend()] = s.Key
+		c.vips[s.VIP] = s.Key
+	}
+	return nil
+}
+
+// checkShape validates the fields that select a service's shape (see
+// Service).
+func checkShape(s Service) error {
+	if s.VIP.IsValid() && !s.VIP.Is4() {
+		return fmt.Errorf("service %q: VIP %q must be an IPv4 address", s.Key, s.VIP)
+	}
+	if !s.VIP.IsValid() && s.PublishedPort == 0 {
+		return fmt.Errorf("service %q: no VIP and no published port: set VIP, PublishedPort or both", s.Key)
+	}
+	if s.AllPorts() {
+		switch {
+		case !s.VIP.IsValid():
+			return fmt.Errorf("service %q: published port %d needs a target Port", s.Key, s.PublishedPort)
+		case s.Proto != "":
+			return fmt.Errorf("service %q: protocol %q on an all-port service (Port 0): leave Proto empty, it answers TCP and UDP", s.Key, s.Proto)
+		case s.PublishedPort != 0:
+			return fmt.Errorf("service %q: published port %d on an all-port service (Port 0): publish it in a service of its own with a target Port", s.Key, s.PublishedPort)
+		}
+		return nil
+	}
+	if s.Proto != TCP && s.Proto != UDP {
+		return fmt.Errorf("service %q: protocol %q: use tcp or udp", s.Key, s.Proto)
+	}
+	return nil
+}
+
 func normalizeService(s Service) (Service, error) {
 	if s.Key == "" {
 		return s, fmt.Errorf("service with VIP %s: empty Key", s.VIP)
 	}
 	s.VIP = s.VIP.Unmap()
-	if !s.VIP.Is4() {
-		return s, fmt.Errorf("service %q: VIP %q must be an IPv4 address", s.Key, s.VIP)
-	}
-	if s.Port == 0 {
-		return s, fmt.Errorf("service %q: port must not be 0", s.Key)
-	}
-	if s.Proto != TCP && s.Proto != UDP {
-		return s, fmt.Errorf("service %q: protocol %q: use tcp or udp", s.Key, s.Proto)
+	if err := checkShape(s); err != nil {
+		return s, err
 	}
 	bs := make([]Backend, 0, len(s.Backends))
 	for _, b := range s.Backends {
@@ -73,21 +123,32 @@ func normalizeService(s Service) (Service, error) {
 		switch {
 		case !b.IP.Is4():
 			return s, fmt.Errorf("service %q: backend %q must be an IPv4 address", s.Key, b.IP)
-		case b.Port == 0:
+		case s.AllPorts() && b.Port != 0:
+			return s, fmt.Errorf("service %q: backend %s: port %d in an all-port service: leave it 0, connections keep their port", s.Key, b.IP, b.Port)
+		case !s.AllPorts() && b.Port == 0:
 			return s, fmt.Errorf("service %q: backend %s: port must not be 0", s.Key, b.IP)
 		case b.Weight < 0:
-			return s, fmt.Errorf("service %q: backend %s: negative weight %d", s.Key, b.AddrPort(), b.Weight)
+			return s, fmt.Errorf("service %q: backend %s: negative weight %d", s.Key, backendString(b.AddrPort()), b.Weight)
 		}
 		bs = append(bs, b)
 	}
 	slices.SortFunc(bs, func(a, b Backend) int { return a.AddrPort().Compare(b.AddrPort()) })
 	for i := 1; i < len(bs); i++ {
 		if bs[i].AddrPort() == bs[i-1].AddrPort() {
-			return s, fmt.Errorf("service %q: backend %s listed twice", s.Key, bs[i].AddrPort())
+			return s, fmt.Errorf("service %q: backend %s listed twice", s.Key, backendString(bs[i].AddrPort()))
 		}
 	}
 	s.Backends = bs
 	return s, nil
+}
+
+// backendString renders a backend as address:port, or its address alone
+// when the port is 0 (all-port services).
+func backendString(ap netip.AddrPort) string {
+	if ap.Port() == 0 {
+		return ap.Addr().String()
+	}
+	return ap.String()
 }
 
 // slots expands the backends with a positive weight into the selection
@@ -185,7 +246,7 @@ func render(svcs map[string]Service) string {
 		}
 		sb.WriteString("\n")
 		for _, b := range s.Backends {
-			fmt.Fprintf(&sb, "  backend %s weight=%d\n", b.AddrPort(), b.Weight)
+			fmt.Fprintf(&sb, "  backend %s weight=%d\n", backendString(b.AddrPort()), b.Weight)
 		}
 	}
 	return sb.String()

@@ -66,9 +66,12 @@ func (f *Fake) Close() error {
 }
 
 // String renders the programmed services sorted by key, one line per
-// service and one per backend (backends sorted by address):
+// service (its Frontend, see Frontend.String) and one per backend (sorted
+// by address; the port is left out in all-port services):
 //
-//	service web/80/tcp 10.0.0.2:80/tcp published=8080
+//	service web/vip 10.96.0.2:*
+//	  backend 10.1.0.5 weight=1
+//	service web/published/8080/tcp 80/tcp published=8080
 //	  backend 10.1.0.5:80 weight=1
 func (f *Fake) String() string {
 	f.mu.Lock()

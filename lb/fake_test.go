@@ -18,10 +18,18 @@ func TestFakeRendersState(t *testing.T) {
 			{IP: netip.MustParseAddr("10.0.0.1"), Port: 80, Weight: 0},
 		}}
 	dns := lb.Service{Key: "dns/53/udp", VIP: netip.MustParseAddr("10.96.0.2"), Port: 53, Proto: lb.UDP}
-	if err := f.Apply(ctx, lb.Config{Services: []lb.Service{web, dns}}); err != nil {
+	api := lb.Service{Key: "api/vip", VIP: netip.MustParseAddr("10.96.0.3"),
+		Backends: []lb.Backend{{IP: netip.MustParseAddr("10.0.0.3"), Weight: 1}}}
+	apiPub := lb.Service{Key: "api/published/8443/tcp", Port: 443, Proto: lb.TCP, PublishedPort: 8443,
+		Backends: []lb.Backend{{IP: netip.MustParseAddr("10.0.0.3"), Port: 443, Weight: 1}}}
+	if err := f.Apply(ctx, lb.Config{Services: []lb.Service{web, dns, api, apiPub}}); err != nil {
 		t.Fatal(err)
 	}
-	want := `service dns/53/udp 10.96.0.2:53/udp
+	want := `service api/published/8443/tcp 443/tcp published=8443
+  backend 10.0.0.3:443 weight=1
+service api/vip 10.96.0.3:*
+  backend 10.0.0.3 weight=1
+service dns/53/udp 10.96.0.2:53/udp
 service web/80/tcp 10.96.0.1:80/tcp published=8080
   backend 10.0.0.1:80 weight=0
   backend 10.0.0.2:80 weight=1
@@ -31,7 +39,7 @@ service web/80/tcp 10.96.0.1:80/tcp published=8080
 	}
 
 	bad := dns
-	bad.Port = 0
+	bad.Port = 0 // all ports, but with a protocol
 	if err := f.Apply(ctx, lb.Config{Services: []lb.Service{bad}}); !errors.Is(err, lb.ErrInvalidConfig) {
 		t.Errorf("invalid config: got %v, want ErrInvalidConfig", err)
 	}

@@ -34,11 +34,17 @@ type ipvsDP struct {
 	ipvs   *ipvs.Handle
 	cc     *nftables.Conn
 	table  *nftables.Table
+	nft    *ipvsNftState       // what the table holds; nil: rebuild it
 	synced bool                // have mirrors the kernel
-	have   map[Frontend]ipvsVS // IPVS services this dataplane owns
+	have   map[vsKey]ipvsVS    // IPVS services this dataplane owns
 	vips   map[netip.Addr]bool // addresses on the dummy device
-	svcs   map[string]Service  // last applied services (nft rules, flows)
-	closed bool
+	// marks are the fwmarks of all-port VIPs and published ports (nil
+	// until read back from a previous run's table); lastMark is the n of
+	// the last mark handed out (see assignMarks).
+	marks    map[markOwner]uint32
+	lastMark uint32
+	svcs     map[string]Service // last applied services (flows)
+	closed   bool
 }
 
 var _ Dataplane = (*ipvsDP)(nil)
@@ -67,9 +73,9 @@ func newIPVS(opts Options) (*ipvsDP, error) {
 func (d *ipvsDP) Name() string { return KindIPVS }
 
 // Apply implements Dataplane. The first Apply (and the first after a failed
-// one) reads the IPVS services on the dummy device's addresses back from
-// the kernel and reconciles them, so an agent restart neither fails on nor
-// disturbs what a previous run programmed.
+// one) reads the IPVS services this dataplane owns back from the kernel
+// and reconciles them, so an agent restart neither fails on nor disturbs
+// what a previous run programmed.
 func (d *ipvsDP) Apply(ctx context.Context, cfg Config) error {
 	desired, err := normalize(cfg)
 	if err != nil {
@@ -88,12 +94,17 @@ func (d *ipvsDP) Apply(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
+	marks, last, err := assignMarks(d.marks, desired, usedMarks(d.have), d.opts.MasqueradeMark, d.lastMark)
+	if err != nil {
+		return err
+	}
+	d.marks, d.lastMark = marks, last
 	want := vipSet(desired)
 	if err := d.addVIPs(want); err != nil {
 		d.synced = false
 		return err
 	}
-	ops := ipvsPlan(d.have, ipvsDesired(desired))
+	ops := ipvsPlan(d.have, ipvsDesired(desired, marks))
 	for i, op := range ops {
 		if err := d.do(op); err != nil {
 			d.synced = false
@@ -101,7 +112,7 @@ func (d *ipvsDP) Apply(ctx context.Context, cfg Config) error {
 		}
 		applyOp(d.have, op)
 	}
-	if err := d.applyNft(desired); err != nil {
+	if err := d.applyNft(ipvsNftWant(desired, marks)); err != nil {
 		return err
 	}
 	flows := flowsToCut(d.svcs, desired)
@@ -120,9 +131,21 @@ func (d *ipvsDP) Apply(ctx context.Context, cfg Config) error {
 	return err
 }
 
+func usedMarks(have map[vsKey]ipvsVS) map[uint32]bool {
+	out := map[uint32]bool{}
+	for k := range have {
+		if k.Mark != 0 {
+			out[k.Mark] = true
+		}
+	}
+	return out
+}
+
 // sync reads back the state of the kernel: addresses on the dummy device
-// (creating it if missing) and the IPVS services that are ours, those on
-// those addresses or at a desired frontend.
+// (creating it if missing), the marks a previous run's table assigned (the
+// first time), and the IPVS services that are ours: those on those
+// addresses or at a desired frontend, and those of a firewall mark that
+// includes MasqueradeMark.
 func (d *ipvsDP) sync(desired map[string]Service) error {
 	if err := d.h.setSysctls(ipvsSysctls); err != nil {
 		return err
@@ -141,34 +164,82 @@ func (d *ipvsDP) sync(desired map[string]Service) error {
 			d.vips[ip.Unmap()] = true
 		}
 	}
-	wantFE := ipvsDesired(desired)
+	if d.marks == nil {
+		if err := d.adoptMarks(); err != nil {
+			return err
+		}
+	}
 	svcs, err := d.ipvs.GetServices()
 	if err != nil {
 		return fmt.Errorf("list IPVS services: %w", err)
 	}
-	d.have = map[Frontend]ipvsVS{}
+	d.have = map[vsKey]ipvsVS{}
 	for _, s := range svcs {
-		fe, ok := frontendOf(s)
+		key, ok := d.owned(s, desired)
 		if !ok {
 			continue
-		}
-		if _, want := wantFE[fe]; !want && !d.vips[fe.VIP] {
-			continue // not ours
 		}
 		vs := ipvsVS{Sched: s.SchedName, Dests: map[netip.AddrPort]int{}}
 		dests, err := d.ipvs.GetDestinations(s)
 		if err != nil {
-			return fmt.Errorf("list real servers of IPVS service %s: %w", fe, err)
+			return fmt.Errorf("list real servers of IPVS service %s: %w", key, err)
 		}
 		for _, dst := range dests {
 			if ip, ok := netip.AddrFromSlice(dst.Address); ok {
 				vs.Dests[netip.AddrPortFrom(ip.Unmap(), dst.Port)] = dst.Weight
 			}
 		}
-		d.have[fe] = vs
+		d.have[key] = vs
+		d.lastMark = max(d.lastMark, key.Mark&^d.opts.MasqueradeMark)
 	}
 	d.synced = true
 	return nil
+}
+
+// adoptMarks takes the marks of a previous run's table that include
+// MasqueradeMark, so that its firewall-mark services keep serving.
+func (d *ipvsDP) adoptMarks() error {
+	cc, err := d.nftConn()
+	if err != nil {
+		return err
+	}
+	old, err := readMarks(cc, d.table)
+	if err != nil {
+		return err
+	}
+	bit := d.opts.MasqueradeMark
+	d.marks = map[markOwner]uint32{}
+	for o, m := range old {
+		if m&bit == bit {
+			d.marks[o] = m
+			d.lastMark = max(d.lastMark, m&^bit)
+		}
+	}
+	return nil
+}
+
+// owned returns the key of an IPVS service if it is the dataplane's.
+func (d *ipvsDP) owned(s *ipvs.Service, desired map[string]Service) (vsKey, bool) {
+	if s.AddressFamily != unix.AF_INET {
+		return vsKey{}, false
+	}
+	if s.FWMark != 0 {
+		bit := d.opts.MasqueradeMark
+		return vsKey{Mark: s.FWMark}, s.FWMark&bit == bit
+	}
+	fe, ok := frontendOf(s)
+	if !ok {
+		return vsKey{}, false
+	}
+	if d.vips[fe.VIP] {
+		return vsKey{FE: fe}, true
+	}
+	for _, ds := range desired {
+		if ds.VIP.IsValid() && ds.Frontend() == fe {
+			return vsKey{FE: fe}, true
+		}
+	}
+	return vsKey{}, false
 }
 
 func frontendOf(s *ipvs.Service) (Frontend, bool) {

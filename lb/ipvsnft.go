@@ -1,120 +1,188 @@
 package lb
 
 import (
-	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/google/nftables"
-	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
-	"golang.org/x/sys/unix"
 )
 
 // The IPVS dataplane's nftables table (family ip) holds what IPVS itself
 // cannot do:
 //
-//	set vips { ipv4_addr . inet_proto . inet_service }        # frontends
-//	map published { inet_proto . inet_service : ipv4_addr . inet_service }
-//	chain services {
-//	  ip daddr . meta l4proto . th dport @vips  meta mark |= M  accept
-//	  fib daddr type local  ip daddr != 127.0.0.0/8
-//	    meta mark |= M  dnat to meta l4proto . th dport map @published
+//	set vips      { ipv4_addr . inet_proto . inet_service }  # port VIP frontends
+//	set vipaddrs  { ipv4_addr }                              # every VIP
+//	map vipmarks  { ipv4_addr . inet_proto : mark }          # all-port VIP, tcp/udp -> fwmark
+//	map pubmarks  { inet_proto . inet_service : mark }       # published port -> fwmark
+//	chain marks {
+//	  meta mark set ip daddr . meta l4proto map @vipmarks accept
+//	  ip daddr @vipaddrs accept
+//	  ct direction original fib daddr type local ip daddr != 127.0.0.0/8
+//	    meta mark set meta l4proto . th dport map @pubmarks
 //	}
+//	chain mark-prerouting { type filter hook prerouting priority mangle; jump marks }
+//	chain mark-output     { type filter hook output priority mangle; jump marks }
+//	chain services { ip daddr . meta l4proto . th dport @vips meta mark |= M }
 //	prerouting, output (nat, dstnat): jump services
 //	postrouting (nat, srcnat): meta mark & M != 0 masquerade
 //
-// A published port is translated to its service's VIP, where IPVS (whose
-// hooks run after nat's) balances it like any other connection to the VIP.
+// Every fwmark includes M, so marked packets are masqueraded too. IPVS
+// (whose hooks run after these) balances marked packets with the
+// firewall-mark virtual service of their mark, and port VIPs with their
+// VIP:port/proto virtual services. Marking only original-direction packets
+// keeps a reply that reaches the node at a published port from being
+// taken for a request.
 
-const setIPVSFrontends = "vips"
+// Names of the IPVS dataplane's own table objects.
+const (
+	setIPVSFrontends = "vips"
+	setVIPAddrs      = "vipaddrs"
+	mapVIPMarks      = "vipmarks"
+	mapPubMarks      = "pubmarks"
+	chainMarks       = "marks"
+	chainMarkPre     = "mark-prerouting"
+	chainMarkOut     = "mark-output"
+)
 
 func ipvsVIPSet(t *nftables.Table) *nftables.Set {
 	return &nftables.Set{Table: t, Name: setIPVSFrontends, Concatenation: true, KeyType: vipKeyType}
 }
 
-func ipvsPublishedMap(t *nftables.Table) *nftables.Set {
-	return &nftables.Set{Table: t, Name: mapPublished, IsMap: true, Concatenation: true,
-		KeyType: pubKeyType, DataType: addrPortTyp}
+func vipAddrSet(t *nftables.Table) *nftables.Set {
+	return &nftables.Set{Table: t, Name: setVIPAddrs, KeyType: nftables.TypeIPAddr}
 }
 
-// setMarkReg2 ORs mark into the packet mark using register 2, leaving
-// registers 1 and 9 (a looked-up DNAT target) intact.
-func setMarkReg2(mark uint32) []expr.Any {
-	return []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyMARK, Register: 2},
-		&expr.Bitwise{SourceRegister: 2, DestRegister: 2, Len: 4,
-			Mask: binaryutil.NativeEndian.PutUint32(^mark), Xor: binaryutil.NativeEndian.PutUint32(mark)},
-		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 2},
-	}
+func vipMarkMap(t *nftables.Table) *nftables.Set {
+	return &nftables.Set{Table: t, Name: mapVIPMarks, IsMap: true, Concatenation: true,
+		KeyType: allKeyType, DataType: nftables.TypeMark}
+}
+
+func pubMarkMap(t *nftables.Table) *nftables.Set {
+	return &nftables.Set{Table: t, Name: mapPubMarks, IsMap: true, Concatenation: true,
+		KeyType: pubKeyType, DataType: nftables.TypeMark}
 }
 
 // addIPVSBase queues the skeleton of the IPVS dataplane's table.
-func addIPVSBase(cc *nftables.Conn, t *nftables.Table, mark uint32) error {
-	svcs := cc.AddChain(&nftables.Chain{Table: t, Name: chainServices})
-	if err := cc.AddSet(ipvsVIPSet(t), nil); err != nil {
-		return fmt.Errorf("queue set %s: %w", setIPVSFrontends, err)
+func addIPVSBase(b *batch, t *nftables.Table, mark uint32) {
+	for _, s := range []*nftables.Set{ipvsVIPSet(t), vipAddrSet(t), vipMarkMap(t), pubMarkMap(t)} {
+		b.addSet(s, nil)
 	}
-	if err := cc.AddSet(ipvsPublishedMap(t), nil); err != nil {
-		return fmt.Errorf("queue map %s: %w", mapPublished, err)
+	marks := b.addChain(&nftables.Chain{Table: t, Name: chainMarks})
+	setMarkFromReg1 := &expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1}
+	b.addRule(&nftables.Rule{Table: t, Chain: marks, Exprs: append(loadVIPProto(),
+		&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: mapVIPMarks},
+		setMarkFromReg1, &expr.Verdict{Kind: expr.VerdictAccept})})
+	b.addRule(&nftables.Rule{Table: t, Chain: marks, Exprs: []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+		&expr.Lookup{SourceRegister: 1, SetName: setVIPAddrs},
+		&expr.Verdict{Kind: expr.VerdictAccept}}})
+	pub := []expr.Any{
+		&expr.Ct{Key: expr.CtKeyDIRECTION, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{0}}, // IP_CT_DIR_ORIGINAL
 	}
+	pub = append(pub, localPublished()...)
+	pub = append(pub, &expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: mapPubMarks},
+		setMarkFromReg1)
+	b.addRule(&nftables.Rule{Table: t, Chain: marks, Exprs: pub})
+	jump := []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: chainMarks}}
+	for _, h := range []struct {
+		name string
+		hook *nftables.ChainHook
+	}{{chainMarkPre, nftables.ChainHookPrerouting}, {chainMarkOut, nftables.ChainHookOutput}} {
+		c := b.addChain(&nftables.Chain{Table: t, Name: h.name, Type: nftables.ChainTypeFilter,
+			Hooknum: h.hook, Priority: nftables.ChainPriorityMangle})
+		b.addRule(&nftables.Rule{Table: t, Chain: c, Exprs: jump})
+	}
+	svcs := b.addChain(&nftables.Chain{Table: t, Name: chainServices})
 	vip := append(loadFrontend(), &expr.Lookup{SourceRegister: 1, SetName: setIPVSFrontends})
-	vip = append(vip, setMark(mark)...)
-	cc.AddRule(&nftables.Rule{Table: t, Chain: svcs, Exprs: append(vip, &expr.Verdict{Kind: expr.VerdictAccept})})
-	pub := append(localPublished(),
-		&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: mapPublished})
-	pub = append(pub, setMarkReg2(mark)...)
-	pub = append(pub, &expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4,
-		RegAddrMin: 1, RegAddrMax: 1, RegProtoMin: 9, RegProtoMax: 9, Specified: true})
-	cc.AddRule(&nftables.Rule{Table: t, Chain: svcs, Exprs: pub})
-	addHooks(cc, t, svcs, mark)
-	return nil
+	b.addRule(&nftables.Rule{Table: t, Chain: svcs, Exprs: append(vip, setMark(mark)...)})
+	b.ops += 6
+	addHooks(b.cc, t, svcs, mark)
 }
 
-// ipvsNftPlan queues on b the element changes from the services have to
-// want: frontends in the vips set, published ports in the published map.
-func ipvsNftPlan(b *batch, t *nftables.Table, have, want map[string]Service) {
-	fe := func(m map[string]Service) map[Frontend]bool {
-		out := make(map[Frontend]bool, len(m))
-		for _, s := range m {
-			out[s.Frontend()] = true
+// ipvsNftState is what the IPVS dataplane's table holds.
+type ipvsNftState struct {
+	portVIPs map[Frontend]bool
+	vipAddrs map[netip.Addr]bool
+	vipMarks map[markOwner]uint32 // all-port VIPs
+	pubMarks map[markOwner]uint32 // published ports
+}
+
+// ipvsNftWant derives the table's content from the services and their
+// marks. It is pure.
+func ipvsNftWant(svcs map[string]Service, marks map[markOwner]uint32) *ipvsNftState {
+	st := &ipvsNftState{portVIPs: map[Frontend]bool{}, vipAddrs: vipSet(svcs),
+		vipMarks: map[markOwner]uint32{}, pubMarks: map[markOwner]uint32{}}
+	for _, s := range svcs {
+		if s.VIP.IsValid() && !s.AllPorts() {
+			st.portVIPs[s.Frontend()] = true
 		}
-		return out
-	}
-	pub := func(m map[string]Service) map[Frontend]netip.AddrPort {
-		out := map[Frontend]netip.AddrPort{}
-		for _, s := range m {
-			if s.PublishedPort != 0 {
-				out[Frontend{Port: s.PublishedPort, Proto: s.Proto}] = netip.AddrPortFrom(s.VIP, s.Port)
+		for _, o := range ownersOf(s) {
+			if o.VIP.IsValid() {
+				st.vipMarks[o] = marks[o]
+			} else {
+				st.pubMarks[o] = marks[o]
 			}
 		}
-		return out
 	}
-	hf, wf := fe(have), fe(want)
-	var del, add []nftables.SetElement
-	for _, f := range sortedFrontends(hf) {
-		if !wf[f] {
-			del = append(del, nftables.SetElement{Key: vipKey(f)})
-		}
+	return st
+}
+
+// ipvsNftPlan queues on b the element changes from have (nil: an empty
+// table) to want.
+func ipvsNftPlan(b *batch, t *nftables.Table, have, want *ipvsNftState) {
+	if have == nil {
+		have = &ipvsNftState{}
 	}
-	for _, f := range sortedFrontends(wf) {
-		if !hf[f] {
-			add = append(add, nftables.SetElement{Key: vipKey(f)})
-		}
-	}
+	del, add := elemDiff(have.portVIPs, want.portVIPs, compareFrontends, func(f Frontend, _ bool) []nftables.SetElement {
+		return []nftables.SetElement{{Key: vipKey(f)}}
+	})
 	b.delElems(ipvsVIPSet(t), del)
 	b.addElems(ipvsVIPSet(t), add)
-	hp, wp := pub(have), pub(want)
-	del, add = nil, nil
-	for _, k := range sortedFrontends(hp) {
-		if to, ok := wp[k]; !ok || to != hp[k] {
-			del = append(del, nftables.SetElement{Key: pubKey(k.Proto, k.Port)})
+	del, add = elemDiff(have.vipAddrs, want.vipAddrs, netip.Addr.Compare, func(a netip.Addr, _ bool) []nftables.SetElement {
+		return []nftables.SetElement{{Key: addrVal(a)}}
+	})
+	b.delElems(vipAddrSet(t), del)
+	b.addElems(vipAddrSet(t), add)
+	del, add = elemDiff(have.vipMarks, want.vipMarks, markOwner.compare, func(o markOwner, m uint32) []nftables.SetElement {
+		var out []nftables.SetElement
+		for _, p := range allPortsProtos {
+			out = append(out, nftables.SetElement{Key: allKey(o.VIP, p), Val: markVal(m)})
+		}
+		return out
+	})
+	b.delElems(vipMarkMap(t), del)
+	b.addElems(vipMarkMap(t), add)
+	del, add = elemDiff(have.pubMarks, want.pubMarks, markOwner.compare, func(o markOwner, m uint32) []nftables.SetElement {
+		return []nftables.SetElement{{Key: pubKey(o.Proto, o.Port), Val: markVal(m)}}
+	})
+	b.delElems(pubMarkMap(t), del)
+	b.addElems(pubMarkMap(t), add)
+}
+
+// elemDiff returns the elements to delete (keys of have that want lacks or
+// maps to another value) and to add (keys of want that have lacks or maps
+// to another value), in key order.
+func elemDiff[K comparable, V comparable](have, want map[K]V, compare func(K, K) int, elems func(K, V) []nftables.SetElement) (del, add []nftables.SetElement) {
+	for _, k := range sortedBy(have, compare) {
+		if w, ok := want[k]; !ok || w != have[k] {
+			del = append(del, elems(k, have[k])...)
 		}
 	}
-	for _, k := range sortedFrontends(wp) {
-		if from, ok := hp[k]; !ok || from != wp[k] {
-			add = append(add, nftables.SetElement{Key: pubKey(k.Proto, k.Port), Val: addrPortVal(wp[k])})
+	for _, k := range sortedBy(want, compare) {
+		if h, ok := have[k]; !ok || h != want[k] {
+			add = append(add, elems(k, want[k])...)
 		}
 	}
-	b.delElems(ipvsPublishedMap(t), del)
-	b.addElems(ipvsPublishedMap(t), add)
+	return del, add
+}
+
+func sortedBy[K comparable, V any](m map[K]V, compare func(K, K) int) []K {
+	out := make([]K, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.SortFunc(out, compare)
+	return out
 }

@@ -4,15 +4,20 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/google/nftables"
 	"github.com/moby/ipvs"
 	"golang.org/x/sys/unix"
 )
 
-func ipvsService(fe Frontend, sched string) *ipvs.Service {
+// ipvsService is the IPVS form of the virtual service k.
+func ipvsService(k vsKey, sched string) *ipvs.Service {
+	if k.Mark != 0 {
+		return &ipvs.Service{FWMark: k.Mark, SchedName: sched, AddressFamily: unix.AF_INET, Netmask: 0xffffffff}
+	}
 	return &ipvs.Service{
-		Address:       fe.VIP.AsSlice(),
-		Protocol:      uint16(protoNumber(fe.Proto)),
-		Port:          fe.Port,
+		Address:       k.FE.VIP.AsSlice(),
+		Protocol:      uint16(protoNumber(k.FE.Proto)),
+		Port:          k.FE.Port,
 		SchedName:     sched,
 		AddressFamily: unix.AF_INET,
 		Netmask:       0xffffffff,
@@ -20,9 +25,10 @@ func ipvsService(fe Frontend, sched string) *ipvs.Service {
 }
 
 // do performs one IPVS change. Real servers use masquerading (NAT)
-// forwarding, so a backend may sit on any reachable network.
+// forwarding, so a backend may sit on any reachable network; those of
+// all-port VIPs have port 0 (the client's destination port is kept).
 func (d *ipvsDP) do(op ipvsOp) error {
-	svc := ipvsService(op.FE, op.Sched)
+	svc := ipvsService(op.VS, op.Sched)
 	dst := &ipvs.Destination{
 		Address:         op.Dest.Addr().AsSlice(),
 		Port:            op.Dest.Port(),
@@ -47,35 +53,41 @@ func (d *ipvsDP) do(op ipvsOp) error {
 	return fmt.Errorf("unknown IPVS operation %d", op.Kind)
 }
 
-// applyNft brings the helper table in line with desired: rebuilt whole
-// (replacing a previous run's) the first time, by element changes after.
-func (d *ipvsDP) applyNft(desired map[string]Service) error {
+// nftConn returns the dataplane's nftables connection, opening it if
+// needed.
+func (d *ipvsDP) nftConn() (*nftables.Conn, error) {
 	if d.cc == nil {
 		cc, err := newNftConn(d.h)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		d.cc = cc
-		resetTable(cc, d.table)
-		d.table = cc.AddTable(d.table)
-		if err := addIPVSBase(cc, d.table, d.opts.MasqueradeMark); err != nil {
-			d.dropConn()
-			return err
-		}
-		b := &batch{cc: cc, ops: 1}
-		ipvsNftPlan(b, d.table, nil, desired)
-		if err := b.commit(); err != nil {
-			d.dropConn()
-			return err
-		}
-		return nil
 	}
-	b := &batch{cc: d.cc}
-	ipvsNftPlan(b, d.table, d.svcs, desired)
-	if err := b.commit(); err != nil {
-		d.dropConn() // the next Apply rebuilds the table
+	return d.cc, nil
+}
+
+// applyNft brings the helper table in line with want: rebuilt whole
+// (replacing a previous run's) the first time and after a failed commit, by
+// element changes after.
+func (d *ipvsDP) applyNft(want *ipvsNftState) error {
+	cc, err := d.nftConn()
+	if err != nil {
 		return err
 	}
+	b := &batch{cc: cc}
+	if d.nft == nil {
+		resetTable(cc, d.table)
+		d.table = cc.AddTable(d.table)
+		b.ops++
+		addIPVSBase(b, d.table, d.opts.MasqueradeMark)
+	}
+	ipvsNftPlan(b, d.table, d.nft, want)
+	if err := b.commit(); err != nil {
+		d.dropConn() // discards what is queued
+		d.nft = nil
+		return err
+	}
+	d.nft = want
 	return nil
 }
 
@@ -105,10 +117,10 @@ func (d *ipvsDP) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	for _, fe := range sortedFrontends(d.have) {
-		err := d.ipvs.DelService(ipvsService(fe, ""))
+	for _, k := range sortedVS(d.have) {
+		err := d.ipvs.DelService(ipvsService(k, ""))
 		if err != nil && !errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENOENT) {
-			errs = append(errs, fmt.Errorf("delete IPVS service %s: %w", fe, err))
+			errs = append(errs, fmt.Errorf("delete IPVS service %s: %w", k, err))
 		}
 	}
 	if link, err := d.h.nl.LinkByName(d.opts.DummyDevice); err == nil {
@@ -127,6 +139,6 @@ func (d *ipvsDP) Close() error {
 	if err != nil {
 		errs = append(errs, fmt.Errorf("delete nftables table %s: %w", d.table.Name, err))
 	}
-	d.have, d.svcs, d.vips = nil, nil, nil
+	d.have, d.svcs, d.vips, d.nft = nil, nil, nil, nil
 	return errors.Join(errs...)
 }

@@ -20,9 +20,11 @@ const (
 	UDP Proto = "udp"
 )
 
-// Backend is one endpoint (a task's address) of a service. Weight 0 means
-// draining: the backend gets no new connections while its existing ones
-// continue through conntrack.
+// Backend is one endpoint (a task's address) of a service. Port is the
+// port connections are forwarded to; it is 0 in an all-port service, whose
+// connections keep the port the client used. Weight 0 means draining: the
+// backend gets no new connections while its existing ones continue through
+// conntrack.
 type Backend struct {
 	IP     netip.Addr
 	Port   uint16
@@ -32,23 +34,51 @@ type Backend struct {
 // AddrPort returns the backend's address and port.
 func (b Backend) AddrPort() netip.AddrPort { return netip.AddrPortFrom(b.IP, b.Port) }
 
-// Frontend is the address a service is reached at: its VIP, port and
-// protocol.
+// Frontend is where a service is reached at a VIP: VIP:Port/Proto, or with
+// Port 0 and no Proto every TCP and UDP port of the VIP. A service reached
+// only at a published port has a Frontend without VIP, naming its target
+// port.
 type Frontend struct {
 	VIP   netip.Addr
 	Port  uint16
 	Proto Proto
 }
 
-// String renders the frontend as "VIP:port/proto".
+// AllPorts reports whether the frontend is every TCP and UDP port of its VIP.
+func (f Frontend) AllPorts() bool { return f.Port == 0 }
+
+// String renders the frontend as "VIP:port/proto", "VIP:*" for all ports,
+// or "port/proto" without VIP.
 func (f Frontend) String() string {
+	switch {
+	case !f.VIP.IsValid():
+		return fmt.Sprintf("%d/%s", f.Port, f.Proto)
+	case f.AllPorts():
+		return f.VIP.String() + ":*"
+	}
 	return netip.AddrPortFrom(f.VIP, f.Port).String() + "/" + string(f.Proto)
 }
 
 // Service is one load-balanced frontend and its backends. Key is a stable id
-// (for example serviceID/port/proto) that ties successive configs together.
-// PublishedPort, when not 0, makes every local address of the node answer on
-// that port too (swarm's routing mesh).
+// that ties successive configs together. A Service takes one of three
+// shapes (Apply rejects any other):
+//
+//   - All-port VIP (swarm's VIP): VIP set, Port 0, Proto "", no
+//     PublishedPort, backends with Port 0. The VIP answers on every TCP and
+//     UDP port and forwards each connection to the same port of a backend.
+//     No other service may use the VIP.
+//   - Published port (swarm's routing mesh): no VIP, PublishedPort set,
+//     Port the target port and Proto its protocol, backends with that
+//     Port. Every local address of the node (except 127.0.0.0/8) answers
+//     on PublishedPort/Proto and forwards to Port on a backend.
+//   - Port VIP: VIP, Port and Proto set, backends with a Port; VIP:Port/Proto
+//     forwards to the backends' ports. With PublishedPort it is also
+//     published as above.
+//
+// A swarm service with VIPs on two networks and --publish 8080:80/tcp is
+// three Services: one all-port VIP per network (its tasks' addresses on that
+// network) and one published port (80 on the tasks' addresses), for example
+// keyed "web/vip/net1", "web/vip/net2" and "web/published/8080/tcp".
 type Service struct {
 	Key           string
 	VIP           netip.Addr
@@ -58,8 +88,12 @@ type Service struct {
 	Backends      []Backend
 }
 
-// Frontend returns the VIP frontend of s.
+// Frontend returns the VIP frontend of s (without VIP for a published-port
+// service).
 func (s Service) Frontend() Frontend { return Frontend{VIP: s.VIP, Port: s.Port, Proto: s.Proto} }
+
+// AllPorts reports whether s is an all-port VIP service.
+func (s Service) AllPorts() bool { return s.Port == 0 }
 
 // Config is the whole desired state of a dataplane.
 type Config struct {
@@ -111,7 +145,10 @@ type Options struct {
 	// Logger receives change summaries; nil means slog.Default().
 	Logger *slog.Logger
 	// MasqueradeMark is the packet mark bit that flags connections to be
-	// masqueraded on their way to a backend. Default 0x00100000.
+	// masqueraded on their way to a backend. Default 0x00100000. The IPVS
+	// backend's firewall marks (MasqueradeMark | n, n counting from 1)
+	// include it, and it owns the IPVS firewall-mark services whose mark
+	// does.
 	MasqueradeMark uint32
 	// DummyDevice is the interface the IPVS backend assigns VIPs to.
 	// Default "shoal-vip0".

@@ -92,10 +92,12 @@ func writeSysctls(kv map[string]string) error {
 }
 
 // flowTarget names the connections to cut when a backend leaves a service:
-// those whose original destination is the frontend (VIP:port, or any
-// address at the published port) and whose reply comes from the backend.
+// those whose original destination is the frontend (VIP:port, any TCP or
+// UDP port of the VIP for an all-port service, or any address at the
+// published port) and whose reply comes from the backend (its address, and
+// its port unless the service is all-port).
 type flowTarget struct {
-	proto     uint8
+	proto     uint8 // 0 in an all-port service: TCP and UDP
 	vip       netip.Addr
 	port      uint16
 	published uint16
@@ -114,15 +116,28 @@ func (f flowFilter) MatchConntrackFlow(flow *netlink.ConntrackFlow) bool {
 	if !ok {
 		return false
 	}
-	dst, _ := netip.AddrFromSlice(fwd.DstIP)
+	dst, ok := netip.AddrFromSlice(fwd.DstIP)
+	if !ok {
+		return false
+	}
+	src, dst = src.Unmap(), dst.Unmap()
 	for _, t := range f {
-		if fwd.Protocol != t.proto || src.Unmap() != t.backend.Addr() || rev.SrcPort != t.backend.Port() {
+		if src != t.backend.Addr() {
 			continue
 		}
-		if fwd.DstPort == t.port && dst.Unmap() == t.vip {
+		if t.proto == 0 { // all ports
+			if dst == t.vip && (fwd.Protocol == unix.IPPROTO_TCP || fwd.Protocol == unix.IPPROTO_UDP) {
+				return true
+			}
+			continue
+		}
+		if fwd.Protocol != t.proto || rev.SrcPort != t.backend.Port() {
+			continue
+		}
+		if t.vip.IsValid() && fwd.DstPort == t.port && dst == t.vip {
 			return true
 		}
-		if t.published != 0 && fwd.DstPort == t.published && dst.Unmap() != t.backend.Addr() {
+		if t.published != 0 && fwd.DstPort == t.published && dst != t.backend.Addr() {
 			return true
 		}
 	}
@@ -133,10 +148,11 @@ func (f flowFilter) MatchConntrackFlow(flow *netlink.ConntrackFlow) bool {
 func flowTargets(s Service, removed []netip.AddrPort) []flowTarget {
 	out := make([]flowTarget, 0, len(removed))
 	for _, b := range removed {
-		out = append(out, flowTarget{
-			proto: protoNumber(s.Proto), vip: s.VIP, port: s.Port,
-			published: s.PublishedPort, backend: b,
-		})
+		t := flowTarget{vip: s.VIP, port: s.Port, published: s.PublishedPort, backend: b}
+		if !s.AllPorts() {
+			t.proto = protoNumber(s.Proto)
+		}
+		out = append(out, t)
 	}
 	return out
 }

@@ -193,30 +193,49 @@ func (d *nftDP) svcChain(id uint32) *nftables.Chain {
 
 func (d *nftDP) addService(b *batch, s Service, id uint32) *nftService {
 	sl := slots(s.Backends)
-	b.addSet(slotMap(d.table, id), slotElems(sl))
+	b.addSet(slotMap(d.table, id, s.AllPorts()), slotElems(sl, s.AllPorts()))
 	c := b.addChain(d.svcChain(id))
-	b.addRule(serviceRule(c, s.Proto, id, len(sl), d.opts.MasqueradeMark))
-	b.addElems(vipMap(d.table), []nftables.SetElement{{Key: vipKey(s.Frontend()), VerdictData: gotoVerdict(c.Name)}})
+	for _, r := range serviceRules(c, s, id, len(sl), d.opts.MasqueradeMark) {
+		b.addRule(r)
+	}
+	d.frontendElems(b.addElems, s, c.Name)
 	if s.PublishedPort != 0 {
 		b.addElems(publishedMap(d.table), []nftables.SetElement{{Key: pubKey(s.Proto, s.PublishedPort), VerdictData: gotoVerdict(c.Name)}})
 	}
 	return &nftService{svc: s, id: id, slots: sl}
 }
 
+// frontendElems passes to op (add or delete) the elements that send s's
+// VIP traffic to chain: one in vips for a port VIP, one per protocol in
+// allvips for an all-port VIP, none for a published-port service.
+func (d *nftDP) frontendElems(op func(*nftables.Set, []nftables.SetElement), s Service, chain string) {
+	switch {
+	case !s.VIP.IsValid():
+	case s.AllPorts():
+		var elems []nftables.SetElement
+		for _, p := range allPortsProtos {
+			elems = append(elems, nftables.SetElement{Key: allKey(s.VIP, p), VerdictData: gotoVerdict(chain)})
+		}
+		op(allVIPMap(d.table), elems)
+	default:
+		op(vipMap(d.table), []nftables.SetElement{{Key: vipKey(s.Frontend()), VerdictData: gotoVerdict(chain)}})
+	}
+}
+
 func (d *nftDP) removeService(b *batch, o *nftService) {
-	b.delElems(vipMap(d.table), []nftables.SetElement{{Key: vipKey(o.svc.Frontend())}})
+	d.frontendElems(b.delElems, o.svc, svcChainName(o.id))
 	if o.svc.PublishedPort != 0 {
 		b.delElems(publishedMap(d.table), []nftables.SetElement{{Key: pubKey(o.svc.Proto, o.svc.PublishedPort)}})
 	}
 	c := d.svcChain(o.id)
 	b.flushChain(c)
 	b.delChain(c)
-	b.delSet(slotMap(d.table, o.id))
+	b.delSet(slotMap(d.table, o.id, o.svc.AllPorts()))
 }
 
 // updateService queues the changes of a service whose frontend stays: its
 // new published port (plan removed the old one), the slot map elements that
-// differ, and its rule when the number of slots changes.
+// differ, and its rules when the number of slots changes.
 func (d *nftDP) updateService(b *batch, o *nftService, s Service) (*nftService, bool) {
 	if o.svc.PublishedPort == s.PublishedPort && slices.Equal(o.svc.Backends, s.Backends) {
 		return o, false
@@ -236,24 +255,33 @@ func (d *nftDP) updateService(b *batch, o *nftService, s Service) (*nftService, 
 			del = append(del, nftables.SetElement{Key: slotKey(i)})
 		}
 		if i < len(n.slots) {
-			add = append(add, nftables.SetElement{Key: slotKey(i), Val: addrPortVal(n.slots[i])})
+			add = append(add, slotElem(i, n.slots[i], s.AllPorts()))
 		}
 	}
-	m := slotMap(d.table, o.id)
+	m := slotMap(d.table, o.id, s.AllPorts())
 	b.delElems(m, del)
 	b.addElems(m, add)
 	if len(o.slots) != len(n.slots) {
 		c := d.svcChain(o.id)
 		b.flushChain(c)
-		b.addRule(serviceRule(c, s.Proto, o.id, len(n.slots), d.opts.MasqueradeMark))
+		for _, r := range serviceRules(c, s, o.id, len(n.slots), d.opts.MasqueradeMark) {
+			b.addRule(r)
+		}
 	}
 	return n, true
 }
 
-func slotElems(sl []netip.AddrPort) []nftables.SetElement {
+func slotElem(i int, ap netip.AddrPort, allPorts bool) nftables.SetElement {
+	if allPorts {
+		return nftables.SetElement{Key: slotKey(i), Val: addrVal(ap.Addr())}
+	}
+	return nftables.SetElement{Key: slotKey(i), Val: addrPortVal(ap)}
+}
+
+func slotElems(sl []netip.AddrPort, allPorts bool) []nftables.SetElement {
 	out := make([]nftables.SetElement, 0, len(sl))
 	for i := range sl {
-		out = append(out, nftables.SetElement{Key: slotKey(i), Val: addrPortVal(sl[i])})
+		out = append(out, slotElem(i, sl[i], allPorts))
 	}
 	return out
 }

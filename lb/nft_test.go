@@ -61,47 +61,68 @@ func newNftDP(t *testing.T, ns string) lb.Dataplane {
 
 // TestNftIncremental checks against the kernel that re-applying the same
 // state sends nothing and that one endpoint change among many services
-// touches only that service's slot map.
+// touches only the slot maps of that service's lb.Services (its all-port
+// VIP and its published port, or its port VIP).
 func TestNftIncremental(t *testing.T) {
-	ns := lbtest.NewNetNS(t)
-	dp := newNftDP(t, ns)
-	ctx := context.Background()
-	cfg := bigConfig(200, 10, 0)
-	if err := dp.Apply(ctx, cfg); err != nil {
-		t.Fatal(err)
+	for _, tt := range []struct {
+		name       string
+		shape      int
+		chains     int
+		maxOps     int
+		changedIDs []int // slot maps of the changed service
+	}{
+		// ids follow key order: svc0/published/30000/tcp, svc0/vip, ...
+		{"all ports", allPortsShape, 200 + 50 + 4, 4, []int{1, 2}},
+		{"ports", portsShape, 200 + 4, 2, []int{1}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ns := lbtest.NewNetNS(t)
+			dp := newNftDP(t, ns)
+			ctx := context.Background()
+			cfg := bigConfig(200, 10, 0, tt.shape)
+			if err := dp.Apply(ctx, cfg); err != nil {
+				t.Fatal(err)
+			}
+			cc := nftIn(t, ns)
+			if got := len(chainNames(t, cc)); got != tt.chains {
+				t.Fatalf("table has %d chains, want %d (one per service and 4 fixed)", got, tt.chains)
+			}
+			slices.Reverse(cfg.Services)
+			if err := dp.Apply(ctx, cfg); err != nil {
+				t.Fatal(err)
+			}
+			if ops := lb.LastOps(dp); ops != 0 {
+				t.Errorf("re-apply of the same state committed %d operations, want 0", ops)
+			}
+			if err := dp.Apply(ctx, bigConfig(200, 10, 1, tt.shape)); err != nil {
+				t.Fatal(err)
+			}
+			if ops := lb.LastOps(dp); ops == 0 || ops > tt.maxOps {
+				t.Errorf("one endpoint change committed %d operations, want 1-%d (element changes in the changed slot maps)", ops, tt.maxOps)
+			}
+			for _, id := range tt.changedIDs {
+				checkSlots(t, cc, fmt.Sprintf("slots-%d", id), netip.MustParseAddr("10.250.0.11"))
+			}
+		})
 	}
-	cc := nftIn(t, ns)
-	if got := len(chainNames(t, cc)); got != 200+4 {
-		t.Fatalf("table has %d chains, want 204 (one per service and 4 fixed)", got)
-	}
-	slices.Reverse(cfg.Services)
-	if err := dp.Apply(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
-	if ops := lb.LastOps(dp); ops != 0 {
-		t.Errorf("re-apply of the same state committed %d operations, want 0", ops)
-	}
-	if err := dp.Apply(ctx, bigConfig(200, 10, 1)); err != nil {
-		t.Fatal(err)
-	}
-	if ops := lb.LastOps(dp); ops == 0 || ops > 2 {
-		t.Errorf("one endpoint change committed %d operations, want 1-2 (delete and add one map element)", ops)
-	}
-	// svc0's backends sort as 10.200.0.0:8001..8009 then 10.201.0.11:8000,
-	// so the replaced endpoint sits in the last of its 10 slots.
-	elems, err := cc.GetSetElements(&nftables.Set{Table: &nftables.Table{Name: lb.DefaultTableName, Family: nftables.TableFamilyIPv4}, Name: "slots-1"})
+}
+
+// checkSlots checks that slot map name has 10 elements, one of them the
+// address want.
+func checkSlots(t *testing.T, cc *nftables.Conn, name string, want netip.Addr) {
+	t.Helper()
+	elems, err := cc.GetSetElements(&nftables.Set{Table: &nftables.Table{Name: lb.DefaultTableName, Family: nftables.TableFamilyIPv4}, Name: name})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := netip.MustParseAddr("10.201.0.11").As4()
 	found := false
 	for _, e := range elems {
-		if len(e.Val) >= 4 && [4]byte(e.Val[:4]) == want {
+		if len(e.Val) >= 4 && [4]byte(e.Val[:4]) == want.As4() {
 			found = true
 		}
 	}
 	if len(elems) != 10 || !found {
-		t.Errorf("slot map of the changed service: %d elements, new endpoint present %v", len(elems), found)
+		t.Errorf("slot map %s of the changed service: %d elements, new endpoint present %v", name, len(elems), found)
 	}
 }
 
@@ -118,7 +139,7 @@ func TestNftReplacesStaleTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	dp := newNftDP(t, ns)
-	if err := dp.Apply(context.Background(), bigConfig(2, 2, 0)); err != nil {
+	if err := dp.Apply(context.Background(), bigConfig(2, 2, 0, portsShape)); err != nil {
 		t.Fatalf("Apply over a stale table: %v", err)
 	}
 	got := chainNames(t, cc)
@@ -188,7 +209,7 @@ func TestNftDefaultNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = dp.Close() })
-	if err := dp.Apply(context.Background(), bigConfig(1, 1, 0)); err != nil {
+	if err := dp.Apply(context.Background(), bigConfig(1, 1, 0, allPortsShape)); err != nil {
 		t.Fatal(err)
 	}
 	has := func(cc *nftables.Conn) bool {

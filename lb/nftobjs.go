@@ -18,11 +18,13 @@ const (
 	chainPostrouting = "postrouting"
 	chainServices    = "services"
 	mapVIPs          = "vips"
+	mapAllVIPs       = "allvips"
 	mapPublished     = "published"
 )
 
 var (
 	vipKeyType  = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService)
+	allKeyType  = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto)
 	pubKeyType  = nftables.MustConcatSetType(nftables.TypeInetProto, nftables.TypeInetService)
 	addrPortTyp = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService)
 )
@@ -38,6 +40,19 @@ func vipKey(f Frontend) []byte {
 	return b
 }
 
+// allPortsProtos are the protocols an all-port VIP answers.
+var allPortsProtos = []Proto{TCP, UDP}
+
+// allKey encodes VIP . l4proto, the key of an all-port VIP for one of
+// allPortsProtos.
+func allKey(vip netip.Addr, p Proto) []byte {
+	b := make([]byte, 8)
+	a := vip.As4()
+	copy(b, a[:])
+	b[4] = protoNumber(p)
+	return b
+}
+
 // pubKey encodes l4proto . port.
 func pubKey(p Proto, port uint16) []byte {
 	b := make([]byte, 8)
@@ -48,6 +63,12 @@ func pubKey(p Proto, port uint16) []byte {
 
 // slotKey encodes a numgen result: a 32-bit integer in host order.
 func slotKey(i int) []byte { return binaryutil.NativeEndian.PutUint32(uint32(i)) }
+
+// addrVal encodes a DNAT target address (all-port services).
+func addrVal(ip netip.Addr) []byte {
+	a := ip.As4()
+	return a[:]
+}
 
 // addrPortVal encodes a DNAT target address . port.
 func addrPortVal(ap netip.AddrPort) []byte {
@@ -67,14 +88,25 @@ func vipMap(t *nftables.Table) *nftables.Set {
 		KeyType: vipKeyType, DataType: nftables.TypeVerdict}
 }
 
+func allVIPMap(t *nftables.Table) *nftables.Set {
+	return &nftables.Set{Table: t, Name: mapAllVIPs, IsMap: true, Concatenation: true,
+		KeyType: allKeyType, DataType: nftables.TypeVerdict}
+}
+
 func publishedMap(t *nftables.Table) *nftables.Set {
 	return &nftables.Set{Table: t, Name: mapPublished, IsMap: true, Concatenation: true,
 		KeyType: pubKeyType, DataType: nftables.TypeVerdict}
 }
 
-func slotMap(t *nftables.Table, id uint32) *nftables.Set {
+// slotMap is a service's map from slot to backend: address . port, or
+// the address alone for an all-port service.
+func slotMap(t *nftables.Table, id uint32, allPorts bool) *nftables.Set {
+	dt := addrPortTyp
+	if allPorts {
+		dt = nftables.TypeIPAddr
+	}
 	return &nftables.Set{Table: t, Name: slotMapName(id), IsMap: true,
-		KeyType: nftables.TypeInteger, KeyByteOrder: binaryutil.NativeEndian, DataType: addrPortTyp}
+		KeyType: nftables.TypeInteger, KeyByteOrder: binaryutil.NativeEndian, DataType: dt}
 }
 
 // loadFrontend loads ip daddr . meta l4proto . th dport into registers 1, 9
@@ -84,6 +116,15 @@ func loadFrontend() []expr.Any {
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
 		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 9},
 		&expr.Payload{DestRegister: 10, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+	}
+}
+
+// loadVIPProto loads ip daddr . meta l4proto into registers 1 and 9 (the
+// layout of allKey).
+func loadVIPProto() []expr.Any {
+	return []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 9},
 	}
 }
 
@@ -129,49 +170,69 @@ func natChain(t *nftables.Table, name string, hook *nftables.ChainHook, prio *nf
 	return &nftables.Chain{Table: t, Name: name, Type: nftables.ChainTypeNAT, Hooknum: hook, Priority: prio}
 }
 
-// serviceRule is the only rule of a service chain: with n > 0 slots it
-// marks the packet for masquerade and DNATs it to slot (numgen inc mod n)
-// of the service's slot map; with no slot it rejects new connections (TCP
-// reset, ICMP port unreachable for UDP).
-func serviceRule(c *nftables.Chain, p Proto, id uint32, n int, mark uint32) *nftables.Rule {
-	if n == 0 {
-		rej := &expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: 3 /* port unreachable */}
-		if p == TCP {
-			rej = &expr.Reject{Type: unix.NFT_REJECT_TCP_RST}
-		}
-		return &nftables.Rule{Table: c.Table, Chain: c, Exprs: []expr.Any{
+// serviceRules are the rules of a service chain. With n > 0 slots one rule
+// marks the packet for masquerade and DNATs it to slot (numgen inc mod n) of
+// the service's slot map: to address . port, or for an all-port service to
+// the address alone, keeping the port. With no slot they reject new
+// connections (TCP reset, ICMP port unreachable for UDP).
+func serviceRules(c *nftables.Chain, s Service, id uint32, n int, mark uint32) []*nftables.Rule {
+	rule := func(ex ...expr.Any) *nftables.Rule { return &nftables.Rule{Table: c.Table, Chain: c, Exprs: ex} }
+	isProto := func(p Proto) []expr.Any {
+		return []expr.Any{
 			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{protoNumber(p)}},
-			rej,
-		}}
+		}
 	}
-	ex := []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{protoNumber(p)}},
+	unreach := &expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: 3 /* port unreachable */}
+	if n == 0 && s.AllPorts() {
+		// allvips admits only TCP and UDP
+		return []*nftables.Rule{
+			rule(append(isProto(TCP), &expr.Reject{Type: unix.NFT_REJECT_TCP_RST})...),
+			rule(unreach),
+		}
+	}
+	var ex []expr.Any
+	if !s.AllPorts() {
+		ex = isProto(s.Proto)
+	}
+	if n == 0 {
+		if s.Proto == TCP {
+			return []*nftables.Rule{rule(append(ex, &expr.Reject{Type: unix.NFT_REJECT_TCP_RST})...)}
+		}
+		return []*nftables.Rule{rule(append(ex, unreach)...)}
 	}
 	ex = append(ex, setMark(mark)...)
+	nat := &expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegAddrMax: 1}
+	if !s.AllPorts() {
+		nat.RegProtoMin, nat.RegProtoMax, nat.Specified = 9, 9, true
+	}
 	ex = append(ex,
 		&expr.Numgen{Register: 1, Modulus: uint32(n), Type: unix.NFT_NG_INCREMENTAL},
 		&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: slotMapName(id)},
-		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4,
-			RegAddrMin: 1, RegAddrMax: 1, RegProtoMin: 9, RegProtoMax: 9, Specified: true},
+		nat,
 	)
-	return &nftables.Rule{Table: c.Table, Chain: c, Exprs: ex}
+	return []*nftables.Rule{rule(ex...)}
 }
 
 // addBase queues the fixed skeleton of the nftables dataplane: hooks in
-// prerouting and output that jump to the services chain, the VIP and
-// published-port verdict maps, and masquerade in postrouting.
+// prerouting and output that jump to the services chain, the verdict maps
+// of port VIPs, all-port VIPs and published ports, and masquerade in
+// postrouting.
 func addBase(cc *nftables.Conn, t *nftables.Table, mark uint32) error {
 	svcs := cc.AddChain(&nftables.Chain{Table: t, Name: chainServices})
 	if err := cc.AddSet(vipMap(t), nil); err != nil {
 		return fmt.Errorf("queue map %s: %w", mapVIPs, err)
+	}
+	if err := cc.AddSet(allVIPMap(t), nil); err != nil {
+		return fmt.Errorf("queue map %s: %w", mapAllVIPs, err)
 	}
 	if err := cc.AddSet(publishedMap(t), nil); err != nil {
 		return fmt.Errorf("queue map %s: %w", mapPublished, err)
 	}
 	cc.AddRule(&nftables.Rule{Table: t, Chain: svcs, Exprs: append(loadFrontend(),
 		&expr.Lookup{SourceRegister: 1, SetName: mapVIPs, IsDestRegSet: true, DestRegister: 0})})
+	cc.AddRule(&nftables.Rule{Table: t, Chain: svcs, Exprs: append(loadVIPProto(),
+		&expr.Lookup{SourceRegister: 1, SetName: mapAllVIPs, IsDestRegSet: true, DestRegister: 0})})
 	cc.AddRule(&nftables.Rule{Table: t, Chain: svcs, Exprs: append(localPublished(),
 		&expr.Lookup{SourceRegister: 1, SetName: mapPublished, IsDestRegSet: true, DestRegister: 0})})
 	addHooks(cc, t, svcs, mark)

@@ -167,3 +167,35 @@ func TestTeardownRemovesEverything(t *testing.T) {
 		t.Fatalf("Attach after Teardown = %v, want ErrInvalid (network not configured)", err)
 	}
 }
+
+// TestPlanVIPBlockRoute checks that a network's VIP block becomes one
+// main-table route through its bridge, and that a VIP block overlapping a
+// subnet is refused.
+func TestPlanVIPBlockRoute(t *testing.T) {
+	base := desired(front(peer("b", ulB, "10.10.2.0/24")))
+	cur, err := render(base, 1500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withVIPs := desired(front(peer("b", ulB, "10.10.2.0/24")))
+	withVIPs.Networks[0].VIPs = netip.MustParsePrefix("10.10.0.0/24")
+	want, err := render(withVIPs, 1500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, o := range plan(cur, want) {
+		got = append(got, o.String())
+	}
+	if len(got) != 1 || !strings.Contains(got[0], "add route table=main 10.10.0.0/24 dev shoalbr42") {
+		t.Fatalf("plan = %q, want one main-table route for the VIP block through the bridge", got)
+	}
+	if again := plan(want, want); len(again) != 0 {
+		t.Errorf("re-apply plans %v", again)
+	}
+	bad := desired(front(peer("b", ulB, "10.10.2.0/24")))
+	bad.Networks[0].VIPs = bad.Networks[0].Subnet
+	if _, err := render(bad, 1500); !errors.Is(err, ErrInvalid) {
+		t.Errorf("VIP block overlapping the subnet: err = %v, want ErrInvalid", err)
+	}
+}

@@ -34,6 +34,12 @@ type Network struct {
 	// after the first (the first has the default route); without it such an
 	// interface reaches only this node's subnet.
 	CIDR netip.Prefix
+	// VIPs is the block of the network's service VIPs (optional). The host
+	// gets a route to it through the bridge, so that its own connections to
+	// a VIP find a route before the load balancer's DNAT (in the output
+	// hook) rewrites them; tasks need none, their packets reach the host by
+	// the default route. It must not overlap a node's subnet.
+	VIPs netip.Prefix
 }
 
 // Desired is the whole overlay configuration of this node.
@@ -133,6 +139,9 @@ func renderNetwork(s *State, d Desired, n Network, mtu int) {
 	s.Routes = append(s.Routes,
 		Route{Table: tbl, Dst: subnet, Dev: br, Src: gw},
 		Route{Table: tbl, Dst: netip.MustParsePrefix("0.0.0.0/0"), Unreachable: true})
+	if n.VIPs.IsValid() {
+		s.Routes = append(s.Routes, Route{Table: MainTable, Dst: n.VIPs.Masked(), Dev: br, Src: gw})
+	}
 	s.Rules = append(s.Rules,
 		Rule{Priority: RulePriority, IifName: br, Table: tbl},
 		Rule{Priority: RulePriority, IifName: vx, Table: tbl})
@@ -174,6 +183,12 @@ func validate(d Desired) error {
 			return fmt.Errorf("%w: network %q: %w", ErrInvalid, n.Name, err)
 		}
 		all = append(all, n.Subnet.Masked())
+		if n.VIPs.IsValid() {
+			if !n.VIPs.Addr().Is4() {
+				return fmt.Errorf("%w: network %q: VIP block %s must be IPv4", ErrInvalid, n.Name, n.VIPs)
+			}
+			all = append(all, n.VIPs.Masked())
+		}
 		if n.CIDR.IsValid() && (n.CIDR.Bits() > n.Subnet.Bits() || !n.CIDR.Contains(n.Subnet.Addr())) {
 			return fmt.Errorf("%w: network %q: CIDR %s does not contain subnet %s", ErrInvalid, n.Name, n.CIDR, n.Subnet)
 		}

@@ -1,10 +1,11 @@
 // Package rollout holds the leader's orchestration logic. This part,
 // Reconcile, is pure: it turns a snapshot of nodes, services and tasks and
-// the current time into a Plan (tasks to create, update and delete) that
-// the leader's loop applies through raft. It does no I/O, reads no clock
-// and starts no goroutines. Template changes (rolling updates) are not
-// handled here; Reconcile leaves outdated tasks that run alone, and every
-// task it creates uses the service's current spec and SpecVersion.
+// the current time into a Plan (tasks to create, update and delete, and
+// services whose update progress changed) that the leader's loop applies
+// through raft. It does no I/O, reads no clock and starts no goroutines.
+// Every task it creates uses the service's current spec and SpecVersion;
+// tasks whose template is out of date are replaced only by a rolling
+// update (see Rolling updates).
 //
 // # Slots
 //
@@ -66,6 +67,81 @@
 // Each slot keeps Input.HistoryLimit finished tasks (terminal, desired
 // state past running); older ones are deleted. Tasks of deleted services
 // get desired state shutdown and are deleted once terminal.
+//
+// # Rolling updates
+//
+// A task is outdated when its template (Task.Spec) differs from the
+// service's Spec.Task; templates are compared, not SpecVersions, so a
+// ForceUpdate bump is a change, and a rollback of a half-done update
+// replaces only the slots the update reached. A live task whose template
+// is current but whose SpecVersion is older (a rollback, a change outside
+// the template) is relabelled with the service's SpecVersion.
+//
+// Outdated tasks are replaced only while the service's UpdateStatus.State
+// is updating or rollback_started, using Spec.Update (Spec.Rollback while
+// rolling back) with swarm's defaults for zero values: Monitor 5s
+// (DefaultMonitor), stop-first, failure action pause; Parallelism 0 means
+// all slots at once. The updater takes batches of Parallelism slots that
+// hold a live outdated task, lowest slot number (global: node ID) first:
+//
+//   - stop-first: the old task gets desired state shutdown; the slot stays
+//     occupied, and its replacement (a new task in the same slot, placed by
+//     the scheduler like any other) is created only once the old task is
+//     terminal (its node going down makes it so), so two copies never run
+//     and published ports never clash;
+//   - start-first: the replacement is created first; the old task gets
+//     desired state shutdown once the new one runs and is healthy.
+//
+// A slot of the batch is done when its new task has run, healthy (Healthy
+// nil or true), for Monitor, measured from its running status's timestamp,
+// and no outdated task of the slot is still stopping. The batch is done
+// when all its slots are; the next batch starts Delay after that, and not
+// before every outdated task told to stop has stopped, so that at most
+// Parallelism slots are being replaced at any time. When no outdated slot
+// is left the update completes at once (State completed, "update
+// completed"; a rollback: rollback_completed, "rollback completed";
+// CompletedAt = Now). Plan.WakeAt says when a monitor period or a delay
+// ends.
+//
+// A new task of the batch that fails before its slot is done (it ends on
+// its own while wanted running: failed, rejected or complete; or reports
+// unhealthy) counts as one failure and leaves the batch; the restart policy
+// restarts it as usual. While the update goes on, a failed start-first
+// slot's old task is retired too, as if the slot had been replaced; when
+// the update pauses, the old task keeps running and a resumed update takes
+// the slot again. When failures exceed MaxFailureRatio × the slots the
+// update replaces (those begun so far plus those still outdated, as swarm
+// counts its dirty slots), the failure action applies: continue does
+// nothing; pause sets State paused ("update paused due to failure or early
+// termination of task ID"; while rolling back, rollback_paused, "rollback
+// paused ..."); rollback (an update only: a rollback is never rolled back)
+// swaps Spec and PreviousSpec (keeping the current Mode), increments
+// SpecVersion, sets State rollback_started ("update rolled back due to
+// failure or early termination of task ID") and rolls back with the
+// Rollback config, beginning with the batch in flight and the failed slot.
+// Without a previous spec it pauses instead.
+//
+// While paused nothing proceeds: no failure is counted, no batch closes
+// or starts. Slots already in flight still finish their step (a stop-first
+// slot is refilled once its old task stopped, a start-first slot retires
+// its old task once the new one is healthy), so a pause never leaves a
+// slot empty. Scaling and restarts work as usual during an update; new
+// slots of a scale-up get the current spec directly; a batch slot removed
+// by a scale-down leaves the batch. A global service updates per node the
+// same way; nodes where it may not run (paused, drained, unknown, not
+// meeting its constraints) are left alone and do not hold up completion.
+//
+// Progress lives in the store, so a new leader continues where the old
+// one stopped: which slots are up to date, and since when their new tasks
+// run, is read from the tasks; UpdateStatus keeps the rest (Updated,
+// Failures, the batch in flight, BatchDoneAt). Plan.Services carries the
+// changed statuses (and a rollback's swapped spec); the agent writes them
+// with IfVersion checks in the same raft command as the task changes, so
+// a batch is never started twice or skipped, and no slot is updated twice
+// by one update. The agent starts an update by writing BeginUpdate's
+// status with every template change (manual rollbacks included) and
+// resumes a paused one with ResumeUpdate's when a user updates the service
+// without changing its template.
 //
 // # Placement
 //

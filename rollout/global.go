@@ -14,6 +14,11 @@ func (r *reconciler) global(svc *store.Service, idxs []int) *work {
 	for _, i := range strays {
 		r.retire(i)
 	}
+	u := r.startUpdate(svc, slots)
+	tmpl := newTemplates(svc)
+	if u != nil {
+		svc, tmpl = u.svc, u.tmpl
+	}
 	w := &work{svc: svc}
 	bySlot := make(map[string]*slot, len(slots))
 	for _, s := range slots {
@@ -25,15 +30,22 @@ func (r *reconciler) global(svc *store.Service, idxs []int) *work {
 		}
 	}
 	for _, s := range slots {
-		r.globalSlot(svc, s, w)
+		r.globalSlot(svc, s, w, u)
 	}
+	u.step(slots, func(s *slot) { w.nodes = append(w.nodes, s.node) })
 	slices.Sort(w.nodes)
+	r.relabel(tmpl, slots)
+	u.finish(slots)
 	return w
 }
 
-// globalSlot handles the existing tasks of one node.
-func (r *reconciler) globalSlot(svc *store.Service, s *slot, w *work) {
+// globalSlot handles the existing tasks of one node. An update leaves the
+// slots of nodes the service may not use alone.
+func (r *reconciler) globalSlot(svc *store.Service, s *slot, w *work, u *update) {
 	eligible := r.static.Eligible(svc, s.node)
+	if !eligible {
+		s.gone, s.inBatch = true, false
+	}
 	// A task not yet on its node only waits there while the node is eligible.
 	for _, i := range r.unassignedLive(s) {
 		if eligible {
@@ -42,7 +54,14 @@ func (r *reconciler) globalSlot(svc *store.Service, s *slot, w *work) {
 			r.del(i)
 		}
 	}
-	r.classify(svc, s, eligible)
+	if s.inBatch {
+		u.classify(s, eligible)
+	} else {
+		r.classify(svc, s, eligible)
+	}
+	if s.create {
+		w.nodes = append(w.nodes, s.node)
+	}
 	switch {
 	case s.kind == slotDead && eligible:
 		w.nodes = append(w.nodes, s.node)

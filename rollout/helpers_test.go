@@ -128,6 +128,9 @@ func describe(in Input, p Plan) []string {
 		if t.NodeID != o.NodeID {
 			ch = append(ch, "node "+t.NodeID)
 		}
+		if t.SpecVersion != o.SpecVersion {
+			ch = append(ch, fmt.Sprintf("v%d", t.SpecVersion))
+		}
 		if t.Status.State != o.Status.State || t.Status.Err != o.Status.Err {
 			s := string(t.Status.State)
 			if t.Status.Err != "" {
@@ -139,6 +142,11 @@ func describe(in Input, p Plan) []string {
 	}
 	for _, id := range p.Delete {
 		out = append(out, "delete "+id)
+	}
+	for _, svc := range p.Services {
+		st := svc.UpdateStatus
+		out = append(out, fmt.Sprintf("status %s v%d: %s batch %v%v updated %d failures %d", svc.ID, svc.SpecVersion,
+			st.State, st.BatchSlots, st.BatchNodes, st.Updated, st.Failures))
 	}
 	if !p.WakeAt.IsZero() {
 		out = append(out, fmt.Sprintf("wake +%s", p.WakeAt.Sub(in.Now)))

@@ -1,6 +1,8 @@
 package rollout
 
 import (
+	"slices"
+
 	"github.com/shoal-org/shoal/scheduler"
 	"github.com/shoal-org/shoal/store"
 )
@@ -8,6 +10,8 @@ import (
 // place assigns nodes to a service's waiting tasks and creates its new
 // ones, pending with the scheduler's explanation where nothing fits.
 func (r *reconciler) place(sched *scheduler.Scheduler, w *work) {
+	// An update may have deleted a waiting task after it was listed.
+	w.retry = slices.DeleteFunc(w.retry, func(i int) bool { return r.deleted[i] })
 	if w.svc.Spec.Mode.Global {
 		for _, i := range w.retry {
 			r.settle(i, r.cur[i].NodeID, sched.PlaceOn(w.svc, r.cur[i].NodeID))

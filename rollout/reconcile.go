@@ -43,13 +43,24 @@ type Plan struct {
 	Update []*store.Task
 	// Delete are IDs of tasks to delete, sorted.
 	Delete []string
-	// WakeAt is the earliest time a delayed action (a restart backoff, or
-	// a restart window ending) becomes due; zero means none.
+	// Services are changed copies of input services, sorted by ID: the
+	// rolling updater's progress (UpdateStatus) and, for an automatic
+	// rollback, the swapped Spec, PreviousSpec and SpecVersion. Each must
+	// be written with IfVersion set to its Version (the version it was
+	// read at), in the same raft command as the task changes, so that an
+	// update's progress and the task changes it describes commit together
+	// or not at all.
+	Services []*store.Service
+	// WakeAt is the earliest time a delayed action (a restart backoff, a
+	// restart window ending, an update's monitor period or delay ending)
+	// becomes due; zero means none.
 	WakeAt time.Time
 }
 
 // Empty reports whether the plan changes nothing (WakeAt aside).
-func (p Plan) Empty() bool { return len(p.Create) == 0 && len(p.Update) == 0 && len(p.Delete) == 0 }
+func (p Plan) Empty() bool {
+	return len(p.Create) == 0 && len(p.Update) == 0 && len(p.Delete) == 0 && len(p.Services) == 0
+}
 
 // Reconcile computes the plan that brings tasks in line with services and
 // nodes, as described in the package documentation. It is pure and
@@ -97,6 +108,7 @@ type reconciler struct {
 	deleted     []bool
 	stopped     []bool // stopped or orphaned by this plan: its slot is replaced first
 	created     []*store.Task
+	changed     []*store.Service // services whose update status or spec changed
 	wake        time.Time
 }
 
@@ -232,7 +244,8 @@ func (r *reconciler) activeTasks() []*store.Task {
 
 // plan assembles the result.
 func (r *reconciler) plan() Plan {
-	p := Plan{Create: r.created, WakeAt: r.wake}
+	p := Plan{Create: r.created, Services: r.changed, WakeAt: r.wake}
+	slices.SortFunc(p.Services, func(a, b *store.Service) int { return strings.Compare(a.ID, b.ID) })
 	for i, t := range r.cur[:len(r.in.Tasks)] {
 		switch {
 		case r.deleted[i]:

@@ -23,9 +23,18 @@ func (r *reconciler) replicated(svc *store.Service, idxs []int) *work {
 	for _, i := range strays {
 		r.retire(i)
 	}
+	u := r.startUpdate(svc, slots)
+	tmpl := newTemplates(svc)
+	if u != nil {
+		svc, tmpl = u.svc, u.tmpl
+	}
 	var occupied, dead []*slot
 	for _, s := range slots {
-		r.classify(svc, s, true)
+		if s.inBatch {
+			u.classify(s, true)
+		} else {
+			r.classify(svc, s, true)
+		}
 		if s.occupied() {
 			occupied = append(occupied, s)
 		} else {
@@ -69,12 +78,20 @@ func (r *reconciler) replicated(svc *store.Service, idxs []int) *work {
 			w.fill = append(w.fill, num)
 		}
 	}
+	for _, s := range occupied {
+		if s.create {
+			w.fill = append(w.fill, s.num)
+		}
+	}
+	u.step(slots, func(s *slot) { w.fill = append(w.fill, s.num) })
 	slices.Sort(w.fill)
 	for _, s := range occupied {
 		w.retry = append(w.retry, r.unassignedLive(s)...)
 		r.wakeAt(s.wake)
 		r.prune(svc, s)
 	}
+	r.relabel(tmpl, slots)
+	u.finish(slots)
 	return w
 }
 

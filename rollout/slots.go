@@ -31,6 +31,10 @@ type slot struct {
 	kind    slotKind
 	replace bool      // emptied by this plan: refill it before older dead slots
 	wake    time.Time // when a waiting or exhausted slot may change
+	// Rolling update state (update.go).
+	inBatch bool // in the update's batch in flight
+	create  bool // live, but gets a new task too (start-first replacement)
+	gone    bool // reaped, or on a node the service may not use: no update
 }
 
 type slotKind int
@@ -40,6 +44,7 @@ const (
 	slotLive                     // has a live task
 	slotWaiting                  // its last task ended; restart delayed
 	slotFinished                 // its last task ended; no restart (policy or attempts)
+	slotStopping                 // in the update's batch: waits for its old task to stop
 )
 
 // occupied reports whether the slot counts towards the service's tasks.
@@ -96,7 +101,16 @@ func (r *reconciler) groupSlots(idxs []int, global bool) (slots []*slot, strays 
 // mayRestart says whether a new task may start for this slot at all (a
 // global slot on a node that is not eligible may not).
 func (r *reconciler) classify(svc *store.Service, s *slot, mayRestart bool) {
-	var hasLive bool
+	if r.keepCheck(s) {
+		s.kind = slotLive
+		return
+	}
+	r.classifyEnded(svc, s, mayRestart)
+}
+
+// keepCheck stops the slot's live tasks that may not stay on their node
+// and reports whether a live task remains.
+func (r *reconciler) keepCheck(s *slot) (hasLive bool) {
 	for _, i := range s.tasks {
 		t := r.cur[i]
 		if r.deleted[i] || !live(t) {
@@ -112,10 +126,12 @@ func (r *reconciler) classify(svc *store.Service, s *slot, mayRestart bool) {
 	for _, i := range s.tasks {
 		s.replace = s.replace || r.stopped[i]
 	}
-	if hasLive {
-		s.kind = slotLive
-		return
-	}
+	return hasLive
+}
+
+// classifyEnded decides the kind of a slot without a live task from its
+// newest task and the restart policy.
+func (r *reconciler) classifyEnded(svc *store.Service, s *slot, mayRestart bool) {
 	var tasks []*store.Task
 	newest := -1
 	for _, i := range s.tasks {
@@ -148,11 +164,24 @@ func (r *reconciler) classify(svc *store.Service, s *slot, mayRestart bool) {
 // reap empties a slot that is not needed: stops its running tasks and
 // deletes the others.
 func (r *reconciler) reap(s *slot) {
+	s.gone, s.inBatch = true, false
 	for _, i := range s.tasks {
 		if !r.deleted[i] {
 			r.retire(i)
 		}
 	}
+}
+
+// stopping reports whether the slot holds a task that was told to stop
+// and has not yet stopped (on a node that may still run it).
+func (r *reconciler) stopping(s *slot) bool {
+	for _, i := range s.tasks {
+		if t := r.cur[i]; !r.deleted[i] && assigned(t) && !t.Status.State.Terminal() &&
+			t.DesiredState.Rank() > store.TaskRunning.Rank() {
+			return true
+		}
+	}
+	return false
 }
 
 // unassignedLive returns the slot's live tasks not yet on a node.

@@ -38,19 +38,15 @@ func lbConfig(v *store.View) lb.Config {
 			if err != nil {
 				continue
 			}
-			cfg.Services = append(cfg.Services, lb.Service{Key: svc.ID + "/" + net, VIP: vip,
+			cfg.Services = append(cfg.Services, lb.Service{Key: svc.ID + "/vip/" + net, VIP: vip,
 				Backends: backends(tasks, net, 0)})
 		}
 		if len(svc.Spec.Endpoint.Ports) == 0 || len(nets) == 0 {
 			continue
 		}
-		vip, err := netip.ParseAddr(svc.VIPs[nets[0]])
-		if err != nil {
-			continue
-		}
 		for _, p := range svc.Spec.Endpoint.Ports {
 			cfg.Services = append(cfg.Services, lb.Service{
-				Key: svc.ID + "/" + p.Protocol + "/" + strconv.Itoa(int(p.PublishedPort)), VIP: vip,
+				Key:  svc.ID + "/published/" + strconv.Itoa(int(p.PublishedPort)) + "/" + p.Protocol,
 				Port: p.TargetPort, Proto: lb.Proto(p.Protocol), PublishedPort: p.PublishedPort,
 				Backends: backends(tasks, nets[0], p.TargetPort)})
 		}

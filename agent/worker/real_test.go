@@ -150,8 +150,10 @@ func TestWithContainerd(t *testing.T) {
 
 	// web:v1's image carries a healthcheck: web1 turns healthy.
 	c.waitTask("web1", "healthy", func(t *store.Task) bool { return t.Status.Healthy != nil && *t.Status.Healthy })
-	if h := c.health("web1"); !slices.Equal(h, []string{"preparing", "starting", "running unhealthy", "running healthy"}) {
-		t.Fatalf("web1 reported %q", h)
+	// preparing and starting may be coalesced into a later report.
+	h1 := c.health("web1")
+	if len(h1) < 2 || !slices.Equal(h1[len(h1)-2:], []string{"running unhealthy", "running healthy"}) {
+		t.Fatalf("web1 reported %q, want it to end running unhealthy, then healthy", h1)
 	}
 
 	// Agent restart: a new Worker on a new connection adopts web1, and
@@ -165,8 +167,8 @@ func TestWithContainerd(t *testing.T) {
 		t.Fatalf("web1 after the restart: %+v, want still running with pid %d", st2, st.Pid)
 	}
 	c.waitTask("web2", "healthy", func(t *store.Task) bool { return t.Status.Healthy != nil && *t.Status.Healthy })
-	if h := c.health("web1"); len(h) != 4 {
-		t.Fatalf("web1 reported %q: more after the restart?", h)
+	if h := c.health("web1"); len(h) != len(h1) {
+		t.Fatalf("web1 reported %q, %q before the restart: more after it?", h, h1)
 	}
 
 	// Desired shutdown: stopped, reported shutdown, removed, log kept.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/lb"
+	"github.com/vishvananda/netns"
 )
 
 // Env tunes the suite.
@@ -64,6 +65,11 @@ func Run(t *testing.T, newDP NewDataplane, env Env) {
 		{"Idempotent", (*suite).idempotent},
 		{"UDP", (*suite).udp},
 		{"RestartAndClose", (*suite).restartAndClose},
+		{"AllPorts", (*suite).allPorts},
+		{"AllPortsPublished", (*suite).allPortsPublished},
+		{"AllPortsRemoveBackend", (*suite).allPortsRemoveBackend},
+		{"AllPortsIdempotent", (*suite).allPortsIdempotent},
+		{"AllPortsRestart", (*suite).allPortsRestart},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -147,28 +153,39 @@ func (s *suite) expect(what string, got tally, allowed, seen []string) {
 	}
 }
 
-func (s *suite) survey(from string, to netip.AddrPort) tally {
-	ns := s.topo.Client
+// ns names the namespaces traffic comes from: "client" (a task on the
+// bridge), "node" (the node itself) and "external" (another host).
+func (s *suite) ns(from string) netns.NsHandle {
 	switch from {
 	case "node":
-		ns = s.topo.Node
+		return s.topo.Node
 	case "external":
-		ns = s.topo.External
+		return s.topo.External
 	}
-	return survey(ns, to, s.env.Requests, s.env.Timeout)
+	return s.topo.Client
+}
+
+// survey makes fresh HTTP connections to `to`, expecting them served on
+// the backends' port 8080.
+func (s *suite) survey(from string, to netip.AddrPort) tally {
+	return s.surveyAt(from, to, backendHTTPPort)
+}
+
+// surveyAt makes fresh HTTP connections to `to`, expecting them served on
+// the backends' port port.
+func (s *suite) surveyAt(from string, to netip.AddrPort, port uint16) tally {
+	return survey(s.ns(from), to, port, s.env.Requests, s.env.Timeout)
+}
+
+// surveyUDP sends a datagram on each of fresh UDP flows to `to`.
+func (s *suite) surveyUDP(from string, to netip.AddrPort) tally {
+	return surveyUDP(s.ns(from), to, s.env.Requests, s.env.Timeout)
 }
 
 // expectDown checks that a fresh connection from the client to `to` fails.
 func (s *suite) expectDown(what string, from string, to netip.AddrPort) {
 	s.t.Helper()
-	ns := s.topo.Client
-	switch from {
-	case "node":
-		ns = s.topo.Node
-	case "external":
-		ns = s.topo.External
-	}
-	if name, err := fetch(ns, to, s.env.Timeout); err == nil {
+	if name, _, err := fetch(s.ns(from), to, s.env.Timeout); err == nil {
 		s.t.Errorf("%s: connection to %s from %s was answered by %s, want failure", what, to, from, name)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -28,11 +29,17 @@ var (
 	backendNet = netip.MustParseAddr("10.201.0.10") // backend i gets .10+i
 )
 
-// Ports used by the backends' servers.
+// Ports used by the backends' servers: HTTP on two ports (all-port VIPs
+// are reached on both), UDP on one.
 const (
 	backendHTTPPort = 8080
+	backendAltPort  = 80
 	backendUDPPort  = 8081
 )
+
+// servedPortHeader is the response header in which a backend's HTTP server
+// names the port it served the request on.
+const servedPortHeader = "X-Served-Port"
 
 // onThread runs fn on a locked OS thread moved into ns (if open), and moves
 // it back. A thread that cannot be moved back is discarded with its
@@ -81,7 +88,8 @@ func newNS() (netns.NsHandle, error) {
 func nsPath(ns netns.NsHandle) string { return fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), int(ns)) }
 
 // Backend is a test backend: a namespace on the bridge whose HTTP server
-// (port 8080) and UDP server (port 8081) answer with its name.
+// (ports 8080 and 80) and UDP server (port 8081) answer with its name; the
+// HTTP server names the port it served on in header X-Served-Port.
 type Backend struct {
 	Name string
 	IP   netip.Addr
@@ -293,26 +301,36 @@ func (tp *Topo) addBackend(hn *netlink.Handle, i int) error {
 
 // start runs the backend's servers on sockets opened inside its namespace.
 func (b *Backend) start() error {
-	var ln net.Listener
+	var lns []net.Listener
 	err := onThread(b.ns, func() error {
-		var err error
-		if ln, err = net.Listen("tcp4", fmt.Sprintf(":%d", backendHTTPPort)); err != nil {
-			return err
+		for _, port := range []int{backendHTTPPort, backendAltPort} {
+			ln, err := net.Listen("tcp4", fmt.Sprintf(":%d", port))
+			if err != nil {
+				return err
+			}
+			lns = append(lns, ln)
 		}
+		var err error
 		b.udp, err = net.ListenPacket("udp4", fmt.Sprintf(":%d", backendUDPPort))
 		return err
 	})
 	if err != nil {
-		if ln != nil {
+		for _, ln := range lns {
 			ln.Close()
 		}
 		return fmt.Errorf("start servers of backend %s: %w", b.Name, err)
 	}
-	b.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	b.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); ok {
+			w.Header().Set(servedPortHeader, strconv.Itoa(a.Port))
+		}
 		fmt.Fprint(w, b.Name)
 	})}
-	b.wg.Add(2)
-	go func() { defer b.wg.Done(); _ = b.srv.Serve(ln) }()
+	for _, ln := range lns {
+		b.wg.Add(1)
+		go func() { defer b.wg.Done(); _ = b.srv.Serve(ln) }()
+	}
+	b.wg.Add(1)
 	go func() { defer b.wg.Done(); b.serveUDP() }()
 	return nil
 }

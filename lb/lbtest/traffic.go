@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,38 +42,50 @@ func openHTTP(ns netns.NsHandle, to netip.AddrPort, timeout time.Duration) (*htt
 	return &httpConn{c: c, br: bufio.NewReader(c)}, nil
 }
 
-// get sends one request on the connection and returns the body: the name of
-// the backend that answered.
+// get sends one request on the connection and returns the name of the
+// backend that answered.
 func (h *httpConn) get(timeout time.Duration) (string, error) {
+	name, _, err := h.request(timeout)
+	return name, err
+}
+
+// request sends one request on the connection and returns the body (the
+// name of the backend that answered) and the port the backend served it on.
+func (h *httpConn) request(timeout time.Duration) (string, uint16, error) {
 	_ = h.c.SetDeadline(time.Now().Add(timeout))
 	if _, err := io.WriteString(h.c, "GET / HTTP/1.1\r\nHost: lbtest\r\n\r\n"); err != nil {
-		return "", err
+		return "", 0, err
 	}
 	resp, err := http.ReadResponse(h.br, nil)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("status %s", resp.Status)
+		return "", 0, fmt.Errorf("status %s", resp.Status)
 	}
-	return string(body), nil
+	port, err := strconv.ParseUint(resp.Header.Get(servedPortHeader), 10, 16)
+	if err != nil {
+		return "", 0, fmt.Errorf("header %s: %w", servedPortHeader, err)
+	}
+	return string(body), uint16(port), nil
 }
 
 func (h *httpConn) close() { _ = h.c.Close() }
 
-// fetch makes one request on a fresh connection and returns who answered.
-func fetch(ns netns.NsHandle, to netip.AddrPort, timeout time.Duration) (string, error) {
+// fetch makes one request on a fresh connection and returns who answered
+// and on which port.
+func fetch(ns netns.NsHandle, to netip.AddrPort, timeout time.Duration) (string, uint16, error) {
 	h, err := openHTTP(ns, to, timeout)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	defer h.close()
-	return h.get(timeout)
+	return h.request(timeout)
 }
 
 // tally counts which backend answered each request; failed requests are
@@ -93,12 +106,35 @@ func (t tally) String() string {
 }
 
 // survey makes n requests on fresh connections; it stops early after 3
-// failures, which already fail the check.
-func survey(ns netns.NsHandle, to netip.AddrPort, n int, timeout time.Duration) tally {
+// failures, which already fail the check. An answer from another backend
+// port than wantPort counts as "name@port", which no check allows.
+func survey(ns netns.NsHandle, to netip.AddrPort, wantPort uint16, n int, timeout time.Duration) tally {
+	return surveyWith(n, func() (string, error) {
+		name, port, err := fetch(ns, to, timeout)
+		if err == nil && port != wantPort {
+			name = fmt.Sprintf("%s@%d", name, port)
+		}
+		return name, err
+	})
+}
+
+// surveyUDP sends one datagram from each of n fresh sockets (n flows).
+func surveyUDP(ns netns.NsHandle, to netip.AddrPort, n int, timeout time.Duration) tally {
+	return surveyWith(n, func() (string, error) {
+		c, err := openUDP(ns, to)
+		if err != nil {
+			return "", err
+		}
+		defer c.close()
+		return c.ask(timeout)
+	})
+}
+
+func surveyWith(n int, ask func() (string, error)) tally {
 	t := tally{}
 	failures := 0
 	for range n {
-		name, err := fetch(ns, to, timeout)
+		name, err := ask()
 		if err != nil {
 			name = "error: " + err.Error()
 			if failures++; failures == 3 {

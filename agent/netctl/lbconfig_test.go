@@ -1,0 +1,57 @@
+package netctl
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/shoal-org/shoal/lb"
+	"github.com/shoal-org/shoal/store"
+)
+
+func task(id, svc string, desired, observed store.TaskState, healthy *bool, addr string) *store.Task {
+	return &store.Task{ID: id, ServiceID: svc, DesiredState: desired,
+		Status: store.TaskStatus{State: observed, Healthy: healthy}, Addresses: map[string]string{"shoal": addr}}
+}
+
+// TestLBConfig checks which tasks a service's VIP and published port send
+// to: serving tasks with weight 1, leaving tasks that still run with
+// weight 0 (they finish their connections), nothing else; and that the
+// result is a config the dataplane accepts.
+func TestLBConfig(t *testing.T) {
+	no, yes := false, true
+	s := testStore(t,
+		&store.Service{ID: "web", Spec: store.ServiceSpec{Name: "web", Endpoint: store.EndpointSpec{Mode: "vip",
+			Ports: []store.PortConfig{{Protocol: "tcp", PublishedPort: 8080, TargetPort: 80}}}},
+			VIPs: map[string]string{"shoal": "10.240.0.2"}},
+		&store.Service{ID: "rr", Spec: store.ServiceSpec{Name: "rr", Endpoint: store.EndpointSpec{Mode: "dnsrr"}}},
+		task("a", "web", store.TaskRunning, store.TaskRunning, nil, "10.240.1.2"),
+		task("b", "web", store.TaskShutdown, store.TaskRunning, nil, "10.240.2.2"),  // leaving: drain
+		task("c", "web", store.TaskRunning, store.TaskRunning, &no, "10.240.3.2"),   // not healthy yet
+		task("d", "web", store.TaskRunning, store.TaskRunning, &yes, "10.240.3.3"),  // healthy
+		task("e", "web", store.TaskRunning, store.TaskStarting, nil, "10.240.1.3"),  // not running yet
+		task("f", "web", store.TaskShutdown, store.TaskShutdown, nil, "10.240.2.3"), // gone
+		task("g", "rr", store.TaskRunning, store.TaskRunning, nil, "10.240.1.4"),
+	)
+	cfg := lbConfig(s.View())
+	f := lb.NewFake()
+	if err := f.Apply(context.Background(), cfg); err != nil {
+		t.Fatalf("the dataplane refuses the config: %v", err)
+	}
+	if len(cfg.Services) != 2 {
+		t.Fatalf("services = %+v, want the VIP and the published port of web", cfg.Services)
+	}
+	var got []string
+	for _, svc := range cfg.Services {
+		for _, b := range svc.Backends {
+			got = append(got, svc.Key+" "+b.AddrPort().String()+" w"+string(rune('0'+b.Weight)))
+		}
+	}
+	want := []string{
+		"web/vip/shoal 10.240.1.2:0 w1", "web/vip/shoal 10.240.2.2:0 w0", "web/vip/shoal 10.240.3.3:0 w1",
+		"web/published/8080/tcp 10.240.1.2:80 w1", "web/published/8080/tcp 10.240.2.2:80 w0", "web/published/8080/tcp 10.240.3.3:80 w1",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("backends:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
