@@ -52,6 +52,11 @@ type cluster struct {
 	netc   *netctl.Controller
 	netErr error
 
+	// bootIndex is the raft log's last index when the agent started;
+	// caughtUp is closed once the replica holds it (see catchup.go).
+	bootIndex uint64
+	caughtUp  chan struct{}
+
 	// rt is the worker's container runtime once containerd is connected.
 	rtMu sync.Mutex
 	rt   *ctrd.Runtime
@@ -126,6 +131,7 @@ func (a *Agent) newCluster(parent context.Context) (_ *cluster, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
+	cl.bootIndex, cl.caughtUp = cl.raft.LastIndex(), make(chan struct{})
 	cl.ml, err = membership.Start(membership.Config{
 		NodeID: id.NodeID, NodeName: id.Name,
 		BindAddr: cfg.BindAddr, BindPort: cfg.GossipPort,
@@ -183,6 +189,8 @@ func (cl *cluster) knownPeers() []string {
 }
 
 func (cl *cluster) startLoops() {
+	cl.wg.Add(1)
+	go func() { defer cl.wg.Done(); cl.watchCatchUp() }()
 	cl.startNetwork()
 	cl.wg.Add(3)
 	go func() { defer cl.wg.Done(); cl.eventLoop() }()

@@ -52,6 +52,9 @@ func (cl *cluster) startNetwork() {
 		cl.wg.Add(1)
 		go func() {
 			defer cl.wg.Done()
+			if cl.waitCaughtUp(cl.ctx) != nil {
+				return
+			}
 			if err := dns.Run(cl.ctx); err != nil {
 				cl.log.Error("DNS resolver stopped", "err", err)
 			}
@@ -60,6 +63,10 @@ func (cl *cluster) startNetwork() {
 	cl.wg.Add(1)
 	go func() {
 		defer cl.wg.Done()
+		// An empty replica would tear down the running overlay.
+		if cl.waitCaughtUp(cl.ctx) != nil {
+			return
+		}
 		if err := cl.netc.Run(cl.ctx); err != nil {
 			cl.log.Error("overlay network stopped", "err", err)
 		}

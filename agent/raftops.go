@@ -80,6 +80,16 @@ func (cl *cluster) leaderClient() (*api.Client, error) {
 // reached quickly the local replica answers as it is: reads keep working
 // in a partition.
 func (cl *cluster) syncRead(ctx context.Context) (stale bool) {
+	// A replica still catching up after a restart answers with what it
+	// has only if no leader confirms more within a few seconds.
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err := cl.waitCaughtUp(wctx)
+	cancel()
+	return cl.syncReadNow(ctx) || err != nil
+}
+
+// syncReadNow is syncRead without the wait for catching up.
+func (cl *cluster) syncReadNow(ctx context.Context) (stale bool) {
 	if cl.isLeader() {
 		return false
 	}

@@ -16,6 +16,11 @@ import (
 // until then it runs no tasks.
 func (cl *cluster) runWorker() {
 	cfg := cl.a.cfg
+	// A replica that has not caught up would make the worker stop the
+	// containers of tasks it does not see yet.
+	if cl.waitCaughtUp(cl.ctx) != nil {
+		return
+	}
 	for {
 		rt, err := runtime.New(cl.ctx, runtime.Config{Address: cfg.Containerd, Namespace: "shoal",
 			InsecureRegistries: cfg.InsecureRegistries, StateDir: filepath.Join(cfg.DataDir, "runtime"), Logger: cl.log})

@@ -1,0 +1,53 @@
+package agent
+
+import (
+	"context"
+	"time"
+)
+
+// Catching up after a restart. raft restores the last snapshot when it
+// starts, but applies the log entries after it only once it learns they are
+// committed: from its leader, or by becoming leader. Until then the replica
+// is older than what this node knew when it stopped, and may be empty. The
+// worker would stop containers whose tasks it does not see, the overlay
+// would delete bridges and veths, the load balancer would flush its
+// services. So everything that acts on the replica waits until it has
+// caught up: until it holds every entry the log held at start, or a leader
+// has confirmed (read index) that it holds everything committed. A node that
+// cannot reach a leader and lost part of its log then stays as it was,
+// leaving its containers and network running, until a leader is back.
+
+// watchCatchUp closes cl.caughtUp once the replica has caught up.
+func (cl *cluster) watchCatchUp() {
+	defer close(cl.caughtUp)
+	start := time.Now()
+	for {
+		if cl.store.Index() >= cl.bootIndex {
+			break
+		}
+		// Another leader confirms what is committed; as leader, this node
+		// applies its whole log (the leader's barrier) and the index
+		// check above ends the wait.
+		if _, id := cl.raft.LeaderWithID(); id != "" && string(id) != cl.id.NodeID && !cl.syncReadNow(cl.ctx) {
+			break
+		}
+		select {
+		case <-cl.ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if cl.bootIndex > 0 {
+		cl.log.Info("replica caught up", "index", cl.store.Index(), "log-at-start", cl.bootIndex, "took", time.Since(start).Round(time.Millisecond))
+	}
+}
+
+// waitCaughtUp waits until the replica has caught up, or ctx ends.
+func (cl *cluster) waitCaughtUp(ctx context.Context) error {
+	select {
+	case <-cl.caughtUp:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
