@@ -41,11 +41,14 @@ func serviceTasks(t *testing.T, l *lab.Lab, node, svc string) []api.Task {
 	return ts
 }
 
-// running returns the tasks of svc that are wanted and observed running.
+// running returns the tasks that are wanted and observed running, and
+// healthy if they have a healthcheck (the web images do): those that
+// `service ls` counts, and that the VIP and DNS serve.
 func running(ts []api.Task) []api.Task {
 	var out []api.Task
 	for _, t := range ts {
-		if t.DesiredState == store.TaskRunning && t.Status.State == store.TaskRunning {
+		if t.DesiredState == store.TaskRunning && t.Status.State == store.TaskRunning &&
+			(t.Status.Healthy == nil || *t.Status.Healthy) {
 			out = append(out, t)
 		}
 	}

@@ -46,9 +46,11 @@
 // main table, which also gets the remote-subnet routes. Tasks can still
 // reach the host's own addresses (the local table comes first), as with
 // Docker. The kernel here has no VRF support, which would have been the
-// other way to split the tables. IPv4 forwarding is turned on only on the
-// overlay's own devices, never for the underlay or the whole host; the
-// overlay gives tasks no route out of the cluster. It does not touch
+// other way to split the tables. This package turns IPv4 forwarding on only
+// on the overlay's own devices, never for the underlay or the whole host;
+// the overlay gives tasks no route out of the cluster. (The agent turns it
+// on for the underlay device too when it runs a load balancer, because
+// published ports forward connections from the underlay into the overlay.) It does not touch
 // netfilter: on a host whose firewall drops forwarded packets (Docker sets
 // the FORWARD policy to DROP) traffic between the overlay devices must be
 // accepted there.

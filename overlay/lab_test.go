@@ -152,8 +152,19 @@ func (l *lab) desired(i int, nets []labNet, peers ...int) Desired {
 func (l *lab) task(t testing.TB, i int, id string, reqs ...AttachRequest) string {
 	t.Helper()
 	path := newNS(t, filepath.Join(l.dir, "task-"+id))
-	_, err := l.nodes[i].m.Attach(context.Background(), path, id, reqs)
+	atts, err := l.nodes[i].m.Attach(context.Background(), path, id, reqs)
 	must(t, err)
+	// Every host end is a hairpin bridge port (see AddTaskVeth).
+	h := handleAt(t, l.nodes[i].ns)
+	for _, a := range atts {
+		link, err := h.LinkByName(a.HostVeth)
+		must(t, err)
+		pi, err := h.LinkGetProtinfo(link)
+		must(t, err)
+		if !pi.Hairpin {
+			t.Errorf("task %s: bridge port %s is not in hairpin mode", id, a.HostVeth)
+		}
+	}
 	return path
 }
 

@@ -35,6 +35,13 @@ func (k *NetlinkKernel) AddTaskVeth(v TaskVeth) error {
 	// The kernel ignores an alias given at creation.
 	err = k.h.LinkSetAlias(veth, v.Alias)
 	if err == nil {
+		// Hairpin: where br_netfilter runs the nat hooks on bridged frames,
+		// a task's connection to a VIP balanced back to the task itself
+		// leaves the bridge by the port it came in on, which the bridge
+		// otherwise refuses (Docker and kubelet set it for the same reason).
+		err = k.h.LinkSetHairpin(veth, true)
+	}
+	if err == nil {
 		err = k.h.LinkSetUp(veth)
 	}
 	if err == nil {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -91,8 +92,24 @@ func New(cfg Config) (*Controller, error) {
 		if c.dp, err = lb.New(cfg.Dataplane, lb.Options{Logger: cfg.Logger}); err != nil {
 			return nil, fmt.Errorf("netctl: load balancer %q: %w", cfg.Dataplane, err)
 		}
+		// Published ports: a connection that arrives on the underlay is
+		// DNATed to a task and must be forwarded into the overlay, which
+		// IPv4 allows only for packets received on a forwarding interface.
+		if err := setForwarding(dev); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
+}
+
+// setForwarding turns on IPv4 forwarding for packets received on dev (in
+// this process's network namespace), not for the whole host.
+func setForwarding(dev string) error {
+	path := filepath.Join("/proc/sys/net/ipv4/conf", dev, "forwarding")
+	if err := os.WriteFile(path, []byte("1"), 0o644); err != nil {
+		return fmt.Errorf("netctl: enable forwarding on %s for published ports: %w", dev, err)
+	}
+	return nil
 }
 
 // Dataplane names the load balancer in use ("ipvs", "nftables" or "none").

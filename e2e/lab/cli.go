@@ -37,6 +37,7 @@ type cli struct {
 	Registry  registryCmd  `cmd:"" help:"Start the lab registry on ${registry} if it is not running."`
 	Push      pushCmd      `cmd:"" help:"Push an OCI archive into the lab registry."`
 	Images    imagesCmd    `cmd:"" help:"Build the test images, push them into the lab registry and print their references."`
+	Bench     benchCmd     `cmd:"" help:"Benchmarks on the running lab."`
 }
 
 // runEnv is what every command's Run receives.
@@ -226,6 +227,36 @@ func (c *pushCmd) Run(e *runEnv) error {
 	}
 	_, err = fmt.Fprintf(e.stdout, "%s/%s\n", RegistryAddr(), c.Ref)
 	return err
+}
+
+type benchCmd struct {
+	Scale benchScaleCmd `cmd:"" help:"Time service scale NAME=N until all run, against creating and starting the same containers through containerd."`
+}
+
+type benchScaleCmd struct {
+	Replicas int `default:"60" help:"Tasks to scale to."`
+	Runs     int `default:"3" help:"Runs (each: raw containerd, then shoal)."`
+}
+
+func (c *benchScaleCmd) Run(e *runEnv) error {
+	l, err := e.load()
+	if err != nil {
+		return err
+	}
+	refs, err := l.PushTestImages(e.ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "scale 0 -> %d tasks of %s on %d nodes\n", c.Replicas, refs[0], len(l.Nodes()))
+	for run := 1; run <= c.Runs; run++ {
+		r, err := l.BenchScale(e.ctx, refs[0], c.Replicas)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "run %d: shoal %v, containerd %v, ratio %.2f\n", run,
+			r.Shoal.Round(time.Millisecond), r.Raw.Round(time.Millisecond), r.Ratio())
+	}
+	return nil
 }
 
 type imagesCmd struct{}

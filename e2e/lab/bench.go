@@ -1,0 +1,174 @@
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/shoal-org/shoal/agent/runtime"
+)
+
+// ScaleResult is one run of BenchScale.
+type ScaleResult struct {
+	Replicas int
+	// Shoal is from `service scale NAME=N` until the API reports N tasks
+	// running.
+	Shoal time.Duration
+	// Raw is from the first create until the last start returned, creating
+	// and starting the same containers straight through each node's
+	// containerd, all at once.
+	Raw time.Duration
+}
+
+// Ratio is Shoal / Raw.
+func (r ScaleResult) Ratio() float64 { return r.Shoal.Seconds() / r.Raw.Seconds() }
+
+// BenchScale measures how long shoal takes to bring a service of image from
+// 0 to replicas running tasks across the lab's nodes, against creating and
+// starting the same number of containers of the image straight through the
+// nodes' containerds (spread evenly, each listening on a port of its own in
+// the node's network namespace; shoal gives each task its own namespace,
+// address and veth on the overlay). The image is pulled on every node
+// before either is timed; both clean up after themselves.
+func (l *Lab) BenchScale(ctx context.Context, image string, replicas int) (ScaleResult, error) {
+	res := ScaleResult{Replicas: replicas}
+	nodes := l.Nodes()
+	if len(nodes) == 0 || replicas < 1 || replicas > 1000 {
+		return res, fmt.Errorf("bench scale: %d nodes, %d replicas: want a running lab and 1..1000 replicas", len(nodes), replicas)
+	}
+	rts, err := benchRuntimes(ctx, nodes)
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		for _, rt := range rts {
+			_ = rt.Close()
+		}
+	}()
+	for i, rt := range rts {
+		if _, err := rt.EnsureImage(ctx, image); err != nil {
+			return res, fmt.Errorf("bench scale: pull %s on %s: %w", image, nodes[i].Name, err)
+		}
+	}
+	if res.Raw, err = rawScale(ctx, rts, image, replicas); err != nil {
+		return res, err
+	}
+	res.Shoal, err = l.shoalScale(ctx, image, replicas)
+	return res, err
+}
+
+// benchRuntimes connects to every node's containerd in a namespace of the
+// bench's own.
+func benchRuntimes(ctx context.Context, nodes []Node) ([]*runtime.Runtime, error) {
+	var rts []*runtime.Runtime
+	for _, n := range nodes {
+		dir, err := os.MkdirTemp("", "shoal-bench-")
+		if err != nil {
+			return rts, err
+		}
+		rt, err := runtime.New(ctx, runtime.Config{Address: n.ContainerdSock, Namespace: "shoal-bench",
+			InsecureRegistries: []string{RegistryAddr()}, StateDir: dir})
+		if err != nil {
+			return rts, fmt.Errorf("bench scale: containerd of %s: %w", n.Name, err)
+		}
+		rts = append(rts, rt)
+	}
+	return rts, nil
+}
+
+// rawScale creates and starts replicas containers spread over rts, all at
+// once, and removes them afterwards.
+func rawScale(ctx context.Context, rts []*runtime.Runtime, image string, replicas int) (time.Duration, error) {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	start := time.Now()
+	for i := range replicas {
+		rt := rts[i%len(rts)]
+		id := "bench-" + strconv.Itoa(i)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := rt.Create(ctx, runtime.Spec{ID: id, Image: image, Args: []string{"-listen", ":" + strconv.Itoa(8000+i)}})
+			if err == nil {
+				err = rt.Start(ctx, id)
+			}
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	took := time.Since(start)
+	for i := range replicas {
+		if err := rts[i%len(rts)].Remove(ctx, "bench-"+strconv.Itoa(i)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return took, errors.Join(errs...)
+}
+
+// shoalScale creates a service of 0 replicas, scales it and waits until
+// every task runs, then removes it and waits until its containers are gone.
+func (l *Lab) shoalScale(ctx context.Context, image string, replicas int) (time.Duration, error) {
+	const name = "benchscale"
+	n1 := l.Nodes()[0].Name
+	if out, err := l.Agentctl(ctx, n1, "service", "create", "--detach", "--name", name, "--replicas", "0", image); err != nil {
+		return 0, fmt.Errorf("bench scale: %w: %s", err, out)
+	}
+	hc := unixHTTP(l.Nodes()[0].AgentSock)
+	start := time.Now()
+	if out, err := l.Agentctl(ctx, n1, "service", "scale", "--detach", name+"="+strconv.Itoa(replicas)); err != nil {
+		return 0, fmt.Errorf("bench scale: %w: %s", err, out)
+	}
+	var took time.Duration
+	err := pollService(ctx, hc, name, 5*time.Minute, func(running int) bool { return running == replicas })
+	took = time.Since(start)
+	if out, rerr := l.Agentctl(ctx, n1, "service", "rm", name); rerr != nil {
+		err = errors.Join(err, fmt.Errorf("bench scale: %w: %s", rerr, out))
+	}
+	return took, err
+}
+
+// pollService polls the service list every 20 ms until done(running tasks
+// of name) holds.
+func pollService(ctx context.Context, hc *http.Client, name string, limit time.Duration, done func(int) bool) error {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		resp, err := hc.Get("http://agent/v1/services/" + name)
+		if err != nil {
+			return err
+		}
+		var svc struct{ RunningTasks int }
+		err = json.NewDecoder(resp.Body).Decode(&svc)
+		resp.Body.Close()
+		if err == nil && done(svc.RunningTasks) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("bench scale: service %s not done within %v", name, limit)
+}
+
+// unixHTTP is a client for an agent's API socket.
+func unixHTTP(sock string) *http.Client {
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		}}}
+}
