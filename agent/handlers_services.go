@@ -167,7 +167,10 @@ func (a *Agent) handleServiceRollback(w http.ResponseWriter, r *http.Request) er
 	default:
 		return badRequest("service %q does not have a previous spec", s.Spec.Name)
 	}
-	spec.Mode = s.Spec.Mode
+	// The replica count and the update and rollback settings stay as they
+	// are (swarm's rollback changes the task template and endpoints): the
+	// rollback runs under the service's current rollback settings.
+	spec.Mode, spec.Update, spec.Rollback = s.Spec.Mode, s.Spec.Update, s.Spec.Rollback
 	return cl.writeSpec(w, r, s, spec, cause, true)
 }
 

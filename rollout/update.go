@@ -267,6 +267,10 @@ func (u *update) rollback(taskID string, slots, failed []*slot) {
 	c := u.svc.Copy()
 	spec := c.PreviousSpec.Copy()
 	spec.Mode = c.Spec.Mode // a scale during the update stands
+	// As in swarm, the rollback runs under the rollback settings the
+	// service has now, and they stay: going back to the old image does not
+	// bring back old update settings.
+	spec.Update, spec.Rollback = c.Spec.Update, c.Spec.Rollback
 	prev := c.Spec
 	c.Spec, c.PreviousSpec = spec, &prev
 	c.SpecVersion++

@@ -231,8 +231,10 @@ func (c *Controller) TaskNetwork(ctx context.Context, t *store.Task) (_ TaskNetw
 	if len(names) == 0 {
 		return TaskNetwork{}, nil
 	}
+	start := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	defer func() { c.log.Debug("task network", "task", t.ID, "took", time.Since(start), "err", err) }()
 	if err := c.ensureApplied(ctx, names); err != nil {
 		return TaskNetwork{}, err
 	}

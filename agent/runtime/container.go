@@ -66,7 +66,8 @@ func (r *Runtime) Create(ctx context.Context, s Spec) error {
 		containerd.WithContainerLabels(containerLabels(s)),
 	)
 	if err != nil {
-		r.removeSnapshot(ctx, s.ID)
+		// Cleanup must run even when ctx is what ended the create.
+		r.removeSnapshot(context.WithoutCancel(ctx), s.ID)
 		return fmt.Errorf("create container %s: %w", s.ID, err)
 	}
 	r.log.Debug("created container", "id", s.ID, "image", name)

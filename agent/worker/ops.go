@@ -52,7 +52,11 @@ func (l *loop) start(ctx, opCtx context.Context, t *store.Task) opEvent {
 			return end(rejected(msgPreparing, err), ctrState{})
 		}
 	}
-	if err := l.rt.Create(opCtx, containerSpec(t, tn, check)); err != nil {
+	// Create is not cancelled half-way: a create the client gave up on may
+	// still complete in containerd after the worker looked, leaving a
+	// container nobody tracks. It is short (the image is pulled already);
+	// a cancelled start is noticed right after it.
+	if err := l.rt.Create(context.WithoutCancel(opCtx), containerSpec(t, tn, check)); err != nil {
 		return end(rejected(msgPreparing, err), ctrState{})
 	}
 	l.progress(ctx, id, store.TaskStarting, msgStarting, tn.Addresses)

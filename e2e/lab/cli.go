@@ -234,8 +234,9 @@ type benchCmd struct {
 }
 
 type benchScaleCmd struct {
-	Replicas int `default:"60" help:"Tasks to scale to."`
-	Runs     int `default:"3" help:"Runs (each: raw containerd, then shoal)."`
+	Replicas    int  `default:"60" help:"Tasks to scale to."`
+	Runs        int  `default:"3" help:"Runs (each: raw containerd, then shoal)."`
+	Healthcheck bool `help:"Keep the image's healthcheck (probes every second) instead of --no-healthcheck."`
 }
 
 func (c *benchScaleCmd) Run(e *runEnv) error {
@@ -249,7 +250,7 @@ func (c *benchScaleCmd) Run(e *runEnv) error {
 	}
 	fmt.Fprintf(e.stdout, "scale 0 -> %d tasks of %s on %d nodes\n", c.Replicas, refs[0], len(l.Nodes()))
 	for run := 1; run <= c.Runs; run++ {
-		r, err := l.BenchScale(e.ctx, refs[0], c.Replicas)
+		r, err := l.BenchScale(e.ctx, refs[0], c.Replicas, c.Healthcheck)
 		if err != nil {
 			return err
 		}
