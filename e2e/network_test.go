@@ -202,7 +202,9 @@ func TestOverlay(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitUntil(t, 30*time.Second, "n2's routes and FDB back", func() (bool, string) {
-			return routes("n2") == n2Routes && fdb("n2") == n2FDB, routes("n2")
+			r, f := routes("n2"), fdb("n2")
+			nodes, _ := l.Agentctl(ctx, "n2", "node", "ls")
+			return r == n2Routes && f == n2FDB, fmt.Sprintf("routes:\n%s\nwant:\n%s\nfdb:\n%s\nwant:\n%s\nnode ls on n2:\n%s", r, n2Routes, f, n2FDB, nodes)
 		})
 		n2Addr := func() string { n, _ := l.Node("n2"); return n.Addr }()
 		if err := l.Stop("n3"); err != nil {

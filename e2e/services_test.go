@@ -63,6 +63,16 @@ func TestServices(t *testing.T) {
 		}
 	})
 
+	t.Run("service logs gathers every task's output from its node", func(t *testing.T) {
+		out := agentctl(t, l, "n2", "service", "logs", "web")
+		for _, tk := range running(serviceTasks(t, l, "n1", "web")) {
+			prefix := fmt.Sprintf("web.%d.%s@%s", tk.Slot, tk.ID, tk.NodeHostname)
+			if !strings.Contains(out, prefix) || !strings.Contains(out, "listening on") {
+				t.Errorf("service logs has no line of %s:\n%s", prefix, out)
+			}
+		}
+	})
+
 	t.Run("global service follows a joining node", func(t *testing.T) {
 		agentctl(t, l, "n1", "service", "create", "--detach", "--name", "mon", "--mode", "global", img["web:v1"])
 		waitRunning(t, l, "mon", 3, "n1=1 n2=1 n3=1", 30*time.Second)
@@ -113,8 +123,10 @@ func TestServices(t *testing.T) {
 		var took []time.Duration
 		for run := range 3 {
 			// A fresh service each run: spread puts one task on each node.
+			// No healthcheck: the figure is detection, rescheduling and
+			// start, not the image's probe interval.
 			name := fmt.Sprintf("fo%d", run)
-			agentctl(t, l, "n1", "service", "create", "--detach", "--name", name, "--replicas", "3", img["web:v1"])
+			agentctl(t, l, "n1", "service", "create", "--detach", "--name", name, "--replicas", "3", "--no-healthcheck", img["web:v1"])
 			waitRunning(t, l, name, 3, "n1=1 n2=1 n3=1", 60*time.Second)
 			start := time.Now()
 			if err := l.Kill("n3", false); err != nil {

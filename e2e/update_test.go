@@ -76,7 +76,7 @@ func TestRollingUpdate(t *testing.T) {
 
 	t.Run("a bad image pauses the update, which resumes later", func(t *testing.T) {
 		missing := l.RegistryAddr() + "/web:v9"
-		_, err := l.Agentctl(ctx, "n1", "service", "update", "--image", missing, "web")
+		_, err := l.Agentctl(ctx, "n1", "service", "update", "--update-parallelism", "1", "--image", missing, "web")
 		if err == nil || !strings.Contains(err.Error(), "update paused") {
 			t.Fatalf("update to a missing image: err = %v, want `service update paused: ...`", err)
 		}
@@ -92,10 +92,16 @@ func TestRollingUpdate(t *testing.T) {
 		if n := countRunning(serviceTasks(t, l, "n1", "web"), img["web:v2"]); n != 5 {
 			t.Errorf("%d tasks run v2 after the pause, want 5", n)
 		}
-		// The image appears; a plain update resumes and completes.
+		// The image appears. The restart policy retries the failed slot
+		// (with backoff) and now succeeds; a plain update then resumes the
+		// paused one, which completes.
 		if err := l.Push(ctx, archiveOf(t, l, "web", "v2"), "web:v9"); err != nil {
 			t.Fatal(err)
 		}
+		waitUntil(t, 60*time.Second, "the failed slot runs web:v9", func() (bool, string) {
+			n := countRunning(serviceTasks(t, l, "n1", "web"), missing)
+			return n == 1, fmt.Sprint(n)
+		})
 		agentctl(t, l, "n1", "service", "update", "web")
 		checkImages(t, l, "web", missing, 6)
 		checkUpdateState(t, l, "web", store.UpdateCompleted)

@@ -72,8 +72,8 @@ func TestNftIncremental(t *testing.T) {
 		changedIDs []int // slot maps of the changed service
 	}{
 		// ids follow key order: svc0/published/30000/tcp, svc0/vip, ...
-		{"all ports", allPortsShape, 200 + 50 + 4, 4, []int{1, 2}},
-		{"ports", portsShape, 200 + 4, 2, []int{1}},
+		{"all ports", allPortsShape, 200 + 50 + 5, 4, []int{1, 2}},
+		{"ports", portsShape, 200 + 5, 2, []int{1}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ns := lbtest.NewNetNS(t)
@@ -85,7 +85,7 @@ func TestNftIncremental(t *testing.T) {
 			}
 			cc := nftIn(t, ns)
 			if got := len(chainNames(t, cc)); got != tt.chains {
-				t.Fatalf("table has %d chains, want %d (one per service and 4 fixed)", got, tt.chains)
+				t.Fatalf("table has %d chains, want %d (one per service and 5 fixed)", got, tt.chains)
 			}
 			slices.Reverse(cfg.Services)
 			if err := dp.Apply(ctx, cfg); err != nil {
@@ -143,7 +143,7 @@ func TestNftReplacesStaleTable(t *testing.T) {
 		t.Fatalf("Apply over a stale table: %v", err)
 	}
 	got := chainNames(t, cc)
-	want := []string{"output", "postrouting", "prerouting", "services", "svc-1", "svc-2"}
+	want := []string{"output", "postrouting", "prerouting", "replies", "services", "svc-1", "svc-2"}
 	if !slices.Equal(got, want) {
 		t.Errorf("chains after Apply: %v, want %v", got, want)
 	}

@@ -16,6 +16,7 @@ const (
 	chainPrerouting  = "prerouting"
 	chainOutput      = "output"
 	chainPostrouting = "postrouting"
+	chainReplies     = "replies"
 	chainServices    = "services"
 	mapVIPs          = "vips"
 	mapAllVIPs       = "allvips"
@@ -249,7 +250,33 @@ func addHooks(cc *nftables.Conn, t *nftables.Table, svcs *nftables.Chain, mark u
 	cc.AddRule(&nftables.Rule{Table: t, Chain: out, Exprs: jump})
 	post := cc.AddChain(natChain(t, chainPostrouting, nftables.ChainHookPostrouting, nftables.ChainPriorityNATSource))
 	cc.AddRule(&nftables.Rule{Table: t, Chain: post, Exprs: masqueradeMarked(mark)})
+	replies := cc.AddChain(&nftables.Chain{Table: t, Name: chainReplies, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityMangle})
+	cc.AddRule(&nftables.Rule{Table: t, Chain: replies, Exprs: markReplies(mark)})
 }
+
+// markReplies sets mark on the reply packets of translated (DNAT)
+// connections, before routing: a policy rule of the node (see
+// overlay.Desired.ReplyMark) then routes them by the main table, so that
+// the reply to a published port's client on the underlay leaves an
+// isolated overlay network whose own table has no route out.
+func markReplies(mark uint32) []expr.Any {
+	return []expr.Any{
+		&expr.Ct{Key: expr.CtKeyDIRECTION, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{1}}, // IP_CT_DIR_REPLY
+		&expr.Ct{Key: expr.CtKeySTATUS, Register: 1},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(ctStatusDstNAT), Xor: binaryutil.NativeEndian.PutUint32(0)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(0)},
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(^mark), Xor: binaryutil.NativeEndian.PutUint32(mark)},
+		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
+	}
+}
+
+// ctStatusDstNAT is IPS_DST_NAT of the conntrack status bits.
+const ctStatusDstNAT = 1 << 5
 
 // resetTable queues the replacement of any table of that name (a previous
 // run's) by an empty one, without failing when none exists.

@@ -71,7 +71,7 @@ func TestApplyConvergesFromDebris(t *testing.T) {
 	f.routes[routeKey{Table(42), pfx("10.10.5.0/24")}] = Route{Table: Table(42), Dst: pfx("10.10.5.0/24"),
 		Dev: "shoalvx42", Gw: netip.MustParseAddr("10.10.5.0"), OnLink: true}
 	f.routes[routeKey{Table(99), pfx("0.0.0.0/0")}] = Route{Table: Table(99), Dst: pfx("0.0.0.0/0"), Unreachable: true}
-	f.rules[Rule{RulePriority, "shoalbr99", Table(99)}] = true
+	f.rules[Rule{Priority: RulePriority, IifName: "shoalbr99", Table: Table(99)}] = true
 	c := applyCases()[2]
 	applyAndCheck(t, NewManager(f, quiet), f, c, "debris")
 }
@@ -197,5 +197,28 @@ func TestPlanVIPBlockRoute(t *testing.T) {
 	bad.Networks[0].VIPs = bad.Networks[0].Subnet
 	if _, err := render(bad, 1500); !errors.Is(err, ErrInvalid) {
 		t.Errorf("VIP block overlapping the subnet: err = %v, want ErrInvalid", err)
+	}
+}
+
+// TestPlanReplyMarkRule checks that a reply mark becomes one policy rule,
+// ahead of the networks' own, sending marked packets to the main table.
+func TestPlanReplyMarkRule(t *testing.T) {
+	base := desired(front(peer("b", ulB, "10.10.2.0/24")))
+	cur, err := render(base, 1500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marked := desired(front(peer("b", ulB, "10.10.2.0/24")))
+	marked.ReplyMark = 0x100000
+	want, err := render(marked, 1500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, o := range plan(cur, want) {
+		got = append(got, o.String())
+	}
+	if len(got) != 1 || got[0] != "add rule 8999 fwmark 0x100000/0x100000 table 254" {
+		t.Fatalf("plan = %q, want the one fwmark rule", got)
 	}
 }

@@ -332,6 +332,10 @@ func netlinkRule(r Rule) *netlink.Rule {
 	nr := netlink.NewRule()
 	nr.Family = netlink.FAMILY_V4
 	nr.Priority, nr.IifName, nr.Table = r.Priority, r.IifName, int(r.Table)
+	if r.Mark != 0 {
+		mask := r.Mark
+		nr.Mark, nr.Mask = r.Mark, &mask
+	}
 	nr.Protocol = RouteProtocol
 	return nr
 }

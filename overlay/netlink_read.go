@@ -78,7 +78,7 @@ func (k *NetlinkKernel) State() (State, error) {
 	}
 	for _, r := range rules {
 		if r.Protocol == RouteProtocol {
-			s.Rules = append(s.Rules, Rule{Priority: r.Priority, IifName: r.IifName, Table: uint32(r.Table)})
+			s.Rules = append(s.Rules, Rule{Priority: r.Priority, IifName: r.IifName, Mark: r.Mark, Table: uint32(r.Table)})
 		}
 	}
 	return s, nil

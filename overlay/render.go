@@ -47,7 +47,14 @@ type Desired struct {
 	Underlay netip.Addr
 	// UnderlayDev holds Underlay (e.g. eth0); its MTU bounds the overlay's.
 	UnderlayDev string
-	Networks    []Network
+	// ReplyMark, when not zero, is a packet mark bit that sends marked
+	// packets arriving from the overlay to the main table instead of their
+	// network's own (rule priority RulePriority-1). The load balancer sets
+	// it on the replies of the connections it translated, so that the reply
+	// to a client on the underlay (a published port) leaves the isolated
+	// network table, which has no route out.
+	ReplyMark uint32
+	Networks  []Network
 }
 
 // Constants that name the kernel objects the overlay owns. They are part of
@@ -120,6 +127,9 @@ func render(d Desired, underlayMTU int) (State, error) {
 	}
 	for _, n := range d.Networks {
 		renderNetwork(&s, d, n, mtu)
+	}
+	if d.ReplyMark != 0 {
+		s.Rules = append(s.Rules, Rule{Priority: RulePriority - 1, Mark: d.ReplyMark, Table: MainTable})
 	}
 	return s, nil
 }

@@ -169,10 +169,16 @@ func (f FDB) String() string { return fmt.Sprintf("fdb %s %s dst %s", f.Link, f.
 type Rule struct {
 	Priority int
 	IifName  string
-	Table    uint32
+	// Mark, when not zero, matches packets whose mark has these bits
+	// (fwmark Mark/Mark) instead of an input interface.
+	Mark  uint32
+	Table uint32
 }
 
 func (r Rule) String() string {
+	if r.Mark != 0 {
+		return fmt.Sprintf("rule %d fwmark %#x/%#x table %d", r.Priority, r.Mark, r.Mark, r.Table)
+	}
 	return fmt.Sprintf("rule %d iif %s table %d", r.Priority, r.IifName, r.Table)
 }
 

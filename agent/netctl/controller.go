@@ -176,7 +176,11 @@ func (c *Controller) syncOverlay(ctx context.Context) error {
 
 func (c *Controller) syncOverlayLocked(ctx context.Context) error {
 	nets := desiredOverlay(c.cfg.Store.View(), c.cfg.NodeID)
-	err := c.ov.Apply(ctx, overlay.Desired{Underlay: c.cfg.Underlay, UnderlayDev: c.dev, Networks: nets})
+	d := overlay.Desired{Underlay: c.cfg.Underlay, UnderlayDev: c.dev, Networks: nets}
+	if c.dp != nil {
+		d.ReplyMark = lb.DefaultMasqueradeMark // the mark lb.Options default to
+	}
+	err := c.ov.Apply(ctx, d)
 	if err != nil {
 		return err
 	}
