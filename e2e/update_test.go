@@ -117,6 +117,49 @@ func TestRollingUpdate(t *testing.T) {
 		})
 		checkImages(t, l, "web", l.RegistryAddr()+"/web:v9", 6)
 	})
+
+	t.Run("a new leader carries the rollout on from where it stopped", func(t *testing.T) {
+		rows := nodeLs(t, l, "n1")
+		leader := leaderOf(rows)
+		other := "n1"
+		if leader == "n1" {
+			other = "n2"
+		}
+		began := time.Now()
+		agentctl(t, l, other, "service", "update", "--detach", "--update-parallelism", "1", "--update-delay", "2s",
+			"--update-failure-action", "pause", "--image", img["web:v1"], "web")
+		waitUntil(t, 60*time.Second, "first v1 task running", func() (bool, string) {
+			n := countRunning(serviceTasks(t, l, other, "web"), img["web:v1"])
+			return n >= 1, fmt.Sprint(n)
+		})
+		if err := l.Kill(leader, false); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("killed the leader %s mid-rollout", leader)
+		waitUntil(t, 120*time.Second, "rollout completed under the new leader", func() (bool, string) {
+			var s api.Service
+			apiGet(t, l, other, "/v1/services/web", &s)
+			rs := running(serviceTasks(t, l, other, "web"))
+			st := s.UpdateStatus
+			return st != nil && st.State == store.UpdateCompleted && len(rs) == 6 && countRunning(rs, img["web:v1"]) == 6,
+				fmt.Sprintf("%+v, %d running, %d v1", st, len(rs), countRunning(rs, img["web:v1"]))
+		})
+		// No slot got two v1 tasks, except to replace a task of the dead node.
+		perSlot := map[int]int{}
+		for _, tk := range serviceTasks(t, l, other, "web") {
+			if tk.Spec.Image == img["web:v1"] && tk.NodeHostname != leader && tk.CreatedAt.After(began) {
+				perSlot[tk.Slot]++
+			}
+		}
+		for slot, n := range perSlot {
+			if n > 1 {
+				t.Errorf("slot %d got %d v1 tasks on live nodes: updated twice", slot, n)
+			}
+		}
+		if err := l.Start(leader); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func inspect(t *testing.T, l *lab.Lab, svc string) api.Service {
