@@ -250,6 +250,20 @@ func TestJoinRefusals(t *testing.T) {
 
 func TestRestartRejoinsWithoutFlags(t *testing.T) {
 	agents := formCluster(t, "r1", "r2", "r3")
+	// Stop r3 only once it is a voter: stopped while the leader is promoting
+	// it, the two-voter configuration in between would have no quorum.
+	eventually(t, 20*time.Second, "three voters", func() error {
+		v := 0
+		for _, n := range agents[0].nodes(t) {
+			if n.Role == store.RoleVoter {
+				v++
+			}
+		}
+		if v != 3 {
+			return fmt.Errorf("%d voters", v)
+		}
+		return nil
+	})
 	dir := agents[2].a.cfg.DataDir
 	cfg := agents[2].a.cfg
 	agents[2].stop()
