@@ -238,8 +238,9 @@ func archiveOf(t *testing.T, l *lab.Lab, name, tag string) string {
 }
 
 // TestZeroDowntime rolls 6 replicas v1 → v2 stop-first, then v2 → v3
-// start-first, while a client in n3's namespace sends 200 requests a second
-// through the service's VIP, each on a new connection: no request may fail.
+// start-first, while a client in n3's namespace sends 250 requests a second
+// through the service's VIP, each on a new connection: no request may fail,
+// out of at least 20,000.
 func TestZeroDowntime(t *testing.T) {
 	l := upLab(t, lab.Options{Nodes: 3})
 	refs, err := l.PushTestImages(context.Background())
@@ -256,8 +257,9 @@ func TestZeroDowntime(t *testing.T) {
 	if vip == "" {
 		t.Fatal("service web has no VIP on the default network")
 	}
+	var total int64
 	for _, step := range []struct{ order, image string }{{"stop-first", "web:v2"}, {"start-first", "web:v3"}} {
-		ld := startLoad(t, l, "n3", "http://"+vip+"/", 200)
+		ld := startLoad(t, l, "n3", "http://"+vip+"/", 250)
 		start := time.Now()
 		agentctl(t, l, "n1", "service", "update", "--update-order", step.order, "--image", img[step.image], "web")
 		checkImages(t, l, "web", img[step.image], 6)
@@ -270,5 +272,10 @@ func TestZeroDowntime(t *testing.T) {
 		if ok < 5000 {
 			t.Errorf("%s: only %d requests answered: the load did not run", step.order, ok)
 		}
+		total += ok + failed
+	}
+	t.Logf("zero downtime: %d requests in all", total)
+	if total < 20000 {
+		t.Errorf("only %d requests in all, want at least 20,000", total)
 	}
 }
