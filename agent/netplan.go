@@ -14,7 +14,7 @@ import (
 // leader's loops and handlers call it on a snapshot and write the result
 // through raft with version checks.
 //
-// A network's range is cut into node-sized blocks (nodeBits). The first
+// A network's range is cut into node-sized blocks (overlay.NodeBits). The first
 // block holds the VIPs of the network's services; every other block can be
 // leased to one node, which then owns its addresses (node-local IPAM).
 
@@ -29,12 +29,6 @@ const (
 	// leases are computed. It sorts before every node ID.
 	vipLeaseKey = "\x00vips"
 )
-
-// nodeBits is the prefix length of a node's block of a network of the given
-// prefix length: a /24 for networks of /20 or wider, down to a /28 for a /24.
-func nodeBits(networkBits int) int {
-	return max(24, min(networkBits+4, 28))
-}
 
 // parseNetworkRange checks a network's range: IPv4, no host bits, at least
 // a /24 so that it holds a VIP block and a few node blocks.
@@ -59,7 +53,7 @@ func vipBlock(n *store.Network) (netip.Prefix, error) {
 	if err != nil {
 		return netip.Prefix{}, fmt.Errorf("network %q: subnet %q: %w", n.Name, n.Subnet, err)
 	}
-	return netip.PrefixFrom(p.Masked().Addr(), nodeBits(p.Bits())), nil
+	return overlay.VIPBlock(p), nil
 }
 
 // planLeases returns changed copies of the networks whose lease tables need
@@ -177,14 +171,17 @@ func usedVIPs(svcs []*store.Service, skipID string) map[string]bool {
 // newNetworkRange picks the lowest /24 of networkPool that overlaps no
 // existing network, for `network create` without --subnet.
 func newNetworkRange(nets []*store.Network) (netip.Prefix, error) {
-	pool := netip.MustParsePrefix(networkPool)
-	for a := pool.Addr(); pool.Contains(a); a = nextBlock(a, 24) {
-		cand := netip.PrefixFrom(a, 24)
-		if !overlapsAny(cand, nets) {
-			return cand, nil
+	var taken []netip.Prefix
+	for _, n := range nets {
+		if p, err := netip.ParsePrefix(n.Subnet); err == nil {
+			taken = append(taken, p)
 		}
 	}
-	return netip.Prefix{}, badRequest("no free /24 left in %s for a new network: pass --subnet", networkPool)
+	p, err := overlay.FreeBlock(netip.MustParsePrefix(networkPool), 24, taken)
+	if err != nil {
+		return p, badRequest("no free /24 left in %s for a new network: pass --subnet", networkPool)
+	}
+	return p, nil
 }
 
 // nextVNI is one more than the highest VNI in use.
@@ -203,11 +200,4 @@ func overlapsAny(p netip.Prefix, nets []*store.Network) bool {
 		}
 	}
 	return false
-}
-
-func nextBlock(a netip.Addr, bits int) netip.Addr {
-	b := a.As4()
-	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-	v += 1 << (32 - bits)
-	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }

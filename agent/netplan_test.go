@@ -8,14 +8,6 @@ import (
 	"github.com/shoal-org/shoal/store"
 )
 
-func TestNodeBits(t *testing.T) {
-	for bits, want := range map[int]int{8: 24, 16: 24, 20: 24, 22: 26, 24: 28} {
-		if got := nodeBits(bits); got != want {
-			t.Errorf("nodeBits(%d) = %d, want %d", bits, got, want)
-		}
-	}
-}
-
 func TestPlanLeasesKeepsAndFrees(t *testing.T) {
 	nw := &store.Network{Name: "shoal", Subnet: "10.240.0.0/16",
 		Leases: map[string]string{"a": "10.240.5.0/24", "gone": "10.240.1.0/24"}}

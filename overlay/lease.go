@@ -48,6 +48,34 @@ func LeaseSubnet(cidr string, prefixLen int, taken map[string]string, nodeID str
 	return firstFree(pool, prefixLen, others)
 }
 
+// NodeBits is the prefix length of one node's block of a network whose
+// range has prefix length networkBits: a /24 for ranges of /20 or wider,
+// down to a /28 for a /24, so that even a small network has a VIP block and
+// a few node blocks.
+func NodeBits(networkBits int) int {
+	return max(24, min(networkBits+4, 28))
+}
+
+// VIPBlock is the block of a network's range cidr that holds its services'
+// VIPs: the first node-sized block, which is never leased to a node.
+func VIPBlock(cidr netip.Prefix) netip.Prefix {
+	return netip.PrefixFrom(cidr.Masked().Addr(), NodeBits(cidr.Bits()))
+}
+
+// FreeBlock returns the lowest subnet of length bits in pool that overlaps
+// none of taken, or an error wrapping ErrNoFreeSubnet.
+func FreeBlock(pool netip.Prefix, bits int, taken []netip.Prefix) (netip.Prefix, error) {
+	others := make(map[string]netip.Prefix, len(taken))
+	for i, p := range taken {
+		others[fmt.Sprint(i)] = p.Masked()
+	}
+	s, err := firstFree(pool.Masked(), bits, others)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.ParsePrefix(s)
+}
+
 // keepsLease reports whether no node with a smaller ID claims a subnet
 // overlapping own.
 func keepsLease(nodeID string, own netip.Prefix, others map[string]netip.Prefix) bool {

@@ -3,6 +3,7 @@ package overlay
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"testing"
 )
 
@@ -65,5 +66,31 @@ func TestLeaseSubnetFillsPool(t *testing.T) {
 	}
 	if _, err := LeaseSubnet("10.10.0.0/20", 24, taken, "late"); !errors.Is(err, ErrNoFreeSubnet) {
 		t.Fatalf("17th node: %v, want ErrNoFreeSubnet", err)
+	}
+}
+
+func TestNodeBitsAndVIPBlock(t *testing.T) {
+	for bits, want := range map[int]int{8: 24, 16: 24, 20: 24, 22: 26, 24: 28} {
+		if got := NodeBits(bits); got != want {
+			t.Errorf("NodeBits(%d) = %d, want %d", bits, got, want)
+		}
+	}
+	if got := VIPBlock(netip.MustParsePrefix("10.240.0.0/16")); got.String() != "10.240.0.0/24" {
+		t.Errorf("VIPBlock(10.240.0.0/16) = %s", got)
+	}
+	if got := VIPBlock(netip.MustParsePrefix("10.9.0.0/24")); got.String() != "10.9.0.0/28" {
+		t.Errorf("VIPBlock(10.9.0.0/24) = %s", got)
+	}
+}
+
+func TestFreeBlock(t *testing.T) {
+	pool := netip.MustParsePrefix("10.241.0.0/16")
+	taken := []netip.Prefix{netip.MustParsePrefix("10.241.0.0/24"), netip.MustParsePrefix("10.241.2.0/23")}
+	if got, err := FreeBlock(pool, 24, taken); err != nil || got.String() != "10.241.1.0/24" {
+		t.Errorf("FreeBlock = %v, %v; want 10.241.1.0/24", got, err)
+	}
+	full := []netip.Prefix{pool}
+	if _, err := FreeBlock(pool, 24, full); !errors.Is(err, ErrNoFreeSubnet) {
+		t.Errorf("FreeBlock of a full pool: err = %v, want ErrNoFreeSubnet", err)
 	}
 }

@@ -25,8 +25,7 @@ func desiredOverlay(v *store.View, self string) []overlay.Network {
 		cidr, _ := netip.ParsePrefix(nw.Subnet)
 		on := overlay.Network{Name: nw.Name, VNI: nw.VNI, Subnet: own, CIDR: cidr}
 		if cidr.IsValid() {
-			// The VIP block is the network's first node-sized block.
-			on.VIPs = netip.PrefixFrom(cidr.Masked().Addr(), own.Bits())
+			on.VIPs = overlay.VIPBlock(cidr)
 		}
 		ids := make([]string, 0, len(nw.Leases))
 		for id := range nw.Leases {
