@@ -101,10 +101,8 @@ func planLeases(nets []*store.Network, nodes []*store.Node) (changed []*store.Ne
 func serviceNetworks(spec store.ServiceSpec, v *store.View) ([]*store.Network, error) {
 	names := spec.Task.Networks
 	if len(names) == 0 {
-		for _, n := range v.Networks() {
-			if n.Default {
-				return []*store.Network{n}, nil
-			}
+		if n := v.DefaultNetwork(); n != nil {
+			return []*store.Network{n}, nil
 		}
 		return nil, nil // a cluster from before networks: host network
 	}

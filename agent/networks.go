@@ -64,13 +64,8 @@ func (cl *cluster) leaseLoop(ctx context.Context) {
 // before networks existed.
 func (cl *cluster) ensureDefaultNetwork(ctx context.Context, v *store.View) error {
 	c := v.Cluster()
-	if c == nil || c.OverlayCIDR == "" {
+	if c == nil || c.OverlayCIDR == "" || v.DefaultNetwork() != nil {
 		return nil
-	}
-	for _, n := range v.Networks() {
-		if n.Default {
-			return nil
-		}
 	}
 	_, err := cl.apply(ctx, store.Command{Ops: []store.Op{defaultNetworkOp(c.OverlayCIDR)}})
 	return err

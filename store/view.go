@@ -80,6 +80,17 @@ func (v *View) NetworkByName(name string) *Network {
 // Networks returns every network, sorted by name.
 func (v *View) Networks() []*Network { return list[Network](v, TableNetworks, idxName) }
 
+// DefaultNetwork returns the network services join when they name none, or
+// nil (a cluster made before networks existed).
+func (v *View) DefaultNetwork() *Network {
+	for _, n := range v.Networks() {
+		if n.Default {
+			return n
+		}
+	}
+	return nil
+}
+
 // first returns the first object of an index lookup, or nil. Tables and
 // indexes are constants of this package, so memdb cannot fail here.
 func first[T any](v *View, table Table, index string, args ...any) *T {

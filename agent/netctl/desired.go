@@ -56,10 +56,8 @@ func taskNetworks(v *store.View, t *store.Task) []string {
 	if len(t.Spec.Networks) > 0 {
 		return t.Spec.Networks
 	}
-	for _, n := range v.Networks() {
-		if n.Default {
-			return []string{n.Name}
-		}
+	if n := v.DefaultNetwork(); n != nil {
+		return []string{n.Name}
 	}
 	return nil
 }
