@@ -103,8 +103,7 @@ func (cl *cluster) taskNetwork(ctx context.Context, t *store.Task) (worker.TaskN
 	if cl.netc == nil {
 		return worker.TaskNetwork{}, nil
 	}
-	tn, err := cl.netc.TaskNetwork(ctx, t)
-	return worker.TaskNetwork(tn), err
+	return cl.netc.TaskNetwork(ctx, t)
 }
 
 // networkHooks are the worker's network hooks for this agent's mode.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/shoal-org/shoal/agent/worker"
 	"github.com/shoal-org/shoal/lb"
 	"github.com/shoal-org/shoal/overlay"
 	"github.com/shoal-org/shoal/store"
@@ -37,15 +38,6 @@ type Config struct {
 	Dataplane string
 	// Logger is nil for slog.Default().
 	Logger *slog.Logger
-}
-
-// TaskNetwork is what a task gets to run on the overlay.
-type TaskNetwork struct {
-	NetNSPath  string
-	ResolvConf string
-	Hosts      string
-	// Addresses are the task's addresses, network name -> IP.
-	Addresses map[string]string
 }
 
 // Controller is one node's network agent. Run converges the overlay and the
@@ -228,19 +220,19 @@ func (c *Controller) syncLB(ctx context.Context) error {
 // an address per network from this node's subnet, a veth into each
 // network's bridge, and a resolv.conf naming the first network's gateway
 // (the DNS resolver). A task whose service joins no network (a cluster
-// without networks) gets the zero TaskNetwork: the host network. On error
+// without networks) gets the zero worker.TaskNetwork: the host network. On error
 // nothing is left behind.
-func (c *Controller) TaskNetwork(ctx context.Context, t *store.Task) (_ TaskNetwork, err error) {
+func (c *Controller) TaskNetwork(ctx context.Context, t *store.Task) (_ worker.TaskNetwork, err error) {
 	names := taskNetworks(c.cfg.Store.View(), t)
 	if len(names) == 0 {
-		return TaskNetwork{}, nil
+		return worker.TaskNetwork{}, nil
 	}
 	start := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	defer func() { c.log.Debug("task network", "task", t.ID, "took", time.Since(start), "err", err) }()
 	if err := c.ensureApplied(ctx, names); err != nil {
-		return TaskNetwork{}, err
+		return worker.TaskNetwork{}, err
 	}
 	defer func() {
 		if err != nil {
@@ -252,7 +244,7 @@ func (c *Controller) TaskNetwork(ctx context.Context, t *store.Task) (_ TaskNetw
 	for _, name := range names {
 		ip, err := c.ipams[name].Allocate(t.ID)
 		if err != nil {
-			return TaskNetwork{}, fmt.Errorf("network %q on this node: %w", name, err)
+			return worker.TaskNetwork{}, fmt.Errorf("network %q on this node: %w", name, err)
 		}
 		addrs[name] = ip.String()
 		reqs = append(reqs, overlay.AttachRequest{Network: name, IP: ip})
@@ -260,22 +252,22 @@ func (c *Controller) TaskNetwork(ctx context.Context, t *store.Task) (_ TaskNetw
 	// Recorded before the kernel is touched, so that a crash leaves a record
 	// for Release (and the IPAM) to find.
 	if err := c.recs.put(t.ID, addrs); err != nil {
-		return TaskNetwork{}, err
+		return worker.TaskNetwork{}, err
 	}
-	tn := TaskNetwork{NetNSPath: c.recs.netnsPath(t.ID), Addresses: addrs}
+	tn := worker.TaskNetwork{NetNSPath: c.recs.netnsPath(t.ID), Addresses: addrs}
 	_ = c.ov.Detach(ctx, t.ID) // leftovers of an earlier attempt
 	if err := overlay.DeleteNetNS(tn.NetNSPath); err != nil {
-		return TaskNetwork{}, err
+		return worker.TaskNetwork{}, err
 	}
 	if err := overlay.CreateNetNS(tn.NetNSPath); err != nil {
-		return TaskNetwork{}, err
+		return worker.TaskNetwork{}, err
 	}
 	if _, err := c.ov.Attach(ctx, tn.NetNSPath, t.ID, reqs); err != nil {
-		return TaskNetwork{}, err
+		return worker.TaskNetwork{}, err
 	}
 	first := c.applied[names[0]]
 	if tn.ResolvConf, tn.Hosts, err = c.recs.writeFiles(t.ID, overlay.Gateway(first.Subnet), reqs[0].IP); err != nil {
-		return TaskNetwork{}, err
+		return worker.TaskNetwork{}, err
 	}
 	return tn, nil
 }
