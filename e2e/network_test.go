@@ -13,6 +13,7 @@ import (
 
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/e2e/lab"
+	"github.com/shoal-org/shoal/store"
 )
 
 // inTask runs argv inside task tk's network namespace, on its node.
@@ -74,11 +75,8 @@ func onNode(ts []api.Task, node string) api.Task {
 func TestOverlay(t *testing.T) {
 	l := upLab(t, lab.Options{Nodes: 3})
 	ctx := context.Background()
-	refs, err := l.PushTestImages(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	web := refs[0]
+	img := pushImages(t, l)
+	web := img["web:v1"]
 	agentctl(t, l, "n1", "service", "create", "--detach", "--name", "web", "--replicas", "3", web)
 	ts := waitRunning(t, l, "web", 3, "n1=1 n2=1 n3=1", 60*time.Second)
 	n1, n3 := onNode(ts, "n1"), onNode(ts, "n3")
@@ -213,16 +211,22 @@ func TestOverlay(t *testing.T) {
 			nodes, _ := l.Agentctl(ctx, "n2", "node", "ls")
 			return r == n2Routes && f == n2FDB, fmt.Sprintf("routes:\n%s\nwant:\n%s\nfdb:\n%s\nwant:\n%s\nnode ls on n2:\n%s", r, n2Routes, f, n2FDB, nodes)
 		})
-		n2Addr := func() string { n, _ := l.Node("n2"); return n.Addr }()
+		var shoal store.Network
+		apiGet(t, l, "n1", "/v1/networks/shoal", &shoal)
+		ids := byHost(nodeLs(t, l, "n1"))
+		n2Sub, n3Sub := shoal.Leases[ids["n2"].ID], shoal.Leases[ids["n3"].ID]
+		if n2Sub == "" || n3Sub == "" || !strings.Contains(routes("n1"), n3Sub) {
+			t.Fatalf("n1's routes %q before the stop lack n3's subnet %q (n2's %q)", routes("n1"), n3Sub, n2Sub)
+		}
 		if err := l.Stop("n3"); err != nil {
 			t.Fatal(err)
 		}
 		waitUntil(t, 30*time.Second, "n1 drops n3's route", func() (bool, string) {
 			r := routes("n1")
-			return !strings.Contains(r, "10.240.3.0/24"), r
+			return !strings.Contains(r, n3Sub), r
 		})
-		if !strings.Contains(routes("n1"), "via") || n2Addr == "" {
-			t.Errorf("n1 lost its other routes: %s", routes("n1"))
+		if !strings.Contains(routes("n1"), n2Sub) {
+			t.Errorf("n1 lost n2's route %s too: %s", n2Sub, routes("n1"))
 		}
 		if err := l.Start("n3"); err != nil {
 			t.Fatal(err)

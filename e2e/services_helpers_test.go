@@ -33,6 +33,21 @@ func apiGet(t *testing.T, l *lab.Lab, node, path string, out any) {
 	}
 }
 
+// pushImages pushes the test images into the lab registry and returns
+// their references by NAME:TAG ("web:v1" -> "10.77.0.254:5000/web:v1").
+func pushImages(t *testing.T, l *lab.Lab) map[string]string {
+	t.Helper()
+	refs, err := l.PushTestImages(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := map[string]string{}
+	for _, r := range refs {
+		img[r[strings.LastIndex(r, "/")+1:]] = r
+	}
+	return img
+}
+
 // serviceTasks lists every task of svc (history included), as node sees them.
 func serviceTasks(t *testing.T, l *lab.Lab, node, svc string) []api.Task {
 	t.Helper()

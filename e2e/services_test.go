@@ -22,14 +22,7 @@ import (
 func TestServices(t *testing.T) {
 	l := upLab(t, lab.Options{Nodes: 4})
 	ctx := context.Background()
-	refs, err := l.PushTestImages(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img := map[string]string{}
-	for _, r := range refs {
-		img[r[strings.LastIndex(r, "/")+1:]] = r
-	}
+	img := pushImages(t, l)
 	// n4 starts outside the cluster: it joins for the global service.
 	agentctl(t, l, "n4", "node", "ls")
 	if out, _, err := l.Exec(ctx, "n4", "agent", "leave"); err != nil {
@@ -264,11 +257,8 @@ func TestServices(t *testing.T) {
 // the failover test shows).
 func TestAdoption(t *testing.T) {
 	l := upLab(t, lab.Options{Nodes: 1})
-	refs, err := l.PushTestImages(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	agentctl(t, l, "n1", "service", "create", "--detach", "--name", "web", "--replicas", "2", refs[0])
+	img := pushImages(t, l)
+	agentctl(t, l, "n1", "service", "create", "--detach", "--name", "web", "--replicas", "2", img["web:v1"])
 	waitRunning(t, l, "web", 2, "n1=2", 60*time.Second)
 	before := containerPIDs(t, l, "n1")
 	if len(before) != 2 {

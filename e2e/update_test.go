@@ -23,14 +23,7 @@ import (
 func TestRollingUpdate(t *testing.T) {
 	l := upLab(t, lab.Options{Nodes: 3})
 	ctx := context.Background()
-	refs, err := l.PushTestImages(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img := map[string]string{}
-	for _, r := range refs {
-		img[r[strings.LastIndex(r, "/")+1:]] = r
-	}
+	img := pushImages(t, l)
 
 	t.Run("seed 004: update one at a time, then in delayed batches, then roll back", func(t *testing.T) {
 		agentctl(t, l, "n1", "service", "create", "--detach", "--name", "web", "--replicas", "3", img["web:v1"])
@@ -243,14 +236,7 @@ func archiveOf(t *testing.T, l *lab.Lab, name, tag string) string {
 // out of at least 20,000.
 func TestZeroDowntime(t *testing.T) {
 	l := upLab(t, lab.Options{Nodes: 3})
-	refs, err := l.PushTestImages(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	img := map[string]string{}
-	for _, r := range refs {
-		img[r[strings.LastIndex(r, "/")+1:]] = r
-	}
+	img := pushImages(t, l)
 	agentctl(t, l, "n1", "service", "create", "--detach", "--name", "web", "--replicas", "6", img["web:v1"])
 	waitRunning(t, l, "web", 6, "n1=2 n2=2 n3=2", 60*time.Second)
 	vip := inspect(t, l, "web").VIPs["shoal"]

@@ -2,17 +2,18 @@ package lab
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/shoal-org/shoal/agent/runtime"
+	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/store"
 )
 
 // ScaleResult is one run of BenchScale.
@@ -140,12 +141,15 @@ func (l *Lab) shoalScale(ctx context.Context, image string, replicas int, health
 	if out, err := l.Agentctl(ctx, n1, append(args, image)...); err != nil {
 		return 0, fmt.Errorf("bench scale: %w: %s", err, out)
 	}
-	hc := unixHTTP(l.Nodes()[0].AgentSock)
+	c, err := api.NewClient(l.Nodes()[0].AgentSock, nil)
+	if err != nil {
+		return 0, err
+	}
 	start := time.Now()
 	if out, err := l.Agentctl(ctx, n1, "service", "scale", "--detach", name+"="+strconv.Itoa(replicas)); err != nil {
 		return 0, fmt.Errorf("bench scale: %w: %s", err, out)
 	}
-	err := pollService(ctx, hc, name, 5*time.Minute, func(running int) bool { return running == replicas })
+	err = pollService(ctx, c, name, 5*time.Minute, func(running int) bool { return running == replicas })
 	took := time.Since(start)
 	if out, rerr := l.Agentctl(ctx, n1, "service", "rm", name); rerr != nil {
 		return took, errors.Join(err, fmt.Errorf("bench scale: %w: %s", rerr, out))
@@ -169,26 +173,20 @@ func (l *Lab) shoalScale(ctx context.Context, image string, replicas int, health
 // pollService polls the tasks of service name every 20 ms until done(the
 // number observed running) holds. Running, as containerd reports it: the
 // image's healthcheck, which takes a probe interval more, is not waited for.
-func pollService(ctx context.Context, hc *http.Client, name string, limit time.Duration, done func(int) bool) error {
+func pollService(ctx context.Context, c *api.Client, name string, limit time.Duration, done func(int) bool) error {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
-		resp, err := hc.Get("http://agent/v1/tasks?service=" + name)
-		if err != nil {
-			return err
+		var tasks []api.Task
+		if err := c.Do(ctx, http.MethodGet, "/v1/tasks?service="+url.QueryEscape(name), nil, &tasks); err != nil {
+			return fmt.Errorf("bench scale: %w", err)
 		}
-		var tasks []struct {
-			DesiredState string
-			Status       struct{ State string }
-		}
-		err = json.NewDecoder(resp.Body).Decode(&tasks)
-		resp.Body.Close()
 		n := 0
 		for _, t := range tasks {
-			if t.DesiredState == "running" && t.Status.State == "running" {
+			if t.DesiredState == store.TaskRunning && t.Status.State == store.TaskRunning {
 				n++
 			}
 		}
-		if err == nil && done(n) {
+		if done(n) {
 			return nil
 		}
 		select {
@@ -198,12 +196,4 @@ func pollService(ctx context.Context, hc *http.Client, name string, limit time.D
 		}
 	}
 	return fmt.Errorf("bench scale: service %s not done within %v", name, limit)
-}
-
-// unixHTTP is a client for an agent's API socket.
-func unixHTTP(sock string) *http.Client {
-	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		}}}
 }
