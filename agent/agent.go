@@ -44,7 +44,7 @@ type Config struct {
 	// none.
 	DNSUpstreams []string
 	// StopDrain is how long a leaving task stays out of the load balancers
-	// before its stop signal (bounded by its stop grace period).
+	// before its stop signal; its grace period only starts after it.
 	StopDrain time.Duration
 	// GossipTiming and VoterGrace tune failure detection; zero values are
 	// the defaults of the membership package.
