@@ -38,13 +38,14 @@ func upLab(t *testing.T, o lab.Options) *lab.Lab {
 		t.Skip("the lab needs root (network namespaces, containerd)")
 	}
 	o.Bin = binDir(t)
-	_ = lab.Teardown(lab.Config{}) // a lab left over by an interrupted run
+	o.Config = labConfig()
+	_ = lab.Teardown(o.Config) // a lab left over by an interrupted run
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	l, err := lab.Up(ctx, o)
 	if err != nil {
 		dumpLogs(t, nil)
-		_ = lab.Teardown(lab.Config{})
+		_ = lab.Teardown(o.Config)
 		t.Fatalf("lab up: %v", err)
 	}
 	t.Cleanup(func() {
@@ -56,6 +57,18 @@ func upLab(t *testing.T, o lab.Options) *lab.Lab {
 		}
 	})
 	return l
+}
+
+// labConfig is the default lab, or with SHOAL_LAB_PREFIX=P set a lab of its
+// own (namespaces P-hub, P-nK, files under /run/shoal-lab-P and
+// /var/lib/shoal-lab-P), so that two checkouts can run e2e tests side by
+// side on one machine.
+func labConfig() lab.Config {
+	p := os.Getenv("SHOAL_LAB_PREFIX")
+	if p == "" {
+		return lab.Config{}
+	}
+	return lab.Config{Prefix: p, RunDir: lab.DefaultRunDir + "-" + p, DataDir: lab.DefaultDataDir + "-" + p}
 }
 
 func dumpLogs(t *testing.T, l *lab.Lab) {
