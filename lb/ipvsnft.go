@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 )
 
@@ -16,16 +17,28 @@ import (
 //	map vipmarks  { ipv4_addr . inet_proto : mark }          # all-port VIP, tcp/udp -> fwmark
 //	map pubmarks  { inet_proto . inet_service : mark }       # published port -> fwmark
 //	chain marks {
-//	  meta mark set ip daddr . meta l4proto map @vipmarks accept
+//	  ct direction original meta mark & M == M ct mark & M == 0 meta mark set 0
+//	  meta mark set ip daddr . meta l4proto map @vipmarks ct mark |= M accept
 //	  ip daddr @vipaddrs accept
 //	  ct direction original fib daddr type local ip daddr != 127.0.0.0/8
-//	    meta mark set meta l4proto . th dport map @pubmarks
+//	    meta mark set meta l4proto . th dport map @pubmarks ct mark |= M
 //	}
 //	chain mark-prerouting { type filter hook prerouting priority mangle; jump marks }
 //	chain mark-output     { type filter hook output priority mangle; jump marks }
-//	chain services { ip daddr . meta l4proto . th dport @vips meta mark |= M }
+//	chain services { ip daddr . meta l4proto . th dport @vips meta mark |= M ct mark |= M }
 //	prerouting, output (nat, dstnat): jump services
 //	postrouting (nat, srcnat): meta mark & M != 0 masquerade
+//
+// A packet carries a mark of ours only if its connection is service
+// traffic: every rule that marks a packet records M in its connection's
+// mark too, and the first rule drops a mark of ours from a packet whose
+// connection has none, i.e. a mark the packet inherited. A VXLAN device wraps a
+// packet that IPVS has just balanced to another node in a new outer packet
+// that keeps the inner one's socket buffer, mark included, and sends it
+// through the output hook again; with the mark still on it, IPVS took the
+// tunnel packet for service traffic and balanced it into the tunnel again,
+// until the kernel reported a dead loop or its stack overflowed (a guest
+// kernel panic in the Vagrant lab; lbtest's PublishedOverVXLAN case).
 //
 // Every fwmark includes M, so marked packets are masqueraded too. IPVS
 // (whose hooks run after these) balances marked packets with the
@@ -70,9 +83,11 @@ func addIPVSBase(b *batch, t *nftables.Table, mark uint32) {
 	}
 	marks := b.addChain(&nftables.Chain{Table: t, Name: chainMarks})
 	setMarkFromReg1 := &expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1}
-	b.addRule(&nftables.Rule{Table: t, Chain: marks, Exprs: append(loadVIPProto(),
-		&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: mapVIPMarks},
-		setMarkFromReg1, &expr.Verdict{Kind: expr.VerdictAccept})})
+	b.addRule(&nftables.Rule{Table: t, Chain: marks, Exprs: clearInheritedMark(mark)})
+	vipMark := append(loadVIPProto(),
+		&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: mapVIPMarks}, setMarkFromReg1)
+	vipMark = append(vipMark, markConn(mark)...)
+	b.addRule(&nftables.Rule{Table: t, Chain: marks, Exprs: append(vipMark, &expr.Verdict{Kind: expr.VerdictAccept})})
 	b.addRule(&nftables.Rule{Table: t, Chain: marks, Exprs: []expr.Any{
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
 		&expr.Lookup{SourceRegister: 1, SetName: setVIPAddrs},
@@ -84,6 +99,7 @@ func addIPVSBase(b *batch, t *nftables.Table, mark uint32) {
 	pub = append(pub, localPublished()...)
 	pub = append(pub, &expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: mapPubMarks},
 		setMarkFromReg1)
+	pub = append(pub, markConn(mark)...)
 	b.addRule(&nftables.Rule{Table: t, Chain: marks, Exprs: pub})
 	jump := []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: chainMarks}}
 	for _, h := range []struct {
@@ -96,7 +112,8 @@ func addIPVSBase(b *batch, t *nftables.Table, mark uint32) {
 	}
 	svcs := b.addChain(&nftables.Chain{Table: t, Name: chainServices})
 	vip := append(loadFrontend(), &expr.Lookup{SourceRegister: 1, SetName: setIPVSFrontends})
-	b.addRule(&nftables.Rule{Table: t, Chain: svcs, Exprs: append(vip, setMark(mark)...)})
+	vip = append(vip, setMark(mark)...)
+	b.addRule(&nftables.Rule{Table: t, Chain: svcs, Exprs: append(vip, markConn(mark)...)})
 	b.ops += 6
 	addHooks(b.cc, t, svcs, mark)
 }
@@ -185,4 +202,41 @@ func sortedBy[K comparable, V any](m map[K]V, compare func(K, K) int) []K {
 	}
 	slices.SortFunc(out, compare)
 	return out
+}
+
+// clearInheritedMark is the marks chain's first rule: a packet in the
+// original direction whose mark includes mark (every mark this table sets
+// does, and this table sets the whole mark) while its connection's mark
+// does not was not marked for its own connection: it loses the mark, and
+// the rules after it, which look at the packet itself, decide its mark.
+// The packets IPVS sends on after balancing them pass the output hook
+// too and keep their mark (their connection has M), which the masquerade
+// rule needs. Replies are left alone: the replies chain marks them for
+// routing.
+func clearInheritedMark(mark uint32) []expr.Any {
+	m := binaryutil.NativeEndian.PutUint32(mark)
+	zero := binaryutil.NativeEndian.PutUint32(0)
+	return []expr.Any{
+		&expr.Ct{Key: expr.CtKeyDIRECTION, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{0}}, // IP_CT_DIR_ORIGINAL
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: m, Xor: zero},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: m},
+		&expr.Ct{Key: expr.CtKeyMARK, Register: 1},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: m, Xor: zero},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: zero},
+		&expr.Immediate{Register: 1, Data: zero},
+		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
+	}
+}
+
+// markConn ORs mark into the connection's mark (register 2, so that it
+// can follow a rule's use of register 1).
+func markConn(mark uint32) []expr.Any {
+	return []expr.Any{
+		&expr.Ct{Key: expr.CtKeyMARK, Register: 2},
+		&expr.Bitwise{SourceRegister: 2, DestRegister: 2, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(^mark), Xor: binaryutil.NativeEndian.PutUint32(mark)},
+		&expr.Ct{Key: expr.CtKeyMARK, Register: 2, SourceRegister: true},
+	}
 }

@@ -15,14 +15,14 @@ import (
 
 // Modules are what the lb conformance suite needs in the VM: IPVS and its
 // schedulers, conntrack with its netlink interface, nftables with NAT,
-// numgen, fib and reject, and veth, bridge and dummy links. Dependencies
+// numgen, fib and reject, and veth, bridge, dummy and VXLAN links. Dependencies
 // are added by ModuleOrder.
 var Modules = []string{
 	"ip_vs", "ip_vs_rr", "ip_vs_wrr",
 	"nf_conntrack", "nf_conntrack_netlink", "nf_nat",
 	"nf_tables", "nft_chain_nat", "nft_nat", "nft_masq", "nft_numgen",
 	"nft_fib_ipv4", "nft_reject_ipv4", "nft_ct",
-	"veth", "bridge", "dummy",
+	"veth", "bridge", "dummy", "vxlan",
 }
 
 // ModuleOrder returns the module files (paths under k.Root) that load mods

@@ -61,6 +61,9 @@ func TestIPVSInVM(t *testing.T) {
 	}
 	start := time.Now()
 	res, err := ipvsvm.Boot(ctx, ipvsvm.BootConfig{Kernel: k, Initrd: initrd, Timeout: 9 * time.Minute})
+	if oops := ipvsvm.KernelFaults(res); len(oops) > 0 {
+		t.Fatalf("the guest kernel faulted: %s\nconsole tail:\n%s", strings.Join(oops, " | "), tailOf(res))
+	}
 	if err != nil {
 		t.Fatalf("VM run: %v\nconsole tail:\n%s", err, tailOf(res))
 	}

@@ -79,3 +79,19 @@ func TestInitramfsArchive(t *testing.T) {
 		t.Errorf("init not executable: %v %v", st, err)
 	}
 }
+
+func TestKernelFaults(t *testing.T) {
+	console := "boot\n[  402.063258] Dead loop on virtual device shoalvx4096, fix it urgently!\n" +
+		"[  402.063892] BUG: IRQ stack guard page was hit\n--- PASS: TestX (1s)\n" +
+		"[  403.1] Kernel panic - not syncing: Fatal exception in interrupt\r\n"
+	got := KernelFaults(ParseOutput(console))
+	if len(got) != 3 || !strings.HasPrefix(got[2], "[  403.1] Kernel panic") {
+		t.Fatalf("KernelFaults = %q, want the loop, BUG and panic lines", got)
+	}
+	if got := KernelFaults(ParseOutput("--- PASS: TestX (1s)\nSHOAL-RESULT exit=0\n")); got != nil {
+		t.Fatalf("KernelFaults of a clean console = %q, want none", got)
+	}
+	if KernelFaults(nil) != nil {
+		t.Fatal("KernelFaults(nil) must be nil")
+	}
+}

@@ -113,3 +113,26 @@ func (r *Result) Tail(n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// kernelFaultMarkers start the console lines of a kernel that crashed or
+// found itself in a state it cannot trust.
+var kernelFaultMarkers = []string{"Kernel panic", "BUG:", "Oops:", "general protection fault", "Dead loop on virtual device"}
+
+// KernelFaults returns the console lines of r (nil: none) that report a
+// kernel panic, BUG, oops or packet loop. A run with any of them failed,
+// whatever its tests printed. It is pure.
+func KernelFaults(r *Result) []string {
+	if r == nil {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(r.Output, "\n") {
+		for _, m := range kernelFaultMarkers {
+			if strings.Contains(line, m) {
+				out = append(out, strings.TrimSpace(strings.TrimRight(line, "\r")))
+				break
+			}
+		}
+	}
+	return out
+}

@@ -205,7 +205,9 @@ func waitLinksUp(h *netlink.Handle, deadline time.Time) error {
 		}
 		var down []string
 		for _, l := range links {
-			if a := l.Attrs(); a.Name != "lo" && a.OperState != netlink.OperUp {
+			// Tunnels and other devices without a carrier report
+			// "unknown" once up.
+			if a := l.Attrs(); a.Name != "lo" && a.OperState != netlink.OperUp && a.OperState != netlink.OperUnknown {
 				down = append(down, a.Name+"="+a.OperState.String())
 			}
 		}
