@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin
 E2E_TIMEOUT ?= 25m
 
-.PHONY: all build deps lint unit e2e test demo bench clean
+.PHONY: all build deps lint unit e2e test demo bench clean deb
 
 all: build
 
@@ -38,5 +38,10 @@ demo: deps build
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./membership/ ./store/ ./scheduler/ ./rollout/ ./agent/runtime/ ./lb/ ./overlay/
 
+# The Debian package (dist/shoal_VERSION_ARCH.deb): binaries, systemd unit,
+# /etc/shoal/agent.env. DEB_VERSION=... overrides the version.
+deb:
+	@bash scripts/mkdeb.sh dist
+
 clean:
-	rm -rf $(BIN) e2e.log
+	rm -rf $(BIN) dist e2e.log

@@ -172,7 +172,11 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.log.Error("rejoining cluster failed; the API stays up for diagnosis", "cluster", id.ClusterID, "err", err)
 		}
 	}
+	if err := notifySystemd("READY=1"); err != nil {
+		a.log.Warn("could not tell systemd the agent is ready", "err", err)
+	}
 	<-ctx.Done()
+	_ = notifySystemd("STOPPING=1")
 
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
