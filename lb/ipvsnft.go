@@ -28,6 +28,7 @@ import (
 //	chain services { ip daddr . meta l4proto . th dport @vips meta mark |= M ct mark |= M }
 //	prerouting, output (nat, dstnat): jump services
 //	postrouting (nat, srcnat): meta mark & M != 0 masquerade
+//	replies (filter, prerouting, mangle): ct direction reply ct mark & M == M meta mark |= M
 //
 // A packet carries a mark of ours only if its connection is service
 // traffic: every rule that marks a packet records M in its connection's
@@ -115,7 +116,7 @@ func addIPVSBase(b *batch, t *nftables.Table, mark uint32) {
 	vip = append(vip, setMark(mark)...)
 	b.addRule(&nftables.Rule{Table: t, Chain: svcs, Exprs: append(vip, markConn(mark)...)})
 	b.ops += 6
-	addHooks(b.cc, t, svcs, mark)
+	addHooks(b.cc, t, svcs, mark, markConnReplies(mark))
 }
 
 // ipvsNftState is what the IPVS dataplane's table holds.
@@ -238,5 +239,28 @@ func markConn(mark uint32) []expr.Any {
 		&expr.Bitwise{SourceRegister: 2, DestRegister: 2, Len: 4,
 			Mask: binaryutil.NativeEndian.PutUint32(^mark), Xor: binaryutil.NativeEndian.PutUint32(mark)},
 		&expr.Ct{Key: expr.CtKeyMARK, Register: 2, SourceRegister: true},
+	}
+}
+
+// markConnReplies sets mark on the reply packets of connections whose mark
+// includes it (those this table balanced), before routing, for the policy
+// rule that routes them by the main table (see markReplies). IPVS
+// translates addresses itself: its connections never carry netfilter's
+// DNAT status that markReplies looks for, so without this rule the reply
+// to a published port's client on the underlay, coming back from a task
+// on another node over the overlay, was routed by the overlay's own table,
+// which has no route out, and dropped.
+func markConnReplies(mark uint32) []expr.Any {
+	m := binaryutil.NativeEndian.PutUint32(mark)
+	return []expr.Any{
+		&expr.Ct{Key: expr.CtKeyDIRECTION, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{1}}, // IP_CT_DIR_REPLY
+		&expr.Ct{Key: expr.CtKeyMARK, Register: 1},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: m, Xor: binaryutil.NativeEndian.PutUint32(0)},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: m},
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(^mark), Xor: m},
+		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
 	}
 }

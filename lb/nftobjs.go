@@ -236,13 +236,14 @@ func addBase(cc *nftables.Conn, t *nftables.Table, mark uint32) error {
 		&expr.Lookup{SourceRegister: 1, SetName: mapAllVIPs, IsDestRegSet: true, DestRegister: 0})})
 	cc.AddRule(&nftables.Rule{Table: t, Chain: svcs, Exprs: append(localPublished(),
 		&expr.Lookup{SourceRegister: 1, SetName: mapPublished, IsDestRegSet: true, DestRegister: 0})})
-	addHooks(cc, t, svcs, mark)
+	addHooks(cc, t, svcs, mark, markReplies(mark))
 	return nil
 }
 
 // addHooks queues the base chains: prerouting and output jump to svcs,
-// postrouting masquerades marked packets.
-func addHooks(cc *nftables.Conn, t *nftables.Table, svcs *nftables.Chain, mark uint32) {
+// postrouting masquerades marked packets, and the replies chain marks the
+// replies that replyRule picks.
+func addHooks(cc *nftables.Conn, t *nftables.Table, svcs *nftables.Chain, mark uint32, replyRule []expr.Any) {
 	jump := []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: svcs.Name}}
 	pre := cc.AddChain(natChain(t, chainPrerouting, nftables.ChainHookPrerouting, nftables.ChainPriorityNATDest))
 	cc.AddRule(&nftables.Rule{Table: t, Chain: pre, Exprs: jump})
@@ -252,7 +253,7 @@ func addHooks(cc *nftables.Conn, t *nftables.Table, svcs *nftables.Chain, mark u
 	cc.AddRule(&nftables.Rule{Table: t, Chain: post, Exprs: masqueradeMarked(mark)})
 	replies := cc.AddChain(&nftables.Chain{Table: t, Name: chainReplies, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityMangle})
-	cc.AddRule(&nftables.Rule{Table: t, Chain: replies, Exprs: markReplies(mark)})
+	cc.AddRule(&nftables.Rule{Table: t, Chain: replies, Exprs: replyRule})
 }
 
 // markReplies sets mark on the reply packets of translated (DNAT)

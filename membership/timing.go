@@ -1,6 +1,7 @@
 package membership
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -87,6 +88,41 @@ func DefaultTiming() Timing {
 		ReconnectTimeout:        24 * time.Hour,
 		TombstoneTimeout:        24 * time.Hour,
 	}
+}
+
+// Timing profiles for `agent run --gossip-profile`.
+const (
+	// ProfileFast is DefaultTiming: a dead agent is declared failed in
+	// about 1–2 s, for hosts whose CPUs are not starved.
+	ProfileFast = "fast"
+	// ProfileLAN is memberlist's own LAN timing (1 s probes, 500 ms
+	// timeout): about 5–6 s, for busy or virtualised hosts.
+	ProfileLAN = "lan"
+	// ProfileSlow is for hosts that can stall for seconds: VMs under
+	// software emulation (no KVM), overcommitted hypervisors, links across
+	// sites. About 20–30 s.
+	ProfileSlow = "slow"
+)
+
+// TimingProfile returns the timing of a named profile (ProfileFast,
+// ProfileLAN or ProfileSlow). Fast detection on hosts that cannot answer a
+// probe in time makes live agents flap between failed and alive, and every
+// flap moves their tasks.
+func TimingProfile(name string) (Timing, error) {
+	switch name {
+	case ProfileFast, "":
+		return DefaultTiming(), nil
+	case ProfileLAN:
+		t := DefaultTiming()
+		t.ProbeInterval, t.ProbeTimeout, t.GossipInterval = time.Second, 500*time.Millisecond, 200*time.Millisecond
+		return t, nil
+	case ProfileSlow:
+		t := DefaultTiming()
+		t.ProbeInterval, t.ProbeTimeout, t.GossipInterval = 5*time.Second, 3*time.Second, 500*time.Millisecond
+		t.SuspicionMult = 6
+		return t, nil
+	}
+	return Timing{}, fmt.Errorf("gossip profile %q: use %s, %s or %s", name, ProfileFast, ProfileLAN, ProfileSlow)
 }
 
 // withDefaults fills every zero field of t from DefaultTiming.

@@ -72,3 +72,9 @@ func httpClientIn(netns string) *http.Client {
 		},
 	}
 }
+
+// HTTPClientIn returns an HTTP client whose connections originate in the
+// network namespace named netns (under /run/netns), made by the lab or by
+// another harness such as the VM test's. Each request opens a connection of
+// its own.
+func HTTPClientIn(netns string) *http.Client { return httpClientIn(netns) }

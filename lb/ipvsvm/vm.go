@@ -120,13 +120,19 @@ var kernelFaultMarkers = []string{"Kernel panic", "BUG:", "Oops:", "general prot
 
 // KernelFaults returns the console lines of r (nil: none) that report a
 // kernel panic, BUG, oops or packet loop. A run with any of them failed,
-// whatever its tests printed. It is pure.
+// whatever its tests printed.
 func KernelFaults(r *Result) []string {
 	if r == nil {
 		return nil
 	}
+	return FaultLines(r.Output)
+}
+
+// FaultLines returns the lines of a serial console that report a kernel
+// panic, BUG, oops or packet loop (nil: none). It is pure.
+func FaultLines(console string) []string {
 	var out []string
-	for _, line := range strings.Split(r.Output, "\n") {
+	for _, line := range strings.Split(console, "\n") {
 		for _, m := range kernelFaultMarkers {
 			if strings.Contains(line, m) {
 				out = append(out, strings.TrimSpace(strings.TrimRight(line, "\r")))

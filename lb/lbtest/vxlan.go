@@ -21,6 +21,9 @@ var (
 const (
 	tunnelVNI  = 42
 	tunnelPort = 4789
+	// tunnelTable is the routing table of packets that arrive through the
+	// tunnel, as the overlay's isolated network table in the product.
+	tunnelTable = 100
 )
 
 // addRemote adds a second host joined to the node by a VXLAN tunnel over an
@@ -49,6 +52,9 @@ func (tp *Topo) addRemote() (int, error) {
 	if err := addTunnel(hn, und, underNode.Addr(), underRemote.Addr(), overNode); err != nil {
 		return 0, fmt.Errorf("node: %w", err)
 	}
+	if err := isolateTunnel(hn); err != nil {
+		return 0, err
+	}
 	hr, err := netlink.NewHandleAt(remote, unix.NETLINK_ROUTE)
 	if err != nil {
 		return 0, fmt.Errorf("netlink handle in remote ns: %w", err)
@@ -66,6 +72,36 @@ func (tp *Topo) addRemote() (int, error) {
 		return 0, err
 	}
 	return len(tp.Backends), nil
+}
+
+// isolateTunnel routes what arrives through the tunnel by a table of its
+// own that only knows the overlay (the tunnel and the bridge), as shoal's
+// overlay does for an isolated
+// network, with the overlay's exception: packets carrying the dataplane's
+// reply mark are routed by the main table. A reply to a client on another
+// link gets out only if the dataplane marked it.
+func isolateTunnel(h *netlink.Handle) error {
+	for _, r := range []struct {
+		dev string
+		dst netip.Prefix
+	}{{"vx0", overNode.Masked()}, {"br0", bridgeNet.Masked()}} {
+		rt := &netlink.Route{LinkIndex: mustLink(h, r.dev).Attrs().Index, Dst: ipnet(r.dst), Scope: netlink.SCOPE_LINK, Table: tunnelTable}
+		if err := h.RouteAdd(rt); err != nil {
+			return fmt.Errorf("add tunnel table route to %s: %w", r.dst, err)
+		}
+	}
+	in := netlink.NewRule()
+	in.IifName, in.Table, in.Priority = "vx0", tunnelTable, 9000
+	if err := h.RuleAdd(in); err != nil {
+		return fmt.Errorf("add tunnel policy rule: %w", err)
+	}
+	marked := netlink.NewRule()
+	mask := uint32(lb.DefaultMasqueradeMark)
+	marked.Mark, marked.Mask, marked.Table, marked.Priority = lb.DefaultMasqueradeMark, &mask, unix.RT_TABLE_MAIN, 8999
+	if err := h.RuleAdd(marked); err != nil {
+		return fmt.Errorf("add reply mark policy rule: %w", err)
+	}
+	return nil
 }
 
 // addTunnel adds a point-to-point VXLAN device vx0 over dev from local to

@@ -1,0 +1,403 @@
+//go:build vm
+
+package vm
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shoal-org/shoal/e2e/lab"
+	"github.com/shoal-org/shoal/e2e/testimages"
+)
+
+// TestVagrantCluster brings the Vagrantfile's 3-node cluster up in VMs
+// booted with Debian's stock kernel (IPVS dataplane), runs the seeds'
+// scenario on it and fails on any kernel fault in the VMs' consoles. It
+// needs root; `make vm-test` builds the packages it installs
+// (SHOAL_VM_DEB and, for the upgrade, SHOAL_VM_DEB_NEXT).
+func TestVagrantCluster(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the VM test needs root (libvirtd, network namespaces)")
+	}
+	deb, next := os.Getenv("SHOAL_VM_DEB"), os.Getenv("SHOAL_VM_DEB_NEXT")
+	if deb == "" || next == "" {
+		t.Fatal("SHOAL_VM_DEB and SHOAL_VM_DEB_NEXT must name two shoal packages: run `make vm-test`")
+	}
+	begin := time.Now()
+	ctx := context.Background()
+	root := repoRoot(t)
+	h, err := Start(ctx, Config{Root: root, Deb: deb, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	t.Cleanup(func() { checkConsoles(t, h) })
+
+	built, err := h.EnsureBox(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("box ready after %s (built now: %v)", since(begin), built)
+	upStart := time.Now()
+	if err := h.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("vagrant up of 3 nodes, provisioned and joined: %s", since(upStart))
+	v := &vmRun{t: t, h: h, ctx: ctx}
+
+	v.step("3 Ready nodes, one leader, IPVS dataplane", v.clusterReady)
+	v.step("provisioning again changes nothing", v.reprovision)
+	v.step("test images loaded on every node", v.loadImages)
+	v.step("create web ×3 publishing 8080", func() error {
+		return v.converge("service create --name web --replicas 3 --publish 8080:80 web:v1", 3, "v1")
+	})
+	v.step("scale to 6", func() error { return v.converge("service scale web=6", 6, "v1") })
+	v.step("scale to 4", func() error { return v.converge("service scale web=4", 4, "v1") })
+	v.step("published port on every node from every node and from the host side", v.publishedEverywhere)
+	v.step("VIP and DNS name from a task on another node", v.vipFromTask)
+	v.step("rolling update to v2 under load: 0 failed requests", v.updateUnderLoad)
+	v.step("update to v3 with parallelism 2 and a delay", func() error {
+		return v.converge("service update --update-parallelism 2 --update-delay 5s --image web:v3 web", 4, "v3")
+	})
+	v.step("rollback to v2", func() error { return v.converge("service rollback web", 4, "v2") })
+	v.step("kill -9 of the agent: systemd restarts it, no container restarted", v.killAgent)
+	v.step("upgrade in place with a newer package: no container restarted", func() error { return v.upgrade(next) })
+	v.step("agent doctor passes in the VM", func() error {
+		out, err := h.SSH(ctx, 2, 2*time.Minute, "agent doctor")
+		t.Logf("agent doctor on node2:\n%s", out)
+		return err
+	})
+	t.Logf("make vm-test wall time so far: %s", since(begin))
+}
+
+type vmRun struct {
+	t   *testing.T
+	h   *Harness
+	ctx context.Context
+}
+
+func (v *vmRun) step(name string, fn func() error) {
+	v.t.Helper()
+	start := time.Now()
+	if err := fn(); err != nil {
+		v.t.Fatalf("%s: %v", name, err)
+	}
+	v.t.Logf("ok: %s (%s)", name, since(start))
+}
+
+func (v *vmRun) ssh(i int, cmd string) (string, error) { return v.h.SSH(v.ctx, i, 3*time.Minute, cmd) }
+
+// eventually retries fn every 2 s for up to d.
+func eventually(d time.Duration, fn func() error) error {
+	deadline := time.Now().Add(d)
+	for {
+		err := fn()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
+
+func (v *vmRun) clusterReady() error {
+	err := eventually(3*time.Minute, func() error {
+		out, err := v.ssh(1, "agentctl node ls --format '{{.Hostname}} {{.Status}} {{.ManagerStatus}}'")
+		if err != nil {
+			return err
+		}
+		ready, leaders := 0, 0
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			f := strings.Fields(l)
+			if len(f) >= 2 && f[1] == "Ready" {
+				ready++
+			}
+			if len(f) >= 3 && f[2] == "Leader" {
+				leaders++
+			}
+		}
+		if ready != 3 || leaders != 1 {
+			return fmt.Errorf("want 3 Ready nodes and one leader, node ls:\n%s", out)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	out, err := v.ssh(1, "agentctl info")
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(strings.ToLower(out), "ipvs") {
+		return fmt.Errorf("agentctl info does not name the ipvs dataplane:\n%s", out)
+	}
+	return nil
+}
+
+// agentPIDs returns each node's agent main PID.
+func (v *vmRun) agentPIDs() ([]string, error) {
+	var pids []string
+	for i := 1; i <= 3; i++ {
+		out, err := v.ssh(i, "systemctl show -p MainPID --value shoal-agent")
+		if err != nil {
+			return nil, err
+		}
+		pids = append(pids, strings.TrimSpace(out))
+	}
+	return pids, nil
+}
+
+func (v *vmRun) reprovision() error {
+	before, err := v.agentPIDs()
+	if err != nil {
+		return err
+	}
+	if out, err := v.h.Provision(v.ctx); err != nil {
+		return fmt.Errorf("%w\n%s", err, out)
+	}
+	after, err := v.agentPIDs()
+	if err != nil {
+		return err
+	}
+	if !slices.Equal(before, after) {
+		return fmt.Errorf("agents restarted by a second provisioning: PIDs %v, then %v", before, after)
+	}
+	return v.clusterReady()
+}
+
+func (v *vmRun) loadImages() error {
+	imgs, err := testimages.Build(v.ctx, filepath.Join(v.h.cfg.CacheDir, "images"))
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i := 1; i <= 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, img := range imgs[:3] { // web:v1..v3
+				dst := "/tmp/" + filepath.Base(img.Path)
+				if err := v.h.Upload(v.ctx, i, img.Path, dst); err != nil {
+					errs[i-1] = err
+					return
+				}
+				if _, err := v.ssh(i, "agentctl image load -i "+dst); err != nil {
+					errs[i-1] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// converge runs an agentctl command on node1 and waits until web runs n
+// tasks, all answering with version.
+func (v *vmRun) converge(cmd string, n int, version string) error {
+	if out, err := v.h.SSH(v.ctx, 1, 10*time.Minute, "agentctl "+cmd); err != nil {
+		return fmt.Errorf("%w\n%s", err, out)
+	}
+	return eventually(5*time.Minute, func() error {
+		out, err := v.ssh(1, "agentctl service ls --format '{{.Name}} {{.Replicas}} {{.Image}}'")
+		if err != nil {
+			return err
+		}
+		want := fmt.Sprintf("web %d/%d web:%s", n, n, version)
+		if !strings.Contains(out, want) {
+			return fmt.Errorf("service ls: want %q, got\n%s", want, out)
+		}
+		return nil
+	})
+}
+
+// taskNodes maps each running task of web to its node.
+func (v *vmRun) taskNodes() (map[string]string, error) {
+	out, err := v.ssh(1, "agentctl service ps web --no-trunc --filter desired-state=running --format '{{.ID}} {{.Node}}'")
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if f := strings.Fields(l); len(f) == 2 {
+			m[f[0]] = f[1]
+		}
+	}
+	return m, nil
+}
+
+func (v *vmRun) publishedEverywhere() error {
+	tasks, err := v.taskNodes()
+	if err != nil {
+		return err
+	}
+	for from := 1; from <= 3; from++ {
+		for to := 1; to <= 3; to++ {
+			out, err := v.ssh(from, fmt.Sprintf("curl -sS -m 10 http://%s:8080/", NodeIP(to)))
+			if err != nil {
+				return fmt.Errorf("node%d → node%d:8080: %w", from, to, err)
+			}
+			var a lab.WebAnswer
+			if err := json.Unmarshal([]byte(out), &a); err != nil || a.Version != "v1" {
+				return fmt.Errorf("node%d → node%d:8080 answered %q", from, to, out)
+			}
+		}
+	}
+	hc := lab.HTTPClientIn(v.h.cfg.Netns)
+	seen := map[string]int{}
+	for r := 0; r < 48; r++ {
+		a, err := lab.GetWeb(hc, fmt.Sprintf("http://%s:8080/", NodeIP(r%3+1)))
+		if err != nil {
+			return fmt.Errorf("from the host side: %w", err)
+		}
+		seen[a.Task]++
+	}
+	nodes := map[string]bool{}
+	for id, node := range tasks {
+		if seen[id] == 0 {
+			return fmt.Errorf("task %s on %s got none of 48 requests from the host side: %v", id, node, seen)
+		}
+		nodes[node] = true
+	}
+	if len(nodes) < 2 {
+		return fmt.Errorf("the tasks answering are all on %v: want them spread over nodes", nodes)
+	}
+	return nil
+}
+
+func (v *vmRun) vipFromTask() error {
+	id, err := v.ssh(2, "ctr -n shoal containers ls -q | head -1")
+	if err != nil {
+		return err
+	}
+	id = strings.TrimSpace(id)
+	if id == "" {
+		return fmt.Errorf("no container on node2")
+	}
+	for _, url := range []string{"http://web/", "http://tasks.web/"} {
+		cmd := fmt.Sprintf("ctr -n shoal tasks exec --exec-id probe-%d %s /web -check %s", time.Now().UnixNano(), id, url)
+		if out, err := v.ssh(2, cmd); err != nil {
+			return fmt.Errorf("from task %s on node2: %s: %w\n%s", id, url, err, out)
+		}
+	}
+	return nil
+}
+
+func (v *vmRun) updateUnderLoad() error {
+	ld := lab.StartHTTPLoad(lab.HTTPClientIn(v.h.cfg.Netns), fmt.Sprintf("http://%s:8080/", NodeIP(1)), 20)
+	err := v.converge("service update --image web:v2 web", 4, "v2")
+	time.Sleep(3 * time.Second) // requests after the last task changed
+	res := ld.Stop()
+	v.t.Logf("load during the update: %d ok, %d failed, by version %v", res.OK, res.Failed, res.ByVersion)
+	if err != nil {
+		return err
+	}
+	if res.Failed > 0 {
+		return fmt.Errorf("%d of %d requests failed during the update: %v", res.Failed, res.OK+res.Failed, res.Errors)
+	}
+	if res.ByVersion["v2"] == 0 || res.ByVersion["v1"] == 0 {
+		return fmt.Errorf("the load did not span the update: by version %v", res.ByVersion)
+	}
+	return nil
+}
+
+// tasksOn lists node i's containerd tasks with their PIDs.
+func (v *vmRun) tasksOn(i int) (string, error) {
+	out, err := v.ssh(i, "ctr -n shoal tasks ls | sort")
+	return strings.TrimSpace(out), err
+}
+
+// restartAgent runs act on node i and checks that the agent comes back
+// with a new PID and that no task was restarted.
+func (v *vmRun) restartAgent(i int, act string) error {
+	before, err := v.tasksOn(i)
+	if err != nil {
+		return err
+	}
+	pid, err := v.ssh(i, "systemctl show -p MainPID --value shoal-agent")
+	if err != nil {
+		return err
+	}
+	if out, err := v.h.SSH(v.ctx, i, 5*time.Minute, act); err != nil {
+		return fmt.Errorf("%w\n%s", err, out)
+	}
+	err = eventually(2*time.Minute, func() error {
+		now, err := v.ssh(i, "systemctl is-active shoal-agent && systemctl show -p MainPID --value shoal-agent && agentctl node ls -q")
+		if err != nil {
+			return err
+		}
+		if strings.Contains(now, "\n"+strings.TrimSpace(pid)+"\n") {
+			return fmt.Errorf("the agent still runs as PID %s", strings.TrimSpace(pid))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	after, err := v.tasksOn(i)
+	if err != nil {
+		return err
+	}
+	if before != after {
+		return fmt.Errorf("node%d's tasks changed:\nbefore:\n%s\nafter:\n%s", i, before, after)
+	}
+	return v.clusterReady()
+}
+
+func (v *vmRun) killAgent() error {
+	return v.restartAgent(2, "kill -9 $(systemctl show -p MainPID --value shoal-agent)")
+}
+
+func (v *vmRun) upgrade(next string) error {
+	for i := 1; i <= 3; i++ {
+		if err := v.h.Upload(v.ctx, i, next, "/tmp/shoal-next.deb"); err != nil {
+			return err
+		}
+	}
+	for i := 1; i <= 3; i++ {
+		if err := v.restartAgent(i, "dpkg -i --force-confold /tmp/shoal-next.deb"); err != nil {
+			return fmt.Errorf("node%d: %w", i, err)
+		}
+		want := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(next), "shoal_"), "_amd64.deb")
+		if out, _ := v.ssh(i, "dpkg-query -W -f '${Version}' shoal"); strings.TrimSpace(out) != want {
+			return fmt.Errorf("node%d has shoal %q installed, want %q", i, out, want)
+		}
+	}
+	return nil
+}
+
+func checkConsoles(t *testing.T, h *Harness) {
+	faults, err := h.SerialFaults()
+	if err != nil {
+		t.Errorf("serial consoles: %v", err)
+		return
+	}
+	if len(faults) > 0 {
+		t.Errorf("guest kernel faults:\n%s", strings.Join(faults, "\n"))
+	}
+}
+
+func repoRoot(t *testing.T) string {
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	if _, err := os.Stat(filepath.Join(root, "Vagrantfile")); err != nil {
+		t.Fatalf("Vagrantfile not found at the repository root %s", root)
+	}
+	return root
+}
+
+func since(t time.Time) time.Duration { return time.Since(t).Round(time.Second) }
