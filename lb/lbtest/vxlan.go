@@ -63,6 +63,11 @@ func (tp *Topo) addRemote() (int, error) {
 	if err := addTunnel(hr, mustLink(hr, "eth0"), underRemote.Addr(), underNode.Addr(), overRemote); err != nil {
 		return 0, fmt.Errorf("remote host: %w", err)
 	}
+	// A task knows only its overlay: the backend's replies can only go
+	// back through the tunnel, to the address the node gave its requests.
+	if err := hr.RouteDel(&netlink.Route{LinkIndex: mustLink(hr, "eth0").Attrs().Index, Gw: underNode.Addr().AsSlice()}); err != nil {
+		return 0, fmt.Errorf("remote host: remove default route: %w", err)
+	}
 	if err := tp.waitUp(); err != nil {
 		return 0, err
 	}
@@ -89,6 +94,12 @@ func isolateTunnel(h *netlink.Handle) error {
 		if err := h.RouteAdd(rt); err != nil {
 			return fmt.Errorf("add tunnel table route to %s: %w", r.dst, err)
 		}
+	}
+	// Nothing else: without this, a lookup that finds no route in the
+	// table falls through to the main table's rule.
+	unreachable := &netlink.Route{Dst: ipnet(netip.MustParsePrefix("0.0.0.0/0")), Type: unix.RTN_UNREACHABLE, Table: tunnelTable}
+	if err := h.RouteAdd(unreachable); err != nil {
+		return fmt.Errorf("add tunnel table default: %w", err)
 	}
 	in := netlink.NewRule()
 	in.IifName, in.Table, in.Priority = "vx0", tunnelTable, 9000
