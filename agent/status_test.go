@@ -2,7 +2,9 @@ package agent
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -131,5 +133,48 @@ func TestLeaderWatch(t *testing.T) {
 				t.Errorf("lastSeen = %s, want %s", got.Format(time.TimeOnly), tt.want.Format(time.TimeOnly))
 			}
 		})
+	}
+}
+
+// TestStatusWithoutLeaderInProcess stops two agents of three at once: the
+// survivor has no quorum. Its answers must say so and date the loss, and
+// show the two it cannot see as unknown; the e2e test does the same with
+// powered-off lab hosts and agentctl.
+func TestStatusWithoutLeaderInProcess(t *testing.T) {
+	agents := formCluster(t, "n1", "n2", "n3")
+	eventually(t, 15*time.Second, "three Ready voters under a leader", func() error {
+		got := statusRows(agents[0].nodes(t))
+		if strings.Count(got, "ready/Leader") != 1 || strings.Count(got, "ready/Reachable") != 2 {
+			return fmt.Errorf("nodes: %s", got)
+		}
+		return nil
+	})
+	before := time.Now()
+	var wg sync.WaitGroup
+	for _, ta := range agents[1:] {
+		wg.Add(1)
+		go func() { defer wg.Done(); ta.stop() }()
+	}
+	wg.Wait()
+	eventually(t, 30*time.Second, "n2 and n3 unknown on n1", func() error {
+		ns := agents[0].nodes(t)
+		got := statusRows(ns)
+		if !strings.HasPrefix(got, "n1 ready/Reachable, n2 unknown/Unreachable (replica ") ||
+			!strings.Contains(got, "n3 unknown/Unreachable (replica ") {
+			return fmt.Errorf("nodes: %s", got)
+		}
+		for _, n := range ns {
+			if n.Authoritative || n.NoLeaderSince.Before(before) || n.NoLeaderSince.After(time.Now()) {
+				return fmt.Errorf("%s: %+v, want no leader since a moment after %s", n.Hostname, n.Freshness, before)
+			}
+		}
+		return nil
+	})
+	var info api.Info
+	if err := agents[0].do(http.MethodGet, "/v1/info", nil, &info); err != nil {
+		t.Fatal(err)
+	}
+	if info.Authoritative || info.NoLeaderSince.Before(before) || info.NoLeaderSince.After(time.Now()) {
+		t.Errorf("info without a leader: %+v, want no leader since a moment after %s", info.Freshness, before)
 	}
 }
