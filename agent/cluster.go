@@ -57,6 +57,9 @@ type cluster struct {
 	bootIndex uint64
 	caughtUp  chan struct{}
 
+	// leaders remembers when a leader was last observed (see status.go).
+	leaders leaderWatch
+
 	// rt is the worker's container runtime once containerd is connected.
 	rtMu sync.Mutex
 	rt   *ctrd.Runtime
@@ -189,8 +192,9 @@ func (cl *cluster) knownPeers() []string {
 }
 
 func (cl *cluster) startLoops() {
-	cl.wg.Add(1)
+	cl.wg.Add(2)
 	go func() { defer cl.wg.Done(); cl.watchCatchUp() }()
+	go func() { defer cl.wg.Done(); cl.watchLeader() }()
 	cl.startNetwork()
 	cl.wg.Add(3)
 	go func() { defer cl.wg.Done(); cl.eventLoop() }()

@@ -25,6 +25,9 @@ func (a *Agent) handleInfo(w http.ResponseWriter, r *http.Request) error {
 		Addr: a.cfg.AdvertiseAddr, APIPort: a.cfg.APIPort, Version: api.Version}
 	if cl, err := a.cluster(); err == nil {
 		info.InCluster = true
+		// Without the catch-up wait of other reads: info answers at once
+		// on an agent that is still catching up.
+		info.Freshness = cl.freshness(!cl.syncReadNow(r.Context()))
 		info.RaftState = cl.raft.State().String()
 		_, lid := cl.raft.LeaderWithID()
 		info.LeaderID = string(lid)

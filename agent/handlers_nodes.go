@@ -6,42 +6,14 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/shoal-org/shoal/api"
-	"github.com/shoal-org/shoal/membership"
 	"github.com/shoal-org/shoal/store"
 )
 
-// nodeViews decorates stored nodes with what this agent sees right now.
+// nodeViews decorates stored nodes with what this agent sees right after a
+// write the leader acknowledged.
 func (cl *cluster) nodeViews(nodes []*store.Node) []api.Node {
-	suffrage := map[string]raft.ServerSuffrage{}
-	if f := cl.raft.GetConfiguration(); f.Error() == nil {
-		for _, s := range f.Configuration().Servers {
-			suffrage[string(s.ID)] = s.Suffrage
-		}
-	}
-	_, leader := cl.raft.LeaderWithID()
-	alive := map[string]bool{}
-	for _, m := range cl.ml.Members() {
-		alive[m.ID] = m.Status == membership.StatusAlive
-	}
-	out := make([]api.Node, 0, len(nodes))
-	for _, n := range nodes {
-		v := api.Node{Node: *n, Self: n.ID == cl.id.NodeID}
-		if s, ok := suffrage[n.ID]; ok && s == raft.Voter {
-			switch {
-			case string(leader) == n.ID:
-				v.ManagerStatus = "Leader"
-			case alive[n.ID]:
-				v.ManagerStatus = "Reachable"
-			default:
-				v.ManagerStatus = "Unreachable"
-			}
-		}
-		out = append(out, v)
-	}
-	return out
+	return deriveNodes(nodes, cl.statusView(api.Freshness{Authoritative: true}))
 }
 
 func (a *Agent) handleNodeList(w http.ResponseWriter, r *http.Request) error {
@@ -49,10 +21,8 @@ func (a *Agent) handleNodeList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if cl.syncRead(r.Context()) {
-		w.Header().Set("X-Shoal-Stale", "true")
-	}
-	return writeJSON(w, http.StatusOK, cl.nodeViews(cl.store.View().Nodes()))
+	fresh := cl.readFreshness(r.Context())
+	return writeJSON(w, http.StatusOK, deriveNodes(cl.store.View().Nodes(), cl.statusView(fresh)))
 }
 
 func (a *Agent) handleNodeInspect(w http.ResponseWriter, r *http.Request) error {
@@ -60,14 +30,12 @@ func (a *Agent) handleNodeInspect(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	if cl.syncRead(r.Context()) {
-		w.Header().Set("X-Shoal-Stale", "true")
-	}
+	fresh := cl.readFreshness(r.Context())
 	n, err := cl.store.View().FindNode(r.PathValue("ref"))
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, cl.nodeViews([]*store.Node{n})[0])
+	return writeJSON(w, http.StatusOK, deriveNodes([]*store.Node{n}, cl.statusView(fresh))[0])
 }
 
 func (a *Agent) handleNodeUpdate(w http.ResponseWriter, r *http.Request) error {

@@ -41,11 +41,12 @@ func (a *Agent) handleServiceCreate(w http.ResponseWriter, r *http.Request) erro
 	return writeJSON(w, http.StatusCreated, api.ServiceCreateResponse{ID: svc.ID})
 }
 
-// serviceViews adds task counts to services.
-func serviceViews(v *store.View, svcs []*store.Service) []api.Service {
+// serviceViews adds task counts to services, marked with where they come
+// from.
+func serviceViews(v *store.View, svcs []*store.Service, fresh api.Freshness) []api.Service {
 	out := make([]api.Service, 0, len(svcs))
 	for _, s := range svcs {
-		as := api.Service{Service: *s, DesiredTasks: s.Spec.Mode.Replicas}
+		as := api.Service{Service: *s, DesiredTasks: s.Spec.Mode.Replicas, Freshness: fresh}
 		// A global service wants one task per eligible node: the tasks
 		// the leader keeps desired running.
 		desired := uint64(0)
@@ -70,9 +71,9 @@ func (a *Agent) handleServiceList(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	cl.syncRead(r.Context())
+	fresh := cl.readFreshness(r.Context())
 	v := cl.store.View()
-	return writeJSON(w, http.StatusOK, serviceViews(v, v.Services()))
+	return writeJSON(w, http.StatusOK, serviceViews(v, v.Services(), fresh))
 }
 
 func (a *Agent) handleServiceInspect(w http.ResponseWriter, r *http.Request) error {
@@ -80,13 +81,13 @@ func (a *Agent) handleServiceInspect(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	cl.syncRead(r.Context())
+	fresh := cl.readFreshness(r.Context())
 	v := cl.store.View()
 	s, err := v.FindService(r.PathValue("ref"))
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, serviceViews(v, []*store.Service{s})[0])
+	return writeJSON(w, http.StatusOK, serviceViews(v, []*store.Service{s}, fresh)[0])
 }
 
 func (a *Agent) handleServiceUpdate(w http.ResponseWriter, r *http.Request) error {

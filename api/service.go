@@ -57,6 +57,9 @@ type Service struct {
 	// (replicas, or eligible nodes for a global service).
 	RunningTasks uint64 `json:"RunningTasks"`
 	DesiredTasks uint64 `json:"DesiredTasks"`
+	// Freshness says whether the counts come from a replica a live leader
+	// confirmed, or from the answering agent's last copy.
+	Freshness
 }
 
 // Task is a stored task plus the hostname of its node for `service ps`.

@@ -44,6 +44,26 @@ type Info struct {
 	AppliedIdx uint64 `json:"AppliedIndex,omitempty"`
 	Dataplane  string `json:"Dataplane,omitempty"`
 	Version    string `json:"Version"`
+	// Freshness says whether a live leader confirmed this agent's replica
+	// as the request was answered, and if not since when none has been
+	// observed. LeaderID and LeaderName are raft's last word and may name
+	// a leader that cannot be reached.
+	Freshness
+}
+
+// Freshness says whether an answer comes from a live leader. Every agent
+// answers reads from its own replica of the store. Authoritative is true
+// when a live leader confirmed, as the read began, that the replica held
+// every committed write (the read index); the answer is then the cluster's
+// truth. Otherwise no leader could be reached: the replica answered as it
+// is, and what the answering agent cannot confirm through its own gossip
+// view is shown as unknown (node status Unknown, voters Unreachable).
+type Freshness struct {
+	Authoritative bool `json:"Authoritative"`
+	// NoLeaderSince is the last moment the answering agent observed a
+	// leader (raft named one, or one confirmed a read), or when it started
+	// if it never has; set only when Authoritative is false.
+	NoLeaderSince time.Time `json:"NoLeaderSince,omitzero"`
 }
 
 // InitRequest asks an agent to found a new cluster.
@@ -113,13 +133,22 @@ type Member struct {
 }
 
 // Node is a stored node plus what the answering agent knows about it now.
+//
+// Status is what the answering agent vouches for: the replica's record
+// when the answer is Authoritative or gossip sees the node alive, else
+// unknown. ReplicaStatus then keeps the replica's record.
 type Node struct {
 	store.Node
 	// ManagerStatus is Leader, Reachable or Unreachable for raft voters and
-	// empty for non-voters, as docker shows it.
+	// empty for non-voters, as docker shows it. Without a live leader no
+	// node is Leader, and a voter gossip does not see alive is Unreachable.
 	ManagerStatus string `json:"ManagerStatus"`
 	// Self is true for the node answering the request.
 	Self bool `json:"Self"`
+	// ReplicaStatus is the replica's last record of Status, set only when
+	// Status shows unknown in its place.
+	ReplicaStatus store.NodeStatus `json:"ReplicaStatus,omitempty"`
+	Freshness
 }
 
 // NodeUpdate changes a node's operator-set fields.

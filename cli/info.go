@@ -3,8 +3,10 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
+	"time"
 
 	"github.com/shoal-org/shoal/agent"
 	"github.com/shoal-org/shoal/api"
@@ -32,25 +34,36 @@ func (i *InfoCmd) Run(g *Globals) error {
 	default:
 		return printTemplate(g.Out, i.Format, []api.Info{info})
 	}
-	fmt.Fprintf(g.Out, "Node:          %s (%s)\n", info.Name, info.NodeID)
-	fmt.Fprintf(g.Out, "Address:       %s (API port %d)\n", info.Addr, info.APIPort)
-	fmt.Fprintf(g.Out, "Version:       %s\n", info.Version)
-	if !info.InCluster {
-		fmt.Fprintln(g.Out, "Cluster:       none (run `agent init` or `agent join`)")
-		return nil
-	}
-	fmt.Fprintf(g.Out, "Cluster:       %s\n", info.ClusterID)
-	fmt.Fprintf(g.Out, "Raft:          %s, role %s, %d voters, applied index %d\n", info.RaftState, info.Role, info.Voters, info.AppliedIdx)
-	leader := info.LeaderName
-	if leader == "" {
-		leader = "none reachable"
-	}
-	fmt.Fprintf(g.Out, "Leader:        %s\n", leader)
-	fmt.Fprintf(g.Out, "Nodes:         %d\n", info.Nodes)
-	if info.Dataplane != "" {
-		fmt.Fprintf(g.Out, "Dataplane:     %s\n", info.Dataplane)
-	}
+	writeInfo(g.Out, info, nowFunc())
 	return nil
+}
+
+// writeInfo prints info for people; now dates "since" of a lost leader.
+func writeInfo(w io.Writer, info api.Info, now time.Time) {
+	fmt.Fprintf(w, "Node:          %s (%s)\n", info.Name, info.NodeID)
+	fmt.Fprintf(w, "Address:       %s (API port %d)\n", info.Addr, info.APIPort)
+	fmt.Fprintf(w, "Version:       %s\n", info.Version)
+	if !info.InCluster {
+		fmt.Fprintln(w, "Cluster:       none (run `agent init` or `agent join`)")
+		return
+	}
+	fmt.Fprintf(w, "Cluster:       %s\n", info.ClusterID)
+	fmt.Fprintf(w, "Raft:          %s, role %s, %d voters, applied index %d\n", info.RaftState, info.Role, info.Voters, info.AppliedIdx)
+	leader := info.LeaderName
+	switch {
+	case !info.Authoritative:
+		leader = "none reachable" + sinceText(info.NoLeaderSince, now, " since %s (%s ago)")
+		if info.LeaderName != "" {
+			leader += "; raft still names " + info.LeaderName + ", which does not answer"
+		}
+	case leader == "":
+		leader = info.LeaderID
+	}
+	fmt.Fprintf(w, "Leader:        %s\n", leader)
+	fmt.Fprintf(w, "Nodes:         %d\n", info.Nodes)
+	if info.Dataplane != "" {
+		fmt.Fprintf(w, "Dataplane:     %s\n", info.Dataplane)
+	}
 }
 
 // RecoverCmd is `agent recover`, which runs without the daemon.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -59,6 +60,13 @@ func (n *NodeLsCmd) Run(g *Globals) error {
 	if err := c.Do(context.Background(), http.MethodGet, "/v1/nodes", nil, &nodes); err != nil {
 		return err
 	}
+	warnNodes(nodes)
+	return nodeTable.print(g.Out, n.ListFlags, nodeRows(nodes))
+}
+
+// nodeRows renders nodes sorted by hostname.
+func nodeRows(nodes []api.Node) []nodeRow {
+	nodes = slices.Clone(nodes)
 	sort.Slice(nodes, func(i, j int) bool {
 		if nodes[i].Hostname != nodes[j].Hostname {
 			return nodes[i].Hostname < nodes[j].Hostname
@@ -70,7 +78,7 @@ func (n *NodeLsCmd) Run(g *Globals) error {
 		rows = append(rows, nodeRow{ID: nd.ID, Self: nd.Self, Hostname: nd.Hostname, Status: capitalize(string(nd.Status)),
 			Availability: capitalize(string(nd.Availability)), ManagerStatus: nd.ManagerStatus, EngineVersion: nd.EngineVersion})
 	}
-	return nodeTable.print(g.Out, n.ListFlags, rows)
+	return rows
 }
 
 // NodeInspectCmd is `agentctl node inspect`.
@@ -94,6 +102,7 @@ func (n *NodeInspectCmd) Run(g *Globals) error {
 		}
 		nodes = append(nodes, nd)
 	}
+	warnNodes(nodes)
 	if !n.Pretty {
 		return printObjects(g.Out, n.Format, nodes)
 	}

@@ -150,6 +150,7 @@ func (l *ServiceLsCmd) Run(g *Globals) error {
 		return err
 	}
 	svcs = slices.DeleteFunc(svcs, func(s api.Service) bool { return !filter.match(s) })
+	warnServices(svcs)
 	return serviceTable.print(g.Out, l.ListFlags, serviceRows(svcs))
 }
 
