@@ -34,9 +34,9 @@ func kernelChecks(h Host) []Finding {
 	ipvs := k.ipvs(nft.Status == OK)
 	out = append(out, ipvs,
 		k.dependent("kernel/ip_vs-sched", "the IPVS dataplane's schedulers (rr, wrr)", partsIPVSSched, ipvs.Status == OK,
-			"IPVS is absent", Warn),
+			"IPVS is not available", Warn),
 		k.dependent("kernel/dummy", "the device the IPVS dataplane puts VIPs on", partsDummy, ipvs.Status == OK,
-			"only the IPVS dataplane uses it, and IPVS is absent", Warn),
+			"only the IPVS dataplane uses it, and IPVS is not available", Warn),
 		k.overlayfs(), cgroups(h))
 	return out
 }
@@ -96,7 +96,12 @@ func (k *kernelFacts) ipvs(nftOK bool) Finding {
 		if err == nil {
 			return Finding{ID: id, Status: OK, Detail: withHow(k, partsIPVS, "answers over generic netlink")}
 		}
-		detail = fmt.Sprintf("no IPVS in kernel %s (generic netlink family lookup: %v)", k.release, err)
+		if how, missing := k.feature(partsIPVS...); missing == nil && how == "loadable" && nftOK {
+			// Kernels before 5.16 do not load ip_vs on a family lookup.
+			return Finding{ID: id, Status: Warn, Detail: fmt.Sprintf("loadable but not loaded (%v): the nftables dataplane will be used", err),
+				Fix: "modprobe ip_vs ip_vs_rr ip_vs_wrr, and list them in /etc/modules-load.d/shoal.conf"}
+		}
+		detail = fmt.Sprintf("absent from kernel %s (%v)", k.release, err)
 	} else {
 		how, missing := k.feature(partsIPVS...)
 		if missing == nil {

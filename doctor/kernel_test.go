@@ -167,12 +167,15 @@ func TestNFTables(t *testing.T) {
 }
 
 func TestIPVS(t *testing.T) {
-	noIPVS := func(h *fakeHost) { h.ipvsErr = errors.New("no such file or directory") }
+	noIPVS := func(h *fakeHost) { h.ipvsErr = errors.New("generic netlink has no IPVS family") }
+	noIPVSAtAll := func(h *fakeHost) { noIPVS(h); gone(h, "ip_vs", "kernel/net/netfilter/ipvs/ip_vs.ko.xz") }
 	runCases(t, []checkCase{
 		{name: "probe answers", id: "kernel/ip_vs", want: OK, detail: []string{"loadable; answers over generic netlink"}},
-		{name: "absent: nftables fallback", mutate: noIPVS, id: "kernel/ip_vs", want: Warn,
-			detail: []string{"no IPVS in kernel " + testRelease, "the nftables dataplane will be used"}, fix: "CONFIG_IP_VS"},
-		{name: "absent with nf_tables absent", mutate: func(h *fakeHost) { noIPVS(h); h.nftErr = errors.New("x") },
+		{name: "absent: nftables fallback", mutate: noIPVSAtAll, id: "kernel/ip_vs", want: Warn,
+			detail: []string{"absent from kernel " + testRelease + " (generic netlink has no IPVS family): the nftables dataplane will be used"}, fix: "CONFIG_IP_VS"},
+		{name: "loadable, but the lookup does not load it", mutate: func(h *fakeHost) { noIPVS(h) }, id: "kernel/ip_vs", want: Warn,
+			detail: []string{"loadable but not loaded", "nftables dataplane will be used"}, fix: "modprobe ip_vs"},
+		{name: "absent with nf_tables absent", mutate: func(h *fakeHost) { noIPVSAtAll(h); h.nftErr = errors.New("x") },
 			id: "kernel/ip_vs", want: Fail, detail: []string{"no load balancer can run"}},
 		{name: "not root, loadable", mutate: func(h *fakeHost) { h.root = false }, id: "kernel/ip_vs", want: OK, detail: []string{"loadable", "not root"}},
 		{name: "not root, absent", mutate: func(h *fakeHost) {
@@ -182,7 +185,7 @@ func TestIPVS(t *testing.T) {
 		{name: "schedulers", id: "kernel/ip_vs-sched", want: OK, detail: []string{"ip_vs_rr, ip_vs_wrr: loadable"}},
 		{name: "wrr missing", mutate: func(h *fakeHost) { gone(h, "ip_vs_wrr", "kernel/net/netfilter/ipvs/ip_vs_wrr.ko.xz") },
 			id: "kernel/ip_vs-sched", want: Warn, detail: []string{": ip_vs_wrr ("}, fix: "--dataplane nftables"},
-		{name: "schedulers skipped without IPVS", mutate: noIPVS, id: "kernel/ip_vs-sched", want: Skip, detail: []string{"IPVS is absent"}},
+		{name: "schedulers skipped without IPVS", mutate: noIPVS, id: "kernel/ip_vs-sched", want: Skip, detail: []string{"IPVS is not available"}},
 		{name: "dummy", id: "kernel/dummy", want: OK},
 		{name: "dummy missing with IPVS", mutate: func(h *fakeHost) { gone(h, "dummy", "kernel/drivers/net/dummy.ko.xz") },
 			id: "kernel/dummy", want: Warn, detail: []string{"VIPs"}, fix: "CONFIG_DUMMY"},

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -76,6 +77,9 @@ func (RealHost) NFTables() (int, error) {
 // IPVS (it only logs through logrus) and runs modprobe first.
 func (RealHost) IPVS() error {
 	_, err := netlink.GenlFamilyGet("IPVS")
+	if errors.Is(err, unix.ENOENT) {
+		return errors.New("generic netlink has no IPVS family")
+	}
 	return err
 }
 
@@ -93,20 +97,23 @@ func (RealHost) Containerd(ctx context.Context, socket string) (string, error) {
 	return v.Version, nil
 }
 
-// Listen implements Host.
+// Listen implements Host. Its error is the system call's ("bind: address
+// already in use"): the finding names the address already.
 func (RealHost) Listen(network, addr string) error {
+	var c io.Closer
+	var err error
 	if network == "udp" {
-		pc, err := net.ListenPacket(network, addr)
-		if err != nil {
-			return err
-		}
-		return pc.Close()
+		c, err = net.ListenPacket(network, addr)
+	} else {
+		c, err = net.Listen(network, addr)
 	}
-	ln, err := net.Listen(network, addr)
 	if err != nil {
+		if op := (*net.OpError)(nil); errors.As(err, &op) {
+			return op.Err
+		}
 		return err
 	}
-	return ln.Close()
+	return c.Close()
 }
 
 // Underlay implements Host.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"log/slog"
 	"os"
@@ -40,7 +41,7 @@ func devHost() *fakeHost {
 	h.files["/sys/module/vxlan/parameters/udp_port"] = "4789"
 	h.files["/proc/config.gz"] = gz("CONFIG_NF_TABLES=y\nCONFIG_NFT_CT=y\nCONFIG_NFT_MASQ=y\nCONFIG_NFT_NAT=y\nCONFIG_NFT_FIB=y\n" +
 		"CONFIG_NFT_FIB_IPV4=y\n# CONFIG_IP_VS is not set\nCONFIG_BRIDGE=y\n# CONFIG_DUMMY is not set\nCONFIG_VXLAN=y\nCONFIG_VETH=y\n")
-	h.ipvsErr = os.ErrNotExist
+	h.ipvsErr = errors.New("generic netlink has no IPVS family")
 	h.link.MTU = 1400
 	return h
 }
