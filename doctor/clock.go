@@ -6,6 +6,7 @@ import (
 	"net"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -14,7 +15,7 @@ import (
 // about a second.
 const maxSkew = time.Second
 
-// maxPeers bounds how many members the clock check asks.
+// maxPeers bounds how many members the clock check asks (at once).
 const maxPeers = 8
 
 // clockChecks compares this host's clock with the other live members'. No
@@ -36,11 +37,22 @@ func clockChecks(ctx context.Context, o Options, agent localAgent) []Finding {
 	if len(peers) == 0 {
 		return []Finding{{ID: id, Status: Skip, Detail: "no other live member"}}
 	}
+	samples := make([]ClockSample, len(peers))
+	errs := make([]error, len(peers))
+	var wg sync.WaitGroup
+	for i, p := range peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			samples[i], errs[i] = o.Host.PeerClock(rctx, o.DataDir, p.addr)
+		}()
+	}
+	wg.Wait()
 	var far, unreachable, near []string
-	for _, p := range peers {
-		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		s, err := o.Host.PeerClock(rctx, o.DataDir, p.addr)
-		cancel()
+	for i, p := range peers {
+		s, err := samples[i], errs[i]
 		if err != nil {
 			unreachable = append(unreachable, fmt.Sprintf("%s (%v)", p.name, err))
 			continue

@@ -24,5 +24,7 @@
 //
 // Everything a check touches goes through the Host interface, so each check
 // is a function of what Host answers; the tests drive them with a fake Host.
-// The real Host reads the running system and changes nothing on it.
+// The real Host reads the running system and changes nothing on it (the
+// kernel may load nf_tables or ip_vs on the probes' first use, as it would
+// for the agent's own first use).
 package doctor

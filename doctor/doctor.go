@@ -83,9 +83,12 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Run runs every check and returns their findings. It changes nothing on
-// the host; it takes a few seconds at most (each network call has its own
-// short timeout) and stops early when ctx ends.
+// Run runs every check and returns their findings, in the same order every
+// time. It changes nothing on the host (the kernel may load nf_tables or
+// ip_vs when the probes first ask for them, as it would for the agent). It
+// takes at most about 10 s, when containerd, runc, the local agent and the members
+// all hang (each call has its own short timeout), and returns sooner when
+// ctx ends. Safe for concurrent use.
 func Run(ctx context.Context, opts Options) Report {
 	opts = opts.withDefaults()
 	var r Report

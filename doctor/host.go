@@ -9,7 +9,8 @@ import (
 
 // Host is everything the checks ask of the machine. RealHost answers from
 // the running system; tests use a fake. Implementations must not change the
-// host's state.
+// host's state, and must be safe for concurrent use (PeerClock is called
+// for several members at once).
 type Host interface {
 	// ReadFile returns a file's contents (os.ReadFile).
 	ReadFile(path string) ([]byte, error)
