@@ -12,7 +12,7 @@ import (
 type DoctorCmd struct {
 	DataDir    string `default:"/var/lib/shoal" help:"The agent's data dir (its certificates are used to ask members for their time)."`
 	Bind       string `default:"0.0.0.0" help:"IP the agent listens on."`
-	Advertise  string `help:"IP other agents reach this one at (default: the address on the default route's interface)."`
+	Advertise  string `help:"IP other agents reach this one at (default, as agent run picks it: the bind IP, or the first non-loopback address)."`
 	GossipPort int    `help:"Gossip (serf) port, TCP and UDP (default 7946)."`
 	RaftPort   int    `help:"Raft port (default 7947)."`
 	APIPort    int    `help:"API port (default 7948)."`

@@ -42,14 +42,17 @@ func TestUnderlay(t *testing.T) {
 		return func(h *fakeHost) { h.link = Link{Name: "eth0", MTU: mtu, IPv6: v6} }
 	}
 	runCases(t, []checkCase{
-		{name: "mtu 1500", id: "mtu", want: OK, detail: []string{"eth0 has MTU 1500: tasks get MTU 1450"}},
+		{name: "mtu 1500", id: "mtu", want: OK, detail: []string{"eth0 (10.0.0.1) has MTU 1500: tasks get MTU 1450"}},
+		{name: "a bind IP is the advertised one", opts: Options{Bind: "10.0.0.7"}, id: "mtu", want: OK, detail: []string{"eth0 (10.0.0.7)"}},
+		{name: "advertise wins over bind", opts: Options{Bind: "10.0.0.7", Advertise: "10.0.0.8"}, id: "mtu", want: OK,
+			detail: []string{"eth0 (10.0.0.8)"}},
 		{name: "mtu 9000", mutate: link(9000, false), id: "mtu", want: OK, detail: []string{"8950"}},
 		{name: "mtu 1400", mutate: link(1400, false), id: "mtu", want: Warn, detail: []string{"tasks get MTU 1350"}, fix: "ip link set eth0 mtu 1500"},
 		{name: "ipv6 underlay 1500", mutate: link(1500, true), id: "mtu", want: Warn, detail: []string{"MTU 1430", "VXLAN takes 70"}, fix: "mtu 1520"},
 		{name: "mtu 1450 exactly leaves room", mutate: link(1500, false), id: "mtu", want: OK},
 		{name: "mtu too small", mutate: link(620, false), id: "mtu", want: Fail, detail: []string{"leaves 570, under the overlay's minimum 576"}},
-		{name: "no underlay", mutate: func(h *fakeHost) { h.linkErr = errors.New("no IPv4 default route") }, id: "mtu", want: Fail,
-			detail: []string{"no IPv4 default route"}, fix: "--advertise"},
+		{name: "no underlay", mutate: func(h *fakeHost) { h.linkErr = errors.New("no IPv4 address to advertise") }, id: "mtu", want: Fail,
+			detail: []string{"no IPv4 address to advertise"}, fix: "--advertise"},
 		{name: "forwarding off", id: "ip-forward", want: OK, detail: []string{"ip_forward=0; not needed", "eth0 when it runs a load balancer"}},
 		{name: "forwarding on", mutate: func(h *fakeHost) { h.files["/proc/sys/net/ipv4/ip_forward"] = "1\n" }, id: "ip-forward", want: OK,
 			detail: []string{"ip_forward=1"}},
@@ -92,14 +95,14 @@ func TestClock(t *testing.T) {
 			h.members = h.members[:1]
 		}, id: "clock", want: Skip, detail: []string{"no other live member"}},
 		{name: "in step", mutate: joined(both(sample(0), sample(-300*time.Millisecond))), id: "clock", want: OK,
-			detail: []string{"within 1s of 2 member(s)"}},
+			detail: []string{"within 1s of n2, n3"}},
 		{name: "1.2s ahead is within Date's resolution", mutate: joined(both(sample(0), sample(1200*time.Millisecond))), id: "clock", want: OK},
 		{name: "3s ahead", mutate: joined(both(sample(0), sample(3*time.Second))), id: "clock", want: Warn,
 			detail: []string{"from n3 by 2.68s..3.7s"}, fix: "systemd-timesyncd"},
 		{name: "3s behind", mutate: joined(both(sample(-3*time.Second), sample(0))), id: "clock", want: Warn,
 			detail: []string{"from n2 by -3.32s..-2.3s"}},
 		{name: "one unreachable", mutate: joined(map[string]ClockSample{"10.0.0.2:7948": sample(0)}), id: "clock", want: OK,
-			detail: []string{"within 1s of 1 member(s); not asked: n3 (connection refused)"}},
+			detail: []string{"within 1s of n2; not asked: n3 (connection refused)"}},
 		{name: "none reachable", mutate: joined(nil), id: "clock", want: Skip, detail: []string{"no member answered: n2 (connection refused); n3"}},
 	})
 }

@@ -71,7 +71,7 @@ func clockChecks(ctx context.Context, o Options, agent localAgent) []Finding {
 	case len(near) == 0:
 		return []Finding{{ID: id, Status: Skip, Detail: "no member answered: " + strings.Join(unreachable, "; ")}}
 	}
-	d := fmt.Sprintf("within 1s of %d member(s)", len(near))
+	d := "within 1s of " + strings.Join(near, ", ")
 	if len(unreachable) > 0 {
 		d += "; not asked: " + strings.Join(unreachable, "; ")
 	}

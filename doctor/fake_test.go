@@ -93,7 +93,16 @@ func (f *fakeHost) Listen(network, addr string) error {
 	return nil
 }
 
-func (f *fakeHost) Underlay(string) (Link, error) { return f.link, f.linkErr }
+// Underlay returns link holding advertise, or 10.0.0.1 (the address the
+// agent would pick) when advertise is empty.
+func (f *fakeHost) Underlay(advertise string) (Link, error) {
+	l := f.link
+	l.Addr = advertise
+	if advertise == "" {
+		l.Addr = "10.0.0.1"
+	}
+	return l, f.linkErr
+}
 
 func (f *fakeHost) LocalAgent(context.Context, string) (api.Info, []api.Member, error) {
 	return f.info, f.members, f.agentErr

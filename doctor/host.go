@@ -37,8 +37,9 @@ type Host interface {
 	// Listen opens and closes a listener ("tcp" or "udp") on addr; an error
 	// means the port cannot be taken.
 	Listen(network, addr string) error
-	// Underlay returns the interface that holds advertise, or the one the
-	// default route uses when advertise is empty.
+	// Underlay returns the interface that holds advertise; when advertise
+	// is empty, the one holding the address the agent picks itself (the
+	// first global unicast IPv4 address of an up interface).
 	Underlay(advertise string) (Link, error)
 	// LocalAgent asks the agent at the unix socket about itself and its
 	// gossip members.
@@ -53,6 +54,8 @@ type Host interface {
 type Link struct {
 	Name string
 	MTU  int
+	// Addr is the underlay address the interface holds.
+	Addr string
 	// IPv6 is true when the underlay address is IPv6 (VXLAN then costs 70
 	// bytes instead of 50).
 	IPv6 bool
@@ -63,4 +66,12 @@ type Link struct {
 // seconds) somewhere in between.
 type ClockSample struct {
 	Sent, Received, Date time.Time
+}
+
+// String names the interface and, when known, the address: "eth0 (10.0.0.1)".
+func (l Link) String() string {
+	if l.Addr == "" {
+		return l.Name
+	}
+	return l.Name + " (" + l.Addr + ")"
 }

@@ -70,9 +70,15 @@ func portChecks(o Options, agent localAgent) []Finding {
 // networkChecks checks the underlay interface: its MTU leaves room for
 // VXLAN, and the agent can turn on forwarding there.
 func networkChecks(o Options) []Finding {
-	l, err := o.Host.Underlay(o.Advertise)
+	// The agent advertises --advertise, else a specific --bind, else an
+	// address of its own choosing (see Host.Underlay).
+	adv := o.Advertise
+	if ip := net.ParseIP(o.Bind); adv == "" && ip != nil && !ip.IsUnspecified() {
+		adv = o.Bind
+	}
+	l, err := o.Host.Underlay(adv)
 	if err != nil {
-		fix := "give the host an IPv4 default route, or pass --advertise with the address other agents reach this one at"
+		fix := "pass --advertise with the IPv4 address other agents reach this one at, held by one of this host's interfaces"
 		skip := "no underlay interface: " + err.Error()
 		return []Finding{{ID: "mtu", Status: Fail, Detail: skip, Fix: fix}, {ID: "ip-forward", Status: Skip, Detail: skip}}
 	}
@@ -89,14 +95,14 @@ func mtuCheck(l Link) Finding {
 	switch {
 	case overlay < minOverlayMTU:
 		return Finding{ID: id, Status: Fail, Detail: fmt.Sprintf("%s has MTU %d: VXLAN (%d bytes) leaves %d, under the overlay's minimum %d",
-			l.Name, l.MTU, overhead, overlay, minOverlayMTU),
+			l, l.MTU, overhead, overlay, minOverlayMTU),
 			Fix: fmt.Sprintf("ip link set %s mtu %d (or the network's configuration)", l.Name, fullMTU+overhead)}
 	case overlay < fullMTU:
 		return Finding{ID: id, Status: Warn, Detail: fmt.Sprintf("%s has MTU %d: tasks get MTU %d on the overlay (VXLAN takes %d; %d needs %d)",
-			l.Name, l.MTU, overlay, overhead, fullMTU, fullMTU+overhead),
+			l, l.MTU, overlay, overhead, fullMTU, fullMTU+overhead),
 			Fix: fmt.Sprintf("ip link set %s mtu %d if the network carries it; otherwise nothing to do, tasks work with the smaller MTU", l.Name, fullMTU+overhead)}
 	}
-	return Finding{ID: id, Status: OK, Detail: fmt.Sprintf("%s has MTU %d: tasks get MTU %d on the overlay", l.Name, l.MTU, overlay)}
+	return Finding{ID: id, Status: OK, Detail: fmt.Sprintf("%s has MTU %d: tasks get MTU %d on the overlay", l, l.MTU, overlay)}
 }
 
 // forwardCheck: the agent does not need net.ipv4.ip_forward; it turns

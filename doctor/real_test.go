@@ -77,8 +77,9 @@ func TestRealHostThisMachine(t *testing.T) {
 	}
 	defer held.Close()
 	gossip := freePort(t)
+	dev, addr, mtu := defaultRouteLink(t)
 	r := Run(context.Background(), Options{Containerd: d.Address, APISocket: filepath.Join(t.TempDir(), "none.sock"),
-		Bind: "127.0.0.1", GossipPort: gossip, RaftPort: freePort(t), APIPort: held.Addr().(*net.TCPAddr).Port})
+		Bind: "127.0.0.1", Advertise: addr, GossipPort: gossip, RaftPort: freePort(t), APIPort: held.Addr().(*net.TCPAddr).Port})
 	var text bytes.Buffer
 	r.WriteText(&text)
 	t.Logf("report:\n%s", text.String())
@@ -134,11 +135,10 @@ func TestRealHostThisMachine(t *testing.T) {
 	want("port/gossip-udp", OK)
 	want("clock", Skip, "no local agent answers")
 
-	dev, mtu := defaultRouteMTU(t)
 	if mtu-vxlanOverhead4 >= fullMTU {
-		want("mtu", OK, dev+" has MTU "+strconv.Itoa(mtu))
+		want("mtu", OK, dev+" ("+addr+") has MTU "+strconv.Itoa(mtu))
 	} else {
-		want("mtu", Warn, dev+" has MTU "+strconv.Itoa(mtu), "tasks get MTU "+strconv.Itoa(mtu-vxlanOverhead4))
+		want("mtu", Warn, dev+" ("+addr+") has MTU "+strconv.Itoa(mtu), "tasks get MTU "+strconv.Itoa(mtu-vxlanOverhead4))
 	}
 
 	r = Run(context.Background(), Options{Containerd: filepath.Join(t.TempDir(), "absent.sock"), Bind: "127.0.0.1",
@@ -148,39 +148,40 @@ func TestRealHostThisMachine(t *testing.T) {
 	}
 }
 
-// defaultRouteMTU reads the default route's device with ip(8) and its MTU
-// from sysfs.
-func defaultRouteMTU(t *testing.T) (string, int) {
+// defaultRouteLink reads the default route's device and its first IPv4
+// address with ip(8), and its MTU from sysfs.
+func defaultRouteLink(t *testing.T) (dev, addr string, mtu int) {
+	t.Helper()
 	out, err := exec.Command("ip", "-4", "route", "show", "default").Output()
 	f := strings.Fields(string(out))
 	for i := range f {
 		if f[i] == "dev" && i+1 < len(f) {
-			b, err := os.ReadFile("/sys/class/net/" + f[i+1] + "/mtu")
-			if err != nil {
-				t.Fatal(err)
-			}
-			mtu, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-			return f[i+1], mtu
+			dev = f[i+1]
 		}
 	}
-	t.Skipf("no IPv4 default route here (%q, %v)", out, err)
-	return "", 0
+	if dev == "" {
+		t.Skipf("no IPv4 default route here (%q, %v)", out, err)
+	}
+	b, err := os.ReadFile("/sys/class/net/" + dev + "/mtu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mtu, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	out, err = exec.Command("ip", "-4", "-o", "addr", "show", "dev", dev).Output()
+	if f = strings.Fields(string(out)); err != nil || len(f) < 4 {
+		t.Skipf("no IPv4 address on %s: %q %v", dev, out, err)
+	}
+	addr, _, _ = strings.Cut(f[3], "/")
+	return dev, addr, mtu
 }
 
 func TestRealUnderlayByAddress(t *testing.T) {
-	needRoot(t)
-	dev, mtu := defaultRouteMTU(t)
-	out, err := exec.Command("ip", "-4", "-o", "addr", "show", "dev", dev).Output()
-	f := strings.Fields(string(out))
-	if err != nil || len(f) < 4 {
-		t.Skipf("no IPv4 address on %s: %q %v", dev, out, err)
-	}
-	addr, _, _ := strings.Cut(f[3], "/")
+	dev, addr, mtu := defaultRouteLink(t)
 	l, err := RealHost{}.Underlay(addr)
-	if err != nil || l.Name != dev || l.MTU != mtu || l.IPv6 {
+	if err != nil || l.Name != dev || l.MTU != mtu || l.IPv6 || l.Addr != addr {
 		t.Errorf("Underlay(%s) = %+v, %v; want %s MTU %d", addr, l, err, dev, mtu)
 	}
-	if l, err := (RealHost{}).Underlay("192.0.2.254"); err == nil && l.Name != dev {
+	if l, err := (RealHost{}).Underlay("192.0.2.254"); err == nil {
 		t.Errorf("Underlay of an address no interface holds = %+v", l)
 	}
 }

@@ -118,47 +118,56 @@ func (RealHost) Listen(network, addr string) error {
 
 // Underlay implements Host.
 func (RealHost) Underlay(advertise string) (Link, error) {
-	if advertise != "" {
-		ip := net.ParseIP(advertise)
-		if ip == nil {
-			return Link{}, fmt.Errorf("advertise address %q is not an IP", advertise)
-		}
-		links, err := netlink.LinkList()
+	if advertise == "" {
+		a, err := firstAddress()
 		if err != nil {
-			return Link{}, fmt.Errorf("list interfaces: %w", err)
+			return Link{}, err
 		}
-		for _, l := range links {
-			addrs, err := netlink.AddrList(l, netlink.FAMILY_ALL)
-			if err != nil {
-				continue
-			}
-			for _, a := range addrs {
-				if a.IP.Equal(ip) {
-					return Link{Name: l.Attrs().Name, MTU: l.Attrs().MTU, IPv6: ip.To4() == nil}, nil
-				}
-			}
-		}
-		return Link{}, fmt.Errorf("no interface holds %s", advertise)
+		advertise = a
 	}
-	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	ip := net.ParseIP(advertise)
+	if ip == nil {
+		return Link{}, fmt.Errorf("advertise address %q is not an IP", advertise)
+	}
+	links, err := netlink.LinkList()
 	if err != nil {
-		return Link{}, fmt.Errorf("list routes: %w", err)
+		return Link{}, fmt.Errorf("list interfaces: %w", err)
 	}
-	for _, r := range routes {
-		if r.Dst == nil || r.Dst.IP.IsUnspecified() && isZeroMask(r.Dst.Mask) {
-			l, err := netlink.LinkByIndex(r.LinkIndex)
-			if err != nil {
-				return Link{}, fmt.Errorf("default route's interface: %w", err)
+	for _, l := range links {
+		addrs, err := netlink.AddrList(l, netlink.FAMILY_ALL)
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if a.IP.Equal(ip) {
+				return Link{Name: l.Attrs().Name, MTU: l.Attrs().MTU, Addr: advertise, IPv6: ip.To4() == nil}, nil
 			}
-			return Link{Name: l.Attrs().Name, MTU: l.Attrs().MTU}, nil
 		}
 	}
-	return Link{}, errors.New("no IPv4 default route")
+	return Link{}, fmt.Errorf("no interface holds %s", advertise)
 }
 
-func isZeroMask(m net.IPMask) bool {
-	ones, _ := m.Size()
-	return ones == 0
+// firstAddress is the address the agent advertises when given neither
+// --advertise nor a bind IP: the first global unicast IPv4 address of an up
+// interface that is not loopback. It repeats agent.firstAddress, which is
+// unexported; the two must pick the same address.
+func firstAddress() (string, error) {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return "", fmt.Errorf("list interfaces: %w", err)
+	}
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, ad := range addrs {
+			if ipn, ok := ad.(*net.IPNet); ok && ipn.IP.To4() != nil && ipn.IP.IsGlobalUnicast() {
+				return ipn.IP.String(), nil
+			}
+		}
+	}
+	return "", errors.New("no IPv4 address to advertise")
 }
 
 // LocalAgent implements Host.
