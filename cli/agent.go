@@ -33,6 +33,7 @@ type AgentCLI struct {
 	Members   MembersCmd   `cmd:"" help:"Show the gossip view: every agent this one knows."`
 	Info      InfoCmd      `cmd:"" help:"Show this agent's state."`
 	Recover   RecoverCmd   `cmd:"" help:"Offline: make this agent (and the named survivors) the new raft voter set after quorum loss."`
+	Doctor    DoctorCmd    `cmd:"" help:"Check what this host needs to run an agent, and how to fix each gap."`
 	Version   VersionCmd   `cmd:"" help:"Print the version."`
 }
 
