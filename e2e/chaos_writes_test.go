@@ -33,7 +33,7 @@ type writer struct {
 	done    chan struct{}
 	mu      sync.Mutex
 	acked   []write
-	unknown int
+	unknown []string // writes not acknowledged: when, how long, the error
 }
 
 func startWrites(l *lab.Lab, nodes []string, image string) *writer {
@@ -53,6 +53,7 @@ func startWrites(l *lab.Lab, nodes []string, image string) *writer {
 				wr = write{Name: fmt.Sprintf("c%d", i)}
 				args = []string{"service", "create", "--detach", "--name", wr.Name, "--replicas", "0", image}
 			}
+			began := time.Now()
 			wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
 			_, err := l.Agentctl(wctx, node, args...)
 			wcancel()
@@ -64,7 +65,8 @@ func startWrites(l *lab.Lab, nodes []string, image string) *writer {
 				wr.At = time.Now()
 				w.acked = append(w.acked, wr)
 			} else {
-				w.unknown++
+				w.unknown = append(w.unknown, fmt.Sprintf("%s %s on %s (%v): %v", began.Format("15:04:05.000"),
+					strings.Join(args[:2], " "), node, time.Since(began).Round(time.Millisecond), err))
 			}
 			w.mu.Unlock()
 			switch {
@@ -92,13 +94,13 @@ func (w *writer) waitAcks(t *testing.T, n int, since time.Time) {
 				k++
 			}
 		}
-		return k >= n, fmt.Sprintf("%d acknowledged, %d not", k, w.unknown)
+		return k >= n, fmt.Sprintf("%d acknowledged, not: %v", k, w.unknown)
 	})
 }
 
 // stop ends the writes and returns the acknowledged ones and the number
 // of writes that were not acknowledged (they may or may not have applied).
-func (w *writer) stop() (acked []write, unknown int) {
+func (w *writer) stop() (acked []write, unknown []string) {
 	w.cancel()
 	<-w.done
 	w.mu.Lock()
