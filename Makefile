@@ -32,10 +32,11 @@ e2e: build
 
 # The chaos tier: each case breaks a fresh lab on purpose (leader killed
 # mid-update, partitions, kill -9, crash loops) and checks an invariant.
+# About 3 minutes in all; part of `make test`.
 chaos: build
 	$(GO) test -tags e2e,chaos -count=1 -timeout 30m -run Chaos -v ./e2e/
 
-test: deps lint unit e2e
+test: deps lint unit e2e chaos
 
 demo: deps build
 	@bash scripts/demo.sh

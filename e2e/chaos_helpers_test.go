@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -248,4 +249,34 @@ func heal(t *testing.T, l *lab.Lab) {
 	if err := l.Heal(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// logWindow logs the lines of node's agent log stamped between from and
+// to that contain one of words: the evidence behind a surprise.
+func logWindow(t *testing.T, l *lab.Lab, node string, from, to time.Time, words ...string) {
+	t.Helper()
+	n, err := l.Node(node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(n.AgentLog)
+	if err != nil {
+		t.Logf("%s's agent log: %v", node, err)
+		return
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		stamp, _, ok := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+		at, err := time.Parse(time.RFC3339Nano, stamp)
+		if !ok || err != nil || at.Before(from) || at.After(to) {
+			continue
+		}
+		for _, w := range words {
+			if strings.Contains(line, w) {
+				out = append(out, line)
+				break
+			}
+		}
+	}
+	t.Logf("%s's agent log %s–%s (%v):\n%s", node, from.Format("15:04:05.000"), to.Format("15:04:05.000"), words, strings.Join(out, "\n"))
 }

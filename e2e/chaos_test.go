@@ -144,6 +144,11 @@ func TestChaosMinorityPartition(t *testing.T) {
 	n := polled.stop()
 	t.Logf("%d samples of every node's leader; %d writes acknowledged, %d not: %v", n, len(acked), len(unknown), unknown)
 	twoLeaders.check(t, "at most one leader at any sampled moment")
+	if len(unknown) > 0 { // say why, from the agents' own words
+		for _, node := range majority {
+			logWindow(t, l, node, cut.Add(-time.Second), cut.Add(5*time.Second), "raft", "leader", "election", "vote")
+		}
+	}
 
 	start := time.Now()
 	waitUntil(t, 90*time.Second, "every replica holds the same services and tasks, every acknowledged write included", func() (bool, string) {
