@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin
 E2E_TIMEOUT ?= 25m
 
-.PHONY: all build deps lint unit e2e test demo bench clean deb vm-test
+.PHONY: all build deps lint unit e2e chaos test demo bench clean deb vm-test
 
 all: build
 
@@ -19,6 +19,8 @@ lint:
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/...
+	$(GO) vet -tags e2e,chaos ./e2e/...
+	$(GO) vet -tags vm ./e2e/vm/
 
 # Unit and package tests, race detector on. Tests that need root (real
 # containerd, netlink, nftables, the IPVS VM) run when root and skip with a
@@ -30,7 +32,13 @@ unit:
 e2e: build
 	$(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -v ./e2e/
 
-test: deps lint unit e2e
+# The chaos tier: each case breaks a fresh lab on purpose (leader killed
+# mid-update, partitions, kill -9, crash loops) and checks an invariant.
+# About 3 minutes in all; part of `make test`.
+chaos: build
+	$(GO) test -tags e2e,chaos -count=1 -timeout 30m -run Chaos -v ./e2e/
+
+test: deps lint unit e2e chaos
 
 demo: deps build
 	@bash scripts/demo.sh

@@ -250,8 +250,30 @@ func TestUpdateFailures(t *testing.T) {
 			if got := slotImages(s.in.Tasks); !slices.Equal(got, tt.images) {
 				t.Fatalf("images by slot %v, want %v", got, tt.images)
 			}
+			if ended := endedButWanted(s.in.Tasks); len(ended) > 0 {
+				t.Fatalf("tasks ended but still wanted running behind a newer task of their slot: %v", ended)
+			}
 		})
 	}
+}
+
+// endedButWanted lists the tasks that ended but keep desired state running
+// although a newer task of their slot replaced them: history that says
+// "running", which `service ps` shows and the history limit never prunes.
+func endedButWanted(tasks []*store.Task) []string {
+	newest := map[int]*store.Task{}
+	for _, t := range tasks {
+		if n := newest[t.Slot]; n == nil || t.CreatedAt.After(n.CreatedAt) {
+			newest[t.Slot] = t
+		}
+	}
+	var out []string
+	for _, t := range tasks {
+		if t.Status.State.Terminal() && t.DesiredState == store.TaskRunning && newest[t.Slot] != t {
+			out = append(out, taskName(t)+" "+t.ID)
+		}
+	}
+	return out
 }
 
 // slotImages lists, slot by slot, the images of the slot's live tasks

@@ -47,6 +47,16 @@ func (u *update) classify(s *slot, mayRestart bool) {
 	case u.newFailed(s):
 		r.classifyEnded(u.svc, s, mayRestart)
 	default:
+		// The slot is refilled with the current spec. An outdated task that
+		// ended on its own (a failed new task when a rollback swapped the
+		// specs) is replaced here, not by a restart, so it becomes history
+		// here: otherwise it would stay "failed, desired running" for good,
+		// beyond the history limit's reach.
+		for _, i := range s.tasks {
+			if !r.deleted[i] && r.cur[i].Status.State.Terminal() {
+				r.shutdown(i)
+			}
+		}
 		s.kind, s.replace = slotDead, true
 	}
 }
