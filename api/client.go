@@ -110,7 +110,7 @@ func tcpAddr(s string) (addr string, defaulted bool, err error) {
 		if strings.Count(s, ":") > 1 && !strings.HasPrefix(s, "[") {
 			return "", false, fmt.Errorf("an IPv6 address needs brackets: tcp://[%s]:%d", s, DefaultAPIPort)
 		}
-		if strings.Contains(s, ":") {
+		if strings.Contains(s, ":") && !(strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]")) {
 			return "", false, fmt.Errorf("expected tcp://HOST:PORT, such as tcp://10.0.0.1:%d", DefaultAPIPort)
 		}
 		return net.JoinHostPort(strings.Trim(s, "[]"), strconv.Itoa(DefaultAPIPort)), true, nil

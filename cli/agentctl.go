@@ -34,11 +34,14 @@ func RunCtl(args []string) int {
 func (c *CtlCLI) client() (*api.Client, error) {
 	var tlsConf *tls.Config
 	if c.TLSCert != "" || c.TLSKey != "" || c.TLSCACert != "" {
-		files := make([][]byte, 3)
-		for i, f := range []struct{ flag, path string }{{"--tlscacert", c.TLSCACert}, {"--tlscert", c.TLSCert}, {"--tlskey", c.TLSKey}} {
+		flags := []struct{ flag, path string }{{"--tlscacert", c.TLSCACert}, {"--tlscert", c.TLSCert}, {"--tlskey", c.TLSKey}}
+		for _, f := range flags {
 			if f.path == "" {
 				return nil, fmt.Errorf("%s is missing: a tcp:// host needs all of --tlscacert, --tlscert and --tlskey", f.flag)
 			}
+		}
+		files := make([][]byte, 3)
+		for i, f := range flags {
 			b, err := os.ReadFile(f.path)
 			if err != nil {
 				return nil, fmt.Errorf("%s %s: %w", f.flag, f.path, err)
