@@ -127,6 +127,12 @@ func (a *Agent) leaderOnly(h handler) handler {
 		if cl.isLeader() {
 			return h(w, r)
 		}
+		// A body the leader would refuse for its size is refused here,
+		// unread: forwarding it would stream megabytes to the leader only
+		// for the leader to close the connection under the proxy.
+		if r.ContentLength > MaxRequestBody {
+			return bodyTooLarge(r.ContentLength)
+		}
 		if r.Header.Get(forwardedHeader) != "" {
 			return &httpError{code: http.StatusServiceUnavailable, msg: "leadership changed while forwarding the request; retry it"}
 		}

@@ -150,6 +150,7 @@ func unixRaw(n lab.Node) rawClient {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", n.AgentSock)
 	}}
+	tr.ExpectContinueTimeout = 5 * time.Second
 	return rawClient{name: n.Name + " (unix socket)", base: "http://agent", hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 }
 
@@ -172,7 +173,7 @@ func tlsRaw(t *testing.T, l *lab.Lab, n lab.Node) rawClient {
 		t.Fatal(err)
 	}
 	tr := hc.Transport.(*http.Transport).Clone()
-	tr.TLSClientConfig = conf
+	tr.TLSClientConfig, tr.ExpectContinueTimeout = conf, 5*time.Second
 	hc.Transport = tr
 	return rawClient{name: n.Name + " (mTLS)", base: "https://" + net.JoinHostPort(n.Addr, fmt.Sprint(api.DefaultAPIPort)), hc: hc}
 }
@@ -185,6 +186,12 @@ func (r rawClient) do(method, path string, body []byte) (int, string, error) {
 		return 0, "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if len(body) > 1<<20 {
+		// As curl does for large bodies: the agent can refuse one by its
+		// Content-Length before the client sends it, instead of closing
+		// the connection under a client that is still writing.
+		req.Header.Set("Expect", "100-continue")
+	}
 	resp, err := r.hc.Do(req)
 	if err != nil {
 		return 0, "", err

@@ -274,7 +274,7 @@ func httpCases(web string) []httpCase {
 		httpCase{"POST", "/v1/services", []byte(`{"Spec":{"Name":"x","Mode":{"Replica":3}}}`), []string{`"Spec.Mode.Replica"`}},
 		// content the spec package refuses
 		httpCase{"POST", "/v1/services", []byte(`{"Spec":{"Name":"big","Mode":{"Replicas":100000000},"TaskTemplate":{"Image":"` + web + `"}}}`), []string{"100000000"}},
-		httpCase{"POST", "/v1/services", []byte(`{"Spec":{"Name":"env","Mode":{"Replicas":1},"TaskTemplate":{"Image":"` + web + `","Env":["A=` + env + `"]}}}`), []string{"Env"}},
+		httpCase{"POST", "/v1/services", []byte(`{"Spec":{"Name":"bigenv","Mode":{"Replicas":1},"TaskTemplate":{"Image":"` + web + `","Env":["A=` + env + `"]}}}`), []string{"env A"}},
 		httpCase{"POST", "/v1/networks", []byte(`{"Name":"hostnet","Subnet":"10.77.0.0/16"}`), []string{"10.77.0.0/16"}},
 		httpCase{"POST", "/v1/networks", []byte(`{"Name":"lo","Subnet":"127.0.0.0/8"}`), []string{"127.0.0.0/8"}},
 	)
