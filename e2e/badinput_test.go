@@ -64,6 +64,7 @@ func TestBadInput(t *testing.T) {
 	})
 	t.Run("agentctl", func(t *testing.T) { n += runCLICases(t, l, ctlCases(t, l, web)) })
 	t.Run("agent", func(t *testing.T) { n += runCLICases(t, l, agentCases(t, l)) })
+	t.Run("join at the wrong port", func(t *testing.T) { n += joinWrongPort(t, l) })
 	t.Run("http", func(t *testing.T) {
 		n2, _ := l.Node("n2")
 		n3, _ := l.Node("n3")
@@ -230,6 +231,51 @@ func agentCases(t *testing.T, l *lab.Lab) []cliCase {
 		join("is not a number from 1 to 65535", "--token", token, n1Peer(l)+"9999"),
 		join("--token", n1Peer(l)),
 	}
+}
+
+// joinWrongPort starts a spare agent, outside the cluster, in n3's
+// namespace and points `agent join` at n1's gossip and raft ports: each
+// must say which port it reached and which is the API's, and the spare
+// agent stays outside the cluster (the state check covers the nodes).
+func joinWrongPort(t *testing.T, l *lab.Lab) int {
+	dir := t.TempDir()
+	sock := dir + "/agent.sock"
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd, err := l.Command(ctx, "n3", "agent", "--api-socket", sock, "run", "--data-dir", dir+"/data", "--name", "spare",
+		"--gossip-port", "17946", "--raft-port", "17947", "--api-port", "17948", "--task-network", "host")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logFile := dir + "/agent.log"
+	f, err := os.Create(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+	})
+	waitUntil(t, 30*time.Second, "the spare agent's socket", func() (bool, string) {
+		_, err := os.Stat(sock)
+		b, _ := os.ReadFile(logFile)
+		return err == nil, string(b)
+	})
+	token := joinToken(t, l, "n1")
+	n1, _ := l.Node("n1")
+	cases := []cliCase{
+		{node: "n3", argv: []string{"agent", "--api-socket", sock, "join", "--token", token, n1.Addr + ":7946"},
+			want: []string{"port 7946 is the agents' gossip port", "port 7948"}},
+		{node: "n3", argv: []string{"agent", "--api-socket", sock, "join", "--token", token, n1.Addr + ":7947"},
+			want: []string{"port 7947 is the agents' raft port", "port 7948"}},
+		{node: "n3", argv: []string{"agent", "--api-socket", sock, "join", "--token", token, "tcp://" + n1.Addr + ":7946"},
+			want: []string{"gossip port"}},
+	}
+	return runCLICases(t, l, cases)
 }
 
 func n1Peer(l *lab.Lab) string {
