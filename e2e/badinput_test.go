@@ -95,6 +95,7 @@ func runCLICases(t *testing.T, l *lab.Lab, cases []cliCase) int {
 			t.Errorf("%s on %s: %v\n%s", label, cc.node, err, out)
 			continue
 		}
+		t.Logf("%s → %.300s", label, out)
 		for _, w := range cc.want {
 			if !strings.Contains(out, w) {
 				t.Errorf("%s on %s: output does not name %q:\n%s", label, cc.node, w, out)
@@ -113,6 +114,7 @@ func runHTTPCases(t *testing.T, rc rawClient, cases []httpCase) int {
 			t.Errorf("%s: %d %q %v, want a 4xx", label, code, msg, err)
 			continue
 		}
+		t.Logf("%s → %d %.300s", label, code, msg)
 		for _, w := range hc.want {
 			if !strings.Contains(msg, w) {
 				t.Errorf("%s: %d %q does not name %q", label, code, msg, w)
