@@ -207,7 +207,12 @@ func (c *Client) dialError(err error) error {
 		if !strings.HasPrefix(c.base, "http://agent") {
 			port = portOf(c.dialled)
 		}
-		return &WrongServerError{Addr: c.host, Port: port, Err: unwrapURLError(err)}
+		inner := unwrapURLError(err)
+		if strings.Contains(inner.Error(), "malformed HTTP response") {
+			// Its bytes (an HTTP/2 frame, from a gRPC server) tell a user nothing.
+			inner = errors.New("it answered in something other than HTTP/1.1, such as gRPC")
+		}
+		return &WrongServerError{Addr: c.host, Port: port, Err: inner}
 	}
 	return fmt.Errorf("agent at %s: %w", c.host, err)
 }

@@ -110,3 +110,34 @@ func TestWrongServerNamesPorts(t *testing.T) {
 		t.Error("portOf")
 	}
 }
+
+// TestWrongServerGRPC: a server answering HTTP/2 frames (containerd's
+// gRPC socket) is named as not the API, without its raw bytes.
+func TestWrongServerGRPC(t *testing.T) {
+	sock := t.TempDir() + "/grpc.sock"
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			// An HTTP/2 SETTINGS frame, as a gRPC server sends first.
+			_, _ = c.Write([]byte("\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x05\x00\x00@\x00"))
+			c.Close()
+		}
+	}()
+	c, err := NewClient("unix://"+sock, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Do(context.Background(), http.MethodGet, "/v1/info", nil, nil)
+	var ws *WrongServerError
+	if !errors.As(err, &ws) || !strings.Contains(err.Error(), "containerd") || strings.Contains(err.Error(), `\x00`) {
+		t.Errorf("gRPC socket: %v", err)
+	}
+}
