@@ -69,15 +69,7 @@ func TestWrongServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closer.Close()
-	go func() {
-		for {
-			c, err := closer.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	go serveConns(closer, func(net.Conn) {})
 	for _, addr := range []string{plain.Listener.Addr().String(), closer.Addr().String()} {
 		c, err := NewClient("tcp://"+addr, &tls.Config{InsecureSkipVerify: true})
 		if err != nil {
@@ -120,17 +112,10 @@ func TestWrongServerGRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			// An HTTP/2 SETTINGS frame, as a gRPC server sends first.
-			_, _ = c.Write([]byte("\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x05\x00\x00@\x00"))
-			c.Close()
-		}
-	}()
+	go serveConns(ln, func(c net.Conn) {
+		// An HTTP/2 SETTINGS frame, as a gRPC server sends first.
+		_, _ = c.Write([]byte("\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x05\x00\x00@\x00"))
+	})
 	c, err := NewClient("unix://"+sock, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -139,5 +124,18 @@ func TestWrongServerGRPC(t *testing.T) {
 	var ws *WrongServerError
 	if !errors.As(err, &ws) || !strings.Contains(err.Error(), "containerd") || strings.Contains(err.Error(), `\x00`) {
 		t.Errorf("gRPC socket: %v", err)
+	}
+}
+
+// serveConns runs fn on every connection ln accepts, then closes it,
+// until ln is closed.
+func serveConns(ln net.Listener, fn func(net.Conn)) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		fn(c)
+		c.Close()
 	}
 }
