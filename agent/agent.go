@@ -54,6 +54,9 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -106,11 +109,55 @@ func (c *Config) setDefaults() error {
 			c.AdvertiseAddr = addr
 		}
 	}
-	if net.ParseIP(c.AdvertiseAddr) == nil {
-		return fmt.Errorf("advertise address %q is not an IP address (pass --advertise with this host's IP)", c.AdvertiseAddr)
+	if ip := net.ParseIP(c.AdvertiseAddr); ip == nil || ip.IsUnspecified() || ip.IsMulticast() {
+		return fmt.Errorf("--advertise %q is not an IP address other hosts can reach this one at (pass --advertise with this host's IP)", c.AdvertiseAddr)
 	}
 	if c.VoterGrace == 0 {
 		c.VoterGrace = 10 * time.Second
+	}
+	return nil
+}
+
+// Validate checks what the user passed, before any default is filled in
+// and before anything is started or written: the addresses are IPs, the
+// ports are 1..65535 (0: the default) and pairwise distinct once defaulted,
+// and the durations are not negative. Errors name the flag.
+func (c *Config) Validate() error {
+	if c.BindAddr != "" && net.ParseIP(c.BindAddr) == nil {
+		return fmt.Errorf("--bind %q is not an IP address: pass an address of this host, or 0.0.0.0 for all", c.BindAddr)
+	}
+	if ip := net.ParseIP(c.BindAddr); ip != nil && ip.IsMulticast() {
+		return fmt.Errorf("--bind %s is a multicast address: pass an address of this host, or 0.0.0.0 for all", c.BindAddr)
+	}
+	if c.AdvertiseAddr != "" {
+		if ip := net.ParseIP(c.AdvertiseAddr); ip == nil || ip.IsUnspecified() || ip.IsMulticast() {
+			return fmt.Errorf("--advertise %q is not an IP address other hosts can reach this one at: pass this host's IP", c.AdvertiseAddr)
+		}
+	}
+	ports := []struct {
+		flag string
+		port *int
+		def  int
+	}{{"--gossip-port", &c.GossipPort, api.DefaultGossipPort}, {"--raft-port", &c.RaftPort, api.DefaultRaftPort}, {"--api-port", &c.APIPort, api.DefaultAPIPort}}
+	seen := map[int]string{}
+	for _, p := range ports {
+		if *p.port < 0 || *p.port > 65535 {
+			return fmt.Errorf("%s %d: a port is a number from 1 to 65535 (default %d)", p.flag, *p.port, p.def)
+		}
+		port := *p.port
+		if port == 0 {
+			port = p.def
+		}
+		if other, ok := seen[port]; ok {
+			return fmt.Errorf("%s %d is also %s: the gossip, raft and API ports must differ", p.flag, port, other)
+		}
+		seen[port] = p.flag
+	}
+	if c.VoterGrace < 0 {
+		return fmt.Errorf("--voter-grace %v is negative: pass a duration such as 10s", c.VoterGrace)
+	}
+	if c.StopDrain < 0 {
+		return fmt.Errorf("--stop-drain %v is negative: pass a duration such as 2s, or 0 for none", c.StopDrain)
 	}
 	return nil
 }

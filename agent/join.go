@@ -49,10 +49,20 @@ func normalizePeer(p string) (string, error) {
 	if p == "" {
 		return "", badRequest("missing peer: name a cluster member as HOST or HOST:PORT (API port, default %d)", api.DefaultAPIPort)
 	}
-	if _, _, err := net.SplitHostPort(p); err != nil {
-		p = net.JoinHostPort(p, strconv.Itoa(api.DefaultAPIPort))
+	for _, scheme := range []string{"tcp://", "https://"} {
+		p = strings.TrimSuffix(strings.TrimPrefix(p, scheme), "/")
 	}
-	return p, nil
+	host, port, err := net.SplitHostPort(p)
+	if err != nil {
+		host, port = strings.Trim(p, "[]"), strconv.Itoa(api.DefaultAPIPort)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", badRequest("peer %q: port %q is not a number from 1 to 65535 (the API port, default %d)", p, port, api.DefaultAPIPort)
+	}
+	if host == "" || strings.ContainsAny(host, "/@?# ") {
+		return "", badRequest("peer %q: expected HOST or HOST:PORT of a cluster member (API port, default %d)", p, api.DefaultAPIPort)
+	}
+	return net.JoinHostPort(host, port), nil
 }
 
 func (a *Agent) joinCluster(ctx context.Context, tok pki.Token, peer string) (err error) {
@@ -110,6 +120,7 @@ func (a *Agent) joinCluster(ctx context.Context, tok pki.Token, peer string) (er
 func joinError(peer string, err error) error {
 	var mismatch *pki.CAMismatchError
 	var se *api.StatusError
+	var wrong *api.WrongServerError
 	switch {
 	case errors.As(err, &mismatch):
 		return badRequest("join refused: %v", mismatch)
@@ -117,6 +128,8 @@ func joinError(peer string, err error) error {
 		return &httpError{code: http.StatusForbidden, msg: "join refused by " + peer + ": " + se.Message}
 	case errors.As(err, &se):
 		return &httpError{code: se.Code, msg: "join via " + peer + ": " + se.Message}
+	case errors.As(err, &wrong):
+		return &httpError{code: http.StatusBadGateway, msg: "join via " + peer + ": " + wrong.Error()}
 	}
 	return &httpError{code: http.StatusBadGateway, msg: fmt.Sprintf("join via %s: %v (is an agent of the cluster listening there?)", peer, err)}
 }

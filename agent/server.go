@@ -4,10 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/store"
@@ -60,10 +60,7 @@ func (a *Agent) routes(tcp bool) http.Handler {
 	handle("DELETE /v1/networks/{ref}", a.leaderOnly(a.handleNetworkRemove))
 	handle("GET /v1/services/{ref}/logs", a.handleServiceLogs)
 	handle("GET /v1/tasks/{id}/logs", a.handleTaskLogs)
-	handle("/", func(_ http.ResponseWriter, r *http.Request) error {
-		return &httpError{code: http.StatusNotFound, msg: fmt.Sprintf(
-			"this agent (version %s) has no API endpoint %s %s: is agentctl newer than the agent?", api.Version, r.Method, r.URL.Path)}
-	})
+	handle("/", func(w http.ResponseWriter, r *http.Request) error { return noRoute(mux, w, r) })
 	if tcp {
 		handle("POST /v1/internal/admit", a.handleAdmit)
 		handle("GET /v1/internal/read-index", a.handleReadIndex)
@@ -74,6 +71,27 @@ func (a *Agent) routes(tcp bool) http.Handler {
 	handle("POST /v1/cluster/join", a.handleJoin)
 	handle("POST /v1/cluster/leave", a.handleLeave)
 	return mux
+}
+
+// noRoute answers a request that no pattern but the catch-all matched: 405
+// with an Allow header when the path exists under other methods (the
+// catch-all hides the mux's own 405), else 404.
+func noRoute(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) error {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		return &httpError{code: http.StatusMethodNotAllowed, msg: fmt.Sprintf(
+			"%s %s: method not allowed: this endpoint answers %s", r.Method, r.URL.Path, strings.Join(allow, ", "))}
+	}
+	return &httpError{code: http.StatusNotFound, msg: fmt.Sprintf(
+		"this agent (version %s) has no API endpoint %s %s: is agentctl newer than the agent?", api.Version, r.Method, r.URL.Path)}
 }
 
 // requireClientCert refuses every TCP request without a verified cluster
@@ -108,6 +126,12 @@ func (a *Agent) leaderOnly(h handler) handler {
 		}
 		if cl.isLeader() {
 			return h(w, r)
+		}
+		// A body the leader would refuse for its size is refused here,
+		// unread: forwarding it would stream megabytes to the leader only
+		// for the leader to close the connection under the proxy.
+		if r.ContentLength > MaxRequestBody {
+			return bodyTooLarge(r.ContentLength)
 		}
 		if r.Header.Get(forwardedHeader) != "" {
 			return &httpError{code: http.StatusServiceUnavailable, msg: "leadership changed while forwarding the request; retry it"}
@@ -151,14 +175,4 @@ func writeError(w http.ResponseWriter, err error) {
 		code = http.StatusBadRequest
 	}
 	_ = writeJSON(w, code, api.Error{Message: err.Error()})
-}
-
-func readJSON(r *http.Request, v any) error {
-	body := io.LimitReader(r.Body, 8<<20)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
-		return badRequest("request body: %v", err)
-	}
-	return nil
 }

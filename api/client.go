@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -36,15 +37,20 @@ func IsNotFound(err error) bool {
 type Client struct {
 	base string
 	http *http.Client
-	host string
+	host string // as shown in errors
+	// dialled is HOST:PORT or the socket path, for errors that say which
+	// port was reached.
+	dialled string
 	// Hint is added to "cannot reach the agent" errors: what the user can
 	// do about it. NewClient sets agentctl's.
 	Hint string
 }
 
 // NewClient connects to host: "unix:///path/agent.sock", a bare socket path,
-// or "tcp://addr:port" / "https://addr:port" (which needs tlsConf with a
-// client certificate of the cluster).
+// or "tcp://addr[:port]" / "https://addr[:port]" (which needs tlsConf with a
+// client certificate of the cluster). A TCP address without a port uses
+// DefaultAPIPort, and errors then say so. Errors about host itself are
+// *AddressError.
 func NewClient(host string, tlsConf *tls.Config) (*Client, error) {
 	if host == "" {
 		host = "unix://" + DefaultSocket
@@ -52,36 +58,75 @@ func NewClient(host string, tlsConf *tls.Config) (*Client, error) {
 	if strings.HasPrefix(host, "/") {
 		host = "unix://" + host
 	}
-	u, err := url.Parse(host)
-	if err != nil {
-		return nil, fmt.Errorf("agent address %q: %w (use unix:///path/agent.sock or tcp://host:port)", host, err)
+	scheme, rest, ok := strings.Cut(host, "://")
+	if !ok {
+		reason := "no scheme: use unix:///path/agent.sock or tcp://HOST:PORT"
+		if _, _, err := net.SplitHostPort(host); err == nil {
+			reason = fmt.Sprintf("no scheme: write tcp://%s", host)
+		}
+		return nil, &AddressError{Addr: host, Reason: reason}
 	}
-	tr := &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}
+	tr := &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second, TLSHandshakeTimeout: 10 * time.Second}
 	c := &Client{http: &http.Client{Transport: tr}, host: host,
 		Hint: "is `agent run` running? set --host or " + HostEnv}
-	switch u.Scheme {
+	switch scheme {
 	case "unix":
-		path := u.Path
+		path := rest
+		if path == "" {
+			return nil, &AddressError{Addr: host, Reason: "no socket path: use unix:///run/shoal/agent.sock"}
+		}
 		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", path)
 		}
-		c.base = "http://agent"
+		c.base, c.dialled = "http://agent", path
 	case "tcp", "https":
+		addr, defaulted, err := tcpAddr(strings.TrimSuffix(rest, "/"))
+		if err != nil {
+			return nil, &AddressError{Addr: host, Reason: err.Error()}
+		}
 		if tlsConf == nil {
-			return nil, fmt.Errorf("agent address %q: TCP needs TLS: pass --tlscacert, --tlscert and --tlskey (a certificate of the cluster)", host)
+			return nil, &AddressError{Addr: host, Reason: "TCP needs TLS: pass --tlscacert, --tlscert and --tlskey (a certificate of the cluster)"}
 		}
 		tr.TLSClientConfig = tlsConf
-		c.base = "https://" + u.Host
+		c.base, c.dialled = "https://"+addr, addr
+		if defaulted {
+			c.host = fmt.Sprintf("%s (port %d, the API's default, as the address names none)", addr, DefaultAPIPort)
+		}
 	default:
-		return nil, fmt.Errorf("agent address %q: unknown scheme %q (use unix:// or tcp://)", host, u.Scheme)
+		return nil, &AddressError{Addr: host, Reason: fmt.Sprintf("unknown scheme %q: use unix:///path/agent.sock or tcp://HOST:PORT", scheme)}
 	}
 	return c, nil
 }
 
+// tcpAddr checks HOST[:PORT] and returns HOST:PORT, with DefaultAPIPort
+// when there was no port (defaulted true).
+func tcpAddr(s string) (addr string, defaulted bool, err error) {
+	if s == "" || strings.ContainsAny(s, "/?#@ ") {
+		return "", false, fmt.Errorf("expected tcp://HOST:PORT, such as tcp://10.0.0.1:%d", DefaultAPIPort)
+	}
+	host, port, splitErr := net.SplitHostPort(s)
+	if splitErr != nil {
+		if strings.Count(s, ":") > 1 && !strings.HasPrefix(s, "[") {
+			return "", false, fmt.Errorf("an IPv6 address needs brackets: tcp://[%s]:%d", s, DefaultAPIPort)
+		}
+		if strings.Contains(s, ":") && !(strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]")) {
+			return "", false, fmt.Errorf("expected tcp://HOST:PORT, such as tcp://10.0.0.1:%d", DefaultAPIPort)
+		}
+		return net.JoinHostPort(strings.Trim(s, "[]"), strconv.Itoa(DefaultAPIPort)), true, nil
+	}
+	if host == "" {
+		return "", false, fmt.Errorf("no host before the port: write tcp://HOST:%s", port)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", false, fmt.Errorf("port %q is not a number from 1 to 65535 (the API's default is %d)", port, DefaultAPIPort)
+	}
+	return s, false, nil
+}
+
 // NewHTTPClient wraps an existing http.Client and base URL (agent-to-agent).
 func NewHTTPClient(base string, hc *http.Client) *Client {
-	return &Client{base: strings.TrimRight(base, "/"), http: hc, host: base,
+	return &Client{base: strings.TrimRight(base, "/"), http: hc, host: base, dialled: strings.TrimPrefix(strings.TrimPrefix(base, "https://"), "http://"),
 		Hint: "is that agent running, and reachable from here?"}
 }
 
@@ -101,7 +146,7 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 		return nil
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+		return fmt.Errorf("%s %s: decode the answer of %s: %w (is it a shoal agent of release %s?)", method, path, c.host, err, Version)
 	}
 	return nil
 }
@@ -144,7 +189,8 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 		var e Error
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		if json.Unmarshal(b, &e) != nil || e.Message == "" {
-			e.Message = fmt.Sprintf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))
+			e.Message = fmt.Sprintf("%s %s: %s: %.200s (not an answer of a shoal agent's API: is %s the agent's API address?)",
+				method, path, resp.Status, strings.TrimSpace(string(b)), c.host)
 		}
 		return nil, &StatusError{Code: resp.StatusCode, Message: e.Message}
 	}
@@ -156,5 +202,27 @@ func (c *Client) dialError(err error) error {
 	if errors.As(err, &ne) && ne.Op == "dial" {
 		return fmt.Errorf("cannot reach the agent at %s: %v (%s)", c.host, ne.Err, c.Hint)
 	}
+	if notAnAgent(err) {
+		port := 0
+		if !strings.HasPrefix(c.base, "http://agent") {
+			port = portOf(c.dialled)
+		}
+		inner := unwrapURLError(err)
+		if strings.Contains(inner.Error(), "malformed HTTP response") {
+			// Its bytes (an HTTP/2 frame, from a gRPC server) tell a user nothing.
+			inner = errors.New("it answered in something other than HTTP/1.1, such as gRPC")
+		}
+		return &WrongServerError{Addr: c.host, Port: port, Err: inner}
+	}
 	return fmt.Errorf("agent at %s: %w", c.host, err)
+}
+
+// unwrapURLError drops net/http's `Post "https://…/v1/…":` prefix, which
+// repeats the address and names an internal path.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }

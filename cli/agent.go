@@ -18,6 +18,7 @@ import (
 
 	"github.com/shoal-org/shoal/agent"
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/doctor"
 	"github.com/shoal-org/shoal/membership"
 )
 
@@ -99,6 +100,34 @@ type RunCmd struct {
 	LogLevel         string        `default:"info" enum:"debug,info,warn,error" help:"Log level: debug, info, warn, error."`
 }
 
+func (r *RunCmd) config() agent.Config {
+	// kong's enum has already refused an unknown profile.
+	timing, _ := membership.TimingProfile(r.GossipProfile)
+	return agent.Config{
+		GossipTiming: timing,
+		DataDir:      r.DataDir, Name: r.Name, BindAddr: r.Bind, AdvertiseAddr: r.Advertise,
+		GossipPort: r.GossipPort, RaftPort: r.RaftPort, APIPort: r.APIPort,
+		Containerd: r.Containerd, InsecureRegistries: r.InsecureRegistry, VoterGrace: r.VoterGrace,
+		TaskNetwork: r.TaskNetwork, Dataplane: r.Dataplane, StopDrain: r.StopDrain, DNSUpstreams: r.DNSUpstream,
+	}
+}
+
+// Validate is called by kong after parsing, so a bad flag is refused
+// before the daemon starts or writes anything. Port 0 is refused here
+// (in agent.Config it means the default, which the flags already fill in).
+func (r *RunCmd) Validate() error {
+	for _, p := range []struct {
+		flag string
+		port int
+	}{{"--gossip-port", r.GossipPort}, {"--raft-port", r.RaftPort}, {"--api-port", r.APIPort}} {
+		if p.port == 0 {
+			return fmt.Errorf("%s 0: a port is a number from 1 to 65535", p.flag)
+		}
+	}
+	cfg := r.config()
+	return cfg.Validate()
+}
+
 // Run starts the daemon. SIGTERM or SIGINT stop it gracefully; a second
 // SIGINT exits at once.
 func (r *RunCmd) Run(c *AgentCLI) error {
@@ -106,17 +135,13 @@ func (r *RunCmd) Run(c *AgentCLI) error {
 	_ = level.UnmarshalText([]byte(r.LogLevel))
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(logger)
-	timing, err := membership.TimingProfile(r.GossipProfile)
-	if err != nil {
-		return err
-	}
-	a, err := agent.New(agent.Config{
-		GossipTiming: timing,
-		DataDir:      r.DataDir, Name: r.Name, BindAddr: r.Bind, AdvertiseAddr: r.Advertise,
-		GossipPort: r.GossipPort, RaftPort: r.RaftPort, APIPort: r.APIPort, APISocket: c.APISocket,
-		Containerd: r.Containerd, InsecureRegistries: r.InsecureRegistry, VoterGrace: r.VoterGrace, Logger: logger,
-		TaskNetwork: r.TaskNetwork, Dataplane: r.Dataplane, StopDrain: r.StopDrain, DNSUpstreams: r.DNSUpstream,
-	})
+	cfg := r.config()
+	cfg.APISocket, cfg.Logger = c.APISocket, logger
+	doctorCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	doctor.Run(doctorCtx, doctor.Options{APISocket: c.APISocket, Containerd: r.Containerd, DataDir: r.DataDir,
+		Bind: r.Bind, Advertise: r.Advertise, GossipPort: r.GossipPort, RaftPort: r.RaftPort, APIPort: r.APIPort}).Log(logger)
+	cancel()
+	a, err := agent.New(cfg)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"os"
 
@@ -11,7 +12,7 @@ import (
 
 // CtlCLI is the `agentctl` command.
 type CtlCLI struct {
-	Host      string `short:"H" env:"SHOAL_HOST" help:"Agent to talk to: unix:///path/agent.sock (default unix:///run/shoal/agent.sock) or tcp://HOST:7948."`
+	Host      string `short:"H" env:"SHOAL_HOST" help:"Agent to talk to: unix:///path/agent.sock (default unix:///run/shoal/agent.sock) or tcp://HOST[:PORT] (the API port, default 7948)."`
 	TLSCACert string `name:"tlscacert" env:"SHOAL_TLS_CA" help:"Cluster CA certificate, for tcp:// hosts."`
 	TLSCert   string `name:"tlscert" env:"SHOAL_TLS_CERT" help:"Client certificate signed by the cluster CA, for tcp:// hosts."`
 	TLSKey    string `name:"tlskey" env:"SHOAL_TLS_KEY" help:"Key of the client certificate."`
@@ -33,16 +34,29 @@ func RunCtl(args []string) int {
 func (c *CtlCLI) client() (*api.Client, error) {
 	var tlsConf *tls.Config
 	if c.TLSCert != "" || c.TLSKey != "" || c.TLSCACert != "" {
-		ca, err1 := os.ReadFile(c.TLSCACert)
-		cert, err2 := os.ReadFile(c.TLSCert)
-		key, err3 := os.ReadFile(c.TLSKey)
-		if err1 != nil || err2 != nil || err3 != nil {
-			return nil, fmt.Errorf("TLS files: need all of --tlscacert, --tlscert, --tlskey readable (%v %v %v)", err1, err2, err3)
+		flags := []struct{ flag, path string }{{"--tlscacert", c.TLSCACert}, {"--tlscert", c.TLSCert}, {"--tlskey", c.TLSKey}}
+		for _, f := range flags {
+			if f.path == "" {
+				return nil, fmt.Errorf("%s is missing: a tcp:// host needs all of --tlscacert, --tlscert and --tlskey", f.flag)
+			}
+		}
+		files := make([][]byte, 3)
+		for i, f := range flags {
+			b, err := os.ReadFile(f.path)
+			if err != nil {
+				return nil, fmt.Errorf("%s %s: %w", f.flag, f.path, err)
+			}
+			files[i] = b
 		}
 		var err error
-		if tlsConf, err = pki.ClientTLS(ca, cert, key); err != nil {
-			return nil, err
+		if tlsConf, err = pki.ClientTLS(files[0], files[1], files[2]); err != nil {
+			return nil, fmt.Errorf("--tlscacert/--tlscert/--tlskey: %w", err)
 		}
 	}
-	return api.NewClient(c.Host, tlsConf)
+	cl, err := api.NewClient(c.Host, tlsConf)
+	var ae *api.AddressError
+	if errors.As(err, &ae) {
+		return nil, fmt.Errorf("--host (or %s) %q: %s", api.HostEnv, ae.Addr, ae.Reason)
+	}
+	return cl, err
 }

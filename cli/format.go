@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"text/tabwriter"
 	"text/template"
@@ -55,15 +56,49 @@ func (t table[T]) print(out io.Writer, f ListFlags, rows []T) error {
 func printTemplate[T any](out io.Writer, format string, rows []T) error {
 	tmpl, err := parseTemplate(format)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w; fields: %s", err, templateFields[T]())
 	}
 	for _, r := range rows {
-		if err := tmpl.Execute(out, r); err != nil {
-			return fmt.Errorf("format %q: %w", format, err)
+		var b strings.Builder
+		if err := tmpl.Execute(&b, r); err != nil {
+			return templateError(format, err, templateFields[T]())
 		}
-		fmt.Fprintln(out)
+		fmt.Fprintln(out, b.String())
 	}
 	return nil
+}
+
+// templateError rewrites a template's execution error, which names Go's
+// internal type ("can't evaluate field Foo in type cli.nodeRow"), into
+// the field the user wrote and the fields there are.
+func templateError(format string, err error, fields string) error {
+	msg := err.Error()
+	if _, after, ok := strings.Cut(msg, "can't evaluate field "); ok {
+		name, _, _ := strings.Cut(after, " ")
+		return fmt.Errorf("format %q: there is no field .%s; fields: %s", format, name, fields)
+	}
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		msg = msg[i+2:]
+	}
+	return fmt.Errorf("format %q: %s; fields: %s", format, msg, fields)
+}
+
+// templateFields lists the fields a template may name for rows of type T.
+func templateFields[T any]() string {
+	t := reflect.TypeFor[T]()
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return "(none: use {{.}})"
+	}
+	var names []string
+	for f := range t.Fields() {
+		if f.IsExported() {
+			names = append(names, "."+f.Name)
+		}
+	}
+	return strings.Join(names, " ")
 }
 
 func parseTemplate(format string) (*template.Template, error) {
@@ -76,7 +111,11 @@ func parseTemplate(format string) (*template.Template, error) {
 		"lower": strings.ToLower,
 	}).Parse(format)
 	if err != nil {
-		return nil, fmt.Errorf("format %q is not a valid Go template: %w (example: '{{.ID}} {{.Hostname}}')", format, err)
+		msg := err.Error()
+		if i := strings.LastIndex(msg, ": "); i >= 0 {
+			msg = msg[i+2:] // drop "template: format:1:" — our name, not the user's
+		}
+		return nil, fmt.Errorf("format %q is not a valid Go template: %s (example: '{{.ID}}'; functions: json, upper, lower)", format, msg)
 	}
 	return tmpl, nil
 }

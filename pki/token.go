@@ -24,7 +24,9 @@ const (
 	tokenHelp    = `copy it again from "agent join-token" on a cluster member`
 )
 
-var secretEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+const secretAlphabet = "abcdefghijklmnopqrstuvwxyz234567"
+
+var secretEncoding = base32.NewEncoding(secretAlphabet).WithPadding(base32.NoPadding)
 
 var (
 	// ErrMalformedToken is wrapped by ParseToken for a token that is not of
@@ -73,10 +75,14 @@ func ParseToken(s string) (Token, error) {
 		return Token{}, fmt.Errorf("join token is malformed: the CA digest must be %d hex characters, got %q; %s: %w",
 			digestLen, parts[2], tokenHelp, ErrMalformedToken)
 	}
-	if len(secret) != secretLen || strings.Trim(secret, "abcdefghijklmnopqrstuvwxyz234567") != "" {
-		// The secret itself is not echoed: a near-miss would still leak most of it.
-		return Token{}, fmt.Errorf("join token is malformed: the secret must be %d characters of a-z and 2-7 (got %d characters); %s: %w",
+	// The secret itself is not echoed: a near-miss would still leak most of it.
+	if len(secret) != secretLen {
+		return Token{}, fmt.Errorf("join token is malformed: the secret (its last part) must be %d characters, got %d; %s: %w",
 			secretLen, len(secret), tokenHelp, ErrMalformedToken)
+	}
+	if i := strings.IndexFunc(secret, func(r rune) bool { return !strings.ContainsRune(secretAlphabet, r) }); i >= 0 {
+		return Token{}, fmt.Errorf("join token is malformed: the secret (its last part) may hold only a-z (lower case) and 2-7, but character %d is not one of them; %s: %w",
+			i+1, tokenHelp, ErrMalformedToken)
 	}
 	return Token{CADigest: digest, Secret: secret}, nil
 }

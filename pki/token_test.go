@@ -58,6 +58,7 @@ func TestParseTokenMalformed(t *testing.T) {
 		{"non-hex digest", "SHOALTKN-1-" + strings.Repeat("zz", 32) + "-" + secret, ErrMalformedToken},
 		{"truncated secret", "SHOALTKN-1-" + digest + "-" + secret[:20], ErrMalformedToken},
 		{"secret with bad letters", "SHOALTKN-1-" + digest + "-" + strings.Repeat("A", 26), ErrMalformedToken},
+		{"secret with 0, 1, 8, 9", "SHOALTKN-1-" + digest + "-" + strings.Repeat("a", 22) + "0189", ErrMalformedToken},
 		{"space inside", "SHOALTKN-1-" + digest + " -" + secret, ErrMalformedToken},
 	}
 	for _, tt := range tests {
@@ -69,6 +70,10 @@ func TestParseTokenMalformed(t *testing.T) {
 			// Every error tells the user where a good token comes from.
 			if !strings.Contains(err.Error(), "agent join-token") && !strings.Contains(err.Error(), "release") {
 				t.Errorf("error %q does not say how to fix it", err)
+			}
+			// The message never contradicts itself ("must be 26 … got 26").
+			if strings.Contains(err.Error(), "must be 26") && strings.Contains(err.Error(), "got 26") {
+				t.Errorf("error %q contradicts itself", err)
 			}
 			if strings.Contains(err.Error(), secret) {
 				t.Errorf("error %q echoes the secret", err)
