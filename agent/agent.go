@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/shoal-org/shoal/lb"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,6 +16,8 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/internal/hostaddr"
+	"github.com/shoal-org/shoal/lb"
 	"github.com/shoal-org/shoal/membership"
 )
 
@@ -102,7 +103,7 @@ func (c *Config) setDefaults() error {
 		if ip := net.ParseIP(c.BindAddr); ip != nil && !ip.IsUnspecified() {
 			c.AdvertiseAddr = c.BindAddr
 		} else {
-			addr, err := firstAddress()
+			addr, err := hostaddr.First()
 			if err != nil {
 				return err
 			}
@@ -294,25 +295,4 @@ func listenUnix(path string) (net.Listener, error) {
 		return nil, fmt.Errorf("chmod %s: %w", path, err)
 	}
 	return ln, nil
-}
-
-// firstAddress picks the first global unicast IPv4 address of an up
-// interface, for hosts started without --advertise.
-func firstAddress() (string, error) {
-	ifaces, err := net.Interfaces()
-	if err != nil {
-		return "", fmt.Errorf("list interfaces: %w", err)
-	}
-	for _, ifc := range ifaces {
-		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
-			continue
-		}
-		addrs, _ := ifc.Addrs()
-		for _, ad := range addrs {
-			if ipn, ok := ad.(*net.IPNet); ok && ipn.IP.To4() != nil && ipn.IP.IsGlobalUnicast() {
-				return ipn.IP.String(), nil
-			}
-		}
-	}
-	return "", errors.New("no usable IPv4 address found to advertise: pass --advertise with this host's IP")
 }

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/internal/hostaddr"
 	"github.com/shoal-org/shoal/pki"
 )
 
@@ -119,7 +120,7 @@ func (RealHost) Listen(network, addr string) error {
 // Underlay implements Host.
 func (RealHost) Underlay(advertise string) (Link, error) {
 	if advertise == "" {
-		a, err := firstAddress()
+		a, err := hostaddr.First()
 		if err != nil {
 			return Link{}, err
 		}
@@ -145,29 +146,6 @@ func (RealHost) Underlay(advertise string) (Link, error) {
 		}
 	}
 	return Link{}, fmt.Errorf("no interface holds %s", advertise)
-}
-
-// firstAddress is the address the agent advertises when given neither
-// --advertise nor a bind IP: the first global unicast IPv4 address of an up
-// interface that is not loopback. It repeats agent.firstAddress, which is
-// unexported; the two must pick the same address.
-func firstAddress() (string, error) {
-	ifaces, err := net.Interfaces()
-	if err != nil {
-		return "", fmt.Errorf("list interfaces: %w", err)
-	}
-	for _, ifc := range ifaces {
-		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
-			continue
-		}
-		addrs, _ := ifc.Addrs()
-		for _, ad := range addrs {
-			if ipn, ok := ad.(*net.IPNet); ok && ipn.IP.To4() != nil && ipn.IP.IsGlobalUnicast() {
-				return ipn.IP.String(), nil
-			}
-		}
-	}
-	return "", errors.New("no IPv4 address to advertise")
 }
 
 // LocalAgent implements Host.
