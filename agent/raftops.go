@@ -85,7 +85,11 @@ func (cl *cluster) syncRead(ctx context.Context) (stale bool) {
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	err := cl.waitCaughtUp(wctx)
 	cancel()
-	return cl.syncReadNow(ctx) || err != nil
+	stale = cl.syncReadNow(ctx) || err != nil
+	if stale {
+		markStale(ctx)
+	}
+	return stale
 }
 
 // syncReadNow is syncRead without the wait for catching up.

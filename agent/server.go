@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync/atomic"
 
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/store"
@@ -110,10 +112,38 @@ func requireClientCert(next http.Handler) http.Handler {
 
 func (a *Agent) serve(h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rs := &readState{}
+		r = r.WithContext(context.WithValue(r.Context(), readStateKey{}, rs))
 		if err := h(w, r); err != nil {
-			writeError(w, err)
+			writeError(w, unconfirmed(err, rs))
 		}
 	})
+}
+
+// readState records, for one request, whether a read it made came from a
+// replica that no leader confirmed (syncRead's stale answer).
+type readState struct{ stale atomic.Bool }
+
+type readStateKey struct{}
+
+// markStale notes in ctx's request that it read an unconfirmed replica.
+func markStale(ctx context.Context) {
+	if rs, ok := ctx.Value(readStateKey{}).(*readState); ok {
+		rs.stale.Store(true)
+	}
+}
+
+// unconfirmed turns a "not found" that an unconfirmed replica gave into a
+// 503: the object may exist (a write the leader acknowledged moments ago
+// may not have reached this replica), so a definite "not found" would be a
+// wrong answer; the client should retry once a leader is reachable.
+func unconfirmed(err error, rs *readState) error {
+	var he *httpError
+	if !rs.stale.Load() || !errors.Is(err, store.ErrNotFound) || errors.As(err, &he) {
+		return err
+	}
+	return &httpError{code: http.StatusServiceUnavailable,
+		msg: err.Error() + " in this agent's replica, and no leader is reachable to confirm it: retry once the cluster has a leader (agentctl info)"}
 }
 
 // leaderOnly runs h on the leader; on any other agent it forwards the request
