@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/store"
@@ -166,22 +167,55 @@ func (a *Agent) leaderOnly(h handler) handler {
 		if r.Header.Get(forwardedHeader) != "" {
 			return &httpError{code: http.StatusServiceUnavailable, msg: "leadership changed while forwarding the request; retry it"}
 		}
+		_, leader := cl.raft.LeaderWithID()
 		base, err := cl.leaderBase()
 		if err != nil {
 			return err
 		}
 		target, _ := url.Parse(base)
+		ctx, cancel := context.WithCancelCause(r.Context())
+		defer cancel(nil)
+		go cl.cancelOnLeaderChange(ctx, cancel, string(leader))
 		var proxyErr error
 		proxy := &httputil.ReverseProxy{
 			Rewrite: func(pr *httputil.ProxyRequest) {
 				pr.SetURL(target)
 				pr.Out.Header.Set(forwardedHeader, "1")
 			},
-			Transport:    cl.peerHTTP.Transport,
-			ErrorHandler: func(http.ResponseWriter, *http.Request, error) { proxyErr = errNoLeader },
+			Transport: cl.peerHTTP.Transport,
+			ErrorHandler: func(http.ResponseWriter, *http.Request, error) {
+				proxyErr = errNoLeader
+				if errors.Is(context.Cause(ctx), errLeaderChanged) {
+					proxyErr = &httpError{code: http.StatusServiceUnavailable, msg: errLeaderChanged.Error()}
+				}
+			},
 		}
-		proxy.ServeHTTP(w, r)
+		proxy.ServeHTTP(w, r.WithContext(ctx))
 		return proxyErr
+	}
+}
+
+// errLeaderChanged ends a forwarded write whose leader lost its place.
+var errLeaderChanged = errors.New("the leader changed while this write was forwarded to it: " +
+	"it may or may not have been applied; check (e.g. agentctl service ls) and retry")
+
+// cancelOnLeaderChange cancels ctx with errLeaderChanged as soon as this
+// agent's raft no longer names leader, so that a write forwarded to a
+// leader cut off by a partition fails within moments, not after the
+// transport's timeout. It returns when ctx ends.
+func (cl *cluster) cancelOnLeaderChange(ctx context.Context, cancel context.CancelCauseFunc, leader string) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if _, id := cl.raft.LeaderWithID(); string(id) != leader {
+				cancel(errLeaderChanged)
+				return
+			}
+		}
 	}
 }
 
