@@ -70,10 +70,10 @@ func (c *ServiceCreateCmd) Run(g *Globals) error {
 	return followService(g, cl, resp.ID, watchSpec{Op: opCreate}, c.Quiet)
 }
 
-// spec builds the service spec from swarm's defaults and the flags; it
+// spec builds the service spec from the flags (the agent fills defaults); it
 // sends nothing, so a bad flag leaves the cluster untouched.
 func (c *ServiceCreateCmd) spec() (store.ServiceSpec, error) {
-	s := defaultSpec()
+	s := newSpec()
 	args := c.Args
 	if len(args) > 0 && args[0] == "--" {
 		args = args[1:]

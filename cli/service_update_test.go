@@ -12,7 +12,7 @@ import (
 
 // webSpec is a running service's spec for update tests.
 func webSpec() store.ServiceSpec {
-	s := defaultSpec()
+	s := storedSpec()
 	s.Name = "web"
 	s.Mode.Replicas = 3
 	s.Labels = map[string]string{"team": "core"}
@@ -50,7 +50,7 @@ func TestUpdateApply(t *testing.T) {
 		{"force bumps ForceUpdate", []string{"--force"}, func(s *store.ServiceSpec) { s.Task.ForceUpdate = 1 }},
 		{"seed: replicas and batches", []string{"--replicas", "6", "--update-parallelism", "2", "--update-delay", "1m30s"}, func(s *store.ServiceSpec) {
 			s.Mode.Replicas = 6
-			s.Update.Parallelism, s.Update.Delay = 2, 90*time.Second
+			s.Update.Parallelism, s.Update.Delay = u64(2), 90*time.Second
 		}},
 		{"seed: move constraint", []string{"--constraint-rm", "node.labels.env == test", "--constraint-add", "node.labels.env==prot"}, func(s *store.ServiceSpec) {
 			s.Task.Placement.Constraints = []string{"node.labels.env==prot"}
