@@ -137,6 +137,8 @@ func TestUpdateValidation(t *testing.T) {
 		{webSpec(), []string{"--endpoint-mode", "dnsrr"}, "--endpoint-mode dnsrr cannot be combined with published ports: use --endpoint-mode vip, or publish no port"},
 		{webSpec(), []string{"--update-failure-action", "explode"}, "--update-failure-action explode: use pause, continue or rollback"},
 		{webSpec(), []string{"--args", `"open`}, `--args "\"open": unterminated quote or trailing backslash`},
+		{webSpec(), []string{"--constraint-rm", "node.labels.env==prod"}, "--constraint-rm \"node.labels.env==prod\": service \"web\" has no such entry (it has [\"node.labels.env==test\"]): check the spelling with `agentctl service inspect web`"},
+		{webSpec(), []string{"--label-rm", "tema"}, "--label-rm \"tema\": service \"web\" has no such entry (it has [\"team\"]): check the spelling with `agentctl service inspect web`"},
 	}
 	stubEnv(t, nil)
 	for _, tt := range tests {
