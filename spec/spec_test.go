@@ -3,6 +3,7 @@ package spec
 import (
 	"errors"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -326,4 +327,17 @@ func TestSubnets(t *testing.T) {
 	lim := DefaultLimits()
 	lim.Networks = 1
 	wantErr(t, CheckNetworkCount(c, lim), "networks")
+}
+
+// TestREADMEListsEveryLimit keeps README's Limits table in step with Table.
+func TestREADMEListsEveryLimit(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Skipf("no README beside the package: %v", err)
+	}
+	for _, l := range Table {
+		if !strings.Contains(string(b), "| `"+l.Key+"` |") {
+			t.Errorf("README's Limits table has no row for %s", l.Key)
+		}
+	}
 }
