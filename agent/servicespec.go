@@ -71,9 +71,11 @@ func contains(list []string, s string) bool {
 // changes nothing of the kind resumes a paused update, as in swarm.
 func changeSpec(svc *store.Service, next store.ServiceSpec, cause string, now time.Time, rollback bool) {
 	old := svc.Spec.Copy()
-	// A spec stored before the server filled defaults compares as filled,
-	// so that filling them is not a change that restarts every task.
+	// A spec stored before the server filled defaults (an old revision
+	// rolled back to included) compares as filled, so that filling them is
+	// not a change that restarts every task.
 	spec.Defaults(&old)
+	spec.Defaults(&next)
 	svc.Spec = next
 	if reflect.DeepEqual(old.Task, next.Task) && reflect.DeepEqual(old.Endpoint, next.Endpoint) {
 		if st, ok := rollout.ResumeUpdate(svc.UpdateStatus); ok {
