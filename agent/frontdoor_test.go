@@ -12,11 +12,11 @@ import (
 	"github.com/shoal-org/shoal/api"
 )
 
-// TestFrontDoor sends the classes of bad requests the API must refuse
+// TestRequestDecoding sends the classes of bad requests the API must refuse
 // before any handler logic runs, through the real routes of an agent that
 // is not in a cluster: each must get its status and a message naming what
 // is wrong.
-func TestFrontDoor(t *testing.T) {
+func TestRequestDecoding(t *testing.T) {
 	h := (&Agent{}).routes(false)
 	big := `{"Spec":{"Name":"` + strings.Repeat("a", MaxRequestBody) + `"}}`
 	tests := []struct {

@@ -57,6 +57,9 @@ func (a *Agent) handleNodeUpdate(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
+		if err := checkLabelRm(n, upd.LabelRm); err != nil {
+			return err
+		}
 		cp := n.Copy()
 		applyNodeUpdate(cp, upd)
 		_, err = cl.apply(r.Context(), store.Command{Ops: []store.Op{{Kind: store.OpPut, Table: store.TableNodes, Node: cp, IfVersion: n.Version}}})
@@ -84,6 +87,17 @@ func validateNodeUpdate(u api.NodeUpdate) error {
 	for _, k := range u.LabelRm {
 		if k == "" {
 			return badRequest("label to remove: empty key")
+		}
+	}
+	return nil
+}
+
+// checkLabelRm refuses removing a label the node does not have: a typo
+// must not pass silently.
+func checkLabelRm(n *store.Node, keys []string) error {
+	for _, k := range keys {
+		if _, ok := n.Labels[k]; !ok {
+			return badRequest("--label-rm %q: node %s has no label %q (see `agentctl node inspect %s`)", k, n.Hostname, k, n.Hostname)
 		}
 	}
 	return nil

@@ -30,23 +30,6 @@ const (
 	vipLeaseKey = "\x00vips"
 )
 
-// parseNetworkRange checks a network's range: IPv4, no host bits, at least
-// a /24 so that it holds a VIP block and a few node blocks.
-func parseNetworkRange(s string) (netip.Prefix, error) {
-	p, err := netip.ParsePrefix(s)
-	switch {
-	case err != nil:
-		return p, badRequest("subnet %q: not a CIDR (use a form like 10.241.0.0/16)", s)
-	case !p.Addr().Is4():
-		return p, badRequest("subnet %s: only IPv4 overlay networks are supported", p)
-	case p != p.Masked():
-		return p, badRequest("subnet %s has host bits set: use %s", p, p.Masked())
-	case p.Bits() > 24:
-		return p, badRequest("subnet %s is too small: use a /24 or wider (it is split into a VIP block and one block per node)", p)
-	}
-	return p, nil
-}
-
 // vipBlock is the block of network n that holds its services' VIPs.
 func vipBlock(n *store.Network) (netip.Prefix, error) {
 	p, err := netip.ParsePrefix(n.Subnet)
@@ -189,13 +172,4 @@ func nextVNI(nets []*store.Network) uint32 {
 		v = max(v, n.VNI+1)
 	}
 	return v
-}
-
-func overlapsAny(p netip.Prefix, nets []*store.Network) bool {
-	for _, n := range nets {
-		if q, err := netip.ParsePrefix(n.Subnet); err == nil && q.Overlaps(p) {
-			return true
-		}
-	}
-	return false
 }

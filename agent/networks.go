@@ -5,15 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/internal/idgen"
+	"github.com/shoal-org/shoal/spec"
 	"github.com/shoal-org/shoal/store"
 )
-
-var networkName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]{0,31}$`)
 
 // defaultNetworkOp creates the default network over the cluster's overlay
 // CIDR; init writes it with the cluster record.
@@ -72,12 +72,12 @@ func (cl *cluster) ensureDefaultNetwork(ctx context.Context, v *store.View) erro
 }
 
 // withVIPs sets svc.VIPs (svc is a copy about to be written) for the
-// networks its spec joins, checks its published ports against the other
-// services, and returns ops that guard the allocation: they rewrite the
+// networks its spec joins, checks its spec against the rest of the cluster
+// and its limits (admitService), and returns ops that guard the allocation: they rewrite the
 // networks at the version read, so two services allocating at once
 // conflict instead of sharing a VIP.
 func withVIPs(v *store.View, svc *store.Service) ([]store.Op, error) {
-	if err := portClash(svc.Spec, v.Services(), svc.ID); err != nil {
+	if err := admitService(v, svc); err != nil {
 		return nil, err
 	}
 	nets, err := serviceNetworks(svc.Spec, v)
@@ -121,25 +121,12 @@ func (a *Agent) handleNetworkCreate(w http.ResponseWriter, r *http.Request) erro
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
-	if !networkName.MatchString(req.Name) {
-		return badRequest("network name %q: use 1-32 letters, digits, '-' or '_', starting with a letter or digit", req.Name)
-	}
 	v := cl.store.View()
-	if v.NetworkByName(req.Name) != nil {
-		return &httpError{code: http.StatusConflict, msg: fmt.Sprintf("network %q already exists", req.Name)}
-	}
-	nets := v.Networks()
-	subnet, err := newNetworkRange(nets)
-	if req.Subnet != "" {
-		subnet, err = parseNetworkRange(req.Subnet)
-		if err == nil && overlapsAny(subnet, nets) {
-			err = &httpError{code: http.StatusConflict, msg: fmt.Sprintf(
-				"subnet %s overlaps an existing network's (see `agentctl network ls`): pick another", subnet)}
-		}
-	}
+	subnet, err := admitNetwork(v, req)
 	if err != nil {
 		return err
 	}
+	nets := v.Networks()
 	n := &store.Network{ID: idgen.New(), Name: req.Name, Subnet: subnet.String(), VNI: nextVNI(nets), Labels: req.Labels}
 	if leased, _ := planLeases([]*store.Network{n}, v.Nodes()); len(leased) == 1 {
 		n.Leases = leased[0].Leases
@@ -199,4 +186,34 @@ func (a *Agent) handleNetworkRemove(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	return writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// admitNetwork checks a network create request against the front door's
+// rules and the cluster (package spec) and returns the range to use: the
+// one asked for, or a free one of networkPool.
+func admitNetwork(v *store.View, req api.NetworkCreateRequest) (netip.Prefix, error) {
+	if err := spec.ValidateNetworkName(req.Name); err != nil {
+		return netip.Prefix{}, specError(err)
+	}
+	for _, n := range v.Networks() {
+		if strings.EqualFold(n.Name, req.Name) {
+			return netip.Prefix{}, &httpError{code: http.StatusConflict, msg: fmt.Sprintf(
+				"network %q already exists (as %q; names differ in more than case): pick another name", req.Name, n.Name)}
+		}
+	}
+	c, lim := specCluster(v), clusterLimits(v)
+	if err := spec.CheckNetworkCount(c, lim); err != nil {
+		return netip.Prefix{}, specError(err)
+	}
+	if err := spec.CheckLabels("label", req.Labels, lim); err != nil {
+		return netip.Prefix{}, specError(err)
+	}
+	subnet, err := newNetworkRange(c.Networks)
+	if req.Subnet != "" {
+		subnet, err = spec.ParseSubnet(req.Subnet)
+	}
+	if err != nil {
+		return subnet, specError(err)
+	}
+	return subnet, specError(spec.CheckSubnet(c, subnet))
 }

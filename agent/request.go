@@ -13,14 +13,16 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/spec"
 )
 
-// MaxRequestBody is the largest JSON request body the API reads: 8 MiB.
+// MaxRequestBody is the largest JSON request body the API reads: 8 MiB
+// (spec.MaxRequestBytes, in the table of limits).
 // A service spec with every limit at its maximum is well under 1 MiB; the
 // bound keeps one request from making the agent (and, forwarded, the
 // leader) buffer an arbitrary amount. Image archives are streamed and are
 // not bound by it.
-const MaxRequestBody = 8 << 20
+const MaxRequestBody = spec.MaxRequestBytes
 
 // readJSON decodes r's body into v with decodeJSON's rules. A body over
 // MaxRequestBody is answered 413 naming the limit; an empty body leaves v

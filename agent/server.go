@@ -45,6 +45,8 @@ func (a *Agent) routes(tcp bool) http.Handler {
 	handle("POST /v1/nodes/{ref}/update", a.leaderOnly(a.handleNodeUpdate))
 	handle("DELETE /v1/nodes/{ref}", a.leaderOnly(a.handleNodeRemove))
 	handle("GET /v1/cluster/join-token", a.handleJoinToken)
+	handle("GET /v1/cluster/limits", a.handleLimits)
+	handle("PUT /v1/cluster/limits", a.leaderOnly(a.handleLimitsUpdate))
 	handle("POST /v1/cluster/join-token/rotate", a.leaderOnly(a.handleJoinTokenRotate))
 	handle("POST /v1/internal/remove-peer", a.leaderOnly(a.handleRemovePeer))
 	handle("POST /v1/internal/task-status", a.leaderOnly(a.handleTaskStatus))

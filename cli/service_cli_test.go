@@ -75,7 +75,7 @@ func TestCLICreate(t *testing.T) {
 	if len(w) != 1 || w[0].String() != "POST /v1/services" {
 		t.Fatalf("writes = %v", w)
 	}
-	want := defaultSpec()
+	want := newSpec()
 	want.Name, want.Mode.Replicas, want.Task.Image = "nginx", 3, "nginx:1.13.7-alpine"
 	want.Endpoint.Ports = []store.PortConfig{{Protocol: "tcp", TargetPort: 80, PublishedPort: 80}}
 	if req := decodeBody[api.ServiceCreateRequest](t, w[0]); !reflect.DeepEqual(req.Spec, want) {
@@ -143,7 +143,7 @@ func TestCLIBadInputSendsNothing(t *testing.T) {
 func TestCLIScale(t *testing.T) {
 	f, g, out := newFakeAgent(t)
 	f.add(webSpec())
-	apiSpec := defaultSpec()
+	apiSpec := newSpec()
 	apiSpec.Name, apiSpec.Task.Image = "api", "api:1"
 	f.add(apiSpec)
 	if err := runService(t, g, "scale", "web=1", "api=2"); err != nil {

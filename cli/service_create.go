@@ -7,19 +7,16 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"regexp"
 	"strings"
 
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/spec"
 	"github.com/shoal-org/shoal/store"
 )
 
 // stderr receives warnings and hints that must not mix with the output
 // scripts read; a variable for tests.
 var stderr io.Writer = os.Stderr
-
-// serviceNamePattern is the agent's rule for service names.
-var serviceNamePattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
 
 // randomSuffix returns the 4 random characters of a generated service name.
 var randomSuffix = func() string {
@@ -70,10 +67,10 @@ func (c *ServiceCreateCmd) Run(g *Globals) error {
 	return followService(g, cl, resp.ID, watchSpec{Op: opCreate}, c.Quiet)
 }
 
-// spec builds the service spec from swarm's defaults and the flags; it
+// spec builds the service spec from the flags (the agent fills defaults); it
 // sends nothing, so a bad flag leaves the cluster untouched.
 func (c *ServiceCreateCmd) spec() (store.ServiceSpec, error) {
-	s := defaultSpec()
+	s := newSpec()
 	args := c.Args
 	if len(args) > 0 && args[0] == "--" {
 		args = args[1:]
@@ -88,8 +85,8 @@ func (c *ServiceCreateCmd) spec() (store.ServiceSpec, error) {
 	s.Name = c.Name
 	if s.Name == "" {
 		s.Name = defaultName(s.Task.Image, randomSuffix())
-	} else if !serviceNamePattern.MatchString(s.Name) {
-		return s, flagErr("name", s.Name, "use 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit")
+	} else if err := spec.ValidateServiceName(s.Name); err != nil {
+		return s, fmt.Errorf("--%w", err)
 	}
 	if c.Mode.Set {
 		mode, err := parseChoice("mode", c.Mode.Value, "replicated", "global")
@@ -151,12 +148,12 @@ func defaultName(image, suffix string) string {
 	ref, _, _ = strings.Cut(ref, ":")
 	base := strings.Map(func(r rune) rune {
 		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '.', r == '-':
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-':
 			return r
 		}
 		return '-'
 	}, ref)
-	base = strings.TrimLeft(base, "_.-")
+	base = strings.TrimLeft(base, "_-")
 	if base == "" {
 		base = "service"
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/shoal-org/shoal/spec"
 	"github.com/shoal-org/shoal/store"
 )
 
@@ -47,7 +48,7 @@ func stubEnv(t *testing.T, env map[string]string) {
 
 // base is the spec `create --name NAME IMAGE` builds.
 func baseSpec(name, image string) store.ServiceSpec {
-	s := defaultSpec()
+	s := newSpec()
 	s.Name, s.Task.Image = name, image
 	return s
 }
@@ -108,8 +109,9 @@ var createSpecCases = []struct {
 				Timeout: 2 * time.Second, Retries: 4, StartPeriod: time.Minute},
 			Networks: []string{"front"}}
 		s.Endpoint.Ports = []store.PortConfig{{Protocol: "udp", TargetPort: 53, PublishedPort: 53}, {Protocol: "tcp", TargetPort: 443, PublishedPort: 8443}}
-		s.Update = store.UpdateConfig{Parallelism: 0, Delay: 10 * time.Second, FailureAction: "rollback", Monitor: 30 * time.Second, MaxFailureRatio: 0.25, Order: "start-first"}
-		s.Rollback = store.UpdateConfig{Parallelism: 3, Delay: time.Second, FailureAction: "continue", Monitor: time.Second, MaxFailureRatio: 1, Order: "stop-first"}
+		s.Update = store.UpdateConfig{Parallelism: u64(0), Delay: 10 * time.Second, FailureAction: "rollback", Monitor: 30 * time.Second, MaxFailureRatio: 0.25, Order: "start-first"}
+		s.Endpoint.Mode = "vip"
+		s.Rollback = store.UpdateConfig{Parallelism: u64(3), Delay: time.Second, FailureAction: "continue", Monitor: time.Second, MaxFailureRatio: 1, Order: "stop-first"}
 		return s
 	}},
 	{"no healthcheck", []string{"--name", "w", "--no-healthcheck", "nginx"}, func() store.ServiceSpec {
@@ -124,14 +126,17 @@ var createSpecCases = []struct {
 	}},
 }
 
-func TestDefaultSpecIsSwarms(t *testing.T) {
-	s := defaultSpec()
-	if s.Mode.Replicas != 1 || s.Update.Parallelism != 1 || s.Update.Delay != 0 || s.Update.Monitor != 5*time.Second ||
-		s.Update.FailureAction != "pause" || s.Update.MaxFailureRatio != 0 || s.Update.Order != "stop-first" || s.Rollback != s.Update ||
-		s.Task.RestartPolicy != (store.RestartPolicy{Condition: "any", Delay: 5 * time.Second}) || s.Endpoint.Mode != "vip" {
-		t.Errorf("defaultSpec is not swarm's: %+v", s)
+// TestNewSpecSendsNoDefaults: the CLI leaves every default to the agent
+// (package spec); only the replica count, which has no "unset" on the
+// wire, is sent.
+func TestNewSpecSendsNoDefaults(t *testing.T) {
+	want := store.ServiceSpec{Mode: store.ServiceMode{Replicas: 1}}
+	if s := newSpec(); !reflect.DeepEqual(s, want) {
+		t.Errorf("newSpec = %+v, want only Replicas 1", s)
 	}
 }
+
+func u64(v uint64) *uint64 { return &v }
 
 func TestCreateSpec(t *testing.T) {
 	stubEnv(t, map[string]string{"FROM_ENV": "yes"})
@@ -171,7 +176,7 @@ var createErrorCases = []struct {
 	{[]string{"--mode", "daemon"}, "--mode daemon: use replicated or global"},
 	{[]string{"--mode", "global", "--replicas-max-per-node", "1"}, "--replicas-max-per-node applies only to replicated services; a global service already runs one task per node"},
 	{[]string{"--replicas-max-per-node", "-2"}, "--replicas-max-per-node -2: must be 0 or more"},
-	{[]string{"--name", "my web"}, `--name "my web": use 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit`},
+	{[]string{"--name", "my web"}, `--name "my web" is not a valid service name: use letters, digits, '-' and '_', starting and ending with a letter or digit (a DNS label)`},
 	{[]string{"--constraint", "node.labels.env=test"}, "--constraint node.labels.env=test: expected KEY==VALUE or KEY!=VALUE"},
 	{[]string{"--constraint", "engine.labels.x==1"}, "--constraint engine.labels.x==1: engine labels are not supported; label the node and use node.labels.<name>"},
 	{[]string{"--placement-pref", "pack=node.labels.zone"}, "--placement-pref pack=node.labels.zone: expected spread=node.labels.<name>"},
@@ -268,7 +273,7 @@ func TestDefaultName(t *testing.T) {
 		if got := defaultName(in, "abcd"); got != want {
 			t.Errorf("defaultName(%q) = %q, want %q", in, got, want)
 		}
-		if got := defaultName(in, "abcd"); !serviceNamePattern.MatchString(got) {
+		if got := defaultName(in, "abcd"); spec.ValidateServiceName(got) != nil {
 			t.Errorf("defaultName(%q) = %q is not a valid service name", in, got)
 		}
 	}

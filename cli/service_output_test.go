@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/spec"
 	"github.com/shoal-org/shoal/store"
 )
 
@@ -44,7 +45,7 @@ func fixtureServices() []api.Service {
 	web.Spec.Task.Limits = store.Resources{NanoCPUs: 5e8, MemoryBytes: 64 << 20}
 	web.Spec.Task.Reservations = store.Resources{MemoryBytes: 32 << 20}
 	web.Spec.Task.Dir, web.Spec.Task.User = "/srv", "www"
-	web.Spec.Update.Parallelism, web.Spec.Update.Delay = 2, 10*time.Second
+	web.Spec.Update.Parallelism, web.Spec.Update.Delay = u64(2), 10*time.Second
 	web.Spec.Rollback.FailureAction = "continue"
 	web.Spec.Task.Networks = []string{"front", "back"}
 	web.VIPs = map[string]string{"front": "10.242.0.2", "back": "10.241.3.2"}
@@ -53,12 +54,12 @@ func fixtureServices() []api.Service {
 
 	mon := api.Service{RunningTasks: 2, DesiredTasks: 2}
 	mon.ID, mon.SpecVersion = "k3xq0p7m2n8b4v6c1z9a5s7d2", 1
-	mon.Spec = defaultSpec()
+	mon.Spec = storedSpec()
 	mon.Spec.Name, mon.Spec.Mode, mon.Spec.Task.Image = "mon", store.ServiceMode{Global: true}, "monitor:1"
 
 	apiSvc := api.Service{RunningTasks: 1, DesiredTasks: 2}
 	apiSvc.ID, apiSvc.SpecVersion = "a1b2c3d4e5f6g7h8i9j0k1l2m", 1
-	apiSvc.Spec = defaultSpec()
+	apiSvc.Spec = storedSpec()
 	apiSvc.Spec.Name, apiSvc.Spec.Mode.Replicas, apiSvc.Spec.Task.Image = "api", 2, "api:1.4"
 	apiSvc.Spec.Labels = map[string]string{"tier": "backend"}
 	apiSvc.Spec.Task.Placement.MaxReplicas = 1
@@ -218,4 +219,12 @@ func TestServiceHistoryOutput(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "service_history", buf.String())
+}
+
+// storedSpec is a spec as the agent stores it: the CLI's spec with the
+// server's defaults filled.
+func storedSpec() store.ServiceSpec {
+	s := newSpec()
+	spec.Defaults(&s)
+	return s
 }

@@ -98,7 +98,7 @@ func writePlacement(w io.Writer, p store.Placement) {
 
 func writeUpdateConfig(w io.Writer, title, orderLabel string, c store.UpdateConfig) {
 	fmt.Fprintln(w, title+":")
-	fmt.Fprintf(w, " Parallelism:   %d\n", c.Parallelism)
+	fmt.Fprintf(w, " Parallelism:   %d\n", c.Batch())
 	if c.Delay > 0 {
 		fmt.Fprintf(w, " Delay:         %s\n", c.Delay)
 	}

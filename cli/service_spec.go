@@ -4,24 +4,21 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/shoal-org/shoal/spec"
 	"github.com/shoal-org/shoal/store"
 )
 
-// defaultMonitor is swarm's monitoring period after each updated task.
-const defaultMonitor = 5 * time.Second
+// defaultMonitor is the monitor period the progress display assumes for a
+// spec stored before the agent filled defaults.
+const defaultMonitor = spec.DefaultMonitor
 
-// defaultSpec is the spec `service create` starts from: swarm's defaults.
-func defaultSpec() store.ServiceSpec {
-	upd := store.UpdateConfig{Parallelism: 1, FailureAction: "pause", Monitor: defaultMonitor, Order: "stop-first"}
-	return store.ServiceSpec{
-		Mode: store.ServiceMode{Replicas: 1},
-		Task: store.TaskTemplate{
-			RestartPolicy: store.RestartPolicy{Condition: "any", Delay: 5 * time.Second},
-		},
-		Update:   upd,
-		Rollback: upd,
-		Endpoint: store.EndpointSpec{Mode: "vip"},
-	}
+// newSpec is the spec `service create` starts from. It holds only what
+// the flags cannot leave unset: the agent fills every default
+// (package spec), so an unset flag sends nothing. The replica count is
+// the exception: 0 is a legal count on the wire, so the CLI sends 1 when
+// --replicas is not given, as docker does.
+func newSpec() store.ServiceSpec {
+	return store.ServiceSpec{Mode: store.ServiceMode{Replicas: 1}}
 }
 
 // updateConfigFlags are the six settings of a rolling update; embedded
@@ -39,9 +36,11 @@ type updateConfigFlags struct {
 func (f *updateConfigFlags) apply(prefix string, c *store.UpdateConfig) error {
 	var err error
 	if f.Parallelism.Set {
-		if c.Parallelism, err = parseCount(prefix+"-parallelism", f.Parallelism.Value); err != nil {
+		p, err := parseCount(prefix+"-parallelism", f.Parallelism.Value)
+		if err != nil {
 			return err
 		}
+		c.Parallelism = &p
 	}
 	if f.Delay.Set {
 		if c.Delay, err = parseDuration(prefix+"-delay", f.Delay.Value); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -145,6 +146,12 @@ func (u *ServiceUpdateCmd) applyLists(s *store.ServiceSpec) error {
 		return err
 	}
 	pl := &t.Placement
+	if err := checkRemovals(s.Name, "constraint-rm", u.ConstraintRm, pl.Constraints, sameConstraint); err != nil {
+		return err
+	}
+	if err := checkRemovals(s.Name, "label-rm", u.LabelRm, slices.Sorted(maps.Keys(s.Labels)), func(a, b string) bool { return a == b }); err != nil {
+		return err
+	}
 	pl.Constraints = removeWhere(pl.Constraints, u.ConstraintRm, sameConstraint)
 	if pl.Constraints, err = addConstraints(pl.Constraints, "constraint-add", u.ConstraintAdd); err != nil {
 		return err
@@ -188,6 +195,18 @@ func (u *ServiceUpdateCmd) applyLists(s *store.ServiceSpec) error {
 		}
 	}
 	t.Networks = addUnique(removeWhere(t.Networks, u.NetworkRm, func(a, b string) bool { return a == b }), u.NetworkAdd)
+	return nil
+}
+
+// checkRemovals refuses a removal (flag) of something the service does not
+// have: a typo must not pass silently, and a refused update sends nothing.
+func checkRemovals(svc, flag string, rm, have []string, same func(a, b string) bool) error {
+	for _, k := range rm {
+		if !slices.ContainsFunc(have, func(h string) bool { return same(h, k) }) {
+			return fmt.Errorf("--%s %q: service %q has no such entry (it has %q): check the spelling with `agentctl service inspect %s`",
+				flag, k, svc, have, svc)
+		}
+	}
 	return nil
 }
 

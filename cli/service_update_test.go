@@ -12,7 +12,7 @@ import (
 
 // webSpec is a running service's spec for update tests.
 func webSpec() store.ServiceSpec {
-	s := defaultSpec()
+	s := storedSpec()
 	s.Name = "web"
 	s.Mode.Replicas = 3
 	s.Labels = map[string]string{"team": "core"}
@@ -50,7 +50,7 @@ func TestUpdateApply(t *testing.T) {
 		{"force bumps ForceUpdate", []string{"--force"}, func(s *store.ServiceSpec) { s.Task.ForceUpdate = 1 }},
 		{"seed: replicas and batches", []string{"--replicas", "6", "--update-parallelism", "2", "--update-delay", "1m30s"}, func(s *store.ServiceSpec) {
 			s.Mode.Replicas = 6
-			s.Update.Parallelism, s.Update.Delay = 2, 90*time.Second
+			s.Update.Parallelism, s.Update.Delay = u64(2), 90*time.Second
 		}},
 		{"seed: move constraint", []string{"--constraint-rm", "node.labels.env == test", "--constraint-add", "node.labels.env==prot"}, func(s *store.ServiceSpec) {
 			s.Task.Placement.Constraints = []string{"node.labels.env==prot"}
@@ -137,6 +137,8 @@ func TestUpdateValidation(t *testing.T) {
 		{webSpec(), []string{"--endpoint-mode", "dnsrr"}, "--endpoint-mode dnsrr cannot be combined with published ports: use --endpoint-mode vip, or publish no port"},
 		{webSpec(), []string{"--update-failure-action", "explode"}, "--update-failure-action explode: use pause, continue or rollback"},
 		{webSpec(), []string{"--args", `"open`}, `--args "\"open": unterminated quote or trailing backslash`},
+		{webSpec(), []string{"--constraint-rm", "node.labels.env==prod"}, "--constraint-rm \"node.labels.env==prod\": service \"web\" has no such entry (it has [\"node.labels.env==test\"]): check the spelling with `agentctl service inspect web`"},
+		{webSpec(), []string{"--label-rm", "tema"}, "--label-rm \"tema\": service \"web\" has no such entry (it has [\"team\"]): check the spelling with `agentctl service inspect web`"},
 	}
 	stubEnv(t, nil)
 	for _, tt := range tests {

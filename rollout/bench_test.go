@@ -86,7 +86,8 @@ func BenchmarkReconcileFromScratch(b *testing.B) {
 func BenchmarkReconcileUpdate(b *testing.B) {
 	in := benchCluster()
 	for k, svc := range in.Services {
-		svc.Spec.Update.Parallelism = 50
+		par := uint64(50)
+		svc.Spec.Update.Parallelism = &par
 		in.Services[k] = changeImage(svc, "img:2", t0)
 	}
 	p := Reconcile(in, ids())

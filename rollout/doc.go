@@ -79,9 +79,11 @@
 //
 // Outdated tasks are replaced only while the service's UpdateStatus.State
 // is updating or rollback_started, using Spec.Update (Spec.Rollback while
-// rolling back) with swarm's defaults for zero values: Monitor 5s
-// (DefaultMonitor), stop-first, failure action pause; Parallelism 0 means
-// all slots at once. The updater takes batches of Parallelism slots that
+// rolling back). The server fills every default before a spec is stored
+// (package spec); for a spec that lacks them the updater falls back to the
+// same values: Monitor 5s (DefaultMonitor), stop-first, failure action
+// pause, and an unset (nil) Parallelism is 1. An explicit Parallelism 0
+// means all slots at once. The updater takes batches of Parallelism slots that
 // hold a live outdated task, lowest slot number (global: node ID) first:
 //
 //   - stop-first: the old task gets desired state shutdown; the slot stays

@@ -10,6 +10,14 @@ import (
 	"github.com/shoal-org/shoal/store"
 )
 
+// MaxCreatesPerPlan bounds the tasks one plan creates. The leader commits
+// a plan as one raft command; a command of thousands of tasks takes long
+// enough to encode, replicate and apply that it starves raft's
+// heartbeats. A larger scale-up is created over several plans: Reconcile
+// sets WakeAt to Now when it held tasks back, and the next round (after
+// the commit, which lets heartbeats through) creates the next batch.
+const MaxCreatesPerPlan = 500
+
 // DefaultHistoryLimit is the number of finished tasks kept per slot when
 // Input.HistoryLimit is not positive (swarm's default).
 const DefaultHistoryLimit = 5
@@ -88,11 +96,31 @@ func Reconcile(in Input, newID func() string) Plan {
 			works = append(works, r.replicated(svc, byService[svc.ID]))
 		}
 	}
+	if r.bound(works, MaxCreatesPerPlan) {
+		r.wakeAt(in.Now)
+	}
 	sched := scheduler.New(in.Nodes, r.activeTasks())
 	for _, w := range works {
 		r.place(sched, w)
 	}
 	return r.plan()
+}
+
+// bound trims the tasks works would create to at most limit in all, in
+// the services' order, and reports whether it held any back.
+func (r *reconciler) bound(works []*work, limit int) bool {
+	left, trimmed := limit, false
+	for _, w := range works {
+		if n := len(w.fill); n > left {
+			w.fill, trimmed = w.fill[:left], true
+		}
+		left -= len(w.fill)
+		if n := len(w.nodes); n > left {
+			w.nodes, trimmed = w.nodes[:left], true
+		}
+		left -= len(w.nodes)
+	}
+	return trimmed
 }
 
 // reconciler is the working state of one Reconcile call.

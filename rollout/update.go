@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/shoal-org/shoal/spec"
 	"github.com/shoal-org/shoal/store"
 )
 
@@ -12,7 +13,7 @@ import (
 // documentation, section Rolling updates.
 const (
 	// DefaultMonitor is used when UpdateConfig.Monitor is zero.
-	DefaultMonitor = 5 * time.Second
+	DefaultMonitor = spec.DefaultMonitor
 
 	OrderStopFirst  = "stop-first"
 	OrderStartFirst = "start-first"

@@ -22,7 +22,7 @@ const (
 
 // updCfg builds an update (or rollback) config; zero fields keep defaults.
 func updCfg(par uint64, delay, monitor time.Duration, order, action string, ratio float64) store.UpdateConfig {
-	return store.UpdateConfig{Parallelism: par, Delay: delay, Monitor: monitor, Order: order,
+	return store.UpdateConfig{Parallelism: &par, Delay: delay, Monitor: monitor, Order: order,
 		FailureAction: action, MaxFailureRatio: ratio}
 }
 
@@ -330,11 +330,11 @@ func (s *sim) checkState() {
 			continue
 		}
 		cfg := effectiveConfig(svc.Spec.Update, false)
-		limit := cfg.Parallelism
+		limit := cfg.Batch()
 		if rollingBack(st.State) { // the batch in flight when it began may be larger
 			cfg = effectiveConfig(svc.Spec.Rollback, true)
-			if limit > 0 && cfg.Parallelism > 0 {
-				limit = max(limit, cfg.Parallelism)
+			if limit > 0 && cfg.Batch() > 0 {
+				limit = max(limit, cfg.Batch())
 			} else {
 				limit = 0
 			}

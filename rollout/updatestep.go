@@ -134,7 +134,7 @@ func (u *update) step(slots []*slot, add func(*slot)) {
 			return
 		}
 	}
-	if p := u.cfg.Parallelism; p > 0 && uint64(len(next)) > p {
+	if p := u.cfg.Batch(); p > 0 && uint64(len(next)) > p {
 		next = next[:p]
 	}
 	for _, s := range next {

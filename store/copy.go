@@ -19,6 +19,7 @@ func (c *Cluster) Copy() *Cluster {
 	n.CACertPEM = slices.Clone(c.CACertPEM)
 	n.CAKeyPEM = slices.Clone(c.CAKeyPEM)
 	n.GossipKey = slices.Clone(c.GossipKey)
+	n.Limits = maps.Clone(c.Limits)
 	return &n
 }
 
@@ -65,7 +66,28 @@ func (s ServiceSpec) Copy() ServiceSpec {
 	s.Labels = maps.Clone(s.Labels)
 	s.Task = s.Task.Copy()
 	s.Endpoint.Ports = slices.Clone(s.Endpoint.Ports)
+	s.Update = s.Update.Copy()
+	s.Rollback = s.Rollback.Copy()
 	return s
+}
+
+// Copy returns a deep copy of the update configuration.
+func (u UpdateConfig) Copy() UpdateConfig {
+	if u.Parallelism != nil {
+		p := *u.Parallelism
+		u.Parallelism = &p
+	}
+	return u
+}
+
+// Batch is the number of slots replaced at once: 0 for all at once, and
+// the default 1 when Parallelism is unset (a spec the server has not
+// filled, such as one built by a test).
+func (u UpdateConfig) Batch() uint64 {
+	if u.Parallelism == nil {
+		return 1
+	}
+	return *u.Parallelism
 }
 
 // Copy returns a deep copy of the template.

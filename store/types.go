@@ -28,6 +28,9 @@ type Cluster struct {
 	OverlayCIDR string `json:"OverlayCIDR,omitempty"`
 	// TaskHistory is how many finished tasks to keep per slot.
 	TaskHistory int `json:"TaskHistory,omitempty"`
+	// Limits overrides the front door's limits (package spec's table) by
+	// key, e.g. {"replicas": 50000}; absent keys keep the default.
+	Limits map[string]int64 `json:"Limits,omitempty"`
 }
 
 // NodeStatus is what membership says about a node.
@@ -165,7 +168,10 @@ type TaskTemplate struct {
 
 // UpdateConfig is swarm's update (and rollback) configuration.
 type UpdateConfig struct {
-	Parallelism     uint64        `json:"Parallelism"`
+	// Parallelism is the number of slots replaced at once; 0 means all at
+	// once (as in swarm) and nil means unset: the server fills the default
+	// (spec.Defaults), so a stored spec always has it.
+	Parallelism     *uint64       `json:"Parallelism,omitempty"`
 	Delay           time.Duration `json:"Delay"`
 	FailureAction   string        `json:"FailureAction"` // pause | continue | rollback
 	Monitor         time.Duration `json:"Monitor"`

@@ -1,0 +1,93 @@
+package agent
+
+import (
+	"net/http"
+
+	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/spec"
+	"github.com/shoal-org/shoal/store"
+)
+
+// Routes for server.go (owned by the transport work; add there):
+//
+//	handle("GET /v1/cluster/limits", a.handleLimits)
+//	handle("PUT /v1/cluster/limits", a.leaderOnly(a.handleLimitsUpdate))
+
+// limitRows lists the effective limits of cluster record c.
+func limitRows(c *store.Cluster) []api.Limit {
+	var overrides map[string]int64
+	if c != nil {
+		overrides = c.Limits
+	}
+	eff := spec.Effective(overrides)
+	rows := make([]api.Limit, 0, len(spec.Table))
+	for _, l := range spec.Table {
+		v, _ := eff.Get(l.Key)
+		rows = append(rows, api.Limit{Key: l.Key, Value: v, Default: l.Default, Why: l.Why})
+	}
+	return rows
+}
+
+// handleLimits answers the cluster's limits: the defaults with its
+// overrides applied.
+func (a *Agent) handleLimits(w http.ResponseWriter, r *http.Request) error {
+	cl, err := a.cluster()
+	if err != nil {
+		return err
+	}
+	cl.syncRead(r.Context())
+	return writeJSON(w, http.StatusOK, limitRows(cl.store.View().Cluster()))
+}
+
+// handleLimitsUpdate stores new overrides in the cluster record; bad keys
+// or values change nothing.
+func (a *Agent) handleLimitsUpdate(w http.ResponseWriter, r *http.Request) error {
+	cl, err := a.cluster()
+	if err != nil {
+		return err
+	}
+	var req api.LimitsUpdate
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	c := cl.store.View().Cluster()
+	if c == nil {
+		return &httpError{code: http.StatusServiceUnavailable, msg: "the cluster record is missing on the leader; retry in a moment"}
+	}
+	cp := c.Copy()
+	next, err := nextOverrides(cp.Limits, req)
+	if err != nil {
+		return err
+	}
+	cp.Limits = next
+	if _, err := cl.apply(r.Context(), store.Command{Ops: []store.Op{{Kind: store.OpPut, Table: store.TableCluster, Cluster: cp, IfVersion: c.Version}}}); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, limitRows(cp))
+}
+
+// nextOverrides applies req to the overrides cur (a copy it may change).
+func nextOverrides(cur map[string]int64, req api.LimitsUpdate) (map[string]int64, error) {
+	if err := spec.CheckOverrides(req.Set); err != nil {
+		return nil, specError(err)
+	}
+	if cur == nil {
+		cur = map[string]int64{}
+	}
+	for _, k := range req.Reset {
+		if _, ok := spec.DefaultLimits().Get(k); !ok {
+			return nil, badRequest("--reset %q: not a limit (see `agentctl cluster limits`)", k)
+		}
+		delete(cur, k)
+	}
+	for k, v := range req.Set {
+		if contains(req.Reset, k) {
+			return nil, badRequest("limit %q is both set and reset: give one of them", k)
+		}
+		cur[k] = v
+	}
+	if len(cur) == 0 {
+		return nil, nil
+	}
+	return cur, nil
+}

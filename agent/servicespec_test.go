@@ -1,0 +1,171 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/store"
+)
+
+func u64(v uint64) *uint64 { return &v }
+
+// TestSpecFrontDoor runs the front door through a real one-agent cluster's
+// API: defaults come from the server whatever the client sent, bad input
+// is refused with a 4xx naming the field and changes nothing.
+func TestSpecFrontDoor(t *testing.T) {
+	a := formCluster(t, "fd1")[0]
+	inspect := func(name string) api.Service {
+		t.Helper()
+		var s api.Service
+		if err := a.do(http.MethodGet, "/v1/services/"+name, nil, &s); err != nil {
+			t.Fatalf("inspect %s: %v", name, err)
+		}
+		return s
+	}
+	// Defaults, over an API-created, a CLI-created and an updated spec.
+	apiSpec := store.ServiceSpec{Name: "viaapi", Mode: store.ServiceMode{Replicas: 0}, Task: store.TaskTemplate{Image: "web:v1"}}
+	cliSpec := store.ServiceSpec{Name: "viacli", Mode: store.ServiceMode{Replicas: 1}, Task: store.TaskTemplate{Image: "web:v1"}}
+	for _, s := range []store.ServiceSpec{apiSpec, cliSpec} {
+		if err := a.do(http.MethodPost, "/v1/services", api.ServiceCreateRequest{Spec: s}, nil); err != nil {
+			t.Fatalf("create %s: %v", s.Name, err)
+		}
+	}
+	upd := inspect("viaapi")
+	upd.Spec.Update = store.UpdateConfig{Parallelism: u64(0), Order: "start-first"}
+	if err := a.do(http.MethodPost, "/v1/services/viaapi/update", api.ServiceUpdateRequest{Spec: upd.Spec, Version: upd.Version}, nil); err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	for _, c := range []struct {
+		name  string
+		par   uint64
+		order string
+	}{{"viacli", 1, "stop-first"}, {"viaapi", 0, "start-first"}} {
+		s := inspect(c.name).Spec
+		if p := s.Update.Parallelism; p == nil || *p != c.par || s.Update.Order != c.order || s.Update.Monitor != 5*time.Second ||
+			s.Update.FailureAction != "pause" || *s.Rollback.Parallelism != 1 || s.Task.RestartPolicy.Condition != "any" ||
+			s.Task.StopGracePeriod != 10*time.Second || s.Endpoint.Mode != "vip" {
+			t.Errorf("%s: defaults not filled by the server: %+v", c.name, s)
+		}
+	}
+
+	// Refusals: each a 4xx naming the value, and nothing changes.
+	before := inspect("viaapi")
+	bad := func(edit func(*store.ServiceSpec)) store.ServiceSpec {
+		s := before.Spec.Copy()
+		edit(&s)
+		return s
+	}
+	big := strings.Repeat("x", 7<<20)
+	refusals := []struct {
+		name, method, path string
+		body               any
+		code               int
+		mentions           string
+	}{
+		{"update --image 'Bad Image Ref::'", http.MethodPost, "/v1/services/viaapi/update",
+			api.ServiceUpdateRequest{Spec: bad(func(s *store.ServiceSpec) { s.Task.Image = "Bad Image Ref::" })}, 400, "Bad Image Ref::"},
+		{"update --replicas 100000000", http.MethodPost, "/v1/services/viaapi/update",
+			api.ServiceUpdateRequest{Spec: bad(func(s *store.ServiceSpec) { s.Mode.Replicas = 100_000_000 })}, 400, "100000000"},
+		{"create with a 7 MB env var", http.MethodPost, "/v1/services",
+			api.ServiceCreateRequest{Spec: store.ServiceSpec{Name: "big", Mode: store.ServiceMode{Replicas: 1},
+				Task: store.TaskTemplate{Image: "web", Env: []string{"BIG=" + big}}}}, 400, "env-var-bytes"},
+		{"create VIACLI (case)", http.MethodPost, "/v1/services",
+			api.ServiceCreateRequest{Spec: store.ServiceSpec{Name: "VIACLI", Mode: store.ServiceMode{Replicas: 1}, Task: store.TaskTemplate{Image: "web"}}}, 409, "VIACLI"},
+		{"create tasks.web", http.MethodPost, "/v1/services",
+			api.ServiceCreateRequest{Spec: store.ServiceSpec{Name: "tasks.web", Task: store.TaskTemplate{Image: "web"}}}, 400, "tasks.web"},
+		{"publish the API port", http.MethodPost, "/v1/services",
+			api.ServiceCreateRequest{Spec: store.ServiceSpec{Name: "p", Task: store.TaskTemplate{Image: "web"}, Endpoint: store.EndpointSpec{
+				Ports: []store.PortConfig{{TargetPort: 80, PublishedPort: uint16(a.a.cfg.APIPort)}}}}}, 400, "API port"},
+		{"network on loopback", http.MethodPost, "/v1/networks", api.NetworkCreateRequest{Name: "lo", Subnet: "127.0.0.0/24"}, 400, "loopback"},
+		{"network over the default", http.MethodPost, "/v1/networks", api.NetworkCreateRequest{Name: "n", Subnet: "10.240.0.0/24"}, 409, "shoal"},
+		{"node --label-rm missing", http.MethodPost, "/v1/nodes/fd1/update", api.NodeUpdate{LabelRm: []string{"zone"}}, 400, "zone"},
+	}
+	for _, r := range refusals {
+		t.Run(r.name, func(t *testing.T) {
+			err := a.do(r.method, r.path, r.body, nil)
+			var se *api.StatusError
+			if !errors.As(err, &se) || se.Code != r.code || !strings.Contains(se.Message, r.mentions) {
+				t.Fatalf("err = %v, want %d mentioning %q", err, r.code, r.mentions)
+			}
+			if len(se.Message) > 600 {
+				t.Errorf("message of %d bytes: the value should be cut short", len(se.Message))
+			}
+		})
+	}
+	after := inspect("viaapi")
+	if after.Version != before.Version || after.SpecVersion != before.SpecVersion {
+		t.Errorf("refused updates changed the service: version %d -> %d", before.Version, after.Version)
+	}
+	var svcs []api.Service
+	if err := a.do(http.MethodGet, "/v1/services", nil, &svcs); err != nil || len(svcs) != 2 {
+		t.Errorf("services after the refusals: %d, %v; want the 2 created", len(svcs), err)
+	}
+}
+
+// TestClusterLimits: overrides are stored in the cluster record and the
+// front door applies them at once; a bad override changes nothing.
+// (The handlers are called directly until server.go routes them.)
+func TestClusterLimits(t *testing.T) {
+	a := formCluster(t, "lim1")[0]
+	put := func(body string) (int, []api.Limit) {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodPut, "/v1/cluster/limits", strings.NewReader(body))
+		if err := a.a.handleLimitsUpdate(rec, req); err != nil {
+			var he *httpError
+			if !errors.As(err, &he) {
+				t.Fatalf("PUT %s: %v", body, err)
+			}
+			return he.code, nil
+		}
+		var rows []api.Limit
+		if err := json.NewDecoder(rec.Body).Decode(&rows); err != nil {
+			t.Fatal(err)
+		}
+		return rec.Code, rows
+	}
+	value := func(rows []api.Limit, key string) int64 {
+		for _, r := range rows {
+			if r.Key == key {
+				return r.Value
+			}
+		}
+		return -1
+	}
+	for _, bad := range []string{`{"Set":{"bananas":5}}`, `{"Set":{"replicas":0}}`, `{"Reset":["bananas"]}`, `{"Set":{"replicas":5},"Reset":["replicas"]}`} {
+		if code, _ := put(bad); code != http.StatusBadRequest {
+			t.Errorf("PUT %s: %d, want 400", bad, code)
+		}
+	}
+	cl, err := a.a.cluster()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := cl.store.View().Cluster(); c.Limits != nil {
+		t.Fatalf("bad overrides were stored: %v", c.Limits)
+	}
+	code, rows := put(`{"Set":{"replicas":5}}`)
+	if code != http.StatusOK || value(rows, "replicas") != 5 || value(rows, "tasks") != 100_000 {
+		t.Fatalf("set replicas=5: %d %+v", code, rows)
+	}
+	create := func(n uint64) error {
+		return a.do(http.MethodPost, "/v1/services", api.ServiceCreateRequest{Spec: store.ServiceSpec{
+			Name: "s" + strings.Repeat("x", int(n)), Mode: store.ServiceMode{Replicas: n}, Task: store.TaskTemplate{Image: "web"}}}, nil)
+	}
+	var se *api.StatusError
+	if err := create(6); !errors.As(err, &se) || se.Code != 400 || !strings.Contains(se.Message, "limit 5") {
+		t.Errorf("6 replicas over a limit of 5: %v", err)
+	}
+	if err := create(5); err != nil {
+		t.Errorf("5 replicas within the limit: %v", err)
+	}
+	if _, rows = put(`{"Reset":["replicas"]}`); value(rows, "replicas") != 10_000 {
+		t.Errorf("reset: replicas = %d, want the default", value(rows, "replicas"))
+	}
+}
