@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"sort"
 
-	"github.com/shoal-org/shoal/agent"
 	"github.com/shoal-org/shoal/api"
 )
 
@@ -39,7 +38,7 @@ func (i *InfoCmd) Run(g *Globals) error {
 		fmt.Fprintln(g.Out, "Cluster:       none (run `agent init` or `agent join`)")
 		return nil
 	}
-	fmt.Fprintf(g.Out, "Cluster:       %s\n", info.ClusterID)
+	fmt.Fprintf(g.Out, "Cluster:       %s, recovery generation %s\n", info.ClusterID, generationText(info))
 	fmt.Fprintf(g.Out, "Raft:          %s, role %s, %d voters, applied index %d\n", info.RaftState, info.Role, info.Voters, info.AppliedIdx)
 	leader := info.LeaderName
 	if leader == "" {
@@ -53,23 +52,13 @@ func (i *InfoCmd) Run(g *Globals) error {
 	return nil
 }
 
-// RecoverCmd is `agent recover`, which runs without the daemon.
-type RecoverCmd struct {
-	DataDir   string   `default:"/var/lib/shoal" help:"The stopped agent's data dir."`
-	Advertise string   `required:"" help:"This agent's advertised IP (as given to 'agent run')."`
-	RaftPort  int      `default:"7947" help:"This agent's raft port."`
-	Survivor  []string `help:"Another surviving agent that becomes a voter, as NODEID@HOST:RAFTPORT; repeatable."`
-}
-
-// Run rewrites the raft configuration.
-func (r *RecoverCmd) Run(g *Globals) error {
-	id, err := agent.Recover(r.DataDir, r.Advertise, r.RaftPort, r.Survivor, nil)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(g.Out, "Raft configuration rewritten: voters are now %s and %d other survivor(s).\n", id, len(r.Survivor))
-	fmt.Fprintln(g.Out, "Run the same command on every survivor, then start their agents; other agents rejoin as they come back.")
-	return nil
-}
-
 func sortStrings(s []string) { sort.Strings(s) }
+
+// generationText is the recovery generation, and the higher one this agent
+// is rejoining.
+func generationText(info api.Info) string {
+	if info.StaleGeneration != "" {
+		return info.Generation + " (stale: rejoining generation " + info.StaleGeneration + ")"
+	}
+	return info.Generation
+}

@@ -28,6 +28,11 @@ type Cluster struct {
 	OverlayCIDR string `json:"OverlayCIDR,omitempty"`
 	// TaskHistory is how many finished tasks to keep per slot.
 	TaskHistory int `json:"TaskHistory,omitempty"`
+	// Generation is the cluster's recovery generation
+	// (membership.Generation.String; "" means 1). A leader raises it to its
+	// own when it takes office, so the replicated state says which
+	// generation wrote it.
+	Generation string `json:"Generation,omitempty"`
 }
 
 // NodeStatus is what membership says about a node.
