@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin
 E2E_TIMEOUT ?= 25m
 
-.PHONY: all build deps lint unit e2e test demo bench clean
+.PHONY: all build deps lint unit e2e chaos test demo bench clean
 
 all: build
 
@@ -29,6 +29,11 @@ unit:
 # End-to-end tests on the lab: several hosts as network namespaces (root).
 e2e: build
 	$(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -v ./e2e/
+
+# The chaos tier (root): each case starts from a fresh lab, breaks it
+# (power-offs, recover, partitions, kills) and states its invariant.
+chaos: build
+	$(GO) test -tags e2e,chaos -count=1 -timeout 30m -run 'Chaos' -v ./e2e/
 
 test: deps lint unit e2e
 
