@@ -49,7 +49,7 @@ func (g *GenGuard) Generation() Generation { return g.own }
 // now, once.
 func (g *GenGuard) Open() bool {
 	g.mu.Lock()
-	if g.stale {
+	if act, _ := DecideGeneration(g.own, []Generation{g.high}, true); act != GenOpen {
 		g.mu.Unlock()
 		return false
 	}
@@ -83,13 +83,14 @@ func (g *GenGuard) Stale() (Generation, bool) {
 // whether this agent is now stale.
 func (g *GenGuard) Observe(peer Generation) bool {
 	g.mu.Lock()
-	if peer.Compare(g.high) <= 0 {
+	act, high := DecideGeneration(g.own, []Generation{g.high, peer}, g.open)
+	if act != GenRejoin || high == g.high {
 		stale := g.stale
 		g.mu.Unlock()
 		return stale
 	}
 	first := !g.stale
-	g.high, g.stale, g.open, g.onOpen = peer, true, false, nil
+	g.high, g.stale, g.open, g.onOpen = high, true, false, nil
 	g.mu.Unlock()
 	if first && g.onStale != nil {
 		g.onStale(peer)
