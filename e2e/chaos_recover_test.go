@@ -50,9 +50,33 @@ func TestChaosRecover(t *testing.T) {
 	t.Run("old voters return while the recovered node is down", func(t *testing.T) {
 		runRecover(t, false, func(t *testing.T, l *lab.Lab) {
 			startOldVoters(t, l)
-			waitWeb(t, l, "n2", 3, "", 2*time.Minute)
+			waitOldCluster(t, l)
 		})
 	})
+}
+
+// waitOldCluster waits until n2 and n3 run the old cluster: one of them
+// leads, n1 is Down in its view and web runs 3 tasks on n2 and n3.
+func waitOldCluster(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	waitUntil(t, 2*time.Minute, "the old cluster on n2 and n3 with web ×3", func() (bool, string) {
+		info, err := tryInfo(l, "n2")
+		if err != nil || (info.LeaderName != "n2" && info.LeaderName != "n3") {
+			return false, fmt.Sprintf("n2's leader %q%s", info.LeaderName, errString(err))
+		}
+		var nodes []api.Node
+		var ts []api.Task
+		if err := tryGet(l, "n2", "/v1/nodes", &nodes); err != nil {
+			return false, err.Error()
+		}
+		if err := tryGet(l, "n2", "/v1/tasks?service=web", &ts); err != nil {
+			return false, err.Error()
+		}
+		rs := running(ts)
+		spread := perNode(rs)
+		return len(rs) == 3 && !strings.Contains(spread, "n1=") && !nodeReady(nodes, "n1"), spread + " " + nodesString(nodes)
+	})
+	t.Logf("the old cluster runs web on n2 and n3, leader %s", infoOf(t, l, "n2").LeaderName)
 }
 
 // startOldVoters powers n2 and n3 on at the same time.
