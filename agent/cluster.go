@@ -107,6 +107,7 @@ func (a *Agent) startClusterWith(ctx context.Context, o startOpts) error {
 	if peers == nil {
 		peers = cl.knownPeers()
 	}
+	started := time.Now()
 	if len(peers) > 0 {
 		if _, err := cl.ml.Join(peers); err != nil && o.peers != nil && !o.rejoin {
 			cl.stop(false)
@@ -115,11 +116,11 @@ func (a *Agent) startClusterWith(ctx context.Context, o startOpts) error {
 			cl.log.Warn("could not reach any known peer yet; serf keeps trying", "err", err)
 		}
 	}
-	// The join's push/pull brought every reachable member's tags: open the
-	// gate unless one of them carries a higher generation (then onStale
-	// already runs). With no peer reached there is nothing to learn.
-	if hasState && !cl.guard.ObserveMembers(cl.id.NodeID, cl.ml.Members()) && cl.guard.Open() {
-		cl.log.Info("raft gate open", "generation", cl.guard.Generation())
+	if hasState && len(peers) == 0 {
+		cl.openGateNow("no peer known: nothing to learn")
+	} else if hasState {
+		cl.wg.Add(1)
+		go func() { defer cl.wg.Done(); cl.openGate(peers, started) }()
 	}
 	cl.startLoops()
 	a.mu.Lock()

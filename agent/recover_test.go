@@ -163,3 +163,14 @@ func TestMembersAt(t *testing.T) {
 		t.Errorf("membersAt an unknown generation = %v, want every alive member", got)
 	}
 }
+
+func TestUnanswered(t *testing.T) {
+	ms := []membership.Member{
+		{ID: "a", Addr: "10.0.0.1", Port: 7946, Status: membership.StatusAlive},
+		{ID: "b", Addr: "10.0.0.2", Port: 7946, Status: membership.StatusFailed},
+	}
+	got := unanswered([]string{"10.0.0.1:7946", "10.0.0.2:7946", "10.0.0.3:7946"}, ms)
+	if strings.Join(got, ",") != "10.0.0.2:7946,10.0.0.3:7946" {
+		t.Fatalf("unanswered = %v, want the failed and the unknown peer", got)
+	}
+}
