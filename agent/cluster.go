@@ -103,9 +103,9 @@ func (a *Agent) startClusterWith(ctx context.Context, o startOpts) error {
 	if !hasState {
 		cl.guard.Open()
 	}
-	peers := o.peers
+	peers, ids := o.peers, []string(nil)
 	if peers == nil {
-		peers = cl.knownPeers()
+		ids, peers = cl.gatePeers()
 	}
 	started := time.Now()
 	if len(peers) > 0 {
@@ -116,11 +116,9 @@ func (a *Agent) startClusterWith(ctx context.Context, o startOpts) error {
 			cl.log.Warn("could not reach any known peer yet; serf keeps trying", "err", err)
 		}
 	}
-	if hasState && len(peers) == 0 {
-		cl.openGateNow("no peer known: nothing to learn")
-	} else if hasState {
+	if hasState {
 		cl.wg.Add(1)
-		go func() { defer cl.wg.Done(); cl.openGate(peers, started) }()
+		go func() { defer cl.wg.Done(); cl.openGate(ids, peers, started) }()
 	}
 	cl.startLoops()
 	a.mu.Lock()

@@ -174,3 +174,22 @@ func TestUnanswered(t *testing.T) {
 		t.Fatalf("unanswered = %v, want the failed and the unknown peer", got)
 	}
 }
+
+func TestSerfSnapshotPeers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "serf.snapshot")
+	snap := "alive: self 10.0.0.1:7946\nalive: b 10.0.0.2:7946\nclock: 3\nalive: c 10.0.0.3:7946\nnot-alive: c\n" +
+		"alive: d 10.0.0.4:7946\nalive: b 10.0.0.5:7946\nleave\n"
+	if err := os.WriteFile(path, []byte(snap), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(serfSnapshotPeers(path, "self"), ","); got != "10.0.0.5:7946,10.0.0.4:7946" {
+		t.Fatalf("serfSnapshotPeers = %s, want b's latest address and d (not self, not c)", got)
+	}
+	if got := serfSnapshotPeers(filepath.Join(t.TempDir(), "none"), "self"); got != nil {
+		t.Fatalf("missing snapshot gave %v", got)
+	}
+	ms := []membership.Member{{ID: "b", Status: membership.StatusAlive}, {ID: "c", Status: membership.StatusFailed}}
+	if got := strings.Join(unansweredIDs([]string{"b", "c", "d"}, ms), ","); got != "c,d" {
+		t.Fatalf("unansweredIDs = %s, want c,d", got)
+	}
+}
