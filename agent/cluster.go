@@ -108,8 +108,15 @@ func (a *Agent) startClusterWith(ctx context.Context, o startOpts) error {
 		ids, peers = cl.gatePeers()
 	}
 	started := time.Now()
-	if len(peers) > 0 {
-		if _, err := cl.ml.Join(peers); err != nil && o.peers != nil && !o.rejoin {
+	switch {
+	case len(peers) == 0:
+	case o.peers == nil:
+		// A restart: a peer that is down can hold a join for seconds, and
+		// nothing waits for it: the gate (openGate) watches the members.
+		cl.wg.Add(1)
+		go func() { defer cl.wg.Done(); cl.joinKnown(peers) }()
+	default:
+		if _, err := cl.ml.Join(peers); err != nil && !o.rejoin {
 			cl.stop(false)
 			return fmt.Errorf("join gossip via %v: %w", peers, err)
 		} else if err != nil {
@@ -189,6 +196,13 @@ func (a *Agent) newCluster(parent context.Context) (_ *cluster, err error) {
 		}
 	}()
 	return cl, nil
+}
+
+// joinKnown joins the gossip addresses a restarted agent knows.
+func (cl *cluster) joinKnown(peers []string) {
+	if _, err := cl.ml.Join(peers); err != nil {
+		cl.log.Warn("could not reach any known peer yet; serf keeps trying", "err", err)
+	}
 }
 
 func (cl *cluster) raftAddr() string {

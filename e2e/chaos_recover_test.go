@@ -158,11 +158,17 @@ func runRecover(t *testing.T, n1First bool, ret func(t *testing.T, l *lab.Lab)) 
 			return false, err.Error()
 		}
 		ts := running(all)
-		total := 0
+		total, where := 0, ""
 		for _, n := range nodes3 {
-			total += len(containers(t, l, n))
+			cs := containers(t, l, n)
+			total += len(cs)
+			where += fmt.Sprintf(" %s:%v", n, cs)
 		}
-		return len(ts) == 3 && total == 3, fmt.Sprintf("tasks %s, containers %d", perNode(ts), total)
+		var ids []string
+		for _, tk := range ts {
+			ids = append(ids, tk.NodeHostname+":"+tk.ID)
+		}
+		return len(ts) == 3 && total == 3, fmt.Sprintf("running tasks %v; containers%s", ids, where)
 	})
 	containersMatch(t, l, running(serviceTasks(t, l, "n1", "web")), nodes3...)
 	for _, n := range []string{"n2", "n3"} {
