@@ -16,19 +16,28 @@ import (
 // has confirmed (read index) that it holds everything committed. A node that
 // cannot reach a leader and lost part of its log then stays as it was,
 // leaving its containers and network running, until a leader is back.
+//
+// A stale agent that rejoined a recovered cluster (cl.rejoined) starts with
+// an empty raft, so its log says nothing: only a leader's confirmation, or
+// leading itself with everything committed applied, ends its wait.
 
 // watchCatchUp closes cl.caughtUp once the replica has caught up.
 func (cl *cluster) watchCatchUp() {
 	defer close(cl.caughtUp)
 	start := time.Now()
 	for {
-		if cl.store.Index() >= cl.bootIndex {
+		if cl.rejoined {
+			if cl.isLeader() && cl.store.Index() >= cl.raft.CommitIndex() && cl.store.View().Cluster() != nil {
+				break
+			}
+		} else if cl.store.Index() >= cl.bootIndex {
 			break
 		}
 		// Another leader confirms what is committed; as leader, this node
 		// applies its whole log (the leader's barrier) and the index
 		// check above ends the wait.
-		if _, id := cl.raft.LeaderWithID(); id != "" && string(id) != cl.id.NodeID && !cl.syncReadNow(cl.ctx) {
+		if _, id := cl.raft.LeaderWithID(); id != "" && string(id) != cl.id.NodeID && !cl.syncReadNow(cl.ctx) &&
+			(!cl.rejoined || cl.store.View().Cluster() != nil) {
 			break
 		}
 		select {
@@ -37,7 +46,7 @@ func (cl *cluster) watchCatchUp() {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	if cl.bootIndex > 0 {
+	if cl.bootIndex > 0 || cl.rejoined {
 		cl.log.Info("replica caught up", "index", cl.store.Index(), "log-at-start", cl.bootIndex, "took", time.Since(start).Round(time.Millisecond))
 	}
 }

@@ -33,6 +33,8 @@ type cluster struct {
 	raft   *raft.Raft
 	rclose interface{ Close() error }
 	ml     *membership.Membership
+	// guard gates raft on the recovery generation (see stale.go).
+	guard *membership.GenGuard
 
 	serverTLS *tls.Config // agent-to-agent API: client cert if given
 	clientTLS *tls.Config // mutual TLS client for forwarding
@@ -56,6 +58,9 @@ type cluster struct {
 	// caughtUp is closed once the replica holds it (see catchup.go).
 	bootIndex uint64
 	caughtUp  chan struct{}
+	// rejoined is set on a cluster started by a stale rejoin: its replica
+	// starts empty, so only a leader's confirmation ends the catch-up.
+	rejoined bool
 
 	// leaders remembers when a leader was last observed (see status.go).
 	leaders leaderWatch
@@ -69,27 +74,61 @@ type cluster struct {
 // bootstrap founds a new single-voter raft; joinPeers are gossip addresses
 // to join (nil on restart: serf's snapshot finds the peers again).
 func (a *Agent) startCluster(ctx context.Context, joinPeers []string, bootstrap bool) error {
+	return a.startClusterWith(ctx, startOpts{peers: joinPeers, bootstrap: bootstrap})
+}
+
+// startOpts are startCluster's options.
+type startOpts struct {
+	peers     []string
+	bootstrap bool
+	// rejoin: a stale agent rejoins a higher generation with an empty raft;
+	// failing to reach peers is not fatal (serf keeps trying) and the
+	// replica counts as caught up only once a leader confirms it.
+	rejoin bool
+}
+
+func (a *Agent) startClusterWith(ctx context.Context, o startOpts) error {
 	cl, err := a.newCluster(ctx)
 	if err != nil {
 		return err
 	}
-	if bootstrap {
+	cl.rejoined = o.rejoin
+	if o.bootstrap {
+		cl.guard.Open()
 		if err := membership.BootstrapSingle(cl.raft, cl.id.NodeID, cl.raftAddr()); err != nil {
 			cl.stop(false)
 			return fmt.Errorf("bootstrap raft: %w", err)
 		}
 	}
-	peers := joinPeers
-	if peers == nil {
-		peers = cl.knownPeers()
+	// An agent with raft state must learn the cluster's generation before
+	// it may vote or campaign on that state; one without has nothing stale.
+	hasState := cl.bootIndex > 0
+	if !hasState {
+		cl.guard.Open()
 	}
-	if len(peers) > 0 {
-		if _, err := cl.ml.Join(peers); err != nil && joinPeers != nil {
+	peers, ids := o.peers, []string(nil)
+	if peers == nil {
+		ids, peers = cl.gatePeers()
+	}
+	started := time.Now()
+	switch {
+	case len(peers) == 0:
+	case o.peers == nil:
+		// A restart: a peer that is down can hold a join for seconds, and
+		// nothing waits for it: the gate (openGate) watches the members.
+		cl.wg.Add(1)
+		go func() { defer cl.wg.Done(); cl.joinKnown(peers) }()
+	default:
+		if _, err := cl.ml.Join(peers); err != nil && !o.rejoin {
 			cl.stop(false)
 			return fmt.Errorf("join gossip via %v: %w", peers, err)
 		} else if err != nil {
 			cl.log.Warn("could not reach any known peer yet; serf keeps trying", "err", err)
 		}
+	}
+	if hasState {
+		cl.wg.Add(1)
+		go func() { defer cl.wg.Done(); cl.openGate(ids, peers, started) }()
 	}
 	cl.startLoops()
 	a.mu.Lock()
@@ -126,10 +165,12 @@ func (a *Agent) newCluster(parent context.Context) (_ *cluster, err error) {
 		// forever on a connection that was open before the cut.
 		ResponseHeaderTimeout: 10 * time.Second}}
 
+	cl.guard = membership.NewGenGuard(id.ClusterID, id.generation(), cl.onStale)
 	cl.raft, cl.rclose, err = membership.NewRaft(membership.RaftConfig{
 		NodeID: id.NodeID, DataDir: id.path("raft"),
 		BindAddr:      net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.RaftPort)),
 		AdvertiseAddr: cl.raftAddr(), ServerTLS: raftServerTLS, ClientTLS: cl.clientTLS, Logger: a.log,
+		Guard: cl.guard,
 	}, cl.store)
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
@@ -160,6 +201,13 @@ func (a *Agent) newCluster(parent context.Context) (_ *cluster, err error) {
 	return cl, nil
 }
 
+// joinKnown joins the gossip addresses a restarted agent knows.
+func (cl *cluster) joinKnown(peers []string) {
+	if _, err := cl.ml.Join(peers); err != nil {
+		cl.log.Warn("could not reach any known peer yet; serf keeps trying", "err", err)
+	}
+}
+
 func (cl *cluster) raftAddr() string {
 	return net.JoinHostPort(cl.a.cfg.AdvertiseAddr, strconv.Itoa(cl.a.cfg.RaftPort))
 }
@@ -176,6 +224,9 @@ func (cl *cluster) tags() map[string]string {
 		"cpus": strconv.FormatInt(int64(runtime.NumCPU())*1e9, 10),
 		"mem":  strconv.FormatInt(memTotal(), 10),
 		"dp":   cl.dataplane(),
+		// The generation never changes while a cluster runs: a stale
+		// rejoin starts a new one with new tags.
+		membership.TagGen: cl.id.generation().String(),
 	}
 }
 
@@ -213,6 +264,7 @@ func (cl *cluster) eventLoop() {
 				return
 			}
 			cl.log.Debug("membership event", "kind", ev.Kind, "node", ev.Member.Name, "id", ev.Member.ID)
+			cl.guard.ObserveMembers(cl.id.NodeID, []membership.Member{ev.Member})
 			kick(cl.kickNodes)
 			kick(cl.kickPilot)
 		}

@@ -40,6 +40,7 @@ func (a *Agent) handleInfo(w http.ResponseWriter, r *http.Request) error {
 		info.AppliedIdx = cl.store.Index()
 		info.Role = string(cl.role(cl.id.NodeID))
 		info.Dataplane = cl.dataplane()
+		info.Generation, info.StaleGeneration = cl.generationInfo()
 	}
 	return writeJSON(w, http.StatusOK, info)
 }

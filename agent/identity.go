@@ -9,12 +9,14 @@ import (
 	"path/filepath"
 
 	"github.com/shoal-org/shoal/internal/idgen"
+	"github.com/shoal-org/shoal/membership"
 )
 
 // identity is what an agent keeps in its data dir to find its cluster again
 // after a restart. Files, all under the data dir:
 //
-//	node.json          node ID, name, cluster ID (empty until init/join)
+//	node.json          node ID, name, cluster ID (empty until init/join),
+//	                   recovery generation (absent = 1, see membership.Generation)
 //	tls/ca.pem         the cluster CA certificate
 //	tls/node.pem       this node's certificate, signed by the CA
 //	tls/node-key.pem   its private key (0600)
@@ -28,6 +30,9 @@ type identity struct {
 	NodeID    string `json:"NodeID"`
 	Name      string `json:"Name"`
 	ClusterID string `json:"ClusterID,omitempty"`
+	// Generation is the cluster's recovery generation as this agent knows
+	// it (membership.Generation.String); "" means 1.
+	Generation string `json:"Generation,omitempty"`
 
 	dir       string
 	caPEM     []byte
@@ -101,14 +106,35 @@ func (id *identity) saveCluster(clusterID string, caPEM, certPEM, keyPEM, gossip
 // returns the fresh, unjoined identity (with a new node ID) that replaces id.
 func (id *identity) forget() (*identity, error) {
 	var errs []error
+	paths, _ := filepath.Glob(id.path(staleDirPrefix + "*")) // raft state set aside by stale rejoins
 	for _, name := range []string{"tls", "gossip.key", "raft", "serf.snapshot", "node.json"} {
-		if err := os.RemoveAll(id.path(name)); err != nil {
+		paths = append(paths, id.path(name))
+	}
+	for _, p := range paths {
+		if err := os.RemoveAll(p); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	n := &identity{dir: id.dir, Name: id.Name, NodeID: idgen.New()}
 	errs = append(errs, n.saveNode())
 	return n, errors.Join(errs...)
+}
+
+// generation returns the identity's recovery generation; a damaged value
+// reads as the initial one (agent recover and stale rejoins rewrite it).
+func (id *identity) generation() membership.Generation {
+	g, err := membership.ParseGeneration(id.Generation)
+	if err != nil {
+		return membership.InitialGeneration
+	}
+	return g
+}
+
+// withGeneration returns a copy of id at generation g, saved to node.json.
+func (id *identity) withGeneration(g membership.Generation) (*identity, error) {
+	n := *id
+	n.Generation = g.String()
+	return &n, n.saveNode()
 }
 
 func (id *identity) saveNode() error {

@@ -87,8 +87,15 @@ func (a *Agent) joinCluster(ctx context.Context, tok pki.Token, peer string) (er
 	if d, derr := pki.Digest(caPEM); derr != nil || d != tok.CADigest {
 		return fmt.Errorf("join via %s: the CA received does not match the token", peer)
 	}
+	gen, err := membership.ParseGeneration(resp.Generation)
+	if err != nil {
+		return fmt.Errorf("join via %s: the member sent a bad recovery generation: %w", peer, err)
+	}
 	joined, err := id.saveCluster(resp.ClusterID, caPEM, resp.Cert, keyPEM, resp.GossipKey)
 	if err != nil {
+		return err
+	}
+	if joined, err = joined.withGeneration(gen); err != nil {
 		return err
 	}
 	a.setIdent(joined)
@@ -177,7 +184,7 @@ func (a *Agent) handleAdmit(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.log.Info("admitting node", "node", req.NodeID, "name", req.Hostname, "addr", req.Addr)
 	return writeJSON(w, http.StatusOK, api.AdmitResponse{ClusterID: c.ID, CACert: c.CACertPEM, Cert: cert,
-		GossipKey: c.GossipKey, Peers: peers})
+		GossipKey: c.GossipKey, Peers: peers, Generation: cl.guard.Generation().String()})
 }
 
 // handleLeave takes this agent out of the cluster for good: out of raft

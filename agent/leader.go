@@ -62,10 +62,15 @@ func (cl *cluster) lead(ctx context.Context) {
 		cl.log.Warn("leader barrier", "err", err)
 		return
 	}
+	if err := cl.raiseGeneration(ctx); err != nil {
+		cl.log.Warn("leader", "err", err)
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// Autopilot adds and promotes only members of this generation: a stale
+	// one rejoins with an empty raft first.
 	pilot := membership.NewAutopilot(cl.raft, cl.ml.MemberInfos,
-		membership.VoterPolicy{MaxVoters: 5, FailedGrace: cl.a.cfg.VoterGrace}, cl.log)
+		membership.VoterPolicy{MaxVoters: 5, FailedGrace: cl.a.cfg.VoterGrace, Generation: cl.guard.Generation()}, cl.log)
 	wg.Add(1)
 	go func() { defer wg.Done(); pilot.Run(ctx, cl.kickPilot) }()
 	wg.Add(1)
@@ -116,7 +121,7 @@ func (cl *cluster) syncNodes(ctx context.Context) error {
 		if cur == nil && m.Status != membership.StatusAlive {
 			continue // a removed node that gossip still remembers as gone
 		}
-		if n := desiredNode(cur, m, roles[m.ID]); n != nil {
+		if n := desiredNode(cur, m, roles[m.ID], cl.guard.Generation()); n != nil {
 			ops = append(ops, store.Op{Kind: store.OpPut, Table: store.TableNodes, Node: n, IfVersion: n.Version})
 		}
 	}
@@ -141,7 +146,10 @@ func (cl *cluster) syncNodes(ctx context.Context) error {
 // desiredNode returns the node row that gossip says should be stored, or nil
 // if the stored one is already right. IfVersion-ready: Version is the
 // stored version (0 for a new row).
-func desiredNode(cur *store.Node, m membership.Member, role store.Role) *store.Node {
+//
+// An alive member of another recovery generation is Unknown, not Ready:
+// it is stale and rejoining, and runs none of this cluster's tasks yet.
+func desiredNode(cur *store.Node, m membership.Member, role store.Role, gen membership.Generation) *store.Node {
 	var n *store.Node
 	if cur == nil {
 		n = &store.Node{ID: m.ID, Availability: store.AvailabilityActive}
@@ -162,8 +170,13 @@ func desiredNode(cur *store.Node, m membership.Member, role store.Role) *store.N
 	} else if n.Role == "" {
 		n.Role = store.RoleNonvoter
 	}
+	mgen, _ := membership.ParseGeneration(m.Tags[membership.TagGen])
 	switch m.Status {
 	case membership.StatusAlive:
+		if mgen != gen {
+			setStatus(n, store.NodeUnknown, fmt.Sprintf("node is at recovery generation %s, the cluster at %s: it is rejoining", mgen, gen))
+			break
+		}
 		setStatus(n, store.NodeReady, "")
 	case membership.StatusLeft:
 		setStatus(n, store.NodeDown, "node left the cluster")

@@ -44,6 +44,12 @@ type Info struct {
 	AppliedIdx uint64 `json:"AppliedIndex,omitempty"`
 	Dataplane  string `json:"Dataplane,omitempty"`
 	Version    string `json:"Version"`
+	// Generation is the agent's recovery generation ("1" until the cluster
+	// was recovered with `agent recover`).
+	Generation string `json:"Generation,omitempty"`
+	// StaleGeneration is a higher generation this agent has seen: it is
+	// leaving its stale raft state and rejoining that one.
+	StaleGeneration string `json:"StaleGeneration,omitempty"`
 	// Freshness says whether a live leader confirmed this agent's replica
 	// as the request was answered, and if not since when none has been
 	// observed. LeaderID and LeaderName are raft's last word and may name
@@ -115,6 +121,9 @@ type AdmitResponse struct {
 	Cert      []byte   `json:"Cert"`
 	GossipKey []byte   `json:"GossipKey"`
 	Peers     []string `json:"Peers"` // gossip host:port of live members
+	// Generation is the cluster's recovery generation, which the new node
+	// starts at.
+	Generation string `json:"Generation,omitempty"`
 }
 
 // ReadIndexResponse is the leader's applied index, used by followers to

@@ -297,3 +297,25 @@ func (VersionCmd) Run(g *Globals) error {
 	fmt.Fprintln(g.Out, api.Version)
 	return nil
 }
+
+// RecoverCmd is `agent recover`, which runs without the daemon.
+type RecoverCmd struct {
+	DataDir   string   `default:"/var/lib/shoal" help:"The stopped agent's data dir."`
+	Advertise string   `required:"" help:"This agent's advertised IP (as given to 'agent run')."`
+	RaftPort  int      `default:"7947" help:"This agent's raft port."`
+	Survivor  []string `help:"Another surviving agent that becomes a voter, as NODEID@HOST:RAFTPORT; repeatable."`
+}
+
+// Run checks the flags, rewrites the raft configuration and raises the
+// cluster's recovery generation.
+func (r *RecoverCmd) Run(g *Globals) error {
+	res, err := agent.Recover(r.DataDir, r.Advertise, r.RaftPort, r.Survivor, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.Out, "Raft configuration rewritten: voters are now %s.\n", strings.Join(res.Voters, ", "))
+	fmt.Fprintf(g.Out, "Recovery generation: %s (was %s).\n", res.Generation, res.Previous)
+	fmt.Fprintln(g.Out, "Run the same command on every other survivor, then start their agents. The old voters rejoin "+
+		"this generation by themselves when they come back; their old raft state is set aside.")
+	return nil
+}

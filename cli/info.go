@@ -8,7 +8,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/shoal-org/shoal/agent"
 	"github.com/shoal-org/shoal/api"
 )
 
@@ -47,7 +46,7 @@ func writeInfo(w io.Writer, info api.Info, now time.Time) {
 		fmt.Fprintln(w, "Cluster:       none (run `agent init` or `agent join`)")
 		return
 	}
-	fmt.Fprintf(w, "Cluster:       %s\n", info.ClusterID)
+	fmt.Fprintf(w, "Cluster:       %s, recovery generation %s\n", info.ClusterID, generationText(info))
 	fmt.Fprintf(w, "Raft:          %s, role %s, %d voters, applied index %d\n", info.RaftState, info.Role, info.Voters, info.AppliedIdx)
 	leader := info.LeaderName
 	switch {
@@ -66,23 +65,13 @@ func writeInfo(w io.Writer, info api.Info, now time.Time) {
 	}
 }
 
-// RecoverCmd is `agent recover`, which runs without the daemon.
-type RecoverCmd struct {
-	DataDir   string   `default:"/var/lib/shoal" help:"The stopped agent's data dir."`
-	Advertise string   `required:"" help:"This agent's advertised IP (as given to 'agent run')."`
-	RaftPort  int      `default:"7947" help:"This agent's raft port."`
-	Survivor  []string `help:"Another surviving agent that becomes a voter, as NODEID@HOST:RAFTPORT; repeatable."`
-}
-
-// Run rewrites the raft configuration.
-func (r *RecoverCmd) Run(g *Globals) error {
-	id, err := agent.Recover(r.DataDir, r.Advertise, r.RaftPort, r.Survivor, nil)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(g.Out, "Raft configuration rewritten: voters are now %s and %d other survivor(s).\n", id, len(r.Survivor))
-	fmt.Fprintln(g.Out, "Run the same command on every survivor, then start their agents; other agents rejoin as they come back.")
-	return nil
-}
-
 func sortStrings(s []string) { sort.Strings(s) }
+
+// generationText is the recovery generation, and the higher one this agent
+// is rejoining.
+func generationText(info api.Info) string {
+	if info.StaleGeneration != "" {
+		return info.Generation + " (stale: rejoining generation " + info.StaleGeneration + ")"
+	}
+	return info.Generation
+}

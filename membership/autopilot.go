@@ -79,7 +79,7 @@ func (a *Autopilot) reconcile(ctx context.Context) {
 	index := cf.Index()
 	servers := serverInfos(cf.Configuration())
 	now := a.now()
-	members := a.fillUnknown(servers, a.members(), now)
+	members := a.fillUnknown(servers, SameGeneration(a.members(), a.policy.Generation), now)
 	for _, c := range PlanVoters(servers, members, string(leaderID), now, a.policy) {
 		if ctx.Err() != nil {
 			return

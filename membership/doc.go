@@ -20,6 +20,16 @@
 // to 5), and a voter that left, or failed for longer than a grace period, is
 // replaced.
 //
+// Recovery generations (generation.go, genguard.go): `agent recover`
+// raises the cluster's Generation (epoch + hash of the new voter set). Each
+// agent carries its generation in the gossip tag "gen", and the TLS stream
+// layer exchanges cluster ID and generation after the TLS handshake: raft
+// traffic never crosses generations. A GenGuard gates raft at start (no
+// traffic, elections held back) until the agent has joined gossip and seen
+// nothing higher, and reports a higher generation of its cluster through
+// OnStale; DecideGeneration is the whole decision, pure. Autopilot adds and
+// promotes only members of the leader's generation (SameGeneration).
+//
 // How the agent wires it: Start the Membership, Join peers, NewRaft (and
 // BootstrapSingle on `agent init`), then run
 // NewAutopilot(r, m.MemberInfos, policy, log).Run(ctx, kick) with kick

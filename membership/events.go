@@ -67,6 +67,9 @@ type MemberInfo struct {
 	// Since is when Status last changed, as seen by this agent; zero means
 	// unknown.
 	Since time.Time
+	// Generation is the member's recovery generation (tag "gen"; a missing
+	// tag is InitialGeneration, a malformed one zero).
+	Generation Generation
 }
 
 func fromSerfStatus(s serf.MemberStatus) Status {
@@ -149,7 +152,8 @@ func (m *Membership) MemberInfos() []MemberInfo {
 	out := make([]MemberInfo, 0, len(members))
 	for _, mem := range members {
 		since := m.tracker.observe(mem.ID, mem.Status, false, now)
-		out = append(out, MemberInfo{ID: mem.ID, RaftAddr: raftAddr(mem), Status: mem.Status, Since: since})
+		gen, _ := ParseGeneration(mem.Tags[TagGen])
+		out = append(out, MemberInfo{ID: mem.ID, RaftAddr: raftAddr(mem), Status: mem.Status, Since: since, Generation: gen})
 	}
 	return out
 }

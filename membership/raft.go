@@ -107,7 +107,16 @@ type RaftConfig struct {
 	// in-memory transport); BindAddr, AdvertiseAddr and the TLS configs are
 	// then ignored. NewRaft's Closer closes it.
 	Transport raft.Transport
+	// Guard, if set, gates raft on the recovery generation: the TLS
+	// transport exchanges cluster ID and generation with every peer, and
+	// until Guard opens no raft traffic flows and no election starts.
+	Guard *GenGuard
 }
+
+// heldTimeout is raft's heartbeat and election timeout while a Guard is
+// closed: long enough that no election starts before the gate opens and
+// the real timing is reloaded.
+const heldTimeout = 24 * time.Hour
 
 // raftStores are the on-disk stores of one raft server.
 type raftStores struct {
@@ -176,7 +185,7 @@ func tlsTransport(cfg RaftConfig, logger hclog.Logger) (raft.Transport, error) {
 		_ = ln.Close()
 		return nil, err
 	}
-	stream := NewTLSStreamLayer(ln, adv, cfg.ServerTLS, cfg.ClientTLS)
+	stream := NewTLSStreamLayer(ln, adv, cfg.ServerTLS, cfg.ClientTLS, cfg.Guard, cfg.Logger)
 	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  stream,
 		MaxPool: transportMaxPool,
@@ -210,6 +219,8 @@ func advertiseAddr(advertise string, bound *net.TCPAddr) (*net.TCPAddr, error) {
 // NewRaft opens the stores in cfg.DataDir, starts the transport (mutual TLS
 // unless cfg.Transport is set) and starts raft with fsm. A node with no
 // state waits to be bootstrapped (BootstrapSingle) or added by a leader.
+// With a closed cfg.Guard raft starts with elections held back (not even a
+// single-voter configuration elects itself) until the guard opens.
 // Shut down with r.Shutdown().Error() and then the returned Closer, which
 // closes the transport and the stores.
 func NewRaft(cfg RaftConfig, fsm raft.FSM) (*raft.Raft, io.Closer, error) {
@@ -226,10 +237,25 @@ func NewRaft(cfg RaftConfig, fsm raft.FSM) (*raft.Raft, io.Closer, error) {
 		}
 	}
 	closer := &raftCloser{trans: trans, bolt: stores.bolt}
-	r, err := raft.NewRaft(raftConfig(cfg, logger), fsm, stores.logs, stores.bolt, stores.snaps, trans)
+	rc := raftConfig(cfg, logger)
+	held := cfg.Guard != nil && !cfg.Guard.IsOpen()
+	if held {
+		rc.HeartbeatTimeout, rc.ElectionTimeout = heldTimeout, heldTimeout
+	}
+	r, err := raft.NewRaft(rc, fsm, stores.logs, stores.bolt, stores.snaps, trans)
 	if err != nil {
 		_ = closer.Close()
 		return nil, nil, fmt.Errorf("raft: start %s: %w", cfg.NodeID, err)
+	}
+	if held {
+		t := cfg.Timing.withDefaults()
+		cfg.Guard.whenOpen(func() {
+			re := r.ReloadableConfig()
+			re.HeartbeatTimeout, re.ElectionTimeout = t.HeartbeatTimeout, t.ElectionTimeout
+			if err := r.ReloadConfig(re); err != nil {
+				logger.Error("raft: release held elections", "err", err)
+			}
+		})
 	}
 	return r, closer, nil
 }

@@ -20,6 +20,9 @@ type VoterPolicy struct {
 	// from the configuration (default 10 s). Shorter means a dead voter is
 	// replaced sooner; longer tolerates a reboot without churn.
 	FailedGrace time.Duration
+	// Generation is the leader's recovery generation; when set, members of
+	// any other generation are ignored (see SameGeneration).
+	Generation Generation
 }
 
 // DefaultVoterPolicy returns MaxVoters 5 and FailedGrace 10 s.
@@ -226,5 +229,23 @@ func sortedServers(in []ServerInfo) []ServerInfo {
 func sortedMembers(in []MemberInfo) []MemberInfo {
 	out := append([]MemberInfo(nil), in...)
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// SameGeneration returns the members of generation gen (all members when
+// gen is zero). Voter management ignores the others: a member of a lower
+// generation still holds a stale raft configuration and must rejoin (with
+// an empty raft state) before it is added; it is never added or promoted
+// as it is.
+func SameGeneration(members []MemberInfo, gen Generation) []MemberInfo {
+	if gen.IsZero() {
+		return members
+	}
+	out := make([]MemberInfo, 0, len(members))
+	for _, m := range members {
+		if m.Generation == gen {
+			out = append(out, m)
+		}
+	}
 	return out
 }

@@ -327,3 +327,28 @@ func TestPlanVotersIsPure(t *testing.T) {
 		t.Fatal("PlanVoters changed its inputs or is not deterministic")
 	}
 }
+
+// TestPlanIgnoresOtherGenerations: a stale member (lower generation) alive
+// in gossip is neither added nor promoted; once it rejoined at the
+// leader's generation it is added.
+func TestPlanIgnoresOtherGenerations(t *testing.T) {
+	now := time.Now()
+	g2 := RecoveryGeneration(InitialGeneration, []string{"a"})
+	servers := []ServerInfo{{ID: "a", Address: "a:1", Voter: true}}
+	members := []MemberInfo{
+		{ID: "a", RaftAddr: "a:1", Status: StatusAlive, Generation: g2},
+		{ID: "b", RaftAddr: "b:1", Status: StatusAlive, Generation: InitialGeneration},
+	}
+	p := VoterPolicy{Generation: g2}
+	if plan := PlanVoters(servers, SameGeneration(members, g2), "a", now, p); len(plan) != 0 {
+		t.Fatalf("plan with a stale member = %v, want nothing", plan)
+	}
+	members[1].Generation = g2
+	plan := PlanVoters(servers, SameGeneration(members, g2), "a", now, p)
+	if len(plan) != 1 || plan[0].Kind != AddNonvoter || plan[0].ID != "b" {
+		t.Fatalf("plan after b rejoined = %v, want b added as a non-voter", plan)
+	}
+	if got := SameGeneration(members, Generation{}); len(got) != 2 {
+		t.Fatalf("SameGeneration with no generation kept %d members, want all", len(got))
+	}
+}

@@ -31,6 +31,11 @@ type Cluster struct {
 	// Limits overrides the front door's limits (package spec's table) by
 	// key, e.g. {"replicas": 50000}; absent keys keep the default.
 	Limits map[string]int64 `json:"Limits,omitempty"`
+	// Generation is the cluster's recovery generation
+	// (membership.Generation.String; "" means 1). A leader raises it to its
+	// own when it takes office, so the replicated state says which
+	// generation wrote it.
+	Generation string `json:"Generation,omitempty"`
 }
 
 // NodeStatus is what membership says about a node.
