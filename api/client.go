@@ -208,7 +208,7 @@ func (c *Client) dialError(err error) error {
 			port = portOf(c.dialled)
 		}
 		inner := unwrapURLError(err)
-		if strings.Contains(inner.Error(), "malformed HTTP response") {
+		if msg := inner.Error(); strings.Contains(msg, "malformed HTTP response") || strings.Contains(msg, "readLoopPeekFailLocked") {
 			// Its bytes (an HTTP/2 frame, from a gRPC server) tell a user nothing.
 			inner = errors.New("it answered in something other than HTTP/1.1, such as gRPC")
 		}

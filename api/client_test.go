@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestNewClientAddresses: every address a user may type is either used
@@ -113,8 +114,12 @@ func TestWrongServerGRPC(t *testing.T) {
 	}
 	defer ln.Close()
 	go serveConns(ln, func(c net.Conn) {
-		// An HTTP/2 SETTINGS frame, as a gRPC server sends first.
+		// An HTTP/2 SETTINGS frame, as a gRPC server sends first, then
+		// (the client's bytes are no HTTP/2 preface) a GOAWAY, and close.
 		_, _ = c.Write([]byte("\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x05\x00\x00@\x00"))
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		_, _ = c.Read(make([]byte, 64))
+		_, _ = c.Write([]byte("\x00\x00\x08\x07\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01"))
 	})
 	c, err := NewClient("unix://"+sock, nil)
 	if err != nil {

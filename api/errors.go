@@ -76,11 +76,14 @@ func notAnAgent(err error) bool {
 	var unknownCA x509.UnknownAuthorityError
 	var certErr *tls.CertificateVerificationError
 	if errors.As(err, &rh) || errors.As(err, &alert) || errors.As(err, &unknownCA) || errors.As(err, &certErr) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
 		return true
 	}
 	msg := err.Error()
-	for _, s := range []string{"server gave HTTP response to HTTPS client", "malformed HTTP", "tls:", "remote error"} {
+	// A server that speaks first (a gRPC server sends its HTTP/2 settings
+	// as soon as a connection opens) can beat the request: net/http then
+	// reports its bytes as unsolicited ("readLoopPeekFailLocked").
+	for _, s := range []string{"server gave HTTP response to HTTPS client", "malformed HTTP", "tls:", "remote error", "readLoopPeekFailLocked"} {
 		if strings.Contains(msg, s) {
 			return true
 		}

@@ -70,8 +70,12 @@ func sortStrings(s []string) { sort.Strings(s) }
 // generationText is the recovery generation, and the higher one this agent
 // is rejoining.
 func generationText(info api.Info) string {
-	if info.StaleGeneration != "" {
-		return info.Generation + " (stale: rejoining generation " + info.StaleGeneration + ")"
+	gen := info.Generation
+	if gen == "" {
+		gen = "1" // an agent of a cluster never recovered (or older than generations)
 	}
-	return info.Generation
+	if info.StaleGeneration != "" {
+		return gen + " (stale: rejoining generation " + info.StaleGeneration + ")"
+	}
+	return gen
 }
