@@ -70,6 +70,7 @@ func Run(t *testing.T, newDP NewDataplane, env Env) {
 		{"AllPortsRemoveBackend", (*suite).allPortsRemoveBackend},
 		{"AllPortsIdempotent", (*suite).allPortsIdempotent},
 		{"AllPortsRestart", (*suite).allPortsRestart},
+		{"RollUnderLoad", (*suite).rollUnderLoad},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
