@@ -16,8 +16,9 @@ import (
 // 0, then removed), stop-first (the old one drained and removed, then the
 // new one added), and start-first with the new backend's arrival and the
 // old one's drain in one Apply (a replica that catches up on both at
-// once: a slot's element replaced in place). The drain lasts longer than
-// a request, as the agent's does, and a backend's server runs until it is
+// once: a slot's element replaced in place). Each change is followed by a
+// drain that lasts until every request begun before it has ended, as the
+// agent's drain time is meant to, and a backend's server runs until it is
 // removed, as a task's container does until its endpoint goes.
 func (s *suite) rollUnderLoad() {
 	dp := s.setup(4)
@@ -35,16 +36,22 @@ func (s *suite) rollUnderLoad() {
 	s.apply(dp, svc(live))
 	// Half the clients on the bridge, half in the node itself (the lab's
 	// load runs there: connections of local origin are NATed in output).
-	stopC, failuresC, servedC := s.loadOn("client", to, 2)
-	stopN, failuresN, servedN := s.loadOn("node", to, 2)
-	stop := func() { stopC(); stopN() }
-	failures := func() []string { return append(failuresC(), failuresN()...) }
-	served := func() int { return servedC() + servedN() }
-	const drain = 100 * time.Millisecond
+	lc, ln := s.loadOn("client", to, 2), s.loadOn("node", to, 2)
+	stop := func() { lc.stop(); ln.stop() }
+	failures := func() []string { return append(lc.failures(), ln.failures()...) }
+	served := func() int { return lc.served() + ln.served() }
+	// step applies a change, then drains: it waits until every request
+	// begun before the change has ended (what the agent's drain time
+	// stands for), and a little more so that new ones begin.
 	step := func(change func()) {
 		change()
 		s.apply(dp, svc(live))
-		time.Sleep(drain) // let connections begin and end between changes
+		at := time.Now()
+		deadline := at.Add(10 * time.Second)
+		for (lc.begunBefore(at) || ln.begunBefore(at)) && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	spare := 4
 	for round := range 6 {
@@ -79,40 +86,72 @@ func (s *suite) rollUnderLoad() {
 	}
 }
 
+// roller is load from one namespace: clients making request after request
+// on fresh connections.
+type roller struct {
+	mu       sync.Mutex
+	errs     []string
+	ok       int
+	inflight map[int]time.Time // client -> start of its request in flight
+	done     chan struct{}
+	wg       sync.WaitGroup
+	once     sync.Once
+}
+
 // loadOn starts n clients that each make request after request on fresh
-// connections to `to` from namespace from (see suite.ns). stop ends them; failures
-// and served report what they saw.
-func (s *suite) loadOn(from string, to netip.AddrPort, n int) (stop func(), failures func() []string, served func() int) {
-	var (
-		mu   sync.Mutex
-		errs []string
-		ok   int
-		wg   sync.WaitGroup
-		done = make(chan struct{})
-	)
-	for range n {
-		wg.Go(func() {
+// connections to `to` from namespace from (see suite.ns); they stop at
+// the end of the test at the latest.
+func (s *suite) loadOn(from string, to netip.AddrPort, n int) *roller {
+	r := &roller{inflight: map[int]time.Time{}, done: make(chan struct{})}
+	for i := range n {
+		r.wg.Go(func() {
 			for {
 				select {
-				case <-done:
+				case <-r.done:
 					return
 				default:
 				}
+				r.mu.Lock()
+				r.inflight[i] = time.Now()
+				r.mu.Unlock()
 				name, _, err := fetch(s.ns(from), to, 2*time.Second)
-				mu.Lock()
+				r.mu.Lock()
+				delete(r.inflight, i)
 				if err != nil {
-					errs = append(errs, fmt.Sprintf("%s from %s: %v", time.Now().Format("15:04:05.000"), from, err))
+					r.errs = append(r.errs, fmt.Sprintf("%s from %s: %v", time.Now().Format("15:04:05.000"), from, err))
 				} else if name != "" {
-					ok++
+					r.ok++
 				}
-				mu.Unlock()
+				r.mu.Unlock()
 			}
 		})
 	}
-	var once sync.Once
-	stop = func() { once.Do(func() { close(done); wg.Wait() }) }
-	s.t.Cleanup(stop)
-	failures = func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), errs...) }
-	served = func() int { mu.Lock(); defer mu.Unlock(); return ok }
-	return stop, failures, served
+	s.t.Cleanup(r.stop)
+	return r
+}
+
+func (r *roller) stop() { r.once.Do(func() { close(r.done); r.wg.Wait() }) }
+
+func (r *roller) failures() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.errs...)
+}
+
+func (r *roller) served() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ok
+}
+
+// begunBefore reports whether a request begun before t is still in flight.
+func (r *roller) begunBefore(t time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, at := range r.inflight {
+		if at.Before(t) {
+			return true
+		}
+	}
+	return false
 }
