@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -21,9 +22,17 @@ func (cl *cluster) runWorker() {
 	if cl.waitCaughtUp(cl.ctx) != nil {
 		return
 	}
+	// The agent's own binary is the tasks' log driver (cmd/agent runs
+	// runtime.RunLogDriver when the shim starts it so).
+	logDriver, err := os.Executable()
+	if err != nil {
+		cl.log.Warn("cannot find the agent's executable; containerd's shim writes task logs itself", "err", err)
+		logDriver = ""
+	}
 	for {
 		rt, err := runtime.New(cl.ctx, runtime.Config{Address: cfg.Containerd, Namespace: "shoal",
-			InsecureRegistries: cfg.InsecureRegistries, StateDir: filepath.Join(cfg.DataDir, "runtime"), Logger: cl.log})
+			InsecureRegistries: cfg.InsecureRegistries, StateDir: filepath.Join(cfg.DataDir, "runtime"),
+			LogDriver: logDriver, Logger: cl.log})
 		if err == nil {
 			cl.setRuntime(rt)
 			wcfg := worker.Config{NodeID: cl.id.NodeID, Store: cl.store, Runtime: rt, Report: cl.reportTasks,

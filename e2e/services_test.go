@@ -210,6 +210,14 @@ func TestServices(t *testing.T) {
 		if !strings.Contains(taskErrors(failed), "non-zero exit") {
 			t.Errorf("failed tasks do not show the exit error: %s", taskErrors(failed))
 		}
+		// Every attempt's last words, on stderr as it exited, are in its log.
+		logs := agentctl(t, l, "n1", "service", "logs", "crash")
+		for _, tk := range failed {
+			line := fmt.Sprintf("crash.%d.%s@%s    | web v1: crash mode: exiting with status 1\n", tk.Slot, tk.ID, tk.NodeHostname)
+			if !strings.Contains(logs, line) {
+				t.Errorf("service logs lacks %q:\n%s", line, logs)
+			}
+		}
 		ps := agentctl(t, l, "n1", "service", "ps", "crash")
 		if !strings.Contains(ps, ` \_ `) {
 			t.Errorf("service ps shows no history rows:\n%s", ps)

@@ -254,6 +254,7 @@ func TestZeroDowntime(t *testing.T) {
 			step.order, step.image, time.Since(start).Round(time.Second), ok, failed, errs, ld.byTask)
 		if failed != 0 {
 			t.Errorf("%s: %d of %d requests failed through the VIP: %v", step.order, failed, ok+failed, errs)
+			logTaskTimeline(t, l, "web")
 		}
 		if ok < 5000 {
 			t.Errorf("%s: only %d requests answered: the load did not run", step.order, ok)
@@ -263,5 +264,23 @@ func TestZeroDowntime(t *testing.T) {
 	t.Logf("zero downtime: %d requests in all", total)
 	if total < 20000 {
 		t.Errorf("only %d requests in all, want at least 20,000", total)
+	}
+}
+
+// logTaskTimeline logs service svc's tasks by the time of their latest
+// status, to set beside the times of failed requests: which task started,
+// turned healthy or stopped just before a failure.
+func logTaskTimeline(t *testing.T, l *lab.Lab, svc string) {
+	t.Helper()
+	ts := serviceTasks(t, l, "n1", svc)
+	slices.SortFunc(ts, func(a, b api.Task) int { return a.Status.Timestamp.Compare(b.Status.Timestamp) })
+	for _, tk := range ts {
+		healthy := "-"
+		if tk.Status.Healthy != nil {
+			healthy = fmt.Sprint(*tk.Status.Healthy)
+		}
+		t.Logf("%s task %s slot %d on %s (%s): created %s, desired %s, observed %s healthy %s",
+			tk.Status.Timestamp.Format("15:04:05.000"), tk.ID, tk.Slot, tk.NodeHostname, tk.Addresses,
+			tk.CreatedAt.Format("15:04:05.000"), tk.DesiredState, tk.Status.State, healthy)
 	}
 }

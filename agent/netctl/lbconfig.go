@@ -10,10 +10,15 @@ import (
 	"github.com/shoal-org/shoal/store"
 )
 
-// draining reports whether task t is leaving but still runs: it keeps its
-// established connections (weight 0) until it stops.
+// draining reports whether task t runs but must take no new connection:
+// it is leaving, or not healthy (yet, or any more). It keeps its
+// established connections (weight 0) until it stops: taking a running task
+// out of the load balancer would cut them (lb deletes a removed backend's
+// conntrack entries), and a request in flight on it would never get its
+// answer. The worker stops an unhealthy task after StopDrain, as it does a
+// leaving one; only then does it leave the load balancer.
 func draining(t *store.Task) bool {
-	return t.Status.State == store.TaskRunning && t.DesiredState.Rank() > store.TaskRunning.Rank()
+	return t.Status.State == store.TaskRunning && !resolver.Serving(t)
 }
 
 // lbConfig is the load balancer every node programs, from a view of the
@@ -23,8 +28,9 @@ func draining(t *store.Task) bool {
 //   - per published port, the port on every local address to the target
 //     port of its tasks (their address on the service's first network).
 //
-// Serving tasks get weight 1; tasks that are leaving but still run get
-// weight 0, so that they finish their connections and take no new one.
+// Serving tasks get weight 1; tasks that still run but are leaving or not
+// healthy get weight 0, so that they finish their connections and take no
+// new one.
 func lbConfig(v *store.View) lb.Config {
 	var cfg lb.Config
 	for _, svc := range v.Services() {

@@ -15,8 +15,8 @@ func task(id, svc string, desired, observed store.TaskState, healthy *bool, addr
 }
 
 // TestLBConfig checks which tasks a service's VIP and published port send
-// to: serving tasks with weight 1, leaving tasks that still run with
-// weight 0 (they finish their connections), nothing else; and that the
+// to: serving tasks with weight 1, running tasks that are leaving or not
+// healthy with weight 0 (they finish their connections), nothing else; and that the
 // result is a config the dataplane accepts.
 func TestLBConfig(t *testing.T) {
 	no, yes := false, true
@@ -27,7 +27,7 @@ func TestLBConfig(t *testing.T) {
 		&store.Service{ID: "rr", Spec: store.ServiceSpec{Name: "rr", Endpoint: store.EndpointSpec{Mode: "dnsrr"}}},
 		task("a", "web", store.TaskRunning, store.TaskRunning, nil, "10.240.1.2"),
 		task("b", "web", store.TaskShutdown, store.TaskRunning, nil, "10.240.2.2"),  // leaving: drain
-		task("c", "web", store.TaskRunning, store.TaskRunning, &no, "10.240.3.2"),   // not healthy yet
+		task("c", "web", store.TaskRunning, store.TaskRunning, &no, "10.240.3.2"),   // not healthy: drain
 		task("d", "web", store.TaskRunning, store.TaskRunning, &yes, "10.240.3.3"),  // healthy
 		task("e", "web", store.TaskRunning, store.TaskStarting, nil, "10.240.1.3"),  // not running yet
 		task("f", "web", store.TaskShutdown, store.TaskShutdown, nil, "10.240.2.3"), // gone
@@ -48,8 +48,9 @@ func TestLBConfig(t *testing.T) {
 		}
 	}
 	want := []string{
-		"web/vip/shoal 10.240.1.2:0 w1", "web/vip/shoal 10.240.2.2:0 w0", "web/vip/shoal 10.240.3.3:0 w1",
-		"web/published/8080/tcp 10.240.1.2:80 w1", "web/published/8080/tcp 10.240.2.2:80 w0", "web/published/8080/tcp 10.240.3.3:80 w1",
+		"web/vip/shoal 10.240.1.2:0 w1", "web/vip/shoal 10.240.2.2:0 w0", "web/vip/shoal 10.240.3.2:0 w0", "web/vip/shoal 10.240.3.3:0 w1",
+		"web/published/8080/tcp 10.240.1.2:80 w1", "web/published/8080/tcp 10.240.2.2:80 w0", "web/published/8080/tcp 10.240.3.2:80 w0",
+		"web/published/8080/tcp 10.240.3.3:80 w1",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("backends:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

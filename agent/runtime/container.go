@@ -197,6 +197,7 @@ func (r *Runtime) Remove(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("remove container %s: %w", id, err)
 	}
+	defer r.locks.lock(id)()
 	task, err := c.Task(ctx, nil)
 	switch {
 	case err == nil:

@@ -26,6 +26,17 @@
 // rotation yet: the file grows until the container is removed and the agent
 // deletes it.
 //
+// # Exits come after the last line
+//
+// The shim reports a task's exit as soon as its process is gone, while its
+// copy of the process's output into the log may still be draining the
+// pipes: a reader told of the exit at once could miss the last lines, the
+// very ones a crashed task's user needs. So the runtime reaps a stopped
+// task (deletes it, which waits for the shim's copy to end) before any of
+// Status, List, Stop or Exits reports the exit, and keeps the exit code and
+// time in the container's labels from then on. An exited container thus
+// has no task; Start creates a new one.
+//
 // # Networking
 //
 // Spec.NetNSPath names a network namespace (a bind-mounted nsfs file such as

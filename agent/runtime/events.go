@@ -18,7 +18,8 @@ type Exit struct {
 }
 
 // Exits subscribes to task exits in the runtime's namespace (exits of Exec'd
-// processes are left out). The channel closes when ctx is done, when Close
+// processes are left out). An exit is sent once the task is reaped, its
+// output all in its log (see reap). The channel closes when ctx is done, when Close
 // is called, or when the subscription breaks (containerd restarted); the
 // caller then subscribes again and reconciles with List, because exits
 // while no subscription was established are not replayed.
@@ -57,6 +58,9 @@ func (r *Runtime) Exits(ctx context.Context) (<-chan Exit, error) {
 				te, ok := ev.(*apievents.TaskExit)
 				if !ok || te.ID != te.ContainerID { // an exec'd process
 					continue
+				}
+				if _, err := r.Status(ctx, te.ContainerID); err != nil && ctx.Err() == nil {
+					r.log.Warn("reap exited container", "id", te.ContainerID, "err", err)
 				}
 				select {
 				case out <- Exit{ID: te.ContainerID, Code: int(te.ExitStatus), At: te.ExitedAt.AsTime()}:

@@ -12,6 +12,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if IsLogDriver(os.Args[1:]) { // this test binary is the tests' log driver
+		os.Exit(RunLogDriver(os.Args[1:]))
+	}
 	code := m.Run()
 	runtimetest.CleanupImages()
 	os.Exit(code)
@@ -23,8 +26,8 @@ func newRuntime(t *testing.T, d *runtimetest.Daemon, stateDir string, insecure .
 	t.Helper()
 	r, err := New(context.Background(), Config{
 		Address: d.Address, Namespace: "shoal", StateDir: stateDir,
-		InsecureRegistries: insecure,
-		Logger:             slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		InsecureRegistries: insecure, LogDriver: testLogDriver(t),
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -104,4 +107,14 @@ func mustNoErr(t testing.TB, what string, err error) {
 	if err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
+}
+
+// testLogDriver is the test binary itself, which TestMain turns into the
+// log driver when the shim starts it so.
+func testLogDriver(t testing.TB) string {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatalf("test binary: %v", err)
+	}
+	return exe
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/namespaces"
 	clog "github.com/containerd/log"
 	"golang.org/x/sync/singleflight"
@@ -58,6 +59,12 @@ type Config struct {
 	// Snapshotter is the containerd snapshotter (containerd's default,
 	// overlayfs, if empty).
 	Snapshotter string
+	// LogDriver is the absolute path of an executable that runs
+	// RunLogDriver when IsLogDriver(os.Args[1:]) (the agent's own binary):
+	// the shim starts it per task to write the task's output to its log.
+	// If empty, the shim writes the log itself, and may drop the last
+	// stderr output of a task that exits (see RunLogDriver).
+	LogDriver string
 	// Logger is nil for slog.Default().
 	Logger *slog.Logger
 }
@@ -69,6 +76,7 @@ type Runtime struct {
 	log    *slog.Logger
 	pulls  singleflight.Group
 	clog   *clog.Entry // containerd's logrus logger, forwarding to log
+	locks  idLocks     // per container: reaping, starting, removing its task
 
 	mu     sync.Mutex
 	closed bool
@@ -90,6 +98,9 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	}
 	if cfg.StateDir == "" {
 		return nil, errors.New("runtime: Config.StateDir is required")
+	}
+	if cfg.LogDriver != "" && !filepath.IsAbs(cfg.LogDriver) {
+		return nil, fmt.Errorf("runtime: Config.LogDriver %q is not an absolute path", cfg.LogDriver)
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -145,6 +156,15 @@ func (r *Runtime) nsCtx(ctx context.Context) context.Context {
 // LogPath is where the log of container id is written.
 func (r *Runtime) LogPath(id string) string {
 	return filepath.Join(r.cfg.StateDir, "logs", id+".log")
+}
+
+// logIO is how container id's task writes its log: through the log driver
+// if there is one, else by the shim.
+func (r *Runtime) logIO(id string) cio.Creator {
+	if r.cfg.LogDriver == "" {
+		return cio.LogFile(r.LogPath(id))
+	}
+	return cio.BinaryIO(r.cfg.LogDriver, map[string]string{logDriverKey: r.LogPath(id)})
 }
 
 func (r *Runtime) hostsPath(id string) string {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/containerd/containerd"
-	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/errdefs"
 )
 
@@ -18,9 +17,10 @@ type Status struct {
 	// Running is true while the task's process lives (also when paused).
 	Running bool
 	Pid     uint32
-	// ExitCode and ExitedAt are set once the task has exited; a process
-	// killed by a signal exits with 128+signal. They are lost when the task
-	// is deleted (Start of a new task, Remove).
+	// ExitCode and ExitedAt are set once the task has exited and its
+	// output is all in its log; a process killed by a signal exits with
+	// 128+signal. They are kept (in the container's labels) until Start
+	// or Remove.
 	ExitCode int
 	ExitedAt time.Time
 }
@@ -35,30 +35,20 @@ type Container struct {
 }
 
 // Start starts container id's task, its stdout and stderr appended to
-// LogPath(id) by the shim (see the package doc for the lack of per-line
-// timestamps). Starting a running container is a no-op; a task left from an
-// earlier run is deleted first. The task outlives the agent.
+// LogPath(id) by the log driver (see the package doc for the lack of
+// per-line timestamps). Starting a running container is a no-op; a task left from an
+// earlier run is deleted first, and with it the container's last exit. The
+// task outlives the agent.
 func (r *Runtime) Start(ctx context.Context, id string) error {
 	ctx = r.nsCtx(ctx)
 	c, err := r.loadContainer(ctx, id)
 	if err != nil {
 		return fmt.Errorf("start container %s: %w", id, err)
 	}
-	if old, err := c.Task(ctx, nil); err == nil {
-		st, err := old.Status(ctx)
-		if err != nil {
-			return fmt.Errorf("start container %s: task status: %w", id, err)
-		}
-		if st.Status == containerd.Running || st.Status == containerd.Paused || st.Status == containerd.Pausing {
-			return nil
-		}
-		if _, err := old.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
-			return fmt.Errorf("start container %s: delete old task: %w", id, err)
-		}
-	} else if !errdefs.IsNotFound(err) {
-		return fmt.Errorf("start container %s: load task: %w", id, err)
+	if running, err := r.clearOldTask(ctx, c); err != nil || running {
+		return err
 	}
-	task, err := c.NewTask(ctx, cio.LogFile(r.LogPath(id)))
+	task, err := c.NewTask(ctx, r.logIO(id))
 	if err != nil {
 		return fmt.Errorf("start container %s: create task: %w", id, err)
 	}
@@ -72,6 +62,30 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	return nil
 }
 
+// clearOldTask deletes container c's task unless it runs (then it reports
+// running) and forgets the container's last exit.
+func (r *Runtime) clearOldTask(ctx context.Context, c containerd.Container) (running bool, err error) {
+	defer r.locks.lock(c.ID())()
+	if old, err := c.Task(ctx, nil); err == nil {
+		st, err := old.Status(ctx)
+		if err != nil {
+			return false, fmt.Errorf("start container %s: task status: %w", c.ID(), err)
+		}
+		if st.Status == containerd.Running || st.Status == containerd.Paused || st.Status == containerd.Pausing {
+			return true, nil
+		}
+		if _, err := old.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			return false, fmt.Errorf("start container %s: delete old task: %w", c.ID(), err)
+		}
+	} else if !errdefs.IsNotFound(err) {
+		return false, fmt.Errorf("start container %s: load task: %w", c.ID(), err)
+	}
+	if err := clearExit(ctx, c); err != nil {
+		return false, fmt.Errorf("start container %s: forget its last exit: %w", c.ID(), err)
+	}
+	return false, nil
+}
+
 func (r *Runtime) loadContainer(ctx context.Context, id string) (containerd.Container, error) {
 	c, err := r.client.LoadContainer(ctx, id)
 	if errdefs.IsNotFound(err) {
@@ -83,9 +97,9 @@ func (r *Runtime) loadContainer(ctx context.Context, id string) (containerd.Cont
 // Stop sends signal (default: the container's StopSignal, else SIGTERM) to
 // container id's task and, if it has not exited after grace (default: the
 // container's StopGrace, else DefaultStopGrace), SIGKILL to all its
-// processes. It returns once the task has exited, or with ctx's error. The
-// exited task is kept so that Status reports its exit code. Stopping a
-// container that does not exist or does not run is a no-op.
+// processes. It returns once the task has exited and all its output is in
+// its log (see reap), or with ctx's error; Status then reports the exit.
+// Stopping a container that does not exist or does not run is a no-op.
 func (r *Runtime) Stop(ctx context.Context, id string, signal string, grace time.Duration) error {
 	ctx = r.nsCtx(ctx)
 	c, err := r.client.LoadContainer(ctx, id)
@@ -115,8 +129,11 @@ func (r *Runtime) Stop(ctx context.Context, id string, signal string, grace time
 	if err != nil {
 		return fmt.Errorf("stop container %s: task status: %w", id, err)
 	}
-	if st.Status == containerd.Stopped || st.Status == containerd.Created {
+	if st.Status == containerd.Created {
 		return nil
+	}
+	if st.Status == containerd.Stopped {
+		return r.reaped(ctx, c)
 	}
 	exited, err := task.Wait(ctx)
 	if err != nil {
@@ -129,7 +146,7 @@ func (r *Runtime) Stop(ctx context.Context, id string, signal string, grace time
 	defer timer.Stop()
 	select {
 	case <-exited:
-		return nil
+		return r.reaped(ctx, c)
 	case <-ctx.Done():
 		return fmt.Errorf("stop container %s: %w", id, ctx.Err())
 	case <-timer.C:
@@ -140,10 +157,18 @@ func (r *Runtime) Stop(ctx context.Context, id string, signal string, grace time
 	}
 	select {
 	case <-exited:
-		return nil
+		return r.reaped(ctx, c)
 	case <-ctx.Done():
 		return fmt.Errorf("stop container %s: %w", id, ctx.Err())
 	}
+}
+
+// reaped makes sure that container c's exited task is reaped (see reap).
+func (r *Runtime) reaped(ctx context.Context, c containerd.Container) error {
+	if _, err := r.status(ctx, c); err != nil {
+		return fmt.Errorf("stop container %s: %w", c.ID(), err)
+	}
+	return nil
 }
 
 // Status reports container id's state; a missing container is
@@ -160,29 +185,32 @@ func (r *Runtime) Status(ctx context.Context, id string) (Status, error) {
 	return r.status(ctx, c)
 }
 
+// status is container c's status. A stopped task is reaped first (see
+// reap), so an exit is only reported once the task's output is all in its
+// log.
 func (r *Runtime) status(ctx context.Context, c containerd.Container) (Status, error) {
-	s := Status{Exists: true}
+	defer r.locks.lock(c.ID())()
 	task, err := c.Task(ctx, nil)
 	if errdefs.IsNotFound(err) {
-		return s, nil
+		return lastExit(ctx, c)
 	}
 	if err != nil {
-		return s, fmt.Errorf("status of container %s: load task: %w", c.ID(), err)
+		return Status{Exists: true}, fmt.Errorf("status of container %s: load task: %w", c.ID(), err)
 	}
 	st, err := task.Status(ctx)
 	if errdefs.IsNotFound(err) {
-		return s, nil
+		return lastExit(ctx, c)
 	}
 	if err != nil {
-		return s, fmt.Errorf("status of container %s: %w", c.ID(), err)
+		return Status{Exists: true}, fmt.Errorf("status of container %s: %w", c.ID(), err)
 	}
 	switch st.Status {
 	case containerd.Running, containerd.Paused, containerd.Pausing:
-		s.Running, s.Pid = true, task.Pid()
+		return Status{Exists: true, Running: true, Pid: task.Pid()}, nil
 	case containerd.Stopped:
-		s.ExitCode, s.ExitedAt = int(st.ExitStatus), st.ExitTime
+		return r.reap(ctx, c, task, st)
 	}
-	return s, nil
+	return Status{Exists: true}, nil // created, not started
 }
 
 // List returns every container in the namespace with its user labels and
@@ -205,6 +233,9 @@ func (r *Runtime) List(ctx context.Context) ([]Container, error) {
 		st, err := r.status(ctx, c)
 		if err != nil {
 			return nil, fmt.Errorf("list containers: %w", err)
+		}
+		if !st.Exists {
+			continue // removed meanwhile
 		}
 		img := info.Labels[labelImage]
 		if img == "" {

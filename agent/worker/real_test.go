@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +18,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if runtime.IsLogDriver(os.Args[1:]) { // this test binary is the tests' log driver
+		os.Exit(runtime.RunLogDriver(os.Args[1:]))
+	}
 	code := m.Run()
 	runtimetest.CleanupImages()
 	os.Exit(code)
@@ -26,8 +30,12 @@ func TestMain(m *testing.M) {
 // closes it when the test ends.
 func realRuntime(t *testing.T, d *runtimetest.Daemon, stateDir string, insecure ...string) *runtime.Runtime {
 	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatalf("test binary: %v", err)
+	}
 	r, err := runtime.New(context.Background(), runtime.Config{Address: d.Address, StateDir: stateDir,
-		InsecureRegistries: insecure, Logger: testLogger(t)})
+		InsecureRegistries: insecure, LogDriver: exe, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatalf("runtime.New: %v", err)
 	}
@@ -110,6 +118,7 @@ func TestWithContainerd(t *testing.T) {
 	stop1 := startWorker(t, c, r1, withNS)
 	crash := newTask("crash1", nodeA)
 	crash.Spec.Image = "crash:latest"
+	crash.Spec.Args = []string{"-lines", "100"}
 	c.put(newTask("web1", nodeA), crash, newTask("theirs", nodeB))
 
 	// web:v1 runs and serves, with the task's identity in its env.
@@ -133,11 +142,17 @@ func TestWithContainerd(t *testing.T) {
 		return a.Version == "v1" && a.Task == "web1", string(body)
 	})
 
-	// crash exits 1 at once: failed with its exit code, container removed
-	// once the store has the failure, log kept.
+	// crash prints 100 lines and exits 1 at once: failed with its exit
+	// code, all its output in the log by the time the failure is reported,
+	// container removed once the store has the failure, log kept.
 	failed := c.waitState("crash1", store.TaskFailed)
 	if failed.Status.ExitCode != 1 || failed.Status.Err != "task: non-zero exit (1)" {
 		t.Fatalf("crash status = %+v", failed.Status)
+	}
+	if log, err := os.ReadFile(r1.LogPath("crash1")); err != nil ||
+		!strings.Contains(string(log), "line 100 of 100\n") || !strings.Contains(string(log), "exiting with status 1\n") {
+		// stdout and stderr are two pipes: their order in the log is not kept
+		t.Fatalf("log of crash1 when its failure was reported: %q, %v; want 100 lines and the crash message", log, err)
 	}
 	waitFor(t, "crash1 container removed", func() (bool, string) {
 		s := realStatus(t, r1, "crash1")

@@ -71,6 +71,7 @@ func Run(t *testing.T, newDP NewDataplane, env Env) {
 		{"AllPortsIdempotent", (*suite).allPortsIdempotent},
 		{"AllPortsRestart", (*suite).allPortsRestart},
 		{"PublishedOverVXLAN", (*suite).publishedOverVXLAN},
+		{"RollUnderLoad", (*suite).rollUnderLoad},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -8,7 +8,9 @@
 //	serve      GET / answers one JSON line {"version","hostname","task"};
 //	           GET /health answers 200
 //	unhealthy  like serve, but GET /health answers 500
-//	crash      prints an error and exits 1 at once
+//	crash      prints an error and exits 1 at once; with -lines N it first
+//	           prints N numbered lines to stdout ("line 1 of N", ...), to
+//	           test that a crashed task's last output is kept
 //
 // With -check URL it is its own healthcheck client: it GETs URL and exits 0
 // on a 2xx answer, 1 otherwise.
@@ -44,6 +46,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	mode := fs.String("mode", envOr("WEB_MODE", "serve"), "serve, unhealthy or crash")
 	check := fs.String("check", "", "GET this URL, exit 0 on a 2xx answer (healthcheck client)")
 	ignoreTerm := fs.Bool("ignore-term", false, "ignore SIGTERM (to test stop grace periods)")
+	lines := fs.Int("lines", 0, "crash mode: print this many numbered lines to stdout first")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -52,6 +55,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch *mode {
 	case "crash":
+		for i := 1; i <= *lines; i++ {
+			fmt.Fprintf(stdout, "line %d of %d\n", i, *lines)
+		}
 		fmt.Fprintf(stderr, "web %s: crash mode: exiting with status 1\n", version)
 		return 1
 	case "serve", "unhealthy":

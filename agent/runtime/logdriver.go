@@ -1,0 +1,105 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// logDriverKey is the first argument the shim starts the log driver with;
+// the second is the log file's path (see cio.BinaryIO: the shim turns each
+// key of the URI's query into an argument followed by its value).
+const logDriverKey = "shoal-log-driver"
+
+// logDrainAfterTerm bounds how long the log driver goes on copying after
+// the shim asks it to end (the task was deleted): output still in the
+// pipes is saved, but a leftover process that keeps a pipe open cannot
+// hold the deletion up (the shim itself would kill the driver after 12 s).
+const logDrainAfterTerm = 2 * time.Second
+
+// IsLogDriver reports whether args (os.Args[1:]) are those the shim starts
+// the log driver with. An executable named as Config.LogDriver calls it
+// first thing in main and, if so, runs RunLogDriver instead.
+func IsLogDriver(args []string) bool { return len(args) == 2 && args[0] == logDriverKey }
+
+// RunLogDriver is a task's log driver, run by containerd's shim as a
+// process of its own for the life of the task (args as IsLogDriver
+// accepts them): it appends the task's stdout (fd 3) and stderr (fd 4) to
+// the log file named in args and ends once both reach end of file, that
+// is once the task's processes are gone. It returns the exit status.
+//
+// The shim's own copy (cio.LogFile) is not used because it loses output:
+// its stdout and stderr copiers share one file, and the stdout copier
+// closes it when stdout ends, so stderr output still in its pipe at the
+// task's exit (a crashing task's last words) is dropped (see
+// containerd's pkg/process/io.go, copyPipes, up to containerd 1.7).
+func RunLogDriver(args []string) int {
+	if !IsLogDriver(args) {
+		fmt.Fprintf(os.Stderr, "usage: %s %s LOGFILE (run by containerd's shim)\n", os.Args[0], logDriverKey)
+		return 2
+	}
+	ready := os.NewFile(5, "ready")
+	f, err := os.OpenFile(args[1], os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o640)
+	if err != nil {
+		_ = ready.Close()
+		return 1 // nobody reads this process's stderr; the task's log stays empty
+	}
+	defer f.Close()
+	pipes := []*os.File{pollable(3, "stdout"), pollable(4, "stderr")}
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	_ = ready.Close() // the shim starts the task once this end is closed
+	var wg sync.WaitGroup
+	for _, p := range pipes {
+		if p == nil {
+			continue
+		}
+		wg.Go(func() { copyLog(f, p) })
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-term:
+		for _, p := range pipes {
+			if p != nil {
+				_ = p.SetReadDeadline(time.Now().Add(logDrainAfterTerm))
+			}
+		}
+		<-done
+	}
+	return 0
+}
+
+// pollable returns inherited file descriptor fd as a file whose reads can
+// be given a deadline, or nil if the shim passed none.
+func pollable(fd int, name string) *os.File {
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		return nil
+	}
+	return os.NewFile(uintptr(fd), name)
+}
+
+// copyLog appends what is read from p to f until p ends (or its deadline
+// passes). A write error does not stop the reading: the task must never
+// block on a full pipe because its log cannot be written.
+func copyLog(f io.Writer, p *os.File) {
+	buf := make([]byte, 32*1024)
+	for {
+		n, err := p.Read(buf)
+		if n > 0 {
+			_, _ = f.Write(buf[:n])
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				_ = p.Close()
+			}
+			return
+		}
+	}
+}
