@@ -20,7 +20,9 @@ type WebAnswer struct {
 // HTTPLoad sends GET requests to a URL at a steady rate, each on a connection
 // of its own (so that every request goes through the load balancer's
 // choice), until Stop. It is bounded: it never sends more than rate × the
-// time it runs, and each request times out after 2 s.
+// time it runs, and each request times out after 2 s. A tick the loop could
+// not take in time (the machine busy) is made up at the next one, so that
+// the rate holds on a loaded machine too.
 type HTTPLoad struct {
 	mu     sync.Mutex
 	res    HTTPLoadResult
@@ -50,14 +52,18 @@ func StartHTTPLoad(hc *http.Client, url string, rate int) *HTTPLoad {
 		defer wg.Wait()
 		tick := time.NewTicker(time.Second / time.Duration(rate))
 		defer tick.Stop()
+		start, sent := time.Now(), int64(0)
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
 			}
-			wg.Add(1)
-			go func() { defer wg.Done(); ld.one(client, url) }()
+			due := int64(time.Since(start).Seconds() * float64(rate))
+			for ; sent < due; sent++ {
+				wg.Add(1)
+				go func() { defer wg.Done(); ld.one(client, url) }()
+			}
 		}
 	}()
 	return ld
