@@ -355,7 +355,8 @@ func (v *vmRun) restartAgent(i int, act string) error {
 		return err
 	}
 	if before != after {
-		return fmt.Errorf("node%d's tasks changed:\nbefore:\n%s\nafter:\n%s", i, before, after)
+		logs, _ := v.ssh(i, "journalctl -u shoal-agent -u containerd --no-pager -n 120 -o short-precise")
+		return fmt.Errorf("node%d's tasks changed:\nbefore:\n%s\nafter:\n%s\nlast journal lines:\n%s", i, before, after, logs)
 	}
 	return v.clusterReady()
 }
