@@ -98,6 +98,31 @@ func agentPorts(spec *store.ServiceSpec, nodes []*store.Node) error {
 			return invalid("publish", fmt.Sprintf("%d", p.PublishedPort),
 				"is the agents' own "+what+" port", "publish another port: this one must reach the agent on every node")
 		}
+		if what, ok := nodePorts[nodePort{p.PublishedPort, protocolOf(p.Protocol)}]; ok {
+			return invalid("publish", fmt.Sprintf("%d/%s", p.PublishedPort, protocolOf(p.Protocol)),
+				"is "+what, "publish another port")
+		}
 	}
 	return nil
+}
+
+// nodePort is a port and protocol on a node's own addresses.
+type nodePort struct {
+	port  uint16
+	proto string
+}
+
+// nodePorts are what else answers on every node's addresses: a published
+// port there would capture it.
+var nodePorts = map[nodePort]string{
+	{4789, "udp"}: "the overlay's VXLAN port: every node's tunnel traffic would go to a container",
+	{53, "udp"}:   "the tasks' DNS resolver port (it answers on each node's bridge address): every task's name lookups would go to a container",
+	{53, "tcp"}:   "the tasks' DNS resolver port (it answers on each node's bridge address): every task's name lookups would go to a container",
+}
+
+func protocolOf(p string) string {
+	if p == "" {
+		return "tcp"
+	}
+	return strings.ToLower(p)
 }

@@ -273,6 +273,10 @@ func TestCheckService(t *testing.T) {
 		{"same port, other protocol", "new", port(8080, "udp"), "", false},
 		{"default API port", "new", port(7948, "tcp"), "publish", false},
 		{"a node's advertised raft port", "new", port(7001, "tcp"), "publish", false},
+		{"the VXLAN port", "new", port(4789, "udp"), "publish", false},
+		{"4789 over tcp is free", "new", port(4789, "tcp"), "", false},
+		{"the tasks' DNS port", "new", port(53, "udp"), "publish", false},
+		{"the tasks' DNS port over tcp", "new", port(53, "tcp"), "publish", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
