@@ -51,8 +51,8 @@ bench: deps build
 deb:
 	@bash scripts/mkdeb.sh dist
 
-# The multi-VM test (not part of `make test`: about 10 minutes on 2 cores
-# without KVM once the box is cached, 5 more to build it): 3 Debian VMs with
+# The multi-VM test (not part of `make test`: about 25 minutes on 2 cores
+# without KVM once the box is cached, 3-4 more to build it; the goal is 10): 3 Debian VMs with
 # the stock kernel (IPVS) from the Vagrantfile under libvirt, confined to a
 # network namespace; two packages, the second for the in-place upgrade.
 vm-test: deps
