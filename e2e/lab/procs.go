@@ -139,31 +139,7 @@ func netnsTree(ino uint64) ([]int, error) {
 			in[pid] = true
 		}
 	}
-	// A process that lives in another namespace of the lab (another
-	// node, the hub) is never this namespace's to kill, whatever the
-	// parent map says: the chaos tier once saw killing one node's host
-	// also SIGKILL another node's containerd and agent.
-	others := labNetnsInodes(ino)
-	var out []int
-	for _, pid := range withDescendants(parents, in, skip) {
-		if !others[procNetns(pid)] {
-			out = append(out, pid)
-		}
-	}
-	return out, nil
-}
-
-// labNetnsInodes returns the inodes of every named namespace under
-// /run/netns but the one with inode self.
-func labNetnsInodes(self uint64) map[uint64]bool {
-	out := map[uint64]bool{}
-	entries, _ := os.ReadDir(netnsDir)
-	for _, e := range entries {
-		if ino, err := netnsInode(e.Name()); err == nil && ino != self {
-			out[ino] = true
-		}
-	}
-	return out
+	return withDescendants(parents, in, skip), nil
 }
 
 // withDescendants extends roots with every descendant in the parent map,
