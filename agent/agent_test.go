@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/api"
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // testAgent is one in-process agent on loopback with its own ports.
@@ -145,7 +145,7 @@ func TestInitJoinReplicateLeave(t *testing.T) {
 			if n.ManagerStatus == "Leader" {
 				leaders++
 			}
-			if n.ManagerStatus != "" && n.Status == store.NodeReady {
+			if n.ManagerStatus != "" && n.Status == types.NodeReady {
 				voters++
 			}
 		}
@@ -165,7 +165,7 @@ func TestInitJoinReplicateLeave(t *testing.T) {
 	if err := agents[2].do(http.MethodGet, "/v1/nodes/n3", nil, &n3); err != nil {
 		t.Fatal(err)
 	}
-	if n3.Labels["env"] != "test" || n3.Availability != store.AvailabilityDrain {
+	if n3.Labels["env"] != "test" || n3.Availability != types.AvailabilityDrain {
 		t.Fatalf("n3 as seen by n3 right after the write: labels %v availability %s", n3.Labels, n3.Availability)
 	}
 
@@ -189,7 +189,7 @@ func TestInitJoinReplicateLeave(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, "n3 Down after leaving", func() error {
 		for _, n := range agents[0].nodes(t) {
-			if n.Hostname == "n3" && n.Status == store.NodeDown && strings.Contains(n.StatusMessage, "left") {
+			if n.Hostname == "n3" && n.Status == types.NodeDown && strings.Contains(n.StatusMessage, "left") {
 				return nil
 			}
 		}
@@ -255,7 +255,7 @@ func TestRestartRejoinsWithoutFlags(t *testing.T) {
 	eventually(t, 20*time.Second, "three voters", func() error {
 		v := 0
 		for _, n := range agents[0].nodes(t) {
-			if n.Role == store.RoleVoter {
+			if n.Role == types.RoleVoter {
 				v++
 			}
 		}
@@ -269,7 +269,7 @@ func TestRestartRejoinsWithoutFlags(t *testing.T) {
 	agents[2].stop()
 	eventually(t, 20*time.Second, "r3 Down after its agent stopped", func() error {
 		for _, n := range agents[0].nodes(t) {
-			if n.Hostname == "r3" && n.Status == store.NodeDown {
+			if n.Hostname == "r3" && n.Status == types.NodeDown {
 				return nil
 			}
 		}
@@ -287,7 +287,7 @@ func TestRestartRejoinsWithoutFlags(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	eventually(t, 20*time.Second, "r3 Ready again", func() error {
 		for _, n := range agents[0].nodes(t) {
-			if n.Hostname == "r3" && n.Status == store.NodeReady && n.ManagerStatus != "" {
+			if n.Hostname == "r3" && n.Status == types.NodeReady && n.ManagerStatus != "" {
 				return nil
 			}
 		}

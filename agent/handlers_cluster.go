@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/internal/idgen"
 	"github.com/shoal-org/shoal/pki"
 	"github.com/shoal-org/shoal/store"
@@ -46,7 +47,7 @@ func (a *Agent) handleInfo(w http.ResponseWriter, r *http.Request) error {
 }
 
 // role is a node's suffrage in this agent's copy of the raft configuration.
-func (cl *cluster) role(id string) store.Role {
+func (cl *cluster) role(id string) types.Role {
 	f := cl.raft.GetConfiguration()
 	if f.Error() != nil {
 		return ""
@@ -54,9 +55,9 @@ func (cl *cluster) role(id string) store.Role {
 	for _, s := range f.Configuration().Servers {
 		if string(s.ID) == id {
 			if s.Suffrage == raft.Voter {
-				return store.RoleVoter
+				return types.RoleVoter
 			}
-			return store.RoleNonvoter
+			return types.RoleNonvoter
 		}
 	}
 	return ""
@@ -155,7 +156,7 @@ func (a *Agent) initCluster(ctx context.Context, req api.InitRequest) (_ *api.In
 	if err := waitFor(ctx, 15*time.Second, cl.isLeader); err != nil {
 		return nil, fmt.Errorf("the new single-node cluster elected no leader: %w", err)
 	}
-	cluster := &store.Cluster{ID: clusterID, CACertPEM: ca.CertPEM, CAKeyPEM: ca.KeyPEM, GossipKey: gossipKey,
+	cluster := &types.Cluster{ID: clusterID, CACertPEM: ca.CertPEM, CAKeyPEM: ca.KeyPEM, GossipKey: gossipKey,
 		JoinSecret: secret, OverlayCIDR: req.OverlayCIDR, TaskHistory: 5}
 	if _, err := cl.apply(ctx, store.Command{Ops: []store.Op{
 		{Kind: store.OpCreate, Table: store.TableCluster, Cluster: cluster}, defaultNetworkOp(req.OverlayCIDR)}}); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/shoal-org/shoal/agent/runtime"
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/store"
 )
 
@@ -89,9 +90,9 @@ func (a *Agent) handleServiceLogs(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	var tasks []*store.Task
+	var tasks []*types.Task
 	for _, t := range v.TasksByService(svc.ID) {
-		if t.NodeID != "" && t.Status.State.Rank() >= store.TaskStarting.Rank() {
+		if t.NodeID != "" && t.Status.State.Rank() >= types.TaskStarting.Rank() {
 			tasks = append(tasks, t)
 		}
 	}
@@ -118,7 +119,7 @@ func (a *Agent) handleTaskLogs(w http.ResponseWriter, r *http.Request) error {
 	if opts.local {
 		return cl.localLog(w, r, t.ID, opts)
 	}
-	return cl.streamLogs(w, r, v, []*store.Task{t}, opts)
+	return cl.streamLogs(w, r, v, []*types.Task{t}, opts)
 }
 
 // localLog writes this node's log of task id, unprefixed.
@@ -138,7 +139,7 @@ func (cl *cluster) localLog(w http.ResponseWriter, r *http.Request, id string, o
 
 // streamLogs merges the logs of tasks, each line prefixed with the task's
 // name and node. A node that cannot be reached is reported in the stream.
-func (cl *cluster) streamLogs(w http.ResponseWriter, r *http.Request, v *store.View, tasks []*store.Task, opts logOptions) error {
+func (cl *cluster) streamLogs(w http.ResponseWriter, r *http.Request, v *store.View, tasks []*types.Task, opts logOptions) error {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	out := &flushWriter{w: w}
@@ -162,7 +163,7 @@ func (cl *cluster) streamLogs(w http.ResponseWriter, r *http.Request, v *store.V
 }
 
 // taskLog copies task t's log from its node (this one, or another agent).
-func (cl *cluster) taskLog(ctx context.Context, t *store.Task, node *store.Node, opts logOptions, w *prefixWriter) error {
+func (cl *cluster) taskLog(ctx context.Context, t *types.Task, node *types.Node, opts logOptions, w *prefixWriter) error {
 	defer w.flush()
 	if t.NodeID == cl.id.NodeID {
 		rt, err := cl.containerd()
@@ -186,7 +187,7 @@ func (cl *cluster) taskLog(ctx context.Context, t *store.Task, node *store.Node,
 
 // taskName is docker's task name: SERVICE.SLOT.ID (SERVICE.NODE.ID for a
 // global task).
-func taskName(t *store.Task) string {
+func taskName(t *types.Task) string {
 	if t.Slot > 0 {
 		return fmt.Sprintf("%s.%d.%s", t.ServiceName, t.Slot, t.ID)
 	}

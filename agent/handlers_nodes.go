@@ -7,12 +7,13 @@ import (
 	"strings"
 
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/store"
 )
 
 // nodeViews decorates stored nodes with what this agent sees right after a
 // write the leader acknowledged.
-func (cl *cluster) nodeViews(nodes []*store.Node) []api.Node {
+func (cl *cluster) nodeViews(nodes []*types.Node) []api.Node {
 	return deriveNodes(nodes, cl.statusView(api.Freshness{Authoritative: true}))
 }
 
@@ -35,7 +36,7 @@ func (a *Agent) handleNodeInspect(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, deriveNodes([]*store.Node{n}, cl.statusView(fresh))[0])
+	return writeJSON(w, http.StatusOK, deriveNodes([]*types.Node{n}, cl.statusView(fresh))[0])
 }
 
 func (a *Agent) handleNodeUpdate(w http.ResponseWriter, r *http.Request) error {
@@ -69,13 +70,13 @@ func (a *Agent) handleNodeUpdate(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		return writeJSON(w, http.StatusOK, cl.nodeViews([]*store.Node{cl.store.View().Node(cp.ID)})[0])
+		return writeJSON(w, http.StatusOK, cl.nodeViews([]*types.Node{cl.store.View().Node(cp.ID)})[0])
 	}
 }
 
 func validateNodeUpdate(u api.NodeUpdate) error {
-	switch store.Availability(u.Availability) {
-	case "", store.AvailabilityActive, store.AvailabilityPause, store.AvailabilityDrain:
+	switch types.Availability(u.Availability) {
+	case "", types.AvailabilityActive, types.AvailabilityPause, types.AvailabilityDrain:
 	default:
 		return badRequest("availability %q: use active, pause or drain", u.Availability)
 	}
@@ -94,7 +95,7 @@ func validateNodeUpdate(u api.NodeUpdate) error {
 
 // checkLabelRm refuses removing a label the node does not have: a typo
 // must not pass silently.
-func checkLabelRm(n *store.Node, keys []string) error {
+func checkLabelRm(n *types.Node, keys []string) error {
 	for _, k := range keys {
 		if _, ok := n.Labels[k]; !ok {
 			return badRequest("--label-rm %q: node %s has no label %q (see `agentctl node inspect %s`)", k, n.Hostname, k, n.Hostname)
@@ -103,9 +104,9 @@ func checkLabelRm(n *store.Node, keys []string) error {
 	return nil
 }
 
-func applyNodeUpdate(n *store.Node, u api.NodeUpdate) {
+func applyNodeUpdate(n *types.Node, u api.NodeUpdate) {
 	if u.Availability != "" {
-		n.Availability = store.Availability(u.Availability)
+		n.Availability = types.Availability(u.Availability)
 	}
 	for _, k := range u.LabelRm {
 		delete(n.Labels, k)
@@ -128,7 +129,7 @@ func (a *Agent) handleNodeRemove(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	force := r.URL.Query().Get("force") == "true"
-	if n.Status != store.NodeDown && !force {
+	if n.Status != types.NodeDown && !force {
 		return &httpError{code: http.StatusConflict, msg: fmt.Sprintf(
 			"node %s (%s) is %s: only a Down node can be removed; run `agent leave` on it or stop its agent first, or pass --force",
 			n.Hostname, n.ID, n.Status)}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/internal/idgen"
 	"github.com/shoal-org/shoal/store"
 )
@@ -25,8 +26,8 @@ func (a *Agent) handleServiceCreate(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	now := time.Now().UTC()
-	svc := &store.Service{ID: idgen.New(), Spec: req.Spec, SpecVersion: 1,
-		Revisions: []store.Revision{{Number: 1, Spec: req.Spec, CreatedAt: now, Cause: "create"}}}
+	svc := &types.Service{ID: idgen.New(), Spec: req.Spec, SpecVersion: 1,
+		Revisions: []types.Revision{{Number: 1, Spec: req.Spec, CreatedAt: now, Cause: "create"}}}
 	err = cl.commitService(r.Context(), func(v *store.View) ([]store.Op, error) {
 		if v.ServiceByName(svc.Spec.Name) != nil {
 			return nil, &httpError{code: http.StatusConflict, msg: fmt.Sprintf(
@@ -43,7 +44,7 @@ func (a *Agent) handleServiceCreate(w http.ResponseWriter, r *http.Request) erro
 
 // serviceViews adds task counts to services, marked with where they come
 // from.
-func serviceViews(v *store.View, svcs []*store.Service, fresh api.Freshness) []api.Service {
+func serviceViews(v *store.View, svcs []*types.Service, fresh api.Freshness) []api.Service {
 	out := make([]api.Service, 0, len(svcs))
 	for _, s := range svcs {
 		as := api.Service{Service: *s, DesiredTasks: s.Spec.Mode.Replicas, Freshness: fresh}
@@ -51,9 +52,9 @@ func serviceViews(v *store.View, svcs []*store.Service, fresh api.Freshness) []a
 		// the leader keeps desired running.
 		desired := uint64(0)
 		for _, t := range v.TasksByService(s.ID) {
-			if t.DesiredState == store.TaskRunning {
+			if t.DesiredState == types.TaskRunning {
 				desired++
-				if t.Status.State == store.TaskRunning && (t.Status.Healthy == nil || *t.Status.Healthy) {
+				if t.Status.State == types.TaskRunning && (t.Status.Healthy == nil || *t.Status.Healthy) {
 					as.RunningTasks++
 				}
 			}
@@ -87,7 +88,7 @@ func (a *Agent) handleServiceInspect(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, serviceViews(v, []*store.Service{s}, fresh)[0])
+	return writeJSON(w, http.StatusOK, serviceViews(v, []*types.Service{s}, fresh)[0])
 }
 
 func (a *Agent) handleServiceUpdate(w http.ResponseWriter, r *http.Request) error {
@@ -124,7 +125,7 @@ func (a *Agent) handleServiceUpdate(w http.ResponseWriter, r *http.Request) erro
 }
 
 // writeSpec commits a new spec for s, guarded by the version it was read at.
-func (cl *cluster) writeSpec(w http.ResponseWriter, r *http.Request, s *store.Service, spec store.ServiceSpec, cause string, rollback bool) error {
+func (cl *cluster) writeSpec(w http.ResponseWriter, r *http.Request, s *types.Service, spec types.ServiceSpec, cause string, rollback bool) error {
 	cp := s.Copy()
 	changeSpec(cp, spec, cause, time.Now().UTC(), rollback)
 	guards, err := withVIPs(cl.store.View(), cp)
@@ -155,7 +156,7 @@ func (a *Agent) handleServiceRollback(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	var spec store.ServiceSpec
+	var spec types.ServiceSpec
 	cause := "rollback"
 	switch {
 	case req.ToRevision != 0:
@@ -210,7 +211,7 @@ func (a *Agent) handleTaskList(w http.ResponseWriter, r *http.Request) error {
 	}
 	cl.syncRead(r.Context())
 	v := cl.store.View()
-	var tasks []*store.Task
+	var tasks []*types.Task
 	if ref := r.URL.Query().Get("service"); ref != "" {
 		s, err := v.FindService(ref)
 		if err != nil {

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/membership"
 	"github.com/shoal-org/shoal/pki"
-	"github.com/shoal-org/shoal/store"
 )
 
 // handleJoin runs on the joining agent (local socket only): it proves the
@@ -115,7 +115,7 @@ func (a *Agent) joinCluster(ctx context.Context, tok pki.Token, peer string) (er
 	// reached this replica, so `node ls` right after shows it.
 	err = waitFor(ctx, 30*time.Second, func() bool {
 		n := cl.store.View().Node(joined.NodeID)
-		return n != nil && n.Status == store.NodeReady
+		return n != nil && n.Status == types.NodeReady
 	})
 	if err != nil {
 		return fmt.Errorf("joined gossip via %s, but the leader did not record this node: %w (see `agent members`, and the leader's log)", peer, err)
@@ -161,7 +161,7 @@ func (a *Agent) handleAdmit(w http.ResponseWriter, r *http.Request) error {
 		return &httpError{code: http.StatusForbidden, msg: "the join token's secret is not this cluster's current one " +
 			"(it may have been rotated): get the current token with `agent join-token` on a member"}
 	}
-	if n := cl.store.View().Node(req.NodeID); n != nil && n.Status == store.NodeReady {
+	if n := cl.store.View().Node(req.NodeID); n != nil && n.Status == types.NodeReady {
 		return &httpError{code: http.StatusConflict, msg: fmt.Sprintf("node ID %s is already an active member", req.NodeID)}
 	}
 	ip := net.ParseIP(req.Addr)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/membership"
 	"github.com/shoal-org/shoal/store"
 )
@@ -104,12 +105,12 @@ func (cl *cluster) syncNodes(ctx context.Context) error {
 	if err := cfgFuture.Error(); err != nil {
 		return fmt.Errorf("raft configuration: %w", err)
 	}
-	roles := map[string]store.Role{}
+	roles := map[string]types.Role{}
 	for _, s := range cfgFuture.Configuration().Servers {
 		if s.Suffrage == raft.Voter {
-			roles[string(s.ID)] = store.RoleVoter
+			roles[string(s.ID)] = types.RoleVoter
 		} else {
-			roles[string(s.ID)] = store.RoleNonvoter
+			roles[string(s.ID)] = types.RoleNonvoter
 		}
 	}
 	view := cl.store.View()
@@ -126,9 +127,9 @@ func (cl *cluster) syncNodes(ctx context.Context) error {
 		}
 	}
 	for _, n := range view.Nodes() {
-		if !seen[n.ID] && n.Status != store.NodeDown {
+		if !seen[n.ID] && n.Status != types.NodeDown {
 			cp := n.Copy()
-			setStatus(cp, store.NodeDown, "node is unknown to gossip")
+			setStatus(cp, types.NodeDown, "node is unknown to gossip")
 			ops = append(ops, store.Op{Kind: store.OpPut, Table: store.TableNodes, Node: cp, IfVersion: n.Version})
 		}
 	}
@@ -149,10 +150,10 @@ func (cl *cluster) syncNodes(ctx context.Context) error {
 //
 // An alive member of another recovery generation is Unknown, not Ready:
 // it is stale and rejoining, and runs none of this cluster's tasks yet.
-func desiredNode(cur *store.Node, m membership.Member, role store.Role, gen membership.Generation) *store.Node {
-	var n *store.Node
+func desiredNode(cur *types.Node, m membership.Member, role types.Role, gen membership.Generation) *types.Node {
+	var n *types.Node
 	if cur == nil {
-		n = &store.Node{ID: m.ID, Availability: store.AvailabilityActive}
+		n = &types.Node{ID: m.ID, Availability: types.AvailabilityActive}
 	} else {
 		n = cur.Copy()
 	}
@@ -163,27 +164,27 @@ func desiredNode(cur *store.Node, m membership.Member, role store.Role, gen memb
 	n.RaftPort = atoi(m.Tags["raft"])
 	n.EngineVersion = m.Tags["ver"]
 	n.Dataplane = m.Tags["dp"]
-	n.Platform = store.Platform{OS: m.Tags["os"], Architecture: m.Tags["arch"]}
-	n.Resources = store.Resources{NanoCPUs: int64(atoi(m.Tags["cpus"])), MemoryBytes: int64(atoi(m.Tags["mem"]))}
+	n.Platform = types.Platform{OS: m.Tags["os"], Architecture: m.Tags["arch"]}
+	n.Resources = types.Resources{NanoCPUs: int64(atoi(m.Tags["cpus"])), MemoryBytes: int64(atoi(m.Tags["mem"]))}
 	if role != "" {
 		n.Role = role
 	} else if n.Role == "" {
-		n.Role = store.RoleNonvoter
+		n.Role = types.RoleNonvoter
 	}
 	mgen, _ := membership.ParseGeneration(m.Tags[membership.TagGen])
 	switch m.Status {
 	case membership.StatusAlive:
 		if mgen != gen {
-			setStatus(n, store.NodeUnknown, fmt.Sprintf("node is at recovery generation %s, the cluster at %s: it is rejoining", mgen, gen))
+			setStatus(n, types.NodeUnknown, fmt.Sprintf("node is at recovery generation %s, the cluster at %s: it is rejoining", mgen, gen))
 			break
 		}
-		setStatus(n, store.NodeReady, "")
+		setStatus(n, types.NodeReady, "")
 	case membership.StatusLeft:
-		setStatus(n, store.NodeDown, "node left the cluster")
+		setStatus(n, types.NodeDown, "node left the cluster")
 	case membership.StatusFailed:
-		setStatus(n, store.NodeDown, "node failed: no gossip answer")
+		setStatus(n, types.NodeDown, "node failed: no gossip answer")
 	default:
-		setStatus(n, store.NodeUnknown, "node status "+string(m.Status))
+		setStatus(n, types.NodeUnknown, "node status "+string(m.Status))
 	}
 	if cur != nil && sameNode(cur, n) {
 		return nil
@@ -191,14 +192,14 @@ func desiredNode(cur *store.Node, m membership.Member, role store.Role, gen memb
 	return n
 }
 
-func setStatus(n *store.Node, s store.NodeStatus, msg string) {
+func setStatus(n *types.Node, s types.NodeStatus, msg string) {
 	if n.Status != s {
 		n.StatusSince = time.Now().UTC()
 	}
 	n.Status, n.StatusMessage = s, msg
 }
 
-func sameNode(a, b *store.Node) bool {
+func sameNode(a, b *types.Node) bool {
 	return a.Hostname == b.Hostname && a.Addr == b.Addr && a.GossipPort == b.GossipPort &&
 		a.APIPort == b.APIPort && a.RaftPort == b.RaftPort && a.EngineVersion == b.EngineVersion && a.Dataplane == b.Dataplane &&
 		a.Platform == b.Platform && a.Resources == b.Resources && a.Role == b.Role &&

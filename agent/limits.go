@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/spec"
 	"github.com/shoal-org/shoal/store"
 )
@@ -14,7 +15,7 @@ import (
 //	handle("PUT /v1/cluster/limits", a.leaderOnly(a.handleLimitsUpdate))
 
 // limitRows lists the effective limits of cluster record c.
-func limitRows(c *store.Cluster) []api.Limit {
+func limitRows(c *types.Cluster) []api.Limit {
 	var overrides map[string]int64
 	if c != nil {
 		overrides = c.Limits

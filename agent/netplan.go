@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/overlay"
 	"github.com/shoal-org/shoal/store"
 )
@@ -31,7 +32,7 @@ const (
 )
 
 // vipBlock is the block of network n that holds its services' VIPs.
-func vipBlock(n *store.Network) (netip.Prefix, error) {
+func vipBlock(n *types.Network) (netip.Prefix, error) {
 	p, err := netip.ParsePrefix(n.Subnet)
 	if err != nil {
 		return netip.Prefix{}, fmt.Errorf("network %q: subnet %q: %w", n.Name, n.Subnet, err)
@@ -43,7 +44,7 @@ func vipBlock(n *store.Network) (netip.Prefix, error) {
 // a change: every node in nodes gets a block of every network (keeping the
 // one it holds), and leases of nodes no longer in the store are freed.
 // A network that is full is reported in errs and leases what it can.
-func planLeases(nets []*store.Network, nodes []*store.Node) (changed []*store.Network, errs []error) {
+func planLeases(nets []*types.Network, nodes []*types.Node) (changed []*types.Network, errs []error) {
 	ids := make([]string, 0, len(nodes))
 	for _, n := range nodes {
 		ids = append(ids, n.ID)
@@ -81,21 +82,21 @@ func planLeases(nets []*store.Network, nodes []*store.Node) (changed []*store.Ne
 
 // serviceNetworks resolves the networks a service spec joins: those it
 // names, or the default network.
-func serviceNetworks(spec store.ServiceSpec, v *store.View) ([]*store.Network, error) {
+func serviceNetworks(spec types.ServiceSpec, v *store.View) ([]*types.Network, error) {
 	names := spec.Task.Networks
 	if len(names) == 0 {
 		if n := v.DefaultNetwork(); n != nil {
-			return []*store.Network{n}, nil
+			return []*types.Network{n}, nil
 		}
 		return nil, nil // a cluster from before networks: host network
 	}
-	out := make([]*store.Network, 0, len(names))
+	out := make([]*types.Network, 0, len(names))
 	for _, name := range names {
 		n := v.NetworkByName(name)
 		if n == nil {
 			return nil, badRequest("network %q not found: see `agentctl network ls`, or create it with `agentctl network create %s`", name, name)
 		}
-		if slices.ContainsFunc(out, func(o *store.Network) bool { return o.Name == name }) {
+		if slices.ContainsFunc(out, func(o *types.Network) bool { return o.Name == name }) {
 			return nil, badRequest("network %q is named twice", name)
 		}
 		out = append(out, n)
@@ -107,7 +108,7 @@ func serviceNetworks(spec store.ServiceSpec, v *store.View) ([]*store.Network, e
 // (old), taking the lowest free address of each network's VIP block. used
 // holds every VIP in use by other services, as "network/address". dnsrr
 // services get none.
-func allocVIPs(nets []*store.Network, old map[string]string, mode string, used map[string]bool) (map[string]string, error) {
+func allocVIPs(nets []*types.Network, old map[string]string, mode string, used map[string]bool) (map[string]string, error) {
 	if mode == "dnsrr" || len(nets) == 0 {
 		return nil, nil
 	}
@@ -136,7 +137,7 @@ func allocVIPs(nets []*store.Network, old map[string]string, mode string, used m
 }
 
 // usedVIPs collects the VIPs of every service but skipID.
-func usedVIPs(svcs []*store.Service, skipID string) map[string]bool {
+func usedVIPs(svcs []*types.Service, skipID string) map[string]bool {
 	used := map[string]bool{}
 	for _, s := range svcs {
 		if s.ID == skipID {
@@ -151,7 +152,7 @@ func usedVIPs(svcs []*store.Service, skipID string) map[string]bool {
 
 // newNetworkRange picks the lowest /24 of networkPool that overlaps no
 // existing network, for `network create` without --subnet.
-func newNetworkRange(nets []*store.Network) (netip.Prefix, error) {
+func newNetworkRange(nets []*types.Network) (netip.Prefix, error) {
 	var taken []netip.Prefix
 	for _, n := range nets {
 		if p, err := netip.ParsePrefix(n.Subnet); err == nil {
@@ -166,7 +167,7 @@ func newNetworkRange(nets []*store.Network) (netip.Prefix, error) {
 }
 
 // nextVNI is one more than the highest VNI in use.
-func nextVNI(nets []*store.Network) uint32 {
+func nextVNI(nets []*types.Network) uint32 {
 	v := uint32(firstVNI)
 	for _, n := range nets {
 		v = max(v, n.VNI+1)

@@ -5,14 +5,14 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 func TestPlanLeasesKeepsAndFrees(t *testing.T) {
-	nw := &store.Network{Name: "shoal", Subnet: "10.240.0.0/16",
+	nw := &types.Network{Name: "shoal", Subnet: "10.240.0.0/16",
 		Leases: map[string]string{"a": "10.240.5.0/24", "gone": "10.240.1.0/24"}}
-	nodes := []*store.Node{{ID: "a"}, {ID: "b"}, {ID: "c"}}
-	changed, errs := planLeases([]*store.Network{nw}, nodes)
+	nodes := []*types.Node{{ID: "a"}, {ID: "b"}, {ID: "c"}}
+	changed, errs := planLeases([]*types.Network{nw}, nodes)
 	if len(errs) != 0 || len(changed) != 1 {
 		t.Fatalf("changed %d, errs %v", len(changed), errs)
 	}
@@ -31,12 +31,12 @@ func TestPlanLeasesKeepsAndFrees(t *testing.T) {
 
 func TestPlanLeasesFullNetwork(t *testing.T) {
 	// A /24 has 16 blocks of /28: one for VIPs, 15 for nodes.
-	nw := &store.Network{Name: "small", Subnet: "10.9.0.0/24"}
-	var nodes []*store.Node
+	nw := &types.Network{Name: "small", Subnet: "10.9.0.0/24"}
+	var nodes []*types.Node
 	for i := range 17 {
-		nodes = append(nodes, &store.Node{ID: fmt.Sprintf("n%02d", i)})
+		nodes = append(nodes, &types.Node{ID: fmt.Sprintf("n%02d", i)})
 	}
-	changed, errs := planLeases([]*store.Network{nw}, nodes)
+	changed, errs := planLeases([]*types.Network{nw}, nodes)
 	if len(changed) != 1 || len(changed[0].Leases) != 15 {
 		t.Fatalf("want 15 leases, got %v", changed)
 	}
@@ -46,17 +46,17 @@ func TestPlanLeasesFullNetwork(t *testing.T) {
 }
 
 func TestAllocVIPs(t *testing.T) {
-	a := &store.Network{Name: "a", Subnet: "10.240.0.0/16"}
-	b := &store.Network{Name: "b", Subnet: "10.241.0.0/24"}
+	a := &types.Network{Name: "a", Subnet: "10.240.0.0/16"}
+	b := &types.Network{Name: "b", Subnet: "10.241.0.0/24"}
 	used := map[string]bool{"a/10.240.0.2": true, "a/10.240.0.3": true}
-	got, err := allocVIPs([]*store.Network{a, b}, map[string]string{"b": "10.241.0.9"}, "vip", used)
+	got, err := allocVIPs([]*types.Network{a, b}, map[string]string{"b": "10.241.0.9"}, "vip", used)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got["a"] != "10.240.0.4" || got["b"] != "10.241.0.9" {
 		t.Errorf("VIPs = %v, want a=10.240.0.4 (lowest free) and b kept", got)
 	}
-	if got, _ := allocVIPs([]*store.Network{a}, nil, "dnsrr", used); got != nil {
+	if got, _ := allocVIPs([]*types.Network{a}, nil, "dnsrr", used); got != nil {
 		t.Errorf("dnsrr service got VIPs %v", got)
 	}
 	// b's VIP block is a /28: .2 to .14 are VIPs.
@@ -64,7 +64,7 @@ func TestAllocVIPs(t *testing.T) {
 	for i := 2; i <= 14; i++ {
 		full[fmt.Sprintf("b/10.241.0.%d", i)] = true
 	}
-	_, err = allocVIPs([]*store.Network{b}, nil, "vip", full)
+	_, err = allocVIPs([]*types.Network{b}, nil, "vip", full)
 	var he *httpError
 	if !errors.As(err, &he) || he.code != 409 {
 		t.Errorf("full VIP block: err = %v, want a 409", err)
@@ -72,12 +72,12 @@ func TestAllocVIPs(t *testing.T) {
 }
 
 func TestNewNetworkRange(t *testing.T) {
-	nets := []*store.Network{{Subnet: "10.241.0.0/24"}, {Subnet: "10.241.2.0/23"}}
+	nets := []*types.Network{{Subnet: "10.241.0.0/24"}, {Subnet: "10.241.2.0/23"}}
 	p, err := newNetworkRange(nets)
 	if err != nil || p.String() != "10.241.1.0/24" {
 		t.Errorf("newNetworkRange = %v, %v; want 10.241.1.0/24", p, err)
 	}
-	if v := nextVNI([]*store.Network{{VNI: 4096}, {VNI: 4100}}); v != 4101 {
+	if v := nextVNI([]*types.Network{{VNI: 4096}, {VNI: 4100}}); v != 4101 {
 		t.Errorf("nextVNI = %d", v)
 	}
 }

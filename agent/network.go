@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/resolver"
 	"net"
 	"net/netip"
@@ -10,7 +11,6 @@ import (
 
 	"github.com/shoal-org/shoal/agent/netctl"
 	"github.com/shoal-org/shoal/agent/worker"
-	"github.com/shoal-org/shoal/store"
 )
 
 // dataplane names the load balancer this agent runs, for gossip tags and
@@ -96,7 +96,7 @@ func dnsUpstreams(vals []string) []string {
 // taskNetwork is the worker's Network hook: the task's network namespace,
 // resolv.conf, hosts file and addresses on the overlay; the host network in
 // host mode.
-func (cl *cluster) taskNetwork(ctx context.Context, t *store.Task) (worker.TaskNetwork, error) {
+func (cl *cluster) taskNetwork(ctx context.Context, t *types.Task) (worker.TaskNetwork, error) {
 	if cl.netErr != nil {
 		return worker.TaskNetwork{}, cl.netErr
 	}

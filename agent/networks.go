@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/internal/idgen"
 	"github.com/shoal-org/shoal/spec"
 	"github.com/shoal-org/shoal/store"
@@ -18,7 +19,7 @@ import (
 // defaultNetworkOp creates the default network over the cluster's overlay
 // CIDR; init writes it with the cluster record.
 func defaultNetworkOp(cidr string) store.Op {
-	return store.Op{Kind: store.OpCreate, Table: store.TableNetworks, Network: &store.Network{
+	return store.Op{Kind: store.OpCreate, Table: store.TableNetworks, Network: &types.Network{
 		ID: idgen.New(), Name: DefaultNetwork, Subnet: cidr, VNI: firstVNI, Default: true}}
 }
 
@@ -76,7 +77,7 @@ func (cl *cluster) ensureDefaultNetwork(ctx context.Context, v *store.View) erro
 // and its limits (admitService), and returns ops that guard the allocation: they rewrite the
 // networks at the version read, so two services allocating at once
 // conflict instead of sharing a VIP.
-func withVIPs(v *store.View, svc *store.Service) ([]store.Op, error) {
+func withVIPs(v *store.View, svc *types.Service) ([]store.Op, error) {
 	if err := admitService(v, svc); err != nil {
 		return nil, err
 	}
@@ -127,8 +128,8 @@ func (a *Agent) handleNetworkCreate(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	nets := v.Networks()
-	n := &store.Network{ID: idgen.New(), Name: req.Name, Subnet: subnet.String(), VNI: nextVNI(nets), Labels: req.Labels}
-	if leased, _ := planLeases([]*store.Network{n}, v.Nodes()); len(leased) == 1 {
+	n := &types.Network{ID: idgen.New(), Name: req.Name, Subnet: subnet.String(), VNI: nextVNI(nets), Labels: req.Labels}
+	if leased, _ := planLeases([]*types.Network{n}, v.Nodes()); len(leased) == 1 {
 		n.Leases = leased[0].Leases
 	}
 	if _, err := cl.apply(r.Context(), store.Command{Ops: []store.Op{{Kind: store.OpCreate, Table: store.TableNetworks, Network: n}}}); err != nil {
@@ -145,7 +146,7 @@ func (a *Agent) handleNetworkList(w http.ResponseWriter, r *http.Request) error 
 	cl.syncRead(r.Context())
 	nets := cl.store.View().Networks()
 	if nets == nil {
-		nets = []*store.Network{}
+		nets = []*types.Network{}
 	}
 	return writeJSON(w, http.StatusOK, nets)
 }

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"time"
 
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/rollout"
 	"github.com/shoal-org/shoal/spec"
 	"github.com/shoal-org/shoal/store"
@@ -17,14 +18,14 @@ const maxRevisions = 10
 // normalizeSpec fills the server's defaults into s and validates every
 // field on its own (package spec); the checks against the cluster and its
 // limits follow in admitService. It changes nothing in the store.
-func normalizeSpec(s *store.ServiceSpec) error {
+func normalizeSpec(s *types.ServiceSpec) error {
 	spec.Defaults(s)
 	return specError(spec.ValidateService(s))
 }
 
 // admitService checks svc's spec against the rest of the cluster in v and
 // the cluster's limits (names, published ports, counts, sizes).
-func admitService(v *store.View, svc *store.Service) error {
+func admitService(v *store.View, svc *types.Service) error {
 	return specError(spec.CheckService(specCluster(v), &svc.Spec, svc.ID, clusterLimits(v)))
 }
 
@@ -69,7 +70,7 @@ func contains(list []string, s string) bool {
 // a rolling update (a rollback when rollback is set) that replaces every
 // outdated slot; a change of replicas alone does not. An update that
 // changes nothing of the kind resumes a paused update, as in swarm.
-func changeSpec(svc *store.Service, next store.ServiceSpec, cause string, now time.Time, rollback bool) {
+func changeSpec(svc *types.Service, next types.ServiceSpec, cause string, now time.Time, rollback bool) {
 	old := svc.Spec.Copy()
 	// A spec stored before the server filled defaults (an old revision
 	// rolled back to included) compares as filled, so that filling them is
@@ -91,14 +92,14 @@ func changeSpec(svc *store.Service, next store.ServiceSpec, cause string, now ti
 	if n := len(svc.Revisions); n > 0 {
 		num = svc.Revisions[n-1].Number + 1
 	}
-	svc.Revisions = append(svc.Revisions, store.Revision{Number: num, Spec: next, CreatedAt: now, Cause: cause})
+	svc.Revisions = append(svc.Revisions, types.Revision{Number: num, Spec: next, CreatedAt: now, Cause: cause})
 	if len(svc.Revisions) > maxRevisions {
 		svc.Revisions = svc.Revisions[len(svc.Revisions)-maxRevisions:]
 	}
 }
 
 // revisionSpec finds revision n of svc.
-func revisionSpec(svc *store.Service, n uint64) (store.ServiceSpec, error) {
+func revisionSpec(svc *types.Service, n uint64) (types.ServiceSpec, error) {
 	for _, r := range svc.Revisions {
 		if r.Number == n {
 			return r.Spec, nil
@@ -108,6 +109,6 @@ func revisionSpec(svc *store.Service, n uint64) (store.ServiceSpec, error) {
 	for _, r := range svc.Revisions {
 		have = append(have, r.Number)
 	}
-	return store.ServiceSpec{}, badRequest("service %q has no revision %d (kept: %v; see `agentctl service history %s`)",
+	return types.ServiceSpec{}, badRequest("service %q has no revision %d (kept: %v; see `agentctl service history %s`)",
 		svc.Spec.Name, n, have, svc.Spec.Name)
 }

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/api"
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 func u64(v uint64) *uint64 { return &v }
@@ -29,15 +29,15 @@ func TestSpecFrontDoor(t *testing.T) {
 		return s
 	}
 	// Defaults, over an API-created, a CLI-created and an updated spec.
-	apiSpec := store.ServiceSpec{Name: "viaapi", Mode: store.ServiceMode{Replicas: 0}, Task: store.TaskTemplate{Image: "web:v1"}}
-	cliSpec := store.ServiceSpec{Name: "viacli", Mode: store.ServiceMode{Replicas: 1}, Task: store.TaskTemplate{Image: "web:v1"}}
-	for _, s := range []store.ServiceSpec{apiSpec, cliSpec} {
+	apiSpec := types.ServiceSpec{Name: "viaapi", Mode: types.ServiceMode{Replicas: 0}, Task: types.TaskTemplate{Image: "web:v1"}}
+	cliSpec := types.ServiceSpec{Name: "viacli", Mode: types.ServiceMode{Replicas: 1}, Task: types.TaskTemplate{Image: "web:v1"}}
+	for _, s := range []types.ServiceSpec{apiSpec, cliSpec} {
 		if err := a.do(http.MethodPost, "/v1/services", api.ServiceCreateRequest{Spec: s}, nil); err != nil {
 			t.Fatalf("create %s: %v", s.Name, err)
 		}
 	}
 	upd := inspect("viaapi")
-	upd.Spec.Update = store.UpdateConfig{Parallelism: u64(0), Order: "start-first"}
+	upd.Spec.Update = types.UpdateConfig{Parallelism: u64(0), Order: "start-first"}
 	if err := a.do(http.MethodPost, "/v1/services/viaapi/update", api.ServiceUpdateRequest{Spec: upd.Spec, Version: upd.Version}, nil); err != nil {
 		t.Fatalf("update: %v", err)
 	}
@@ -56,7 +56,7 @@ func TestSpecFrontDoor(t *testing.T) {
 
 	// Refusals: each a 4xx naming the value, and nothing changes.
 	before := inspect("viaapi")
-	bad := func(edit func(*store.ServiceSpec)) store.ServiceSpec {
+	bad := func(edit func(*types.ServiceSpec)) types.ServiceSpec {
 		s := before.Spec.Copy()
 		edit(&s)
 		return s
@@ -69,19 +69,19 @@ func TestSpecFrontDoor(t *testing.T) {
 		mentions           string
 	}{
 		{"update --image 'Bad Image Ref::'", http.MethodPost, "/v1/services/viaapi/update",
-			api.ServiceUpdateRequest{Spec: bad(func(s *store.ServiceSpec) { s.Task.Image = "Bad Image Ref::" })}, 400, "Bad Image Ref::"},
+			api.ServiceUpdateRequest{Spec: bad(func(s *types.ServiceSpec) { s.Task.Image = "Bad Image Ref::" })}, 400, "Bad Image Ref::"},
 		{"update --replicas 100000000", http.MethodPost, "/v1/services/viaapi/update",
-			api.ServiceUpdateRequest{Spec: bad(func(s *store.ServiceSpec) { s.Mode.Replicas = 100_000_000 })}, 400, "100000000"},
+			api.ServiceUpdateRequest{Spec: bad(func(s *types.ServiceSpec) { s.Mode.Replicas = 100_000_000 })}, 400, "100000000"},
 		{"create with a 7 MB env var", http.MethodPost, "/v1/services",
-			api.ServiceCreateRequest{Spec: store.ServiceSpec{Name: "big", Mode: store.ServiceMode{Replicas: 1},
-				Task: store.TaskTemplate{Image: "web", Env: []string{"BIG=" + big}}}}, 400, "env-var-bytes"},
+			api.ServiceCreateRequest{Spec: types.ServiceSpec{Name: "big", Mode: types.ServiceMode{Replicas: 1},
+				Task: types.TaskTemplate{Image: "web", Env: []string{"BIG=" + big}}}}, 400, "env-var-bytes"},
 		{"create VIACLI (case)", http.MethodPost, "/v1/services",
-			api.ServiceCreateRequest{Spec: store.ServiceSpec{Name: "VIACLI", Mode: store.ServiceMode{Replicas: 1}, Task: store.TaskTemplate{Image: "web"}}}, 409, "VIACLI"},
+			api.ServiceCreateRequest{Spec: types.ServiceSpec{Name: "VIACLI", Mode: types.ServiceMode{Replicas: 1}, Task: types.TaskTemplate{Image: "web"}}}, 409, "VIACLI"},
 		{"create tasks.web", http.MethodPost, "/v1/services",
-			api.ServiceCreateRequest{Spec: store.ServiceSpec{Name: "tasks.web", Task: store.TaskTemplate{Image: "web"}}}, 400, "tasks.web"},
+			api.ServiceCreateRequest{Spec: types.ServiceSpec{Name: "tasks.web", Task: types.TaskTemplate{Image: "web"}}}, 400, "tasks.web"},
 		{"publish the API port", http.MethodPost, "/v1/services",
-			api.ServiceCreateRequest{Spec: store.ServiceSpec{Name: "p", Task: store.TaskTemplate{Image: "web"}, Endpoint: store.EndpointSpec{
-				Ports: []store.PortConfig{{TargetPort: 80, PublishedPort: uint16(a.a.cfg.APIPort)}}}}}, 400, "API port"},
+			api.ServiceCreateRequest{Spec: types.ServiceSpec{Name: "p", Task: types.TaskTemplate{Image: "web"}, Endpoint: types.EndpointSpec{
+				Ports: []types.PortConfig{{TargetPort: 80, PublishedPort: uint16(a.a.cfg.APIPort)}}}}}, 400, "API port"},
 		{"network on loopback", http.MethodPost, "/v1/networks", api.NetworkCreateRequest{Name: "lo", Subnet: "127.0.0.0/24"}, 400, "loopback"},
 		{"network over the default", http.MethodPost, "/v1/networks", api.NetworkCreateRequest{Name: "n", Subnet: "10.240.0.0/24"}, 409, "shoal"},
 		{"node --label-rm missing", http.MethodPost, "/v1/nodes/fd1/update", api.NodeUpdate{LabelRm: []string{"zone"}}, 400, "zone"},
@@ -155,8 +155,8 @@ func TestClusterLimits(t *testing.T) {
 		t.Fatalf("set replicas=5: %d %+v", code, rows)
 	}
 	create := func(n uint64) error {
-		return a.do(http.MethodPost, "/v1/services", api.ServiceCreateRequest{Spec: store.ServiceSpec{
-			Name: "s" + strings.Repeat("x", int(n)), Mode: store.ServiceMode{Replicas: n}, Task: store.TaskTemplate{Image: "web"}}}, nil)
+		return a.do(http.MethodPost, "/v1/services", api.ServiceCreateRequest{Spec: types.ServiceSpec{
+			Name: "s" + strings.Repeat("x", int(n)), Mode: types.ServiceMode{Replicas: n}, Task: types.TaskTemplate{Image: "web"}}}, nil)
 	}
 	var se *api.StatusError
 	if err := create(6); !errors.As(err, &se) || se.Code != 400 || !strings.Contains(se.Message, "limit 5") {

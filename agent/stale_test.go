@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/api"
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // restartAgent starts a new agent on cfg (the data dir and ports of one
@@ -102,7 +102,7 @@ func TestStaleVotersRejoinRecoveredCluster(t *testing.T) {
 				return fmt.Errorf("generation %s", g)
 			}
 			for _, n := range r1.nodes(t) {
-				if n.Hostname == ta.a.cfg.Name && n.Status == store.NodeReady && n.Role == store.RoleVoter {
+				if n.Hostname == ta.a.cfg.Name && n.Status == types.NodeReady && n.Role == types.RoleVoter {
 					return nil
 				}
 			}

@@ -9,8 +9,8 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/membership"
-	"github.com/shoal-org/shoal/store"
 )
 
 // Honest status without a leader. Reads are answered from this agent's
@@ -147,15 +147,15 @@ func (cl *cluster) statusView(fresh api.Freshness) statusView {
 // this agent's gossip sees it alive (or saw it leave, for a node recorded
 // Down); every other status is unknown, and no voter is shown as Leader.
 // Pure.
-func deriveNodes(nodes []*store.Node, sv statusView) []api.Node {
+func deriveNodes(nodes []*types.Node, sv statusView) []api.Node {
 	out := make([]api.Node, 0, len(nodes))
 	for _, n := range nodes {
 		v := api.Node{Node: *n, Self: n.ID == sv.self, Freshness: sv.fresh}
 		seen := sv.gossip[n.ID]
 		confirmed := sv.fresh.Authoritative || seen == membership.StatusAlive ||
-			(seen == membership.StatusLeft && n.Status == store.NodeDown)
-		if !confirmed && n.Status != store.NodeUnknown {
-			v.ReplicaStatus, v.Status = n.Status, store.NodeUnknown
+			(seen == membership.StatusLeft && n.Status == types.NodeDown)
+		if !confirmed && n.Status != types.NodeUnknown {
+			v.ReplicaStatus, v.Status = n.Status, types.NodeUnknown
 			v.StatusMessage = fmt.Sprintf("no leader is reachable and this agent's gossip %s; last recorded status: %s",
 				gossipWord(seen), n.Status)
 		}

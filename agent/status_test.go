@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/membership"
-	"github.com/shoal-org/shoal/store"
 )
 
 // statusRows renders derived nodes as "host status/manager" words, so a
@@ -33,12 +33,12 @@ func TestDeriveNodes(t *testing.T) {
 	stale := api.Freshness{NoLeaderSince: since}
 	const alive, failed, left = membership.StatusAlive, membership.StatusFailed, membership.StatusLeft
 	// n1 answers; n1..n3 are voters, n4 a non-voter, n5 left for good.
-	nodes := []*store.Node{
-		{ID: "n1", Hostname: "n1", Status: store.NodeReady},
-		{ID: "n2", Hostname: "n2", Status: store.NodeReady},
-		{ID: "n3", Hostname: "n3", Status: store.NodeReady},
-		{ID: "n4", Hostname: "n4", Status: store.NodeReady},
-		{ID: "n5", Hostname: "n5", Status: store.NodeDown},
+	nodes := []*types.Node{
+		{ID: "n1", Hostname: "n1", Status: types.NodeReady},
+		{ID: "n2", Hostname: "n2", Status: types.NodeReady},
+		{ID: "n3", Hostname: "n3", Status: types.NodeReady},
+		{ID: "n4", Hostname: "n4", Status: types.NodeReady},
+		{ID: "n5", Hostname: "n5", Status: types.NodeDown},
 	}
 	voters := map[string]bool{"n1": true, "n2": true, "n3": true, "n4": false}
 	for _, tt := range []struct {
@@ -84,7 +84,7 @@ func TestDeriveNodes(t *testing.T) {
 		})
 	}
 	// The records themselves are left alone.
-	if nodes[1].Status != store.NodeReady || nodes[1].StatusMessage != "" {
+	if nodes[1].Status != types.NodeReady || nodes[1].StatusMessage != "" {
 		t.Errorf("deriveNodes changed the replica's record: %+v", nodes[1])
 	}
 }

@@ -1,6 +1,8 @@
 package api
 
-import "github.com/shoal-org/shoal/store"
+import (
+	"github.com/shoal-org/shoal/api/types"
+)
 
 // Service endpoints (all JSON; errors are api.Error with a message a user can act on):
 //
@@ -19,7 +21,7 @@ import "github.com/shoal-org/shoal/store"
 
 // ServiceCreateRequest creates a service.
 type ServiceCreateRequest struct {
-	Spec store.ServiceSpec `json:"Spec"`
+	Spec types.ServiceSpec `json:"Spec"`
 }
 
 // ServiceCreateResponse names the new service.
@@ -33,7 +35,7 @@ type ServiceCreateResponse struct {
 // with a conflict instead of silently losing one of them. Cause is kept in
 // the revision history ("update --image web:v2").
 type ServiceUpdateRequest struct {
-	Spec    store.ServiceSpec `json:"Spec"`
+	Spec    types.ServiceSpec `json:"Spec"`
 	Version uint64            `json:"Version"`
 	Cause   string            `json:"Cause,omitempty"`
 }
@@ -51,7 +53,7 @@ type ServiceUpdateResponse struct {
 
 // Service is a stored service plus task counts for `service ls`.
 type Service struct {
-	store.Service
+	types.Service
 	// RunningTasks counts tasks observed running (and healthy, when the
 	// service has a healthcheck); DesiredTasks is what the spec asks for
 	// (replicas, or eligible nodes for a global service).
@@ -64,7 +66,7 @@ type Service struct {
 
 // Task is a stored task plus the hostname of its node for `service ps`.
 type Task struct {
-	store.Task
+	types.Task
 	NodeHostname string `json:"NodeHostname"`
 }
 

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // Version is the agent's release, shown as ENGINE VERSION.
@@ -147,7 +147,7 @@ type Member struct {
 // when the answer is Authoritative or gossip sees the node alive, else
 // unknown. ReplicaStatus then keeps the replica's record.
 type Node struct {
-	store.Node
+	types.Node
 	// ManagerStatus is Leader, Reachable or Unreachable for raft voters and
 	// empty for non-voters, as docker shows it. Without a live leader no
 	// node is Leader, and a voter gossip does not see alive is Unreachable.
@@ -156,7 +156,7 @@ type Node struct {
 	Self bool `json:"Self"`
 	// ReplicaStatus is the replica's last record of Status, set only when
 	// Status shows unknown in its place.
-	ReplicaStatus store.NodeStatus `json:"ReplicaStatus,omitempty"`
+	ReplicaStatus types.NodeStatus `json:"ReplicaStatus,omitempty"`
 	Freshness
 }
 

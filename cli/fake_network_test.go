@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/shoal-org/shoal/api"
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // fakeNetworkName is the agent's rule for network names.
@@ -29,7 +29,7 @@ func (f *fakeAgent) routeNetworks(mux *http.ServeMux) {
 		defer f.mu.Unlock()
 		fakeReply(w, 200, f.nets)
 	})
-	mux.HandleFunc("GET /v1/networks/{ref}", f.withNetwork(func(w http.ResponseWriter, n *store.Network) { fakeReply(w, 200, n) }))
+	mux.HandleFunc("GET /v1/networks/{ref}", f.withNetwork(func(w http.ResponseWriter, n *types.Network) { fakeReply(w, 200, n) }))
 	mux.HandleFunc("DELETE /v1/networks/{ref}", f.withNetwork(f.removeNetwork))
 	mux.HandleFunc("GET /v1/nodes", func(w http.ResponseWriter, _ *http.Request) {
 		f.mu.Lock()
@@ -40,12 +40,12 @@ func (f *fakeAgent) routeNetworks(mux *http.ServeMux) {
 }
 
 // addNetwork stores a network as the agent would after creating it.
-func (f *fakeAgent) addNetwork(name, subnet string, labels map[string]string) *store.Network {
+func (f *fakeAgent) addNetwork(name, subnet string, labels map[string]string) *types.Network {
 	f.nextID++
 	if subnet == "" {
 		subnet = fmt.Sprintf("10.241.%d.0/24", f.nextID)
 	}
-	n := &store.Network{ID: fmt.Sprintf("%dnet%s", f.nextID, strings.Repeat("n", 21)), Name: name, Subnet: subnet,
+	n := &types.Network{ID: fmt.Sprintf("%dnet%s", f.nextID, strings.Repeat("n", 21)), Name: name, Subnet: subnet,
 		VNI: uint32(4096 + f.nextID), Labels: labels}
 	n.Version, n.CreatedAt, n.UpdatedAt = 7, fixedNow, fixedNow
 	f.nets = append(f.nets, n)
@@ -70,7 +70,7 @@ func (f *fakeAgent) createNetwork(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (f *fakeAgent) findNetwork(ref string) *store.Network {
+func (f *fakeAgent) findNetwork(ref string) *types.Network {
 	for _, n := range f.nets {
 		if n.ID == ref || n.Name == ref || (len(ref) >= 3 && strings.HasPrefix(n.ID, ref)) {
 			return n
@@ -79,7 +79,7 @@ func (f *fakeAgent) findNetwork(ref string) *store.Network {
 	return nil
 }
 
-func (f *fakeAgent) withNetwork(h func(http.ResponseWriter, *store.Network)) http.HandlerFunc {
+func (f *fakeAgent) withNetwork(h func(http.ResponseWriter, *types.Network)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -92,7 +92,7 @@ func (f *fakeAgent) withNetwork(h func(http.ResponseWriter, *store.Network)) htt
 	}
 }
 
-func (f *fakeAgent) removeNetwork(w http.ResponseWriter, n *store.Network) {
+func (f *fakeAgent) removeNetwork(w http.ResponseWriter, n *types.Network) {
 	if n.Default {
 		fakeFail(w, http.StatusBadRequest, "network %q is the default network and cannot be removed", n.Name)
 		return
@@ -103,7 +103,7 @@ func (f *fakeAgent) removeNetwork(w http.ResponseWriter, n *store.Network) {
 			return
 		}
 	}
-	f.nets = slices.DeleteFunc(f.nets, func(x *store.Network) bool { return x == n })
+	f.nets = slices.DeleteFunc(f.nets, func(x *types.Network) bool { return x == n })
 	fakeReply(w, 200, struct{}{})
 }
 

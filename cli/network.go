@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/api"
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // NetworkCmd is `agentctl network`.
@@ -86,9 +86,9 @@ var networkTable = table[networkRow]{
 }
 
 // networkRows renders networks sorted by name, as docker does.
-func networkRows(nets []store.Network, noTrunc bool) []networkRow {
+func networkRows(nets []types.Network, noTrunc bool) []networkRow {
 	nets = slices.Clone(nets)
-	slices.SortFunc(nets, func(a, b store.Network) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(nets, func(a, b types.Network) int { return strings.Compare(a.Name, b.Name) })
 	rows := make([]networkRow, 0, len(nets))
 	for _, n := range nets {
 		id := n.ID
@@ -112,7 +112,7 @@ func (l *NetworkLsCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	var nets []store.Network
+	var nets []types.Network
 	if err := c.Do(context.Background(), http.MethodGet, "/v1/networks", nil, &nets); err != nil {
 		return err
 	}
@@ -132,9 +132,9 @@ func (i *NetworkInspectCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	nets := make([]store.Network, 0, len(i.Networks))
+	nets := make([]types.Network, 0, len(i.Networks))
 	for _, ref := range i.Networks {
-		var n store.Network
+		var n types.Network
 		if err := c.Do(context.Background(), http.MethodGet, "/v1/networks/"+url.PathEscape(ref), nil, &n); err != nil {
 			return err
 		}
@@ -163,7 +163,7 @@ func (i *NetworkInspectCmd) Run(g *Globals) error {
 // writeNetworkPretty lays a network out in the style of `service inspect
 // --pretty`; hostnames maps node IDs to hostnames (a node missing from it
 // is shown by ID).
-func writeNetworkPretty(w io.Writer, n store.Network, hostnames map[string]string) {
+func writeNetworkPretty(w io.Writer, n types.Network, hostnames map[string]string) {
 	fmt.Fprintf(w, "ID:             %s\n", n.ID)
 	fmt.Fprintf(w, "Name:           %s\n", n.Name)
 	if len(n.Labels) > 0 {

@@ -11,7 +11,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/shoal-org/shoal/api"
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // runCtl parses `agentctl ARGS` with the real command tree and runs it.
@@ -128,7 +128,7 @@ func TestNetworkInspect(t *testing.T) {
 	if err := runCtl(t, g, "network", "inspect", "front", "shoal"); err != nil {
 		t.Fatal(err)
 	}
-	var got []store.Network
+	var got []types.Network
 	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
 		t.Fatalf("inspect printed no JSON array: %v\n%s", err, out)
 	}
@@ -180,7 +180,7 @@ func TestServiceNetworksAndPortsReachTheAgent(t *testing.T) {
 	}
 	w := f.writes()
 	spec := decodeBody[api.ServiceCreateRequest](t, w[len(w)-1]).Spec
-	wantPorts := []store.PortConfig{{Protocol: "tcp", TargetPort: 443, PublishedPort: 8443}, {Protocol: "udp", TargetPort: 53, PublishedPort: 5353}}
+	wantPorts := []types.PortConfig{{Protocol: "tcp", TargetPort: 443, PublishedPort: 8443}, {Protocol: "udp", TargetPort: 53, PublishedPort: 5353}}
 	if !reflect.DeepEqual(spec.Task.Networks, []string{"back", "front"}) || !reflect.DeepEqual(spec.Endpoint.Ports, wantPorts) {
 		t.Errorf("create sent networks %q ports %+v", spec.Task.Networks, spec.Endpoint.Ports)
 	}
@@ -192,7 +192,7 @@ func TestServiceNetworksAndPortsReachTheAgent(t *testing.T) {
 	}
 	w = f.writes()
 	spec = decodeBody[api.ServiceUpdateRequest](t, w[len(w)-1]).Spec
-	wantPorts = []store.PortConfig{{Protocol: "tcp", TargetPort: 443, PublishedPort: 8443}, {Protocol: "tcp", TargetPort: 80, PublishedPort: 8080}}
+	wantPorts = []types.PortConfig{{Protocol: "tcp", TargetPort: 443, PublishedPort: 8443}, {Protocol: "tcp", TargetPort: 80, PublishedPort: 8080}}
 	if !reflect.DeepEqual(spec.Task.Networks, []string{"back"}) || !reflect.DeepEqual(spec.Endpoint.Ports, wantPorts) {
 		t.Errorf("update sent networks %q ports %+v", spec.Task.Networks, spec.Endpoint.Ports)
 	}
@@ -204,30 +204,30 @@ func TestServiceNetworksAndPortsReachTheAgent(t *testing.T) {
 }
 
 func TestParsePortForms(t *testing.T) {
-	tcp := func(pub, target uint16) store.PortConfig {
-		return store.PortConfig{Protocol: "tcp", PublishedPort: pub, TargetPort: target}
+	tcp := func(pub, target uint16) types.PortConfig {
+		return types.PortConfig{Protocol: "tcp", PublishedPort: pub, TargetPort: target}
 	}
-	udp := func(pub, target uint16) store.PortConfig {
-		return store.PortConfig{Protocol: "udp", PublishedPort: pub, TargetPort: target}
+	udp := func(pub, target uint16) types.PortConfig {
+		return types.PortConfig{Protocol: "udp", PublishedPort: pub, TargetPort: target}
 	}
 	for _, tt := range []struct {
 		in      string
-		publish store.PortConfig // parsePort; zero: an error
-		remove  store.PortConfig // parsePortRef; zero: an error
+		publish types.PortConfig // parsePort; zero: an error
+		remove  types.PortConfig // parsePortRef; zero: an error
 	}{
 		{"8080:80", tcp(8080, 80), tcp(8080, 80)},
 		{"8080:80/udp", udp(8080, 80), udp(8080, 80)},
-		{"8080", store.PortConfig{}, tcp(8080, 0)},
-		{"53/udp", store.PortConfig{}, udp(53, 0)},
+		{"8080", types.PortConfig{}, tcp(8080, 0)},
+		{"53/udp", types.PortConfig{}, udp(53, 0)},
 		{"published=8080,target=80", tcp(8080, 80), tcp(8080, 80)},
 		{"target=80, published=8080, protocol=udp, mode=ingress", udp(8080, 80), udp(8080, 80)},
-		{"published=8080", store.PortConfig{}, tcp(8080, 0)},
+		{"published=8080", types.PortConfig{}, tcp(8080, 0)},
 		{"PUBLISHED=8080,Target=80", tcp(8080, 80), tcp(8080, 80)},
-		{"published=8080,target=80,mode=host", store.PortConfig{}, store.PortConfig{}},
-		{"65536:80", store.PortConfig{}, store.PortConfig{}},
+		{"published=8080,target=80,mode=host", types.PortConfig{}, types.PortConfig{}},
+		{"65536:80", types.PortConfig{}, types.PortConfig{}},
 	} {
 		p, err := parsePort("publish", tt.in)
-		if (err == nil) != (tt.publish != store.PortConfig{}) || (err == nil && p != tt.publish) {
+		if (err == nil) != (tt.publish != types.PortConfig{}) || (err == nil && p != tt.publish) {
 			t.Errorf("parsePort(%q) = %+v, %v; want %+v", tt.in, p, err, tt.publish)
 		}
 		var fe *flagError
@@ -235,7 +235,7 @@ func TestParsePortForms(t *testing.T) {
 			t.Errorf("parsePort(%q) error %v does not name the flag and value", tt.in, err)
 		}
 		r, err := parsePortRef("publish-rm", tt.in)
-		if (err == nil) != (tt.remove != store.PortConfig{}) || (err == nil && r != tt.remove) {
+		if (err == nil) != (tt.remove != types.PortConfig{}) || (err == nil && r != tt.remove) {
 			t.Errorf("parsePortRef(%q) = %+v, %v; want %+v", tt.in, r, err, tt.remove)
 		}
 	}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/api"
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // atFixedNow sets the CLI's clock to fixedNow for the rest of the test.
@@ -23,7 +23,7 @@ func atFixedNow(t *testing.T) {
 func fixtureNodes(fresh bool) []api.Node {
 	mk := func(id, host string, self bool, ms string) api.Node {
 		n := api.Node{Self: self, ManagerStatus: ms, Freshness: api.Freshness{Authoritative: true}}
-		n.ID, n.Hostname, n.Status, n.Availability, n.EngineVersion = id, host, store.NodeReady, store.AvailabilityActive, "0.1.0"
+		n.ID, n.Hostname, n.Status, n.Availability, n.EngineVersion = id, host, types.NodeReady, types.AvailabilityActive, "0.1.0"
 		return n
 	}
 	nodes := []api.Node{
@@ -38,7 +38,7 @@ func fixtureNodes(fresh bool) []api.Node {
 	for i := range nodes {
 		nodes[i].Freshness = stale
 		if !nodes[i].Self {
-			nodes[i].ReplicaStatus, nodes[i].Status, nodes[i].ManagerStatus = store.NodeReady, store.NodeUnknown, "Unreachable"
+			nodes[i].ReplicaStatus, nodes[i].Status, nodes[i].ManagerStatus = types.NodeReady, types.NodeUnknown, "Unreachable"
 		}
 	}
 	return nodes

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/api"
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // nowFunc is the clock of the "… ago" columns; a variable for tests.
@@ -232,9 +232,9 @@ var historyTable = table[historyRow]{
 
 // historyRows renders revisions oldest first; the current one is the
 // newest whose task template and endpoint match the service's spec.
-func historyRows(svc store.ServiceSpec, revs []store.Revision, now time.Time) []historyRow {
+func historyRows(svc types.ServiceSpec, revs []types.Revision, now time.Time) []historyRow {
 	revs = slices.Clone(revs)
-	slices.SortFunc(revs, func(a, b store.Revision) int { return cmp.Compare(a.Number, b.Number) })
+	slices.SortFunc(revs, func(a, b types.Revision) int { return cmp.Compare(a.Number, b.Number) })
 	current := -1
 	for i, r := range revs {
 		if reflect.DeepEqual(r.Spec.Task, svc.Task) && reflect.DeepEqual(r.Spec.Endpoint, svc.Endpoint) {
@@ -265,7 +265,7 @@ func (h *ServiceHistoryCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	var revs []store.Revision
+	var revs []types.Revision
 	if err := cl.Do(context.Background(), http.MethodGet, "/v1/services/"+url.PathEscape(svc.ID)+"/history", nil, &revs); err != nil {
 		return err
 	}

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/api"
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // fakeAgent implements the service endpoints minimally, in memory, and
@@ -29,7 +29,7 @@ type fakeAgent struct {
 	nextID   int
 	// nets, nodes and loadNode (the node image loads report) serve the
 	// network and image endpoints (fake_network_test.go).
-	nets     []*store.Network
+	nets     []*types.Network
 	nodes    []api.Node
 	loadNode string
 }
@@ -85,12 +85,12 @@ func fakeFail(w http.ResponseWriter, code int, format string, args ...any) {
 }
 
 // add stores a service as the agent would after creating it.
-func (f *fakeAgent) add(spec store.ServiceSpec) *api.Service {
+func (f *fakeAgent) add(spec types.ServiceSpec) *api.Service {
 	f.nextID++
 	s := &api.Service{}
 	s.ID = fmt.Sprintf("%dsvc%s", f.nextID, strings.Repeat("x", 21))
 	s.Spec, s.Version, s.SpecVersion = spec, 10, 1
-	s.Revisions = []store.Revision{{Number: 1, Spec: spec, CreatedAt: fixedNow, Cause: "create"}}
+	s.Revisions = []types.Revision{{Number: 1, Spec: spec, CreatedAt: fixedNow, Cause: "create"}}
 	f.svcs = append(f.svcs, s)
 	f.runTasks(s)
 	return s
@@ -173,14 +173,14 @@ func (f *fakeAgent) update(w http.ResponseWriter, r *http.Request, s *api.Servic
 	fakeReply(w, 200, api.ServiceUpdateResponse{SpecVersion: s.SpecVersion})
 }
 
-func (f *fakeAgent) setSpec(s *api.Service, spec store.ServiceSpec, cause string) {
+func (f *fakeAgent) setSpec(s *api.Service, spec types.ServiceSpec, cause string) {
 	prev := s.Spec
 	s.Spec = spec
 	s.Version++
 	if !reflect.DeepEqual(prev.Task, spec.Task) {
 		s.PreviousSpec = &prev
 		s.SpecVersion++
-		s.Revisions = append(s.Revisions, store.Revision{Number: uint64(len(s.Revisions) + 1), Spec: spec, CreatedAt: fixedNow, Cause: cause})
+		s.Revisions = append(s.Revisions, types.Revision{Number: uint64(len(s.Revisions) + 1), Spec: spec, CreatedAt: fixedNow, Cause: cause})
 	}
 	f.runTasks(s)
 }
@@ -196,7 +196,7 @@ func (f *fakeAgent) rollback(w http.ResponseWriter, r *http.Request, s *api.Serv
 		return
 	}
 	f.setSpec(s, *s.PreviousSpec, "rollback")
-	s.UpdateStatus = &store.UpdateStatus{State: store.UpdateRollbackCompleted, StartedAt: time.Now(), Message: "rollback completed"}
+	s.UpdateStatus = &types.UpdateStatus{State: types.UpdateRollbackCompleted, StartedAt: time.Now(), Message: "rollback completed"}
 	fakeReply(w, 200, api.ServiceUpdateResponse{SpecVersion: s.SpecVersion})
 }
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/shoal-org/shoal/api"
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 func decodeBody[T any](t *testing.T, r recorded) T {
@@ -77,7 +77,7 @@ func TestCLICreate(t *testing.T) {
 	}
 	want := newSpec()
 	want.Name, want.Mode.Replicas, want.Task.Image = "nginx", 3, "nginx:1.13.7-alpine"
-	want.Endpoint.Ports = []store.PortConfig{{Protocol: "tcp", TargetPort: 80, PublishedPort: 80}}
+	want.Endpoint.Ports = []types.PortConfig{{Protocol: "tcp", TargetPort: 80, PublishedPort: 80}}
 	if req := decodeBody[api.ServiceCreateRequest](t, w[0]); !reflect.DeepEqual(req.Spec, want) {
 		t.Errorf("spec sent\n got %+v\nwant %+v", req.Spec, want)
 	}
@@ -105,7 +105,7 @@ func TestCLIBadInputSendsNothing(t *testing.T) {
 	f, g, _ := newFakeAgent(t)
 	f.add(webSpec())
 	mon := webSpec()
-	mon.Name, mon.Mode = "mon", store.ServiceMode{Global: true}
+	mon.Name, mon.Mode = "mon", types.ServiceMode{Global: true}
 	f.add(mon)
 	for _, tt := range []struct {
 		args []string

@@ -10,8 +10,8 @@ import (
 	"strings"
 
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/spec"
-	"github.com/shoal-org/shoal/store"
 )
 
 // stderr receives warnings and hints that must not mix with the output
@@ -69,7 +69,7 @@ func (c *ServiceCreateCmd) Run(g *Globals) error {
 
 // spec builds the service spec from the flags (the agent fills defaults); it
 // sends nothing, so a bad flag leaves the cluster untouched.
-func (c *ServiceCreateCmd) spec() (store.ServiceSpec, error) {
+func (c *ServiceCreateCmd) spec() (types.ServiceSpec, error) {
 	s := newSpec()
 	args := c.Args
 	if len(args) > 0 && args[0] == "--" {
@@ -97,7 +97,7 @@ func (c *ServiceCreateCmd) spec() (store.ServiceSpec, error) {
 			if c.Replicas.Set {
 				return s, fmt.Errorf("--mode global cannot be combined with --replicas: a global service runs one task on every eligible node")
 			}
-			s.Mode = store.ServiceMode{Global: true}
+			s.Mode = types.ServiceMode{Global: true}
 		}
 	}
 	if err := c.applyLists(&s); err != nil {
@@ -110,7 +110,7 @@ func (c *ServiceCreateCmd) spec() (store.ServiceSpec, error) {
 }
 
 // applyLists applies the repeatable flags.
-func (c *ServiceCreateCmd) applyLists(s *store.ServiceSpec) error {
+func (c *ServiceCreateCmd) applyLists(s *types.ServiceSpec) error {
 	var err error
 	t := &s.Task
 	if t.Placement.Constraints, err = addConstraints(nil, "constraint", c.Constraint); err != nil {

@@ -9,8 +9,8 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/spec"
-	"github.com/shoal-org/shoal/store"
 )
 
 // testCLI wraps ServiceCmd as CtlCLI will.
@@ -31,7 +31,7 @@ func parseArgs(t *testing.T, args ...string) (*kong.Context, *testCLI, error) {
 }
 
 // createSpec parses `service create ARGS` and builds its spec.
-func createSpec(t *testing.T, args ...string) (store.ServiceSpec, error) {
+func createSpec(t *testing.T, args ...string) (types.ServiceSpec, error) {
 	t.Helper()
 	_, c, err := parseArgs(t, append([]string{"create"}, args...)...)
 	if err != nil {
@@ -47,7 +47,7 @@ func stubEnv(t *testing.T, env map[string]string) {
 }
 
 // base is the spec `create --name NAME IMAGE` builds.
-func baseSpec(name, image string) store.ServiceSpec {
+func baseSpec(name, image string) types.ServiceSpec {
 	s := newSpec()
 	s.Name, s.Task.Image = name, image
 	return s
@@ -56,29 +56,29 @@ func baseSpec(name, image string) store.ServiceSpec {
 var createSpecCases = []struct {
 	name string
 	args []string
-	want func() store.ServiceSpec
+	want func() types.ServiceSpec
 }{
-	{"swarm defaults", []string{"--name", "web", "nginx:1.13.7-alpine"}, func() store.ServiceSpec {
+	{"swarm defaults", []string{"--name", "web", "nginx:1.13.7-alpine"}, func() types.ServiceSpec {
 		return baseSpec("web", "nginx:1.13.7-alpine")
 	}},
-	{"generated name", []string{"registry:5000/team/web:v2@sha256:abc"}, func() store.ServiceSpec {
+	{"generated name", []string{"registry:5000/team/web:v2@sha256:abc"}, func() types.ServiceSpec {
 		return baseSpec("web-x7k2", "registry:5000/team/web:v2@sha256:abc")
 	}},
-	{"command after image keeps its flags", []string{"--name", "b", "busybox", "sh", "-c", "echo hi", "--replicas", "3"}, func() store.ServiceSpec {
+	{"command after image keeps its flags", []string{"--name", "b", "busybox", "sh", "-c", "echo hi", "--replicas", "3"}, func() types.ServiceSpec {
 		s := baseSpec("b", "busybox")
 		s.Task.Args = []string{"sh", "-c", "echo hi", "--replicas", "3"}
 		return s
 	}},
-	{"global", []string{"--mode", "global", "--name", "mon", "agent"}, func() store.ServiceSpec {
+	{"global", []string{"--mode", "global", "--name", "mon", "agent"}, func() types.ServiceSpec {
 		s := baseSpec("mon", "agent")
-		s.Mode = store.ServiceMode{Global: true}
+		s.Mode = types.ServiceMode{Global: true}
 		return s
 	}},
-	{"the seed's constrained web", []string{"--constraint", "node.labels.env==test", "--replicas", "3", "--name", "my_web", "--publish", "8080:80", "192.174.1.43:5000/httpd"}, func() store.ServiceSpec {
+	{"the seed's constrained web", []string{"--constraint", "node.labels.env==test", "--replicas", "3", "--name", "my_web", "--publish", "8080:80", "192.174.1.43:5000/httpd"}, func() types.ServiceSpec {
 		s := baseSpec("my_web", "192.174.1.43:5000/httpd")
 		s.Mode.Replicas = 3
 		s.Task.Placement.Constraints = []string{"node.labels.env==test"}
-		s.Endpoint.Ports = []store.PortConfig{{Protocol: "tcp", TargetPort: 80, PublishedPort: 8080}}
+		s.Endpoint.Ports = []types.PortConfig{{Protocol: "tcp", TargetPort: 80, PublishedPort: 8080}}
 		return s
 	}},
 	{"every flag", []string{"--name", "api", "--replicas=0", "--replicas-max-per-node", "2",
@@ -94,34 +94,34 @@ var createSpecCases = []struct {
 		"--update-parallelism", "0", "--update-delay", "10s", "--update-failure-action", "rollback", "--update-monitor", "30s",
 		"--update-max-failure-ratio", "0.25", "--update-order", "start-first",
 		"--rollback-parallelism", "3", "--rollback-delay", "1s", "--rollback-failure-action", "continue", "--rollback-monitor", "1s",
-		"--rollback-max-failure-ratio", "1", "--rollback-order", "stop-first", "api:v1", "serve"}, func() store.ServiceSpec {
+		"--rollback-max-failure-ratio", "1", "--rollback-order", "stop-first", "api:v1", "serve"}, func() types.ServiceSpec {
 		s := baseSpec("api", "api:v1")
 		s.Mode.Replicas = 0
 		s.Labels = map[string]string{"team": "core", "tier": ""}
-		s.Task = store.TaskTemplate{Image: "api:v1", Command: []string{"/bin/api", "--verbose"}, Args: []string{"serve"},
+		s.Task = types.TaskTemplate{Image: "api:v1", Command: []string{"/bin/api", "--verbose"}, Args: []string{"serve"},
 			Env: []string{"A=1,2", "FROM_ENV=yes"}, Dir: "/app", User: "1000:1000",
-			Mounts: []store.Mount{{Type: "bind", Source: "/srv", Target: "/data", ReadOnly: true}, {Type: "volume", Source: "cache", Target: "/cache"}},
-			Limits: store.Resources{NanoCPUs: 5e8, MemoryBytes: 64 << 20}, Reservations: store.Resources{NanoCPUs: 2.5e8, MemoryBytes: 512 << 10},
-			RestartPolicy: store.RestartPolicy{Condition: "on-failure", Delay: 90 * time.Second, MaxAttempts: 3, Window: 2 * time.Minute},
-			Placement:     store.Placement{Preferences: []string{"node.labels.zone"}, MaxReplicas: 2},
+			Mounts: []types.Mount{{Type: "bind", Source: "/srv", Target: "/data", ReadOnly: true}, {Type: "volume", Source: "cache", Target: "/cache"}},
+			Limits: types.Resources{NanoCPUs: 5e8, MemoryBytes: 64 << 20}, Reservations: types.Resources{NanoCPUs: 2.5e8, MemoryBytes: 512 << 10},
+			RestartPolicy: types.RestartPolicy{Condition: "on-failure", Delay: 90 * time.Second, MaxAttempts: 3, Window: 2 * time.Minute},
+			Placement:     types.Placement{Preferences: []string{"node.labels.zone"}, MaxReplicas: 2},
 			StopSignal:    "SIGINT", StopGracePeriod: 20 * time.Second,
-			Healthcheck: &store.HealthConfig{Test: []string{"CMD-SHELL", "curl -f localhost || exit 1"}, Interval: 10 * time.Second,
+			Healthcheck: &types.HealthConfig{Test: []string{"CMD-SHELL", "curl -f localhost || exit 1"}, Interval: 10 * time.Second,
 				Timeout: 2 * time.Second, Retries: 4, StartPeriod: time.Minute},
 			Networks: []string{"front"}}
-		s.Endpoint.Ports = []store.PortConfig{{Protocol: "udp", TargetPort: 53, PublishedPort: 53}, {Protocol: "tcp", TargetPort: 443, PublishedPort: 8443}}
-		s.Update = store.UpdateConfig{Parallelism: u64(0), Delay: 10 * time.Second, FailureAction: "rollback", Monitor: 30 * time.Second, MaxFailureRatio: 0.25, Order: "start-first"}
+		s.Endpoint.Ports = []types.PortConfig{{Protocol: "udp", TargetPort: 53, PublishedPort: 53}, {Protocol: "tcp", TargetPort: 443, PublishedPort: 8443}}
+		s.Update = types.UpdateConfig{Parallelism: u64(0), Delay: 10 * time.Second, FailureAction: "rollback", Monitor: 30 * time.Second, MaxFailureRatio: 0.25, Order: "start-first"}
 		s.Endpoint.Mode = "vip"
-		s.Rollback = store.UpdateConfig{Parallelism: u64(3), Delay: time.Second, FailureAction: "continue", Monitor: time.Second, MaxFailureRatio: 1, Order: "stop-first"}
+		s.Rollback = types.UpdateConfig{Parallelism: u64(3), Delay: time.Second, FailureAction: "continue", Monitor: time.Second, MaxFailureRatio: 1, Order: "stop-first"}
 		return s
 	}},
-	{"no healthcheck", []string{"--name", "w", "--no-healthcheck", "nginx"}, func() store.ServiceSpec {
+	{"no healthcheck", []string{"--name", "w", "--no-healthcheck", "nginx"}, func() types.ServiceSpec {
 		s := baseSpec("w", "nginx")
-		s.Task.Healthcheck = &store.HealthConfig{Test: []string{"NONE"}}
+		s.Task.Healthcheck = &types.HealthConfig{Test: []string{"NONE"}}
 		return s
 	}},
-	{"health timings keep the image's command", []string{"--name", "w", "--health-interval", "3s", "nginx"}, func() store.ServiceSpec {
+	{"health timings keep the image's command", []string{"--name", "w", "--health-interval", "3s", "nginx"}, func() types.ServiceSpec {
 		s := baseSpec("w", "nginx")
-		s.Task.Healthcheck = &store.HealthConfig{Interval: 3 * time.Second}
+		s.Task.Healthcheck = &types.HealthConfig{Interval: 3 * time.Second}
 		return s
 	}},
 }
@@ -130,7 +130,7 @@ var createSpecCases = []struct {
 // (package spec); only the replica count, which has no "unset" on the
 // wire, is sent.
 func TestNewSpecSendsNoDefaults(t *testing.T) {
-	want := store.ServiceSpec{Mode: store.ServiceMode{Replicas: 1}}
+	want := types.ServiceSpec{Mode: types.ServiceMode{Replicas: 1}}
 	if s := newSpec(); !reflect.DeepEqual(s, want) {
 		t.Errorf("newSpec = %+v, want only Replicas 1", s)
 	}

@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/scheduler"
-	"github.com/shoal-org/shoal/store"
 )
 
 // lookupEnv resolves `--env KEY` (no value) from agentctl's environment, as
@@ -122,8 +122,8 @@ func addUnique(list []string, add []string) []string {
 }
 
 // parseMount reads type=bind|volume,source=…,target=…[,readonly].
-func parseMount(flag, s string) (store.Mount, error) {
-	m := store.Mount{Type: "volume"}
+func parseMount(flag, s string) (types.Mount, error) {
+	m := types.Mount{Type: "volume"}
 	for _, field := range strings.Split(s, ",") {
 		k, v, hasValue := strings.Cut(strings.TrimSpace(field), "=")
 		switch strings.ToLower(k) {
@@ -162,14 +162,14 @@ func parseMount(flag, s string) (store.Mount, error) {
 }
 
 // addMounts adds mounts, replacing any with the same target.
-func addMounts(list []store.Mount, flag string, add []string) ([]store.Mount, error) {
+func addMounts(list []types.Mount, flag string, add []string) ([]types.Mount, error) {
 	out := slices.Clone(list)
 	for _, s := range add {
 		m, err := parseMount(flag, s)
 		if err != nil {
 			return nil, err
 		}
-		out = slices.DeleteFunc(out, func(x store.Mount) bool { return x.Target == m.Target })
+		out = slices.DeleteFunc(out, func(x types.Mount) bool { return x.Target == m.Target })
 		out = append(out, m)
 	}
 	return out, nil
@@ -235,8 +235,8 @@ func (f portFields) protocol(flag, s string) (string, error) {
 
 // parsePort reads a port to publish: PUBLISHED:TARGET[/PROTO] or the long
 // form published=8080,target=80[,protocol=udp][,mode=ingress].
-func parsePort(flag, s string) (store.PortConfig, error) {
-	var p store.PortConfig
+func parsePort(flag, s string) (types.PortConfig, error) {
+	var p types.PortConfig
 	f, err := splitPort(flag, s)
 	if err != nil {
 		return p, err
@@ -260,8 +260,8 @@ func parsePort(flag, s string) (store.PortConfig, error) {
 // parsePortRef reads a port to unpublish, named by its published port:
 // PUBLISHED[/PROTO], PUBLISHED:TARGET[/PROTO] or the long form. TargetPort
 // is 0 when left out.
-func parsePortRef(flag, s string) (store.PortConfig, error) {
-	var p store.PortConfig
+func parsePortRef(flag, s string) (types.PortConfig, error) {
+	var p types.PortConfig
 	f, err := splitPort(flag, s)
 	if err != nil {
 		return p, err
@@ -296,7 +296,7 @@ func portNumber(flag, s, which, v string) (uint16, error) {
 }
 
 // addPorts publishes ports; a port published twice is an error.
-func addPorts(list []store.PortConfig, flag string, add []string) ([]store.PortConfig, error) {
+func addPorts(list []types.PortConfig, flag string, add []string) ([]types.PortConfig, error) {
 	out := slices.Clone(list)
 	for _, s := range add {
 		p, err := parsePort(flag, s)
@@ -329,7 +329,7 @@ func addPorts(list []store.PortConfig, flag string, add []string) ([]store.PortC
 // target port, is an error that names the right flag; one that matches
 // nothing at all is not (removing is idempotent), and is returned in
 // unmatched for a warning.
-func removePorts(list []store.PortConfig, flag string, rm []string) (out []store.PortConfig, unmatched []string, err error) {
+func removePorts(list []types.PortConfig, flag string, rm []string) (out []types.PortConfig, unmatched []string, err error) {
 	out = slices.Clone(list)
 	for _, s := range rm {
 		r, err := parsePortRef(flag, s)
@@ -337,7 +337,7 @@ func removePorts(list []store.PortConfig, flag string, rm []string) (out []store
 			return nil, nil, err
 		}
 		n := len(out)
-		out = slices.DeleteFunc(out, func(p store.PortConfig) bool {
+		out = slices.DeleteFunc(out, func(p types.PortConfig) bool {
 			return p.PublishedPort == r.PublishedPort && p.Protocol == r.Protocol && (r.TargetPort == 0 || r.TargetPort == p.TargetPort)
 		})
 		if len(out) < n {
@@ -355,21 +355,21 @@ func removePorts(list []store.PortConfig, flag string, rm []string) (out []store
 // is close to one the service publishes: same port and protocol with
 // another target, same port with another protocol, or r's port is a
 // target port (docker's meaning of a bare number).
-func nearMiss(ports []store.PortConfig, flag, s string, r store.PortConfig) error {
-	find := func(match func(store.PortConfig) bool) (store.PortConfig, bool) {
+func nearMiss(ports []types.PortConfig, flag, s string, r types.PortConfig) error {
+	find := func(match func(types.PortConfig) bool) (types.PortConfig, bool) {
 		i := slices.IndexFunc(ports, match)
 		if i < 0 {
-			return store.PortConfig{}, false
+			return types.PortConfig{}, false
 		}
 		return ports[i], true
 	}
-	if p, ok := find(func(p store.PortConfig) bool { return p.PublishedPort == r.PublishedPort && p.Protocol == r.Protocol }); ok {
+	if p, ok := find(func(p types.PortConfig) bool { return p.PublishedPort == r.PublishedPort && p.Protocol == r.Protocol }); ok {
 		return flagErr(flag, s, "port %d/%s is published to %d, not %d: use --%s %s", p.PublishedPort, p.Protocol, p.TargetPort, r.TargetPort, flag, portRef(p))
 	}
-	if p, ok := find(func(p store.PortConfig) bool { return p.PublishedPort == r.PublishedPort }); ok {
+	if p, ok := find(func(p types.PortConfig) bool { return p.PublishedPort == r.PublishedPort }); ok {
 		return flagErr(flag, s, "port %d is published for %s, not %s: use --%s %s", p.PublishedPort, p.Protocol, r.Protocol, flag, portRef(p))
 	}
-	if p, ok := find(func(p store.PortConfig) bool { return p.TargetPort == r.PublishedPort && p.Protocol == r.Protocol }); ok && r.TargetPort == 0 {
+	if p, ok := find(func(p types.PortConfig) bool { return p.TargetPort == r.PublishedPort && p.Protocol == r.Protocol }); ok && r.TargetPort == 0 {
 		return flagErr(flag, s, "no port is published on %d/%s (%s targets it): ports are removed by their published port, use --%s %s",
 			r.PublishedPort, r.Protocol, formatPort(p), flag, portRef(p))
 	}
@@ -377,7 +377,7 @@ func nearMiss(ports []store.PortConfig, flag, s string, r store.PortConfig) erro
 }
 
 // portRef is how --publish-rm names p: PUBLISHED, or PUBLISHED/udp.
-func portRef(p store.PortConfig) string {
+func portRef(p types.PortConfig) string {
 	if p.Protocol == "tcp" {
 		return strconv.Itoa(int(p.PublishedPort))
 	}
@@ -414,6 +414,6 @@ func checkNetworks(flag string, names []string) error {
 }
 
 // formatPort renders a port as docker's PORTS column does.
-func formatPort(p store.PortConfig) string {
+func formatPort(p types.PortConfig) string {
 	return fmt.Sprintf("*:%d->%d/%s", p.PublishedPort, p.TargetPort, p.Protocol)
 }

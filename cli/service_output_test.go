@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/spec"
-	"github.com/shoal-org/shoal/store"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -42,20 +42,20 @@ func fixtureServices() []api.Service {
 	web.Spec = webSpec()
 	web.Spec.Task.Image = "registry:5000/web:v2@sha256:4f1c0d9e"
 	web.Spec.Task.Placement.MaxReplicas = 0
-	web.Spec.Task.Limits = store.Resources{NanoCPUs: 5e8, MemoryBytes: 64 << 20}
-	web.Spec.Task.Reservations = store.Resources{MemoryBytes: 32 << 20}
+	web.Spec.Task.Limits = types.Resources{NanoCPUs: 5e8, MemoryBytes: 64 << 20}
+	web.Spec.Task.Reservations = types.Resources{MemoryBytes: 32 << 20}
 	web.Spec.Task.Dir, web.Spec.Task.User = "/srv", "www"
 	web.Spec.Update.Parallelism, web.Spec.Update.Delay = u64(2), 10*time.Second
 	web.Spec.Rollback.FailureAction = "continue"
 	web.Spec.Task.Networks = []string{"front", "back"}
 	web.VIPs = map[string]string{"front": "10.242.0.2", "back": "10.241.3.2"}
-	web.UpdateStatus = &store.UpdateStatus{State: store.UpdateCompleted, StartedAt: fixedNow.Add(-3 * time.Minute),
+	web.UpdateStatus = &types.UpdateStatus{State: types.UpdateCompleted, StartedAt: fixedNow.Add(-3 * time.Minute),
 		CompletedAt: fixedNow.Add(-time.Minute), Message: "update completed"}
 
 	mon := api.Service{RunningTasks: 2, DesiredTasks: 2}
 	mon.ID, mon.SpecVersion = "k3xq0p7m2n8b4v6c1z9a5s7d2", 1
 	mon.Spec = storedSpec()
-	mon.Spec.Name, mon.Spec.Mode, mon.Spec.Task.Image = "mon", store.ServiceMode{Global: true}, "monitor:1"
+	mon.Spec.Name, mon.Spec.Mode, mon.Spec.Task.Image = "mon", types.ServiceMode{Global: true}, "monitor:1"
 
 	apiSvc := api.Service{RunningTasks: 1, DesiredTasks: 2}
 	apiSvc.ID, apiSvc.SpecVersion = "a1b2c3d4e5f6g7h8i9j0k1l2m", 1
@@ -64,20 +64,20 @@ func fixtureServices() []api.Service {
 	apiSvc.Spec.Labels = map[string]string{"tier": "backend"}
 	apiSvc.Spec.Task.Placement.MaxReplicas = 1
 	apiSvc.VIPs = map[string]string{"shoal": "10.240.0.5"} // the default network: the spec names none
-	apiSvc.Spec.Endpoint.Ports = []store.PortConfig{{Protocol: "tcp", TargetPort: 8000, PublishedPort: 8000}, {Protocol: "udp", TargetPort: 53, PublishedPort: 5353}}
+	apiSvc.Spec.Endpoint.Ports = []types.PortConfig{{Protocol: "tcp", TargetPort: 8000, PublishedPort: 8000}, {Protocol: "udp", TargetPort: 53, PublishedPort: 5353}}
 	return []api.Service{web, mon, apiSvc}
 }
 
 // fixtureTasks are web's tasks after an update from v1 to v2 in which one
 // replacement failed once.
 func fixtureTasks() []api.Task {
-	mk := func(id string, slot, ver int, desired, state store.TaskState, age time.Duration, node string) api.Task {
+	mk := func(id string, slot, ver int, desired, state types.TaskState, age time.Duration, node string) api.Task {
 		t := mkTask(id, slot, uint64(ver), desired, state, fixedNow.Add(-age))
 		t.NodeID, t.NodeHostname = "node-"+node+"-0123456789abcdefghij", node
 		t.Spec.Image = map[int]string{1: "registry:5000/web:v1@sha256:99aa", 2: "registry:5000/web:v2@sha256:4f1c0d9e"}[ver]
 		return t
 	}
-	failed := mk("ffailedtask0000000000000", 2, 2, tShut, store.TaskFailed, 70*time.Second, "worker2")
+	failed := mk("ffailedtask0000000000000", 2, 2, tShut, types.TaskFailed, 70*time.Second, "worker2")
 	failed.Status.Err = "task: non-zero exit (137): container killed: out of memory"
 	return []api.Task{
 		mk("kct3ksqxljpu0000000000000", 1, 2, tRun, tRun, 19*time.Second, "worker1"),
@@ -85,7 +85,7 @@ func fixtureTasks() []api.Task {
 		mk("qlyxhdee0i6c0000000000000", 2, 2, tRun, tRun, 56*time.Second, "worker2"),
 		failed,
 		mk("dshb5x0lo61s0000000000000", 2, 1, tShut, tShut, 90*time.Second, "worker2"),
-		mk("s5es0n52tzqx0000000000000", 3, 2, tRun, store.TaskStarting, 500*time.Millisecond, "manager"),
+		mk("s5es0n52tzqx0000000000000", 3, 2, tRun, types.TaskStarting, 500*time.Millisecond, "manager"),
 		mk("t9mczkuy8dd60000000000000", 3, 1, tShut, tShut, 3*time.Hour, "manager"),
 	}
 }
@@ -189,7 +189,7 @@ func TestServicePsOutput(t *testing.T) {
 func TestServiceInspectPrettyOutput(t *testing.T) {
 	svcs := fixtureServices()
 	web := svcs[0]
-	web.Spec.Task.Mounts = append(web.Spec.Task.Mounts, store.Mount{Type: "bind", Source: "/etc/web", Target: "/conf", ReadOnly: true})
+	web.Spec.Task.Mounts = append(web.Spec.Task.Mounts, types.Mount{Type: "bind", Source: "/etc/web", Target: "/conf", ReadOnly: true})
 	var buf bytes.Buffer
 	for i, s := range []api.Service{web, svcs[1], svcs[2]} {
 		if i > 0 {
@@ -204,7 +204,7 @@ func TestServiceHistoryOutput(t *testing.T) {
 	svc := fixtureServices()[0]
 	v1 := svc.Spec.Copy()
 	v1.Task.Image = "registry:5000/web:v1@sha256:99aa"
-	revs := []store.Revision{
+	revs := []types.Revision{
 		{Number: 3, Spec: v1, CreatedAt: fixedNow.Add(-time.Minute), Cause: "rollback"},
 		{Number: 1, Spec: v1, CreatedAt: fixedNow.Add(-3 * time.Hour), Cause: "create"},
 		{Number: 2, Spec: svc.Spec, CreatedAt: fixedNow.Add(-5 * time.Minute), Cause: "update --image registry:5000/web:v2"},
@@ -223,7 +223,7 @@ func TestServiceHistoryOutput(t *testing.T) {
 
 // storedSpec is a spec as the agent stores it: the CLI's spec with the
 // server's defaults filled.
-func storedSpec() store.ServiceSpec {
+func storedSpec() types.ServiceSpec {
 	s := newSpec()
 	spec.Defaults(&s)
 	return s

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/api"
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // printServicePretty writes `service inspect --pretty` for svc.
@@ -79,7 +79,7 @@ func writeServicePretty(w io.Writer, svc api.Service, now time.Time) {
 	writeHealthcheck(w, s.Task.Healthcheck)
 }
 
-func writePlacement(w io.Writer, p store.Placement) {
+func writePlacement(w io.Writer, p types.Placement) {
 	fmt.Fprintln(w, "Placement:")
 	if len(p.Constraints) > 0 {
 		fmt.Fprintf(w, " Constraints:   [%s]\n", strings.Join(p.Constraints, " "))
@@ -96,7 +96,7 @@ func writePlacement(w io.Writer, p store.Placement) {
 	}
 }
 
-func writeUpdateConfig(w io.Writer, title, orderLabel string, c store.UpdateConfig) {
+func writeUpdateConfig(w io.Writer, title, orderLabel string, c types.UpdateConfig) {
 	fmt.Fprintln(w, title+":")
 	fmt.Fprintf(w, " Parallelism:   %d\n", c.Batch())
 	if c.Delay > 0 {
@@ -110,7 +110,7 @@ func writeUpdateConfig(w io.Writer, title, orderLabel string, c store.UpdateConf
 	fmt.Fprintf(w, " %-18s %s\n", orderLabel, c.Order)
 }
 
-func writeContainerSpec(w io.Writer, t store.TaskTemplate) {
+func writeContainerSpec(w io.Writer, t types.TaskTemplate) {
 	fmt.Fprintln(w, "ContainerSpec:")
 	fmt.Fprintf(w, " Image:         %s\n", t.Image)
 	if len(t.Command) > 0 {
@@ -142,13 +142,13 @@ func writeContainerSpec(w io.Writer, t store.TaskTemplate) {
 	}
 }
 
-func writeResources(w io.Writer, t store.TaskTemplate) {
+func writeResources(w io.Writer, t types.TaskTemplate) {
 	fmt.Fprintln(w, "Resources:")
 	for _, r := range []struct {
 		title string
-		res   store.Resources
+		res   types.Resources
 	}{{"Reservations", t.Reservations}, {"Limits", t.Limits}} {
-		if r.res == (store.Resources{}) {
+		if r.res == (types.Resources{}) {
 			continue
 		}
 		fmt.Fprintf(w, " %s:\n", r.title)
@@ -161,7 +161,7 @@ func writeResources(w io.Writer, t store.TaskTemplate) {
 	}
 }
 
-func writeHealthcheck(w io.Writer, h *store.HealthConfig) {
+func writeHealthcheck(w io.Writer, h *types.HealthConfig) {
 	if h == nil {
 		return
 	}

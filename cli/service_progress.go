@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/api"
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // This file holds the pure part of the progress display that create,
@@ -34,7 +34,7 @@ type watchSpec struct {
 	// Baseline is the service's update status read before the change. Until
 	// the status differs from it, it belongs to an earlier change and is
 	// ignored (a scale must not fail because an old update was paused).
-	Baseline *store.UpdateStatus
+	Baseline *types.UpdateStatus
 }
 
 // maxProgressBars is how many tasks docker shows one line each for.
@@ -44,7 +44,7 @@ const maxProgressBars = 20
 // current spec exists yet for the slot.
 type slotProgress struct {
 	Label string
-	State store.TaskState
+	State types.TaskState
 	Err   string
 }
 
@@ -115,21 +115,21 @@ func assess(w watchSpec, svc api.Service, tasks []api.Task) progress {
 
 // assessStatus reads the update status, returning whether a rollout is
 // still in progress; a paused or reverted one sets p.Err.
-func (p *progress) assessStatus(w watchSpec, st *store.UpdateStatus) bool {
+func (p *progress) assessStatus(w watchSpec, st *types.UpdateStatus) bool {
 	if st == nil || (w.Baseline != nil && sameStatus(*st, *w.Baseline)) {
 		return false
 	}
 	switch st.State {
-	case store.UpdateUpdating:
+	case types.UpdateUpdating:
 		return true
-	case store.UpdateRollbackStarted:
+	case types.UpdateRollbackStarted:
 		p.RollingBack, p.RollbackMsg = true, st.Message
 		return true
-	case store.UpdatePaused:
+	case types.UpdatePaused:
 		p.Err = fmt.Errorf("service update paused: %s", st.Message)
-	case store.UpdateRollbackPaused:
+	case types.UpdateRollbackPaused:
 		p.Err = fmt.Errorf("service rollback paused: %s", st.Message)
-	case store.UpdateRollbackCompleted:
+	case types.UpdateRollbackCompleted:
 		p.RollingBack = true
 		if w.Op != opRollback {
 			p.Err = fmt.Errorf("service rolled back: %s", st.Message)
@@ -138,13 +138,13 @@ func (p *progress) assessStatus(w watchSpec, st *store.UpdateStatus) bool {
 	return false
 }
 
-func sameStatus(a, b store.UpdateStatus) bool {
+func sameStatus(a, b types.UpdateStatus) bool {
 	return a.State == b.State && a.Message == b.Message && a.StartedAt.Equal(b.StartedAt) && a.CompletedAt.Equal(b.CompletedAt)
 }
 
 // countsRunning: the task runs (and is healthy, if it has a healthcheck).
 func countsRunning(t *api.Task) bool {
-	return t.DesiredState == store.TaskRunning && t.Status.State == store.TaskRunning &&
+	return t.DesiredState == types.TaskRunning && t.Status.State == types.TaskRunning &&
 		(t.Status.Healthy == nil || *t.Status.Healthy)
 }
 
@@ -176,7 +176,7 @@ func groupTasks(svc api.Service, tasks []api.Task, desired int) []taskGroup {
 	for _, t := range tasks {
 		if t.SpecVersion == svc.SpecVersion {
 			current[key(t)] = append(current[key(t)], t)
-		} else if t.DesiredState == store.TaskRunning {
+		} else if t.DesiredState == types.TaskRunning {
 			olderWanted[key(t)] = t
 		}
 	}
@@ -184,9 +184,9 @@ func groupTasks(svc api.Service, tasks []api.Task, desired int) []taskGroup {
 	for _, ts := range current {
 		slices.SortFunc(ts, newerTask)
 		g := taskGroup{slot: ts[0].Slot, node: ts[0].NodeID}
-		if i := slices.IndexFunc(ts, func(t api.Task) bool { return t.DesiredState == store.TaskRunning }); i >= 0 {
+		if i := slices.IndexFunc(ts, func(t api.Task) bool { return t.DesiredState == types.TaskRunning }); i >= 0 {
 			g.show, g.active = &ts[i], true
-		} else if s := ts[0].Status.State; s == store.TaskFailed || s == store.TaskRejected || s == store.TaskComplete {
+		} else if s := ts[0].Status.State; s == types.TaskFailed || s == types.TaskRejected || s == types.TaskComplete {
 			g.show = &ts[0]
 		} else {
 			continue
@@ -231,9 +231,9 @@ func slotLines(global bool, groups []taskGroup, desired int) []slotProgress {
 
 // shownState is "starting" for a running task not yet healthy, as docker's
 // tasks stay starting until their healthcheck passes.
-func shownState(t *api.Task) store.TaskState {
-	if t.Status.State == store.TaskRunning && t.Status.Healthy != nil && !*t.Status.Healthy {
-		return store.TaskStarting
+func shownState(t *api.Task) types.TaskState {
+	if t.Status.State == types.TaskRunning && t.Status.Healthy != nil && !*t.Status.Healthy {
+		return types.TaskStarting
 	}
 	return t.Status.State
 }
@@ -302,13 +302,13 @@ type progressLine struct{ ID, Text string }
 func (l progressLine) String() string { return l.ID + ": " + l.Text }
 
 // stateSteps are docker's progress fractions (out of 9) per task state.
-var stateSteps = map[store.TaskState]int{
-	store.TaskNew: 1, store.TaskPending: 3, store.TaskAssigned: 4,
-	store.TaskPreparing: 6, store.TaskStarting: 8, store.TaskRunning: 9,
+var stateSteps = map[types.TaskState]int{
+	types.TaskNew: 1, types.TaskPending: 3, types.TaskAssigned: 4,
+	types.TaskPreparing: 6, types.TaskStarting: 8, types.TaskRunning: 9,
 }
 
 // progressBar draws docker's 50-character bar for a state.
-func progressBar(s store.TaskState) string {
+func progressBar(s types.TaskState) string {
 	n := stateSteps[s] * 100 / 9 / 2
 	return "[" + strings.Repeat("=", n) + ">" + strings.Repeat(" ", 50-n) + "]"
 }

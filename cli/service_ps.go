@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/api"
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // maxErrLength is where `service ps` cuts task errors, as docker does.
@@ -67,11 +67,11 @@ func (f taskFilter) match(t api.Task, name string) bool {
 	return anyOf("desired-state", func(v string) bool {
 		switch v {
 		case "running":
-			return t.DesiredState == store.TaskRunning
+			return t.DesiredState == types.TaskRunning
 		case "shutdown":
-			return t.DesiredState != store.TaskRunning
+			return t.DesiredState != types.TaskRunning
 		default: // accepted: wanted running, not running yet
-			return t.DesiredState == store.TaskRunning && t.Status.State.Rank() < store.TaskRunning.Rank()
+			return t.DesiredState == types.TaskRunning && t.Status.State.Rank() < types.TaskRunning.Rank()
 		}
 	}) &&
 		anyOf("name", func(v string) bool { return strings.HasPrefix(name, v) }) &&

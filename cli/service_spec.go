@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/spec"
-	"github.com/shoal-org/shoal/store"
 )
 
 // defaultMonitor is the monitor period the progress display assumes for a
@@ -17,8 +17,8 @@ const defaultMonitor = spec.DefaultMonitor
 // (package spec), so an unset flag sends nothing. The replica count is
 // the exception: 0 is a legal count on the wire, so the CLI sends 1 when
 // --replicas is not given, as docker does.
-func newSpec() store.ServiceSpec {
-	return store.ServiceSpec{Mode: store.ServiceMode{Replicas: 1}}
+func newSpec() types.ServiceSpec {
+	return types.ServiceSpec{Mode: types.ServiceMode{Replicas: 1}}
 }
 
 // updateConfigFlags are the six settings of a rolling update; embedded
@@ -33,7 +33,7 @@ type updateConfigFlags struct {
 }
 
 // apply writes the given settings into c; prefix is "update" or "rollback".
-func (f *updateConfigFlags) apply(prefix string, c *store.UpdateConfig) error {
+func (f *updateConfigFlags) apply(prefix string, c *types.UpdateConfig) error {
 	var err error
 	if f.Parallelism.Set {
 		p, err := parseCount(prefix+"-parallelism", f.Parallelism.Value)
@@ -111,11 +111,11 @@ type specFlags struct {
 }
 
 // apply writes every given setting into s, validating each.
-func (f *specFlags) apply(s *store.ServiceSpec) error {
-	steps := []func(*store.ServiceSpec) error{f.applyMode, f.applyContainer, f.applyResources,
+func (f *specFlags) apply(s *types.ServiceSpec) error {
+	steps := []func(*types.ServiceSpec) error{f.applyMode, f.applyContainer, f.applyResources,
 		f.applyRestart, f.applyHealth, f.applyEndpoint,
-		func(s *store.ServiceSpec) error { return f.UpdateCfg.apply("update", &s.Update) },
-		func(s *store.ServiceSpec) error { return f.RollbackCfg.apply("rollback", &s.Rollback) },
+		func(s *types.ServiceSpec) error { return f.UpdateCfg.apply("update", &s.Update) },
+		func(s *types.ServiceSpec) error { return f.RollbackCfg.apply("rollback", &s.Rollback) },
 	}
 	for _, step := range steps {
 		if err := step(s); err != nil {
@@ -125,7 +125,7 @@ func (f *specFlags) apply(s *store.ServiceSpec) error {
 	return nil
 }
 
-func (f *specFlags) applyMode(s *store.ServiceSpec) error {
+func (f *specFlags) applyMode(s *types.ServiceSpec) error {
 	if f.Replicas.Set {
 		n, err := parseCount("replicas", f.Replicas.Value)
 		if err != nil {
@@ -146,7 +146,7 @@ func (f *specFlags) applyMode(s *store.ServiceSpec) error {
 	return nil
 }
 
-func (f *specFlags) applyContainer(s *store.ServiceSpec) error {
+func (f *specFlags) applyContainer(s *types.ServiceSpec) error {
 	if f.Entrypoint.Set {
 		words, err := splitWords("entrypoint", f.Entrypoint.Value)
 		if err != nil {
@@ -180,7 +180,7 @@ func (f *specFlags) applyContainer(s *store.ServiceSpec) error {
 	return nil
 }
 
-func (f *specFlags) applyResources(s *store.ServiceSpec) error {
+func (f *specFlags) applyResources(s *types.ServiceSpec) error {
 	var err error
 	set := func(v optValue, flag string, dst *int64, parse func(string, string) (int64, error)) {
 		if err == nil && v.Set {
@@ -194,7 +194,7 @@ func (f *specFlags) applyResources(s *store.ServiceSpec) error {
 	return err
 }
 
-func (f *specFlags) applyRestart(s *store.ServiceSpec) error {
+func (f *specFlags) applyRestart(s *types.ServiceSpec) error {
 	p := &s.Task.RestartPolicy
 	var err error
 	if f.RestartCondition.Set {
@@ -223,7 +223,7 @@ func (f *specFlags) applyRestart(s *store.ServiceSpec) error {
 // applyHealth sets the healthcheck: --health-cmd becomes
 // ["CMD-SHELL", cmd], --no-healthcheck ["NONE"]; timings without a command
 // keep the current command (or the image's, as docker does).
-func (f *specFlags) applyHealth(s *store.ServiceSpec) error {
+func (f *specFlags) applyHealth(s *types.ServiceSpec) error {
 	given := ""
 	for _, o := range []struct {
 		name string
@@ -238,13 +238,13 @@ func (f *specFlags) applyHealth(s *store.ServiceSpec) error {
 		if given != "" {
 			return fmt.Errorf("--no-healthcheck cannot be combined with --%s: drop one of them", given)
 		}
-		s.Task.Healthcheck = &store.HealthConfig{Test: []string{"NONE"}}
+		s.Task.Healthcheck = &types.HealthConfig{Test: []string{"NONE"}}
 		return nil
 	}
 	if given == "" {
 		return nil
 	}
-	h := store.HealthConfig{}
+	h := types.HealthConfig{}
 	if s.Task.Healthcheck != nil {
 		h = *s.Task.Healthcheck
 		h.Test = append([]string(nil), h.Test...)
@@ -283,7 +283,7 @@ func (f *specFlags) applyHealth(s *store.ServiceSpec) error {
 	return nil
 }
 
-func (f *specFlags) applyEndpoint(s *store.ServiceSpec) error {
+func (f *specFlags) applyEndpoint(s *types.ServiceSpec) error {
 	if f.EndpointMode.Set {
 		m, err := parseChoice("endpoint-mode", f.EndpointMode.Value, "vip", "dnsrr")
 		if err != nil {
@@ -295,7 +295,7 @@ func (f *specFlags) applyEndpoint(s *store.ServiceSpec) error {
 }
 
 // checkSpec validates combinations once every flag is applied.
-func checkSpec(s *store.ServiceSpec) error {
+func checkSpec(s *types.ServiceSpec) error {
 	t := s.Task
 	if l, r := t.Limits.NanoCPUs, t.Reservations.NanoCPUs; l > 0 && r > l {
 		return fmt.Errorf("--reserve-cpu %g is more than --limit-cpu %g: reserve at most the limit", float64(r)/1e9, float64(l)/1e9)

@@ -15,7 +15,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/shoal-org/shoal/api"
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // ServiceUpdateCmd is `agentctl service update`.
@@ -109,7 +109,7 @@ func isEmpty(v reflect.Value) bool {
 }
 
 // apply returns cur changed by the flags; cur itself is not modified.
-func (u *ServiceUpdateCmd) apply(cur store.ServiceSpec) (store.ServiceSpec, error) {
+func (u *ServiceUpdateCmd) apply(cur types.ServiceSpec) (types.ServiceSpec, error) {
 	s := cur.Copy()
 	if u.Image.Set {
 		if strings.TrimSpace(u.Image.Value) == "" {
@@ -138,7 +138,7 @@ func (u *ServiceUpdateCmd) apply(cur store.ServiceSpec) (store.ServiceSpec, erro
 
 // applyLists applies the -add/-rm pairs; removals come first, so a flag
 // pair can replace an entry.
-func (u *ServiceUpdateCmd) applyLists(s *store.ServiceSpec) error {
+func (u *ServiceUpdateCmd) applyLists(s *types.ServiceSpec) error {
 	t := &s.Task
 	var err error
 	t.Env = removeWhere(t.Env, u.EnvRm, func(e, k string) bool { return envKey(e) == k })
@@ -172,7 +172,7 @@ func (u *ServiceUpdateCmd) applyLists(s *store.ServiceSpec) error {
 	if s.Labels, err = setLabels(s.Labels, "label-add", u.LabelAdd); err != nil {
 		return err
 	}
-	t.Mounts = removeWhere(t.Mounts, u.MountRm, func(m store.Mount, target string) bool { return m.Target == target })
+	t.Mounts = removeWhere(t.Mounts, u.MountRm, func(m types.Mount, target string) bool { return m.Target == target })
 	if t.Mounts, err = addMounts(t.Mounts, "mount-add", u.MountAdd); err != nil {
 		return err
 	}

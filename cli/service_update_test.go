@@ -7,11 +7,11 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/api"
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // webSpec is a running service's spec for update tests.
-func webSpec() store.ServiceSpec {
+func webSpec() types.ServiceSpec {
 	s := storedSpec()
 	s.Name = "web"
 	s.Mode.Replicas = 3
@@ -21,15 +21,15 @@ func webSpec() store.ServiceSpec {
 	s.Task.Env = []string{"A=1", "B=2"}
 	s.Task.Placement.Constraints = []string{"node.labels.env==test"}
 	s.Task.Placement.Preferences = []string{"node.labels.zone"}
-	s.Task.Mounts = []store.Mount{{Type: "volume", Source: "data", Target: "/data"}}
+	s.Task.Mounts = []types.Mount{{Type: "volume", Source: "data", Target: "/data"}}
 	s.Task.Networks = []string{"front"}
-	s.Task.Healthcheck = &store.HealthConfig{Test: []string{"CMD-SHELL", "check"}, Interval: 5 * time.Second}
-	s.Endpoint.Ports = []store.PortConfig{{Protocol: "tcp", TargetPort: 80, PublishedPort: 8080}}
+	s.Task.Healthcheck = &types.HealthConfig{Test: []string{"CMD-SHELL", "check"}, Interval: 5 * time.Second}
+	s.Endpoint.Ports = []types.PortConfig{{Protocol: "tcp", TargetPort: 80, PublishedPort: 8080}}
 	return s
 }
 
 // updateSpec parses `service update ARGS web` and applies it to cur.
-func updateSpec(t *testing.T, cur store.ServiceSpec, args ...string) (store.ServiceSpec, error) {
+func updateSpec(t *testing.T, cur types.ServiceSpec, args ...string) (types.ServiceSpec, error) {
 	t.Helper()
 	_, c, err := parseArgs(t, append(append([]string{"update"}, args...), "web")...)
 	if err != nil {
@@ -43,51 +43,51 @@ func TestUpdateApply(t *testing.T) {
 	tests := []struct {
 		name   string
 		args   []string
-		change func(s *store.ServiceSpec)
+		change func(s *types.ServiceSpec)
 	}{
-		{"no flags resends the spec", nil, func(*store.ServiceSpec) {}},
-		{"image only", []string{"--image", "web:v2"}, func(s *store.ServiceSpec) { s.Task.Image = "web:v2" }},
-		{"force bumps ForceUpdate", []string{"--force"}, func(s *store.ServiceSpec) { s.Task.ForceUpdate = 1 }},
-		{"seed: replicas and batches", []string{"--replicas", "6", "--update-parallelism", "2", "--update-delay", "1m30s"}, func(s *store.ServiceSpec) {
+		{"no flags resends the spec", nil, func(*types.ServiceSpec) {}},
+		{"image only", []string{"--image", "web:v2"}, func(s *types.ServiceSpec) { s.Task.Image = "web:v2" }},
+		{"force bumps ForceUpdate", []string{"--force"}, func(s *types.ServiceSpec) { s.Task.ForceUpdate = 1 }},
+		{"seed: replicas and batches", []string{"--replicas", "6", "--update-parallelism", "2", "--update-delay", "1m30s"}, func(s *types.ServiceSpec) {
 			s.Mode.Replicas = 6
 			s.Update.Parallelism, s.Update.Delay = u64(2), 90*time.Second
 		}},
-		{"seed: move constraint", []string{"--constraint-rm", "node.labels.env == test", "--constraint-add", "node.labels.env==prot"}, func(s *store.ServiceSpec) {
+		{"seed: move constraint", []string{"--constraint-rm", "node.labels.env == test", "--constraint-add", "node.labels.env==prot"}, func(s *types.ServiceSpec) {
 			s.Task.Placement.Constraints = []string{"node.labels.env==prot"}
 		}},
-		{"env add replaces by key, rm by key", []string{"--env-add", "B=3", "--env-add", "C=4", "--env-rm", "A"}, func(s *store.ServiceSpec) {
+		{"env add replaces by key, rm by key", []string{"--env-add", "B=3", "--env-add", "C=4", "--env-rm", "A"}, func(s *types.ServiceSpec) {
 			s.Task.Env = []string{"B=3", "C=4"}
 		}},
-		{"labels", []string{"--label-add", "tier=web", "--label-rm", "team"}, func(s *store.ServiceSpec) { s.Labels = map[string]string{"tier": "web"} }},
-		{"mount replaced by target, another removed", []string{"--mount-add", "type=bind,source=/srv,target=/data,ro", "--mount-add", "source=c,target=/c", "--mount-rm", "/c"}, func(s *store.ServiceSpec) {
-			s.Task.Mounts = []store.Mount{{Type: "bind", Source: "/srv", Target: "/data", ReadOnly: true}, {Type: "volume", Source: "c", Target: "/c"}}
+		{"labels", []string{"--label-add", "tier=web", "--label-rm", "team"}, func(s *types.ServiceSpec) { s.Labels = map[string]string{"tier": "web"} }},
+		{"mount replaced by target, another removed", []string{"--mount-add", "type=bind,source=/srv,target=/data,ro", "--mount-add", "source=c,target=/c", "--mount-rm", "/c"}, func(s *types.ServiceSpec) {
+			s.Task.Mounts = []types.Mount{{Type: "bind", Source: "/srv", Target: "/data", ReadOnly: true}, {Type: "volume", Source: "c", Target: "/c"}}
 		}},
-		{"mount rm", []string{"--mount-rm", "/data"}, func(s *store.ServiceSpec) { s.Task.Mounts = []store.Mount{} }},
-		{"ports: rm by published port, add udp", []string{"--publish-rm", "8080", "--publish-add", "8080:81", "--publish-add", "53:53/udp"}, func(s *store.ServiceSpec) {
-			s.Endpoint.Ports = []store.PortConfig{{Protocol: "tcp", TargetPort: 81, PublishedPort: 8080}, {Protocol: "udp", TargetPort: 53, PublishedPort: 53}}
+		{"mount rm", []string{"--mount-rm", "/data"}, func(s *types.ServiceSpec) { s.Task.Mounts = []types.Mount{} }},
+		{"ports: rm by published port, add udp", []string{"--publish-rm", "8080", "--publish-add", "8080:81", "--publish-add", "53:53/udp"}, func(s *types.ServiceSpec) {
+			s.Endpoint.Ports = []types.PortConfig{{Protocol: "tcp", TargetPort: 81, PublishedPort: 8080}, {Protocol: "udp", TargetPort: 53, PublishedPort: 53}}
 		}},
-		{"ports: rm PUBLISHED:TARGET, add long form", []string{"--publish-rm", "8080:80/tcp", "--publish-add", "published=9090,target=90,protocol=udp,mode=ingress"}, func(s *store.ServiceSpec) {
-			s.Endpoint.Ports = []store.PortConfig{{Protocol: "udp", TargetPort: 90, PublishedPort: 9090}}
+		{"ports: rm PUBLISHED:TARGET, add long form", []string{"--publish-rm", "8080:80/tcp", "--publish-add", "published=9090,target=90,protocol=udp,mode=ingress"}, func(s *types.ServiceSpec) {
+			s.Endpoint.Ports = []types.PortConfig{{Protocol: "udp", TargetPort: 90, PublishedPort: 9090}}
 		}},
-		{"ports: rm long form", []string{"--publish-rm", "published=8080"}, func(s *store.ServiceSpec) { s.Endpoint.Ports = []store.PortConfig{} }},
-		{"publish-rm of a port not published changes nothing", []string{"--publish-rm", "9999"}, func(*store.ServiceSpec) {}},
-		{"publish-add of a port already published changes nothing", []string{"--publish-add", "8080:80"}, func(*store.ServiceSpec) {}},
-		{"networks and prefs", []string{"--network-add", "back", "--network-rm", "front", "--placement-pref-rm", "spread=node.labels.zone", "--placement-pref-add", "spread=node.labels.rack"}, func(s *store.ServiceSpec) {
+		{"ports: rm long form", []string{"--publish-rm", "published=8080"}, func(s *types.ServiceSpec) { s.Endpoint.Ports = []types.PortConfig{} }},
+		{"publish-rm of a port not published changes nothing", []string{"--publish-rm", "9999"}, func(*types.ServiceSpec) {}},
+		{"publish-add of a port already published changes nothing", []string{"--publish-add", "8080:80"}, func(*types.ServiceSpec) {}},
+		{"networks and prefs", []string{"--network-add", "back", "--network-rm", "front", "--placement-pref-rm", "spread=node.labels.zone", "--placement-pref-add", "spread=node.labels.rack"}, func(s *types.ServiceSpec) {
 			s.Task.Networks = []string{"back"}
 			s.Task.Placement.Preferences = []string{"node.labels.rack"}
 		}},
-		{"args and entrypoint", []string{"--args", `run --port "80"`, "--entrypoint", "/bin/web"}, func(s *store.ServiceSpec) {
+		{"args and entrypoint", []string{"--args", `run --port "80"`, "--entrypoint", "/bin/web"}, func(s *types.ServiceSpec) {
 			s.Task.Args, s.Task.Command = []string{"run", "--port", "80"}, []string{"/bin/web"}
 		}},
-		{"args cleared", []string{"--args", ""}, func(s *store.ServiceSpec) { s.Task.Args = nil }},
-		{"health retries keep the command", []string{"--health-retries", "3"}, func(s *store.ServiceSpec) { s.Task.Healthcheck.Retries = 3 }},
-		{"health cmd replaced", []string{"--health-cmd", "curl -f localhost"}, func(s *store.ServiceSpec) {
+		{"args cleared", []string{"--args", ""}, func(s *types.ServiceSpec) { s.Task.Args = nil }},
+		{"health retries keep the command", []string{"--health-retries", "3"}, func(s *types.ServiceSpec) { s.Task.Healthcheck.Retries = 3 }},
+		{"health cmd replaced", []string{"--health-cmd", "curl -f localhost"}, func(s *types.ServiceSpec) {
 			s.Task.Healthcheck.Test = []string{"CMD-SHELL", "curl -f localhost"}
 		}},
-		{"healthcheck disabled", []string{"--no-healthcheck"}, func(s *store.ServiceSpec) {
-			s.Task.Healthcheck = &store.HealthConfig{Test: []string{"NONE"}}
+		{"healthcheck disabled", []string{"--no-healthcheck"}, func(s *types.ServiceSpec) {
+			s.Task.Healthcheck = &types.HealthConfig{Test: []string{"NONE"}}
 		}},
-		{"limits and restart", []string{"--limit-memory", "1G", "--restart-condition", "none", "--rollback-monitor", "20s"}, func(s *store.ServiceSpec) {
+		{"limits and restart", []string{"--limit-memory", "1G", "--restart-condition", "none", "--rollback-monitor", "20s"}, func(s *types.ServiceSpec) {
 			s.Task.Limits.MemoryBytes = 1 << 30
 			s.Task.RestartPolicy.Condition = "none"
 			s.Rollback.Monitor = 20 * time.Second
@@ -114,9 +114,9 @@ func TestUpdateApply(t *testing.T) {
 
 func TestUpdateValidation(t *testing.T) {
 	global := webSpec()
-	global.Name, global.Mode = "mon", store.ServiceMode{Global: true}
+	global.Name, global.Mode = "mon", types.ServiceMode{Global: true}
 	tests := []struct {
-		cur  store.ServiceSpec
+		cur  types.ServiceSpec
 		args []string
 		want string
 	}{

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/shoal-org/shoal/api"
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // pollResult is one scripted answer of the agent.
@@ -46,14 +46,14 @@ func scriptedLoop(script []pollResult, out *progressWriter) (*progressLoop, *int
 
 func TestProgressLoopLogOutput(t *testing.T) {
 	svc := fixtureService(2, 1, nil)
-	p := func(id string, slot int, state store.TaskState, at time.Time) api.Task {
+	p := func(id string, slot int, state types.TaskState, at time.Time) api.Task {
 		return mkTask(id, slot, 1, tRun, state, at)
 	}
 	script := []pollResult{
 		{svc: svc},
-		{svc: svc, tasks: []api.Task{p("a", 1, store.TaskPending, fixedNow), p("b", 2, store.TaskPending, fixedNow)}},
+		{svc: svc, tasks: []api.Task{p("a", 1, types.TaskPending, fixedNow), p("b", 2, types.TaskPending, fixedNow)}},
 		{err: &api.StatusError{Code: http.StatusServiceUnavailable, Message: "no leader"}},
-		{svc: svc, tasks: []api.Task{p("a", 1, tRun, fixedNow.Add(2*time.Second)), p("b", 2, store.TaskPending, fixedNow)}},
+		{svc: svc, tasks: []api.Task{p("a", 1, tRun, fixedNow.Add(2*time.Second)), p("b", 2, types.TaskPending, fixedNow)}},
 		{svc: svc, tasks: []api.Task{p("a", 1, tRun, fixedNow.Add(2*time.Second)), p("b", 2, tRun, fixedNow.Add(4*time.Second))}},
 	}
 	var buf bytes.Buffer
@@ -84,7 +84,7 @@ func TestProgressLoopLogOutput(t *testing.T) {
 func TestProgressLoopEnds(t *testing.T) {
 	notFound := &api.StatusError{Code: http.StatusNotFound, Message: `service "web" not found`}
 	unavailable := &api.StatusError{Code: http.StatusServiceUnavailable, Message: "no leader"}
-	paused := fixtureService(1, 2, updStatus(store.UpdatePaused, "update paused due to failure or early termination of task q"))
+	paused := fixtureService(1, 2, updStatus(types.UpdatePaused, "update paused due to failure or early termination of task q"))
 	tests := []struct {
 		name    string
 		script  []pollResult

@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/e2e/lab"
 	"github.com/shoal-org/shoal/membership"
-	"github.com/shoal-org/shoal/store"
 )
 
 // failureDetection is the longest memberlist takes, with shoal's timing, to
@@ -125,7 +125,7 @@ func parseEndpointSample(out, vip string) endpointSample {
 // network: the address its embedded DNS answers on.
 func gateways(t *testing.T, l *lab.Lab) map[string]string {
 	t.Helper()
-	var shoal store.Network
+	var shoal types.Network
 	apiGet(t, l, "n1", "/v1/networks/shoal", &shoal)
 	gws := map[string]string{}
 	for _, r := range nodeLs(t, l, "n1") {

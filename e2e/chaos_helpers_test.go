@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/e2e/lab"
-	"github.com/shoal-org/shoal/store"
 )
 
 // apiClients returns an API client per node, on each agent's unix socket:
@@ -108,8 +108,8 @@ func (v *violations) check(t *testing.T, what string) {
 // container: created and not yet terminal.
 func live(tk api.Task) bool {
 	switch tk.Status.State {
-	case store.TaskComplete, store.TaskFailed, store.TaskShutdown, store.TaskRejected,
-		store.TaskOrphaned, store.TaskRemove:
+	case types.TaskComplete, types.TaskFailed, types.TaskShutdown, types.TaskRejected,
+		types.TaskOrphaned, types.TaskRemove:
 		return false
 	}
 	return true

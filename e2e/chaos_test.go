@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/e2e/lab"
-	"github.com/shoal-org/shoal/store"
 )
 
 // TestChaosLeaderKilledMidUpdate SIGKILLs the raft leader's agent in the
@@ -76,7 +76,7 @@ func TestChaosLeaderKilledMidUpdate(t *testing.T) {
 		apiGet(t, l, watch, "/v1/services/web", &s)
 		rs := running(serviceTasks(t, l, watch, "web"))
 		st := s.UpdateStatus
-		return st != nil && st.State == store.UpdateCompleted && len(rs) == 6 && countRunning(rs, img["web:v2"]) == 6,
+		return st != nil && st.State == types.UpdateCompleted && len(rs) == 6 && countRunning(rs, img["web:v2"]) == 6,
 			fmt.Sprintf("%+v, %d running, %d v2", st, len(rs), countRunning(rs, img["web:v2"]))
 	})
 	t.Logf("update completed %v after the kill: %s", time.Since(killed).Round(time.Millisecond), perNode(running(serviceTasks(t, l, watch, "web"))))
@@ -217,7 +217,7 @@ func TestChaosAgentKill9(t *testing.T) {
 		switch {
 		case !ok:
 			t.Errorf("task %s on %s is gone after the restart", tk.ID, tk.NodeHostname)
-		case got.Status.State != store.TaskRunning || got.DesiredState != store.TaskRunning:
+		case got.Status.State != types.TaskRunning || got.DesiredState != types.TaskRunning:
 			t.Errorf("task %s on %s is %s/%s after the restart, want running", tk.ID, tk.NodeHostname, got.Status.State, got.DesiredState)
 		case got.Status.ContainerID != tk.Status.ContainerID:
 			t.Errorf("task %s: container %s before, %s after", tk.ID, tk.Status.ContainerID, got.Status.ContainerID)
@@ -315,8 +315,8 @@ func TestChaosCrashLoopUpdate(t *testing.T) {
 	for _, svc := range []string{"pause", "rollback"} {
 		agentctl(t, l, "n1", "service", "update", "--detach", "--image", img["crash:latest"], svc)
 	}
-	checkUpdateState(t, l, "pause", store.UpdatePaused)
-	checkUpdateState(t, l, "rollback", store.UpdateRollbackCompleted)
+	checkUpdateState(t, l, "pause", types.UpdatePaused)
+	checkUpdateState(t, l, "rollback", types.UpdateRollbackCompleted)
 	checkImages(t, l, "rollback", img["web:v1"], 3)
 	if n := countRunning(serviceTasks(t, l, "n1", "pause"), img["web:v1"]); n != 2 {
 		t.Errorf("%d tasks of pause run web:v1 after the pause, want the 2 untouched", n)
@@ -367,7 +367,7 @@ func TestChaosCrashLoopUpdate(t *testing.T) {
 			}
 		}
 		for _, tk := range ts {
-			if !live(tk) && tk.DesiredState == store.TaskRunning && newest[tk.Slot].ID != tk.ID {
+			if !live(tk) && tk.DesiredState == types.TaskRunning && newest[tk.Slot].ID != tk.ID {
 				t.Errorf("%s: task %s (slot %d, %s) ended %s but is still wanted running behind a newer task",
 					svc, tk.ID[:8], tk.Slot, tk.Spec.Image, tk.Status.State)
 			}

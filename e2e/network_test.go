@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/e2e/lab"
-	"github.com/shoal-org/shoal/store"
 )
 
 // inTask runs argv inside task tk's network namespace, on its node.
@@ -211,7 +211,7 @@ func TestOverlay(t *testing.T) {
 			nodes, _ := l.Agentctl(ctx, "n2", "node", "ls")
 			return r == n2Routes && f == n2FDB, fmt.Sprintf("routes:\n%s\nwant:\n%s\nfdb:\n%s\nwant:\n%s\nnode ls on n2:\n%s", r, n2Routes, f, n2FDB, nodes)
 		})
-		var shoal store.Network
+		var shoal types.Network
 		apiGet(t, l, "n1", "/v1/networks/shoal", &shoal)
 		ids := byHost(nodeLs(t, l, "n1"))
 		n2Sub, n3Sub := shoal.Leases[ids["n2"].ID], shoal.Leases[ids["n3"].ID]

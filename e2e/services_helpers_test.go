@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/e2e/lab"
-	"github.com/shoal-org/shoal/store"
 )
 
 // apiGet reads an API path from node's agent through its unix socket.
@@ -62,7 +62,7 @@ func serviceTasks(t *testing.T, l *lab.Lab, node, svc string) []api.Task {
 func running(ts []api.Task) []api.Task {
 	var out []api.Task
 	for _, t := range ts {
-		if t.DesiredState == store.TaskRunning && t.Status.State == store.TaskRunning &&
+		if t.DesiredState == types.TaskRunning && t.Status.State == types.TaskRunning &&
 			(t.Status.Healthy == nil || *t.Status.Healthy) {
 			out = append(out, t)
 		}

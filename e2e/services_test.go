@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/e2e/lab"
-	"github.com/shoal-org/shoal/store"
 )
 
 // TestServices walks issue 3's scenarios (the seeds' service create, scale,
@@ -169,7 +169,7 @@ func TestServices(t *testing.T) {
 		waitUntil(t, 30*time.Second, "slot restarted", func() (bool, string) {
 			all := serviceTasks(t, l, "n1", "web")
 			for _, tk := range all {
-				if tk.ID == victim.ID && tk.Status.State != store.TaskFailed {
+				if tk.ID == victim.ID && tk.Status.State != types.TaskFailed {
 					return false, "victim is " + string(tk.Status.State)
 				}
 			}
@@ -188,7 +188,7 @@ func TestServices(t *testing.T) {
 		waitUntil(t, 40*time.Second, "4 failed attempts", func() (bool, string) {
 			failed = nil
 			for _, tk := range serviceTasks(t, l, "n1", "crash") {
-				if tk.Status.State == store.TaskFailed {
+				if tk.Status.State == types.TaskFailed {
 					failed = append(failed, tk)
 				}
 			}

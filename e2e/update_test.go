@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/e2e/lab"
 	"github.com/shoal-org/shoal/e2e/testimages"
-	"github.com/shoal-org/shoal/store"
 )
 
 // TestRollingUpdate walks issue 5's scenarios on a 3-node lab: seed 004's
@@ -33,7 +33,7 @@ func TestRollingUpdate(t *testing.T) {
 			t.Errorf("update output does not end converged:\n%s", out)
 		}
 		checkImages(t, l, "web", img["web:v2"], 3)
-		checkUpdateState(t, l, "web", store.UpdateCompleted)
+		checkUpdateState(t, l, "web", types.UpdateCompleted)
 		if b := batchesOf(runningSince(serviceTasks(t, l, "n1", "web"), img["web:v2"]), time.Second); len(b) != 3 {
 			t.Errorf("v2 tasks started in %d batches %v, want 3 (one at a time)", len(b), b)
 		}
@@ -64,7 +64,7 @@ func TestRollingUpdate(t *testing.T) {
 		out = agentctl(t, l, "n1", "service", "rollback", "web")
 		t.Logf("rollback output:\n%s", out)
 		checkImages(t, l, "web", img["web:v2"], 6)
-		checkUpdateState(t, l, "web", store.UpdateRollbackCompleted)
+		checkUpdateState(t, l, "web", types.UpdateRollbackCompleted)
 	})
 
 	t.Run("a bad image pauses the update, which resumes later", func(t *testing.T) {
@@ -74,7 +74,7 @@ func TestRollingUpdate(t *testing.T) {
 			t.Fatalf("update to a missing image: err = %v, want `service update paused: ...`", err)
 		}
 		svc := inspect(t, l, "web")
-		if svc.UpdateStatus == nil || svc.UpdateStatus.State != store.UpdatePaused {
+		if svc.UpdateStatus == nil || svc.UpdateStatus.State != types.UpdatePaused {
 			t.Fatalf("update status = %+v, want paused", svc.UpdateStatus)
 		}
 		t.Logf("paused: %s", svc.UpdateStatus.Message)
@@ -97,7 +97,7 @@ func TestRollingUpdate(t *testing.T) {
 		})
 		agentctl(t, l, "n1", "service", "update", "web")
 		checkImages(t, l, "web", missing, 6)
-		checkUpdateState(t, l, "web", store.UpdateCompleted)
+		checkUpdateState(t, l, "web", types.UpdateCompleted)
 	})
 
 	t.Run("failure action rollback rolls back by itself", func(t *testing.T) {
@@ -106,7 +106,7 @@ func TestRollingUpdate(t *testing.T) {
 		t.Logf("update to the crashing image: %v", err)
 		waitUntil(t, 60*time.Second, "rollback_completed", func() (bool, string) {
 			st := inspect(t, l, "web").UpdateStatus
-			return st != nil && st.State == store.UpdateRollbackCompleted, fmt.Sprintf("%+v", st)
+			return st != nil && st.State == types.UpdateRollbackCompleted, fmt.Sprintf("%+v", st)
 		})
 		checkImages(t, l, "web", l.RegistryAddr()+"/web:v9", 6)
 	})
@@ -134,7 +134,7 @@ func TestRollingUpdate(t *testing.T) {
 			apiGet(t, l, other, "/v1/services/web", &s)
 			rs := running(serviceTasks(t, l, other, "web"))
 			st := s.UpdateStatus
-			return st != nil && st.State == store.UpdateCompleted && len(rs) == 6 && countRunning(rs, img["web:v1"]) == 6,
+			return st != nil && st.State == types.UpdateCompleted && len(rs) == 6 && countRunning(rs, img["web:v1"]) == 6,
 				fmt.Sprintf("%+v, %d running, %d v1", st, len(rs), countRunning(rs, img["web:v1"]))
 		})
 		// No slot got two v1 tasks, except to replace a task of the dead node.
@@ -162,7 +162,7 @@ func inspect(t *testing.T, l *lab.Lab, svc string) api.Service {
 	return s
 }
 
-func checkUpdateState(t *testing.T, l *lab.Lab, svc string, want store.UpdateState) {
+func checkUpdateState(t *testing.T, l *lab.Lab, svc string, want types.UpdateState) {
 	t.Helper()
 	waitUntil(t, 30*time.Second, "update state "+string(want), func() (bool, string) {
 		st := inspect(t, l, svc).UpdateStatus

@@ -9,15 +9,15 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // benchCluster is nServices VIP services on the default network, each with
 // three serving tasks.
-func benchCluster(nServices int) ([]*store.Network, []*store.Service, []*store.Task) {
-	nets := []*store.Network{network("front", "10.240.0.0/16", true)}
-	var svcs []*store.Service
-	var tasks []*store.Task
+func benchCluster(nServices int) ([]*types.Network, []*types.Service, []*types.Task) {
+	nets := []*types.Network{network("front", "10.240.0.0/16", true)}
+	var svcs []*types.Service
+	var tasks []*types.Task
 	for i := range nServices {
 		name := fmt.Sprintf("svc%d", i)
 		vip := netip.AddrFrom4([4]byte{10, 240, byte(i / 250), byte(i%250 + 2)})

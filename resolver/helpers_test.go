@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/miekg/dns"
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/store"
 )
 
@@ -36,11 +37,11 @@ func (f *storeFeed) put(objs ...any) {
 	for _, o := range objs {
 		op := store.Op{Kind: store.OpPut}
 		switch o := o.(type) {
-		case *store.Network:
+		case *types.Network:
 			op.Table, op.Network = store.TableNetworks, o
-		case *store.Service:
+		case *types.Service:
 			op.Table, op.Service = store.TableServices, o
-		case *store.Task:
+		case *types.Task:
 			op.Table, op.Task = store.TableTasks, o
 		default:
 			f.t.Fatalf("storeFeed.put: unsupported %T", o)
@@ -71,29 +72,29 @@ func (f *storeFeed) apply(cmd store.Command) {
 
 // Fixture constructors.
 
-func network(name, subnet string, def bool) *store.Network {
-	return &store.Network{ID: "net-" + name, Name: name, Subnet: subnet, Default: def}
+func network(name, subnet string, def bool) *types.Network {
+	return &types.Network{ID: "net-" + name, Name: name, Subnet: subnet, Default: def}
 }
 
-func service(name string, nets []string, vips map[string]string) *store.Service {
-	return &store.Service{
+func service(name string, nets []string, vips map[string]string) *types.Service {
+	return &types.Service{
 		ID:   "svc-" + name,
-		Spec: store.ServiceSpec{Name: name, Task: store.TaskTemplate{Image: "web:v1", Networks: nets}},
+		Spec: types.ServiceSpec{Name: name, Task: types.TaskTemplate{Image: "web:v1", Networks: nets}},
 		VIPs: vips,
 	}
 }
 
-func dnsrr(s *store.Service) *store.Service {
+func dnsrr(s *types.Service) *types.Service {
 	s.Spec.Endpoint.Mode = "dnsrr"
 	return s
 }
 
 // task returns a serving task of service svc with addresses given as
 // network, address pairs.
-func task(id, svc string, addrs ...string) *store.Task {
-	t := &store.Task{
-		ID: id, ServiceID: "svc-" + svc, ServiceName: svc, DesiredState: store.TaskRunning,
-		Status: store.TaskStatus{State: store.TaskRunning}, Addresses: map[string]string{},
+func task(id, svc string, addrs ...string) *types.Task {
+	t := &types.Task{
+		ID: id, ServiceID: "svc-" + svc, ServiceName: svc, DesiredState: types.TaskRunning,
+		Status: types.TaskStatus{State: types.TaskRunning}, Addresses: map[string]string{},
 	}
 	for i := 0; i+1 < len(addrs); i += 2 {
 		t.Addresses[addrs[i]] = addrs[i+1]

@@ -5,16 +5,16 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // Serving reports whether t should receive traffic: the orchestrator wants it
 // running, its node reports it running, and it is healthy or has no
 // healthcheck. DNS (tasks.*, dnsrr) and the load balancer use this one rule
 // so that a name and a VIP always lead to the same set of tasks.
-func Serving(t *store.Task) bool {
-	return t.DesiredState == store.TaskRunning &&
-		t.Status.State == store.TaskRunning &&
+func Serving(t *types.Task) bool {
+	return t.DesiredState == types.TaskRunning &&
+		t.Status.State == types.TaskRunning &&
 		(t.Status.Healthy == nil || *t.Status.Healthy)
 }
 
@@ -55,7 +55,7 @@ type netIPs struct {
 // of the shorter form: SERVICE and tasks.SERVICE are entered before
 // SERVICE.NETWORK and tasks.SERVICE.NETWORK, and among services of the same
 // (case-folded) name the first in slice order wins.
-func Build(networks []*store.Network, services []*store.Service, tasks []*store.Task) *Records {
+func Build(networks []*types.Network, services []*types.Service, tasks []*types.Task) *Records {
 	r := &Records{hosts: make(map[netip.Addr][]string, len(tasks)), names: make(map[string]*entry, 4*len(services))}
 	known := make(map[string]bool, len(networks))
 	defaultNet := ""
@@ -70,7 +70,7 @@ func Build(networks []*store.Network, services []*store.Service, tasks []*store.
 	}
 	slices.SortFunc(r.nets, func(a, b netRange) int { return strings.Compare(a.name, b.name) })
 
-	serving := make(map[string][]*store.Task)
+	serving := make(map[string][]*types.Task)
 	for _, t := range tasks {
 		if Serving(t) {
 			serving[t.ServiceID] = append(serving[t.ServiceID], t)
@@ -115,7 +115,7 @@ func (r *Records) add(key string, e *entry) {
 }
 
 // addHost records the networks of t's addresses.
-func (r *Records) addHost(t *store.Task) {
+func (r *Records) addHost(t *types.Task) {
 	var nets []string
 	for n := range t.Addresses {
 		nets = append(nets, n)
@@ -130,7 +130,7 @@ func (r *Records) addHost(t *store.Task) {
 
 // serviceNetworks lists the existing networks s is on, in Spec order, or
 // the default network when s names none.
-func serviceNetworks(s *store.Service, known map[string]bool, defaultNet string) []string {
+func serviceNetworks(s *types.Service, known map[string]bool, defaultNet string) []string {
 	var out []string
 	for _, n := range s.Spec.Task.Networks {
 		if known[n] && !slices.Contains(out, n) {
@@ -145,7 +145,7 @@ func serviceNetworks(s *store.Service, known map[string]bool, defaultNet string)
 
 // serviceEntries returns the entries of SERVICE (the VIP, or the task
 // addresses in dnsrr mode) and tasks.SERVICE, one netIPs per network.
-func serviceEntries(s *store.Service, nets []string, tasks []*store.Task) (vip, direct *entry) {
+func serviceEntries(s *types.Service, nets []string, tasks []*types.Task) (vip, direct *entry) {
 	vip, direct = &entry{}, &entry{}
 	dnsrr := strings.EqualFold(s.Spec.Endpoint.Mode, "dnsrr")
 	for _, n := range nets {

@@ -7,27 +7,27 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 func TestServing(t *testing.T) {
 	tests := []struct {
 		name    string
-		desired store.TaskState
-		state   store.TaskState
+		desired types.TaskState
+		state   types.TaskState
 		healthy *bool
 		want    bool
 	}{
-		{"running, no healthcheck", store.TaskRunning, store.TaskRunning, nil, true},
-		{"running, healthy", store.TaskRunning, store.TaskRunning, ptr(true), true},
-		{"running, unhealthy", store.TaskRunning, store.TaskRunning, ptr(false), false},
-		{"starting", store.TaskRunning, store.TaskStarting, nil, false},
-		{"being shut down", store.TaskShutdown, store.TaskRunning, nil, false},
-		{"failed", store.TaskRunning, store.TaskFailed, nil, false},
-		{"complete", store.TaskShutdown, store.TaskComplete, ptr(true), false},
+		{"running, no healthcheck", types.TaskRunning, types.TaskRunning, nil, true},
+		{"running, healthy", types.TaskRunning, types.TaskRunning, ptr(true), true},
+		{"running, unhealthy", types.TaskRunning, types.TaskRunning, ptr(false), false},
+		{"starting", types.TaskRunning, types.TaskStarting, nil, false},
+		{"being shut down", types.TaskShutdown, types.TaskRunning, nil, false},
+		{"failed", types.TaskRunning, types.TaskFailed, nil, false},
+		{"complete", types.TaskShutdown, types.TaskComplete, ptr(true), false},
 	}
 	for _, tc := range tests {
-		task := &store.Task{DesiredState: tc.desired, Status: store.TaskStatus{State: tc.state, Healthy: tc.healthy}}
+		task := &types.Task{DesiredState: tc.desired, Status: types.TaskStatus{State: tc.state, Healthy: tc.healthy}}
 		if got := Serving(task); got != tc.want {
 			t.Errorf("%s: Serving = %v, want %v", tc.name, got, tc.want)
 		}
@@ -41,13 +41,13 @@ func TestServing(t *testing.T) {
 //	other 10.242.0.0/16:           empty (no tasks)
 //
 // and a service "ghost" on a network that does not exist.
-func fixture() ([]*store.Network, []*store.Service, []*store.Task) {
-	nets := []*store.Network{
+func fixture() ([]*types.Network, []*types.Service, []*types.Task) {
+	nets := []*types.Network{
 		network("other", "10.242.0.0/16", false),
 		network("front", "10.240.0.0/16", true),
 		network("back", "10.241.0.0/16", false),
 	}
-	svcs := []*store.Service{
+	svcs := []*types.Service{
 		service("web", nil, map[string]string{"front": "10.240.0.2"}),
 		service("db", []string{"back", "front"}, map[string]string{"back": "10.241.0.2", "front": "10.240.0.3"}),
 		dnsrr(service("rr", []string{"back"}, nil)),
@@ -56,16 +56,16 @@ func fixture() ([]*store.Network, []*store.Service, []*store.Task) {
 		service("ghost", []string{"nowhere"}, map[string]string{"nowhere": "10.250.0.2"}),
 	}
 	starting := task("w3", "web", "front", "10.240.1.6")
-	starting.Status.State = store.TaskStarting
+	starting.Status.State = types.TaskStarting
 	leaving := task("w4", "web", "front", "10.240.1.7")
-	leaving.DesiredState = store.TaskShutdown
+	leaving.DesiredState = types.TaskShutdown
 	sick := task("w5", "web", "front", "10.240.1.8")
 	sick.Status.Healthy = ptr(false)
 	well := task("w6", "web", "front", "10.240.1.9/16")
 	well.Status.Healthy = ptr(true)
 	deadRR := task("r3", "rr", "back", "10.241.1.11")
-	deadRR.Status.State = store.TaskFailed
-	tasks := []*store.Task{
+	deadRR.Status.State = types.TaskFailed
+	tasks := []*types.Task{
 		task("w1", "web", "front", "10.240.1.5"), task("w2", "web", "front", "10.240.2.5"),
 		starting, leaving, sick, well,
 		task("d1", "db", "back", "10.241.1.5", "front", "10.240.1.20"),
@@ -183,15 +183,15 @@ func equalEntry(a, b *entry) bool {
 }
 
 func TestBuildCollisions(t *testing.T) {
-	nets := []*store.Network{network("web", "10.240.0.0/16", true)}
-	svcs := []*store.Service{
+	nets := []*types.Network{network("web", "10.240.0.0/16", true)}
+	svcs := []*types.Service{
 		// "tasks.web" is both tasks.SERVICE of web and SERVICE.NETWORK of
 		// the service named "tasks" on network "web": the shorter form wins.
 		service("tasks", nil, map[string]string{"web": "10.240.0.9"}),
 		service("web", nil, map[string]string{"web": "10.240.0.2"}),
 		service("Web", nil, map[string]string{"web": "10.240.0.3"}),
 	}
-	tasks := []*store.Task{task("w1", "web", "web", "10.240.1.5")}
+	tasks := []*types.Task{task("w1", "web", "web", "10.240.1.5")}
 	r := Build(nets, svcs, tasks)
 	client := netip.MustParseAddr("10.240.1.5")
 	check := func(name string, want ...string) {
@@ -207,8 +207,8 @@ func TestBuildCollisions(t *testing.T) {
 }
 
 func TestBuildNoDefaultNetwork(t *testing.T) {
-	nets := []*store.Network{network("front", "10.240.0.0/16", false)}
-	svcs := []*store.Service{service("web", nil, map[string]string{"front": "10.240.0.2"})}
+	nets := []*types.Network{network("front", "10.240.0.0/16", false)}
+	svcs := []*types.Service{service("web", nil, map[string]string{"front": "10.240.0.2"})}
 	r := Build(nets, svcs, nil)
 	if got := r.Lookup(netip.Addr{}, "web", dns.TypeA); got.Kind != Forward {
 		t.Fatalf("service on no network: got %v, want forward", got.Kind)

@@ -3,7 +3,7 @@ package rollout
 import (
 	"testing"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // TestLargeScaleUpIsSplit: a scale-up of more tasks than MaxCreatesPerPlan
@@ -11,9 +11,9 @@ import (
 // each within the bound and each asking to be run again at once, until
 // every service has its tasks.
 func TestLargeScaleUpIsSplit(t *testing.T) {
-	nodes := []*store.Node{nd("a"), nd("b"), nd("c")}
-	svcs := []*store.Service{rep("big", 1_234), glob("mon"), rep("small", 2)}
-	var tasks []*store.Task
+	nodes := []*types.Node{nd("a"), nd("b"), nd("c")}
+	svcs := []*types.Service{rep("big", 1_234), glob("mon"), rep("small", 2)}
+	var tasks []*types.Task
 	newID := ids()
 	plans := 0
 	for ; plans < 10; plans++ {

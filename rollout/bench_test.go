@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // benchCluster is 1k nodes and 100 services of 1000 running tasks each,
@@ -22,7 +22,7 @@ func benchCluster() Input {
 			node := in.Nodes[(s*1000+slot)%1000].ID
 			id := fmt.Sprintf("%s-%d", svc.ID, slot)
 			in.Tasks = append(in.Tasks,
-				tk(id+"-old", svc, slot, node, desired(store.TaskShutdown), ended(store.TaskShutdown, -2*time.Hour),
+				tk(id+"-old", svc, slot, node, desired(types.TaskShutdown), ended(types.TaskShutdown, -2*time.Hour),
 					created(-3*time.Hour)),
 				tk(id, svc, slot, node))
 		}
@@ -50,12 +50,12 @@ func BenchmarkReconcileSteady(b *testing.B) {
 func BenchmarkReconcileChurn(b *testing.B) {
 	in := benchCluster()
 	for i := range 10 {
-		in.Nodes[i*97].Status = store.NodeDown
+		in.Nodes[i*97].Status = types.NodeDown
 	}
 	for i := 1; i < len(in.Tasks); i += 40 { // every 20th running task
 		if t := in.Tasks[i]; in.Nodes[0].ID != t.NodeID {
 			c := *t
-			c.Status.State, c.Status.Timestamp = store.TaskFailed, t0.Add(-time.Minute)
+			c.Status.State, c.Status.Timestamp = types.TaskFailed, t0.Add(-time.Minute)
 			in.Tasks[i] = &c
 		}
 	}

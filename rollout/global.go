@@ -3,13 +3,13 @@ package rollout
 import (
 	"slices"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // global decides a global service's per-node slots: one task on every
 // eligible node (ready, active, meeting the constraints); tasks on nodes
 // that may not keep them are stopped; paused and unknown nodes keep theirs.
-func (r *reconciler) global(svc *store.Service, idxs []int) *work {
+func (r *reconciler) global(svc *types.Service, idxs []int) *work {
 	slots, strays := r.groupSlots(idxs, true)
 	for _, i := range strays {
 		r.retire(i)
@@ -41,7 +41,7 @@ func (r *reconciler) global(svc *store.Service, idxs []int) *work {
 
 // globalSlot handles the existing tasks of one node. An update leaves the
 // slots of nodes the service may not use alone.
-func (r *reconciler) globalSlot(svc *store.Service, s *slot, w *work, u *update) {
+func (r *reconciler) globalSlot(svc *types.Service, s *slot, w *work, u *update) {
 	eligible := r.static.Eligible(svc, s.node)
 	if !eligible {
 		s.gone, s.inBatch = true, false

@@ -7,64 +7,64 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 var t0 = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 
 // nd builds a ready, active node; opts adjust it.
-func nd(id string, opts ...func(*store.Node)) *store.Node {
-	n := &store.Node{ID: id, Hostname: "host-" + id, Status: store.NodeReady,
-		Availability: store.AvailabilityActive, Platform: store.Platform{OS: "linux", Architecture: "amd64"}}
+func nd(id string, opts ...func(*types.Node)) *types.Node {
+	n := &types.Node{ID: id, Hostname: "host-" + id, Status: types.NodeReady,
+		Availability: types.AvailabilityActive, Platform: types.Platform{OS: "linux", Architecture: "amd64"}}
 	for _, o := range opts {
 		o(n)
 	}
 	return n
 }
 
-func down(n *store.Node)    { n.Status = store.NodeDown }
-func unknown(n *store.Node) { n.Status = store.NodeUnknown }
-func drain(n *store.Node)   { n.Availability = store.AvailabilityDrain }
-func pause(n *store.Node)   { n.Availability = store.AvailabilityPause }
+func down(n *types.Node)    { n.Status = types.NodeDown }
+func unknown(n *types.Node) { n.Status = types.NodeUnknown }
+func drain(n *types.Node)   { n.Availability = types.AvailabilityDrain }
+func pause(n *types.Node)   { n.Availability = types.AvailabilityPause }
 
-func label(k, v string) func(*store.Node) {
-	return func(n *store.Node) { n.Labels = map[string]string{k: v} }
+func label(k, v string) func(*types.Node) {
+	return func(n *types.Node) { n.Labels = map[string]string{k: v} }
 }
 
-func cpus(c int64) func(*store.Node) {
-	return func(n *store.Node) { n.Resources.NanoCPUs = c * 1e9 }
+func cpus(c int64) func(*types.Node) {
+	return func(n *types.Node) { n.Resources.NanoCPUs = c * 1e9 }
 }
 
 // rep builds a replicated service (ID and name equal) at SpecVersion 1.
-func rep(id string, replicas uint64, opts ...func(*store.Service)) *store.Service {
-	s := &store.Service{ID: id, SpecVersion: 1, Spec: store.ServiceSpec{Name: id,
-		Mode: store.ServiceMode{Replicas: replicas}, Task: store.TaskTemplate{Image: "img:1"}}}
+func rep(id string, replicas uint64, opts ...func(*types.Service)) *types.Service {
+	s := &types.Service{ID: id, SpecVersion: 1, Spec: types.ServiceSpec{Name: id,
+		Mode: types.ServiceMode{Replicas: replicas}, Task: types.TaskTemplate{Image: "img:1"}}}
 	for _, o := range opts {
 		o(s)
 	}
 	return s
 }
 
-func glob(id string, opts ...func(*store.Service)) *store.Service {
+func glob(id string, opts ...func(*types.Service)) *types.Service {
 	s := rep(id, 0, opts...)
 	s.Spec.Mode.Global = true
 	return s
 }
 
-func constraint(c ...string) func(*store.Service) {
-	return func(s *store.Service) { s.Spec.Task.Placement.Constraints = c }
+func constraint(c ...string) func(*types.Service) {
+	return func(s *types.Service) { s.Spec.Task.Placement.Constraints = c }
 }
 
-func policy(p store.RestartPolicy) func(*store.Service) {
-	return func(s *store.Service) { s.Spec.Task.RestartPolicy = p }
+func policy(p types.RestartPolicy) func(*types.Service) {
+	return func(s *types.Service) { s.Spec.Task.RestartPolicy = p }
 }
 
 // tk builds a running task of svc in slot (node for global services),
 // created an hour before t0; opts adjust it.
-func tk(id string, svc *store.Service, slot int, node string, opts ...func(*store.Task)) *store.Task {
-	t := &store.Task{ID: id, ServiceID: svc.ID, ServiceName: svc.Spec.Name, Slot: slot, NodeID: node,
-		SpecVersion: svc.SpecVersion, Spec: svc.Spec.Task, DesiredState: store.TaskRunning,
-		Status: store.TaskStatus{State: store.TaskRunning, Timestamp: t0.Add(-time.Hour)}}
+func tk(id string, svc *types.Service, slot int, node string, opts ...func(*types.Task)) *types.Task {
+	t := &types.Task{ID: id, ServiceID: svc.ID, ServiceName: svc.Spec.Name, Slot: slot, NodeID: node,
+		SpecVersion: svc.SpecVersion, Spec: svc.Spec.Task, DesiredState: types.TaskRunning,
+		Status: types.TaskStatus{State: types.TaskRunning, Timestamp: t0.Add(-time.Hour)}}
 	t.CreatedAt = t0.Add(-time.Hour)
 	for _, o := range opts {
 		o(t)
@@ -73,24 +73,24 @@ func tk(id string, svc *store.Service, slot int, node string, opts ...func(*stor
 }
 
 // ended sets the task's observed state and end time (relative to t0).
-func ended(st store.TaskState, at time.Duration) func(*store.Task) {
-	return func(t *store.Task) { t.Status.State, t.Status.Timestamp = st, t0.Add(at) }
+func ended(st types.TaskState, at time.Duration) func(*types.Task) {
+	return func(t *types.Task) { t.Status.State, t.Status.Timestamp = st, t0.Add(at) }
 }
 
 // created sets the task's creation time relative to t0.
-func created(at time.Duration) func(*store.Task) {
-	return func(t *store.Task) { t.CreatedAt = t0.Add(at) }
+func created(at time.Duration) func(*types.Task) {
+	return func(t *types.Task) { t.CreatedAt = t0.Add(at) }
 }
 
-func desired(st store.TaskState) func(*store.Task) {
-	return func(t *store.Task) { t.DesiredState = st }
+func desired(st types.TaskState) func(*types.Task) {
+	return func(t *types.Task) { t.DesiredState = st }
 }
 
-func observed(st store.TaskState) func(*store.Task) {
-	return func(t *store.Task) { t.Status.State = st }
+func observed(st types.TaskState) func(*types.Task) {
+	return func(t *types.Task) { t.Status.State = st }
 }
 
-func exit(code int) func(*store.Task) { return func(t *store.Task) { t.Status.ExitCode = code } }
+func exit(code int) func(*types.Task) { return func(t *types.Task) { t.Status.ExitCode = code } }
 
 // ids returns a newID that yields new-1, new-2, ...
 func ids() func() string {
@@ -100,7 +100,7 @@ func ids() func() string {
 
 // describe renders a plan as sorted lines a table test can compare.
 func describe(in Input, p Plan) []string {
-	orig := make(map[string]*store.Task)
+	orig := make(map[string]*types.Task)
 	for _, t := range in.Tasks {
 		orig[t.ID] = t
 	}
@@ -114,7 +114,7 @@ func describe(in Input, p Plan) []string {
 		if t.NodeID != "" {
 			line += " on " + t.NodeID
 		}
-		if t.Status.State != store.TaskAssigned {
+		if t.Status.State != types.TaskAssigned {
 			line += fmt.Sprintf(" %s: %s", t.Status.State, t.Status.Err)
 		}
 		out = append(out, line)
@@ -172,16 +172,16 @@ func check(t *testing.T, in Input, want ...string) Plan {
 
 // apply writes a plan into a task list as the store would (CreatedAt from
 // now), returning the new list.
-func apply(tasks []*store.Task, p Plan, now time.Time) []*store.Task {
+func apply(tasks []*types.Task, p Plan, now time.Time) []*types.Task {
 	gone := make(map[string]bool)
 	for _, id := range p.Delete {
 		gone[id] = true
 	}
-	upd := make(map[string]*store.Task)
+	upd := make(map[string]*types.Task)
 	for _, t := range p.Update {
 		upd[t.ID] = t
 	}
-	var out []*store.Task
+	var out []*types.Task
 	for _, t := range tasks {
 		if gone[t.ID] {
 			continue
@@ -203,12 +203,12 @@ func apply(tasks []*store.Task, p Plan, now time.Time) []*store.Task {
 
 // agents plays every reachable node's agent: assigned tasks start running,
 // tasks wanted stopped stop.
-func agents(nodes []*store.Node, tasks []*store.Task, now time.Time) []*store.Task {
+func agents(nodes []*types.Node, tasks []*types.Task, now time.Time) []*types.Task {
 	up := make(map[string]bool)
 	for _, n := range nodes {
-		up[n.ID] = n.Status != store.NodeDown
+		up[n.ID] = n.Status != types.NodeDown
 	}
-	out := make([]*store.Task, len(tasks))
+	out := make([]*types.Task, len(tasks))
 	for k, t := range tasks {
 		out[k] = t
 		if !up[t.NodeID] || !assigned(t) || t.Status.State.Terminal() {
@@ -216,10 +216,10 @@ func agents(nodes []*store.Node, tasks []*store.Task, now time.Time) []*store.Ta
 		}
 		c := *t
 		switch {
-		case t.DesiredState.Rank() > store.TaskRunning.Rank():
-			c.Status = store.TaskStatus{State: store.TaskShutdown, Timestamp: now}
-		case t.Status.State != store.TaskRunning:
-			c.Status = store.TaskStatus{State: store.TaskRunning, Timestamp: now}
+		case t.DesiredState.Rank() > types.TaskRunning.Rank():
+			c.Status = types.TaskStatus{State: types.TaskShutdown, Timestamp: now}
+		case t.Status.State != types.TaskRunning:
+			c.Status = types.TaskStatus{State: types.TaskRunning, Timestamp: now}
 		default:
 			continue
 		}

@@ -1,14 +1,16 @@
 package rollout
 
-import "github.com/shoal-org/shoal/store"
+import (
+	"github.com/shoal-org/shoal/api/types"
+)
 
 // prune deletes a slot's finished tasks beyond the history limit, newest
 // kept first, except those the restart policy still needs: the attempts
 // MaxAttempts counts and the streak the backoff counts.
-func (r *reconciler) prune(svc *store.Service, s *slot) {
+func (r *reconciler) prune(svc *types.Service, s *slot) {
 	p := svc.Spec.Task.RestartPolicy
 	var idx []int
-	var tasks []*store.Task
+	var tasks []*types.Task
 	for _, i := range s.tasks {
 		if !r.deleted[i] {
 			idx = append(idx, i)

@@ -3,8 +3,8 @@ package rollout
 import (
 	"slices"
 
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/scheduler"
-	"github.com/shoal-org/shoal/store"
 )
 
 // place assigns nodes to a service's waiting tasks and creates its new
@@ -56,8 +56,8 @@ func errIf(cond bool, err error) error {
 
 // create adds a new task for the service's current spec and returns its
 // index into cur.
-func (r *reconciler) create(svc *store.Service, num int, node string) int {
-	t := &store.Task{
+func (r *reconciler) create(svc *types.Service, num int, node string) int {
+	t := &types.Task{
 		ID:           r.newID(),
 		ServiceID:    svc.ID,
 		ServiceName:  svc.Spec.Name,
@@ -65,8 +65,8 @@ func (r *reconciler) create(svc *store.Service, num int, node string) int {
 		NodeID:       node,
 		SpecVersion:  svc.SpecVersion,
 		Spec:         svc.Spec.Task,
-		DesiredState: store.TaskRunning,
-		Status:       store.TaskStatus{State: store.TaskNew, Timestamp: r.in.Now},
+		DesiredState: types.TaskRunning,
+		Status:       types.TaskStatus{State: types.TaskNew, Timestamp: r.in.Now},
 	}
 	r.created = append(r.created, t)
 	r.cur = append(r.cur, t)
@@ -84,14 +84,14 @@ func (r *reconciler) settle(i int, node string, err error) {
 	if err == nil {
 		e := r.edit(i)
 		e.NodeID = node
-		e.Status = store.TaskStatus{State: store.TaskAssigned, Timestamp: r.in.Now, Message: MsgAssigned}
+		e.Status = types.TaskStatus{State: types.TaskAssigned, Timestamp: r.in.Now, Message: MsgAssigned}
 		return
 	}
 	t, msg := r.cur[i], err.Error()
-	if t.Status.State == store.TaskPending && t.Status.Err == msg && t.NodeID == node {
+	if t.Status.State == types.TaskPending && t.Status.Err == msg && t.NodeID == node {
 		return
 	}
 	e := r.edit(i)
 	e.NodeID = node
-	e.Status = store.TaskStatus{State: store.TaskPending, Timestamp: r.in.Now, Message: MsgPending, Err: msg}
+	e.Status = types.TaskStatus{State: types.TaskPending, Timestamp: r.in.Now, Message: MsgPending, Err: msg}
 }

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/scheduler"
-	"github.com/shoal-org/shoal/store"
 )
 
 // TestConvergence reconciles random clusters, applying each plan and
@@ -72,12 +72,12 @@ func converge(t *testing.T, in Input, next *int, rng *rand.Rand) Input {
 }
 
 // crash makes some running tasks fail or complete.
-func crash(rng *rand.Rand, tasks []*store.Task, now time.Time) []*store.Task {
+func crash(rng *rand.Rand, tasks []*types.Task, now time.Time) []*types.Task {
 	out := slices.Clone(tasks)
 	for k, t := range out {
-		if t.Status.State == store.TaskRunning && rng.IntN(5) == 0 {
+		if t.Status.State == types.TaskRunning && rng.IntN(5) == 0 {
 			c := *t
-			c.Status = store.TaskStatus{State: pick(rng, store.TaskFailed, store.TaskComplete),
+			c.Status = types.TaskStatus{State: pick(rng, types.TaskFailed, types.TaskComplete),
 				Timestamp: now, ExitCode: rng.IntN(2)}
 			out[k] = &c
 		}
@@ -95,9 +95,9 @@ func randomInput(rng *rand.Rand) Input {
 	in := Input{Now: t0, HistoryLimit: rng.IntN(4)}
 	for i := range 1 + rng.IntN(7) {
 		n := nd(fmt.Sprintf("n%d", i))
-		n.Status = pick(rng, store.NodeReady, store.NodeReady, store.NodeReady, store.NodeDown, store.NodeUnknown)
-		n.Availability = pick(rng, store.AvailabilityActive, store.AvailabilityActive, store.AvailabilityActive,
-			store.AvailabilityPause, store.AvailabilityDrain)
+		n.Status = pick(rng, types.NodeReady, types.NodeReady, types.NodeReady, types.NodeDown, types.NodeUnknown)
+		n.Availability = pick(rng, types.AvailabilityActive, types.AvailabilityActive, types.AvailabilityActive,
+			types.AvailabilityPause, types.AvailabilityDrain)
 		n.Labels = map[string]string{"env": pick(rng, "prod", "test"), "zone": pick(rng, "a", "b")}
 		n.Resources.NanoCPUs = pick[int64](rng, 0, 2e9, 8e9)
 		in.Nodes = append(in.Nodes, n)
@@ -124,7 +124,7 @@ func randomInput(rng *rand.Rand) Input {
 	return in
 }
 
-func randomService(rng *rand.Rand, id string) *store.Service {
+func randomService(rng *rand.Rand, id string) *types.Service {
 	s := rep(id, uint64(rng.IntN(6)))
 	s.Spec.Mode.Global = rng.IntN(4) == 0
 	s.SpecVersion = uint64(1 + rng.IntN(2))
@@ -141,7 +141,7 @@ func randomService(rng *rand.Rand, id string) *store.Service {
 	if rng.IntN(4) == 0 {
 		tt.Reservations.NanoCPUs = 1e9
 	}
-	tt.RestartPolicy = store.RestartPolicy{
+	tt.RestartPolicy = types.RestartPolicy{
 		Condition:   pick(rng, "", ConditionAny, ConditionOnFailure, ConditionNone),
 		Delay:       pick(rng, 0, time.Second, 10*time.Second),
 		MaxAttempts: uint64(pick(rng, 0, 0, 1, 3)),
@@ -152,8 +152,8 @@ func randomService(rng *rand.Rand, id string) *store.Service {
 
 // randomSlot makes a few tasks for one slot: history, then at most one
 // task that may still be live, in any state.
-func randomSlot(rng *rand.Rand, s *store.Service, slot int, node string) []*store.Task {
-	var out []*store.Task
+func randomSlot(rng *rand.Rand, s *types.Service, slot int, node string) []*types.Task {
+	var out []*types.Task
 	n := rng.IntN(4)
 	for k := range n {
 		t := tk(fmt.Sprintf("%s-%d-%s-%d", s.ID, slot, node, k), s, slot, node)
@@ -167,13 +167,13 @@ func randomSlot(rng *rand.Rand, s *store.Service, slot int, node string) []*stor
 		}
 		t.Status.ExitCode = rng.IntN(2)
 		if k < n-1 {
-			t.DesiredState = store.TaskShutdown
-			t.Status.State = pick(rng, store.TaskShutdown, store.TaskFailed, store.TaskComplete, store.TaskOrphaned)
+			t.DesiredState = types.TaskShutdown
+			t.Status.State = pick(rng, types.TaskShutdown, types.TaskFailed, types.TaskComplete, types.TaskOrphaned)
 		} else {
-			t.DesiredState = pick(rng, store.TaskRunning, store.TaskRunning, store.TaskShutdown)
-			t.Status.State = pick(rng, store.TaskNew, store.TaskPending, store.TaskAssigned, store.TaskStarting,
-				store.TaskRunning, store.TaskRunning, store.TaskFailed, store.TaskComplete, store.TaskRejected,
-				store.TaskShutdown, store.TaskOrphaned)
+			t.DesiredState = pick(rng, types.TaskRunning, types.TaskRunning, types.TaskShutdown)
+			t.Status.State = pick(rng, types.TaskNew, types.TaskPending, types.TaskAssigned, types.TaskStarting,
+				types.TaskRunning, types.TaskRunning, types.TaskFailed, types.TaskComplete, types.TaskRejected,
+				types.TaskShutdown, types.TaskOrphaned)
 		}
 		out = append(out, t)
 	}
@@ -184,14 +184,14 @@ func randomSlot(rng *rand.Rand, s *store.Service, slot int, node string) []*stor
 // written independently of Reconcile's own slot logic.
 func checkInvariants(t *testing.T, in Input) {
 	t.Helper()
-	o := oracle{t: t, in: in, nodes: map[string]*store.Node{}, services: map[string]*store.Service{}}
+	o := oracle{t: t, in: in, nodes: map[string]*types.Node{}, services: map[string]*types.Service{}}
 	for _, n := range in.Nodes {
 		o.nodes[n.ID] = n
 	}
 	for _, s := range in.Services {
 		o.services[s.ID] = s
 	}
-	slots := make(map[slotKey][]*store.Task)
+	slots := make(map[slotKey][]*types.Task)
 	for _, tsk := range in.Tasks {
 		s := o.checkTask(tsk)
 		k := slotKey{svc: s.ID, slot: tsk.Slot}
@@ -228,8 +228,8 @@ func checkInvariants(t *testing.T, in Input) {
 type oracle struct {
 	t        *testing.T
 	in       Input
-	nodes    map[string]*store.Node
-	services map[string]*store.Service
+	nodes    map[string]*types.Node
+	services map[string]*types.Service
 }
 
 type slotKey struct {
@@ -239,21 +239,21 @@ type slotKey struct {
 }
 
 // checkTask checks one task's own state and returns its service.
-func (o *oracle) checkTask(tsk *store.Task) *store.Service {
+func (o *oracle) checkTask(tsk *types.Task) *types.Service {
 	t := o.t
 	s, ok := o.services[tsk.ServiceID]
 	if !ok {
 		t.Fatalf("task %s of removed service %s still stored", tsk.ID, tsk.ServiceID)
 	}
 	n := o.nodes[tsk.NodeID]
-	if assigned(tsk) && !tsk.Status.State.Terminal() && (n == nil || n.Status == store.NodeDown) {
+	if assigned(tsk) && !tsk.Status.State.Terminal() && (n == nil || n.Status == types.NodeDown) {
 		t.Fatalf("task %s still active on lost node %q", tsk.ID, tsk.NodeID)
 	}
 	if live(tsk) && assigned(tsk) && !keeps(n, tsk) {
 		t.Fatalf("live task %s on node %s that may not keep it", tsk.ID, tsk.NodeID)
 	}
 	if live(tsk) && !assigned(tsk) {
-		if tsk.Status.State != store.TaskPending || tsk.Status.Err == "" {
+		if tsk.Status.State != types.TaskPending || tsk.Status.Err == "" {
 			t.Fatalf("unassigned task %s has status %+v", tsk.ID, tsk.Status)
 		}
 		if node := fits(o.in, s, tsk); node != "" {
@@ -265,9 +265,9 @@ func (o *oracle) checkTask(tsk *store.Task) *store.Service {
 
 // checkSlot checks one slot's tasks and reports whether the slot counts
 // towards its service's tasks.
-func (o *oracle) checkSlot(k slotKey, ts []*store.Task) bool {
+func (o *oracle) checkSlot(k slotKey, ts []*types.Task) bool {
 	t := o.t
-	slices.SortFunc(ts, func(a, b *store.Task) int {
+	slices.SortFunc(ts, func(a, b *types.Task) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
 	})
 	nLive := 0
@@ -283,8 +283,8 @@ func (o *oracle) checkSlot(k slotKey, ts []*store.Task) bool {
 	if n, most := countFinished(ts), historyBound(o.in, s); n > most {
 		t.Fatalf("slot %+v keeps %d finished tasks, want at most %d", k, n, most)
 	}
-	if n := o.nodes[k.node]; s.Spec.Mode.Global && (n == nil || n.Availability == store.AvailabilityDrain ||
-		!keeps(n, newest) && n.Status != store.NodeDown) {
+	if n := o.nodes[k.node]; s.Spec.Mode.Global && (n == nil || n.Availability == types.AvailabilityDrain ||
+		!keeps(n, newest) && n.Status != types.NodeDown) {
 		t.Fatalf("global slot %+v on a node that cannot run it still holds %s", k, newest.ID)
 	}
 	if s.Spec.Mode.Global && !eligible(o.nodes[k.node], s) {
@@ -294,17 +294,17 @@ func (o *oracle) checkSlot(k slotKey, ts []*store.Task) bool {
 		if !restartBlocked(s, ts, o.in.Now) {
 			t.Fatalf("slot %+v: %s ended and should have been restarted", k, newest.ID)
 		}
-		if newest.DesiredState != store.TaskShutdown {
+		if newest.DesiredState != types.TaskShutdown {
 			t.Fatalf("slot %+v: %s ended without restart but is still desired %s", k, newest.ID, newest.DesiredState)
 		}
 	}
 	return nLive == 1 || endedOnOwn(newest)
 }
 
-func countFinished(ts []*store.Task) int {
+func countFinished(ts []*types.Task) int {
 	n := 0
 	for _, t := range ts {
-		if t.Status.State.Terminal() && t.DesiredState == store.TaskShutdown {
+		if t.Status.State.Terminal() && t.DesiredState == types.TaskShutdown {
 			n++
 		}
 	}
@@ -314,7 +314,7 @@ func countFinished(ts []*store.Task) int {
 // historyBound is the most finished tasks a slot may keep: the newest
 // ones, as many as the limit or the backoff's streak, plus those that
 // MaxAttempts counts.
-func historyBound(in Input, s *store.Service) int {
+func historyBound(in Input, s *types.Service) int {
 	limit := in.HistoryLimit
 	if limit <= 0 {
 		limit = DefaultHistoryLimit
@@ -325,9 +325,9 @@ func historyBound(in Input, s *store.Service) int {
 
 // restartBlocked is the oracle for "the restart policy forbids restarting
 // the newest of ts (oldest first) now".
-func restartBlocked(s *store.Service, ts []*store.Task, now time.Time) bool {
+func restartBlocked(s *types.Service, ts []*types.Task, now time.Time) bool {
 	p, last := s.Spec.Task.RestartPolicy, ts[len(ts)-1]
-	ok := last.Status.State == store.TaskComplete && last.Status.ExitCode == 0
+	ok := last.Status.State == types.TaskComplete && last.Status.ExitCode == 0
 	switch {
 	case p.Condition == ConditionNone, p.Condition == ConditionOnFailure && ok:
 		return true
@@ -337,7 +337,7 @@ func restartBlocked(s *store.Service, ts []*store.Task, now time.Time) bool {
 	var n uint64
 	for _, t := range ts {
 		st := t.Status.State
-		ended := st == store.TaskFailed || st == store.TaskComplete || st == store.TaskRejected
+		ended := st == types.TaskFailed || st == types.TaskComplete || st == types.TaskRejected
 		if ended && t.SpecVersion == s.SpecVersion && (p.Window == 0 || now.Sub(t.Status.Timestamp) < p.Window) {
 			n++
 		}
@@ -346,8 +346,8 @@ func restartBlocked(s *store.Service, ts []*store.Task, now time.Time) bool {
 }
 
 // keeps is the oracle for "a task may stay on node n".
-func keeps(n *store.Node, t *store.Task) bool {
-	if n == nil || n.Status == store.NodeDown || n.Availability == store.AvailabilityDrain {
+func keeps(n *types.Node, t *types.Task) bool {
+	if n == nil || n.Status == types.NodeDown || n.Availability == types.AvailabilityDrain {
 		return false
 	}
 	cs, err := scheduler.ParseConstraints(t.Spec.Placement.Constraints)
@@ -363,8 +363,8 @@ func keeps(n *store.Node, t *store.Task) bool {
 }
 
 // eligible is the oracle for "a new task of s may go on n", capacity aside.
-func eligible(n *store.Node, s *store.Service) bool {
-	if n == nil || n.Status != store.NodeReady || n.Availability != store.AvailabilityActive {
+func eligible(n *types.Node, s *types.Service) bool {
+	if n == nil || n.Status != types.NodeReady || n.Availability != types.AvailabilityActive {
 		return false
 	}
 	cs, _ := scheduler.ParseConstraints(s.Spec.Task.Placement.Constraints)
@@ -378,7 +378,7 @@ func eligible(n *store.Node, s *store.Service) bool {
 
 // fits returns a node where one more task of s would fit, or "" (for a
 // global task, only its own node is considered).
-func fits(in Input, s *store.Service, pending *store.Task) string {
+func fits(in Input, s *types.Service, pending *types.Task) string {
 	for _, n := range in.Nodes {
 		if !eligible(n, s) || s.Spec.Mode.Global && n.ID != pending.NodeID {
 			continue

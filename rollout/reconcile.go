@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/scheduler"
-	"github.com/shoal-org/shoal/store"
 )
 
 // MaxCreatesPerPlan bounds the tasks one plan creates. The leader commits
@@ -32,9 +32,9 @@ const (
 // Input is the snapshot Reconcile works on.
 type Input struct {
 	Now      time.Time
-	Nodes    []*store.Node
-	Services []*store.Service
-	Tasks    []*store.Task
+	Nodes    []*types.Node
+	Services []*types.Service
+	Tasks    []*types.Task
 	// HistoryLimit is the number of finished tasks kept per slot;
 	// zero or less means DefaultHistoryLimit.
 	HistoryLimit int
@@ -46,9 +46,9 @@ type Input struct {
 type Plan struct {
 	// Create are new tasks, assigned (NodeID set, DesiredState running,
 	// Status.State assigned) or, when no node fits, pending with Status.Err.
-	Create []*store.Task
+	Create []*types.Task
 	// Update are changed copies of existing tasks, sorted by ID.
-	Update []*store.Task
+	Update []*types.Task
 	// Delete are IDs of tasks to delete, sorted.
 	Delete []string
 	// Services are changed copies of input services, sorted by ID: the
@@ -58,7 +58,7 @@ type Plan struct {
 	// read at), in the same raft command as the task changes, so that an
 	// update's progress and the task changes it describes commit together
 	// or not at all.
-	Services []*store.Service
+	Services []*types.Service
 	// WakeAt is the earliest time a delayed action (a restart backoff, a
 	// restart window ending, an update's monitor period or delay ending)
 	// becomes due; zero means none.
@@ -127,16 +127,16 @@ func (r *reconciler) bound(works []*work, limit int) bool {
 type reconciler struct {
 	in          Input
 	newID       func() string
-	nodes       map[string]*store.Node
-	sortedNodes []*store.Node // by ID
-	services    map[string]*store.Service
+	nodes       map[string]*types.Node
+	sortedNodes []*types.Node // by ID
+	services    map[string]*types.Service
 	static      *scheduler.Scheduler // filters only: Keeps and Eligible
-	cur         []*store.Task        // input tasks, replaced by copies when edited
+	cur         []*types.Task        // input tasks, replaced by copies when edited
 	edited      []bool
 	deleted     []bool
 	stopped     []bool // stopped or orphaned by this plan: its slot is replaced first
-	created     []*store.Task
-	changed     []*store.Service // services whose update status or spec changed
+	created     []*types.Task
+	changed     []*types.Service // services whose update status or spec changed
 	wake        time.Time
 }
 
@@ -144,8 +144,8 @@ func newReconciler(in Input, newID func() string) *reconciler {
 	r := &reconciler{
 		in:       in,
 		newID:    newID,
-		nodes:    make(map[string]*store.Node, len(in.Nodes)),
-		services: make(map[string]*store.Service, len(in.Services)),
+		nodes:    make(map[string]*types.Node, len(in.Nodes)),
+		services: make(map[string]*types.Service, len(in.Services)),
 		static:   scheduler.New(in.Nodes, nil),
 		cur:      slices.Clone(in.Tasks),
 		edited:   make([]bool, len(in.Tasks)),
@@ -156,7 +156,7 @@ func newReconciler(in Input, newID func() string) *reconciler {
 		r.nodes[n.ID] = n
 	}
 	r.sortedNodes = slices.Clone(in.Nodes)
-	slices.SortFunc(r.sortedNodes, func(a, b *store.Node) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(r.sortedNodes, func(a, b *types.Node) int { return strings.Compare(a.ID, b.ID) })
 	for _, s := range in.Services {
 		r.services[s.ID] = s
 	}
@@ -164,7 +164,7 @@ func newReconciler(in Input, newID func() string) *reconciler {
 }
 
 // edit returns task i's working copy, copying the input task first.
-func (r *reconciler) edit(i int) *store.Task {
+func (r *reconciler) edit(i int) *types.Task {
 	if !r.edited[i] {
 		c := *r.cur[i]
 		r.cur[i] = &c
@@ -175,8 +175,8 @@ func (r *reconciler) edit(i int) *store.Task {
 
 // shutdown raises task i's desired state to shutdown.
 func (r *reconciler) shutdown(i int) {
-	if r.cur[i].DesiredState.Rank() < store.TaskShutdown.Rank() {
-		r.edit(i).DesiredState = store.TaskShutdown
+	if r.cur[i].DesiredState.Rank() < types.TaskShutdown.Rank() {
+		r.edit(i).DesiredState = types.TaskShutdown
 	}
 }
 
@@ -201,13 +201,13 @@ func (r *reconciler) orphanLost() {
 		switch {
 		case !ok:
 			why = fmt.Sprintf("node %s is no longer in the cluster", t.NodeID)
-		case n.Status == store.NodeDown:
+		case n.Status == types.NodeDown:
 			why = fmt.Sprintf("node %s is down", n.Hostname)
 		default:
 			continue
 		}
 		e := r.edit(i)
-		e.Status = store.TaskStatus{State: store.TaskOrphaned, Timestamp: r.in.Now, Message: MsgOrphaned,
+		e.Status = types.TaskStatus{State: types.TaskOrphaned, Timestamp: r.in.Now, Message: MsgOrphaned,
 			Err: why, ContainerID: t.Status.ContainerID, ExitCode: t.Status.ExitCode}
 		r.shutdown(i)
 		r.stopped[i] = true
@@ -218,7 +218,7 @@ func (r *reconciler) orphanLost() {
 // wanted: no agent will ever report them terminal.
 func (r *reconciler) dropUnwanted() {
 	for i, t := range r.cur {
-		if !assigned(t) && !t.Status.State.Terminal() && t.DesiredState.Rank() > store.TaskRunning.Rank() {
+		if !assigned(t) && !t.Status.State.Terminal() && t.DesiredState.Rank() > types.TaskRunning.Rank() {
 			r.del(i)
 		}
 	}
@@ -252,16 +252,16 @@ func (r *reconciler) groupByService() map[string][]int {
 	return out
 }
 
-func (r *reconciler) sortedServices() []*store.Service {
+func (r *reconciler) sortedServices() []*types.Service {
 	out := slices.Clone(r.in.Services)
-	slices.SortFunc(out, func(a, b *store.Service) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b *types.Service) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }
 
 // activeTasks are the tasks the scheduler should count once this plan's
 // stops are applied.
-func (r *reconciler) activeTasks() []*store.Task {
-	out := make([]*store.Task, 0, len(r.cur))
+func (r *reconciler) activeTasks() []*types.Task {
+	out := make([]*types.Task, 0, len(r.cur))
 	for i, t := range r.cur {
 		if !r.deleted[i] {
 			out = append(out, t)
@@ -273,7 +273,7 @@ func (r *reconciler) activeTasks() []*store.Task {
 // plan assembles the result.
 func (r *reconciler) plan() Plan {
 	p := Plan{Create: r.created, Services: r.changed, WakeAt: r.wake}
-	slices.SortFunc(p.Services, func(a, b *store.Service) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(p.Services, func(a, b *types.Service) int { return strings.Compare(a.ID, b.ID) })
 	for i, t := range r.cur[:len(r.in.Tasks)] {
 		switch {
 		case r.deleted[i]:
@@ -282,7 +282,7 @@ func (r *reconciler) plan() Plan {
 			p.Update = append(p.Update, t)
 		}
 	}
-	slices.SortFunc(p.Update, func(a, b *store.Task) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(p.Update, func(a, b *types.Task) int { return strings.Compare(a.ID, b.ID) })
 	slices.Sort(p.Delete)
 	return p
 }

@@ -4,13 +4,13 @@ import (
 	"cmp"
 	"slices"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // work is what is left to place for one service once every stop of the
 // plan is known.
 type work struct {
-	svc   *store.Service
+	svc   *types.Service
 	retry []int    // live tasks not yet on a node (indexes into cur)
 	fill  []int    // replicated: slot numbers that get a new task
 	nodes []string // global: nodes that get a new task
@@ -18,7 +18,7 @@ type work struct {
 
 // replicated decides a replicated service's slots: stops what may not
 // stay, scales to Replicas, and lists what to place.
-func (r *reconciler) replicated(svc *store.Service, idxs []int) *work {
+func (r *reconciler) replicated(svc *types.Service, idxs []int) *work {
 	slots, strays := r.groupSlots(idxs, false)
 	for _, i := range strays {
 		r.retire(i)
@@ -117,7 +117,7 @@ func (r *reconciler) scaleDown(occupied []*slot, n int) (kept, removed []*slot) 
 			c.rank = max(c.rank, 1)
 			if assigned(t) {
 				c.rank = max(c.rank, 2)
-				if t.Status.State == store.TaskRunning {
+				if t.Status.State == types.TaskRunning {
 					c.rank = 3
 				}
 				if c.depth == 0 {

@@ -4,7 +4,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // Restart policy defaults and limits; see the package documentation.
@@ -39,26 +39,26 @@ const (
 // completed or rejected. (An agent reports shutdown only for a task it was
 // told to stop; were one to end up shut down while wanted running, its
 // slot is simply refilled, without backoff.)
-func endedOnOwn(t *store.Task) bool {
+func endedOnOwn(t *types.Task) bool {
 	switch t.Status.State {
-	case store.TaskFailed, store.TaskComplete, store.TaskRejected:
+	case types.TaskFailed, types.TaskComplete, types.TaskRejected:
 		return true
 	}
 	return false
 }
 
-func succeeded(t *store.Task) bool {
-	return t.Status.State == store.TaskComplete && t.Status.ExitCode == 0
+func succeeded(t *types.Task) bool {
+	return t.Status.State == types.TaskComplete && t.Status.ExitCode == 0
 }
 
 // endTime is when a terminal task ended.
-func endTime(t *store.Task) time.Time { return t.Status.Timestamp }
+func endTime(t *types.Task) time.Time { return t.Status.Timestamp }
 
 // restartVerdict applies policy p to a slot whose tasks (oldest first)
 // hold no live task. The time returned is when the verdict may change
 // (restartWait: when the restart is due; restartExhausted with a Window:
 // when attempts leave it), or zero.
-func restartVerdict(p store.RestartPolicy, version uint64, tasks []*store.Task, now time.Time) (verdict, time.Time) {
+func restartVerdict(p types.RestartPolicy, version uint64, tasks []*types.Task, now time.Time) (verdict, time.Time) {
 	last := tasks[len(tasks)-1]
 	if !endedOnOwn(last) {
 		return restartNotApplicable, time.Time{}
@@ -89,7 +89,7 @@ func restartVerdict(p store.RestartPolicy, version uint64, tasks []*store.Task, 
 // attempts returns the end times, oldest first, of the tasks that count
 // against MaxAttempts: those of the current spec version that ended on
 // their own within the window (ever, without a window).
-func attempts(p store.RestartPolicy, version uint64, tasks []*store.Task, now time.Time) []time.Time {
+func attempts(p types.RestartPolicy, version uint64, tasks []*types.Task, now time.Time) []time.Time {
 	if p.MaxAttempts == 0 {
 		return nil
 	}
@@ -103,14 +103,14 @@ func attempts(p store.RestartPolicy, version uint64, tasks []*store.Task, now ti
 	return ends
 }
 
-func countsAsAttempt(p store.RestartPolicy, version uint64, t *store.Task, now time.Time) bool {
+func countsAsAttempt(p types.RestartPolicy, version uint64, t *types.Task, now time.Time) bool {
 	return endedOnOwn(t) && t.SpecVersion == version &&
 		(p.Window <= 0 || endTime(t).After(now.Add(-p.Window)))
 }
 
 // backoff is the delay before restarting the newest of tasks: the base
 // delay doubled for each earlier task of its streak (streak).
-func backoff(p store.RestartPolicy, tasks []*store.Task) time.Duration {
+func backoff(p types.RestartPolicy, tasks []*types.Task) time.Duration {
 	base, limit := delays(p)
 	d := base
 	for k := 1; k < streak(p, tasks, len(tasks)) && d < limit; k++ {
@@ -120,7 +120,7 @@ func backoff(p store.RestartPolicy, tasks []*store.Task) time.Duration {
 }
 
 // delays returns the policy's base delay and the cap of the backoff.
-func delays(p store.RestartPolicy) (base, limit time.Duration) {
+func delays(p types.RestartPolicy) (base, limit time.Duration) {
 	base = p.Delay
 	if base <= 0 {
 		base = DefaultRestartDelay
@@ -130,7 +130,7 @@ func delays(p store.RestartPolicy) (base, limit time.Duration) {
 
 // backoffDepth is the longest streak that still changes the delay: the
 // history a slot keeps so that the backoff can reach its cap.
-func backoffDepth(p store.RestartPolicy) int {
+func backoffDepth(p types.RestartPolicy) int {
 	base, limit := delays(p)
 	k := 1
 	for d := base; d < limit; d *= 2 {
@@ -143,7 +143,7 @@ func backoffDepth(p store.RestartPolicy) int {
 // (oldest first in tasks) that ended on their own; a task that had run for
 // the reset period (the policy's Window, else BackoffReset) is the first
 // of its streak.
-func streak(p store.RestartPolicy, tasks []*store.Task, most int) int {
+func streak(p types.RestartPolicy, tasks []*types.Task, most int) int {
 	reset := BackoffReset
 	if p.Window > 0 {
 		reset = p.Window

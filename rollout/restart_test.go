@@ -5,38 +5,38 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // failures returns n finished tasks of svc in slot 1 on node a, each
 // created 2s before it failed, the last failing at last (relative to t0),
 // one every gap before it. The newest still has desired state running.
-func failures(svc *store.Service, n int, last, gap time.Duration) []*store.Task {
-	var out []*store.Task
+func failures(svc *types.Service, n int, last, gap time.Duration) []*types.Task {
+	var out []*types.Task
 	for k := range n {
 		end := last - time.Duration(n-1-k)*gap
-		t := tk(fmt.Sprintf("f%d", k+1), svc, 1, "a", ended(store.TaskFailed, end), created(end-2*time.Second),
-			exit(1), desired(store.TaskShutdown))
+		t := tk(fmt.Sprintf("f%d", k+1), svc, 1, "a", ended(types.TaskFailed, end), created(end-2*time.Second),
+			exit(1), desired(types.TaskShutdown))
 		out = append(out, t)
 	}
-	out[n-1].DesiredState = store.TaskRunning
+	out[n-1].DesiredState = types.TaskRunning
 	return out
 }
 
 func TestRestart(t *testing.T) {
-	nodes := []*store.Node{nd("a"), nd("b")}
+	nodes := []*types.Node{nd("a"), nd("b")}
 	def := rep("web", 1)
-	onFailure := rep("web", 1, policy(store.RestartPolicy{Condition: ConditionOnFailure}))
-	none := rep("web", 1, policy(store.RestartPolicy{Condition: ConditionNone}))
-	max2 := rep("web", 1, policy(store.RestartPolicy{MaxAttempts: 2}))
-	max2w := rep("web", 1, policy(store.RestartPolicy{MaxAttempts: 2, Window: time.Minute}))
-	v2 := rep("web", 1, policy(store.RestartPolicy{MaxAttempts: 2}), func(s *store.Service) { s.SpecVersion = 2 })
-	longDelay := rep("web", 1, policy(store.RestartPolicy{Delay: 10 * time.Minute}))
+	onFailure := rep("web", 1, policy(types.RestartPolicy{Condition: ConditionOnFailure}))
+	none := rep("web", 1, policy(types.RestartPolicy{Condition: ConditionNone}))
+	max2 := rep("web", 1, policy(types.RestartPolicy{MaxAttempts: 2}))
+	max2w := rep("web", 1, policy(types.RestartPolicy{MaxAttempts: 2, Window: time.Minute}))
+	v2 := rep("web", 1, policy(types.RestartPolicy{MaxAttempts: 2}), func(s *types.Service) { s.SpecVersion = 2 })
+	longDelay := rep("web", 1, policy(types.RestartPolicy{Delay: 10 * time.Minute}))
 	replaced := []string{"update f1: desired shutdown", "create web.1 v1 on b"}
 	tests := []struct {
 		name  string
-		svc   *store.Service
-		tasks []*store.Task
+		svc   *types.Service
+		tasks []*types.Task
 		now   time.Duration // after t0
 		want  []string
 	}{
@@ -53,25 +53,25 @@ func TestRestart(t *testing.T) {
 			want: []string{"wake +9m0s"}},
 		{name: "a task that ran long resets the backoff", svc: def,
 			tasks: append(failures(def, 3, -time.Hour, time.Second),
-				tk("f9", def, 1, "a", ended(store.TaskFailed, -3*time.Second), created(-30*time.Minute))),
+				tk("f9", def, 1, "a", ended(types.TaskFailed, -3*time.Second), created(-30*time.Minute))),
 			want: []string{"wake +2s"}},
 		{name: "on-failure: success is not restarted", svc: onFailure,
-			tasks: []*store.Task{tk("f1", onFailure, 1, "a", ended(store.TaskComplete, -time.Minute))},
+			tasks: []*types.Task{tk("f1", onFailure, 1, "a", ended(types.TaskComplete, -time.Minute))},
 			want:  []string{"update f1: desired shutdown"}},
 		{name: "on-failure: non-zero exit is restarted", svc: onFailure,
-			tasks: []*store.Task{tk("f1", onFailure, 1, "a", ended(store.TaskComplete, -time.Minute), exit(3))},
+			tasks: []*types.Task{tk("f1", onFailure, 1, "a", ended(types.TaskComplete, -time.Minute), exit(3))},
 			want:  replaced},
 		{name: "on-failure: rejected is restarted", svc: onFailure,
-			tasks: []*store.Task{tk("f1", onFailure, 1, "a", ended(store.TaskRejected, -time.Minute))},
+			tasks: []*types.Task{tk("f1", onFailure, 1, "a", ended(types.TaskRejected, -time.Minute))},
 			want:  replaced},
 		{name: "any: success is restarted", svc: def,
-			tasks: []*store.Task{tk("f1", def, 1, "a", ended(store.TaskComplete, -time.Minute))},
+			tasks: []*types.Task{tk("f1", def, 1, "a", ended(types.TaskComplete, -time.Minute))},
 			want:  replaced},
 		{name: "none: never restarted, slot stays empty", svc: none,
-			tasks: []*store.Task{tk("f1", none, 1, "a", ended(store.TaskFailed, -time.Minute))},
+			tasks: []*types.Task{tk("f1", none, 1, "a", ended(types.TaskFailed, -time.Minute))},
 			want:  []string{"update f1: desired shutdown"}},
 		{name: "none: stays empty on the next round", svc: none,
-			tasks: []*store.Task{tk("f1", none, 1, "a", ended(store.TaskFailed, -time.Minute), desired(store.TaskShutdown))}},
+			tasks: []*types.Task{tk("f1", none, 1, "a", ended(types.TaskFailed, -time.Minute), desired(types.TaskShutdown))}},
 		{name: "max attempts: 2 failures, one more restart", svc: max2, tasks: failures(max2, 2, -time.Hour, time.Second),
 			want: []string{"update f2: desired shutdown", "create web.1 v1 on b"}},
 		{name: "max attempts: 3 failures, stop", svc: max2, tasks: failures(max2, 3, -time.Hour, time.Second),
@@ -89,7 +89,7 @@ func TestRestart(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			// A task elsewhere makes b the emptier node, so replacements land there.
 			other := rep("other", 1)
-			in := Input{Now: t0.Add(tt.now), Nodes: nodes, Services: []*store.Service{tt.svc, other},
+			in := Input{Now: t0.Add(tt.now), Nodes: nodes, Services: []*types.Service{tt.svc, other},
 				Tasks: append(tt.tasks, tk("o1", other, 1, "a"))}
 			check(t, in, tt.want...)
 		})
@@ -97,11 +97,11 @@ func TestRestart(t *testing.T) {
 }
 
 func TestBackoffSequence(t *testing.T) {
-	p := store.RestartPolicy{}
-	var tasks []*store.Task
+	p := types.RestartPolicy{}
+	var tasks []*types.Task
 	var got []time.Duration
 	for k := range 9 {
-		tasks = append(tasks, tk(fmt.Sprint(k), rep("web", 1), 1, "a", ended(store.TaskFailed, 0), created(-time.Second)))
+		tasks = append(tasks, tk(fmt.Sprint(k), rep("web", 1), 1, "a", ended(types.TaskFailed, 0), created(-time.Second)))
 		got = append(got, backoff(p, tasks))
 	}
 	want := []time.Duration{5 * time.Second, 10 * time.Second, 20 * time.Second, 40 * time.Second, 80 * time.Second,
@@ -119,30 +119,30 @@ func TestBackoffSequence(t *testing.T) {
 
 func TestHistoryLimit(t *testing.T) {
 	web := rep("web", 1)
-	var tasks []*store.Task
+	var tasks []*types.Task
 	for k := range 7 {
-		tasks = append(tasks, tk(fmt.Sprintf("h%d", k), web, 1, "a", desired(store.TaskShutdown),
-			ended(store.TaskShutdown, -time.Duration(10-k)*time.Minute), created(-time.Duration(10-k)*time.Minute)))
+		tasks = append(tasks, tk(fmt.Sprintf("h%d", k), web, 1, "a", desired(types.TaskShutdown),
+			ended(types.TaskShutdown, -time.Duration(10-k)*time.Minute), created(-time.Duration(10-k)*time.Minute)))
 	}
 	tasks = append(tasks, tk("w1", web, 1, "a"))
-	nodes := []*store.Node{nd("a")}
-	check(t, Input{Nodes: nodes, Services: []*store.Service{web}, Tasks: tasks}, "delete h0", "delete h1")
-	check(t, Input{Nodes: nodes, Services: []*store.Service{web}, Tasks: tasks, HistoryLimit: 3},
+	nodes := []*types.Node{nd("a")}
+	check(t, Input{Nodes: nodes, Services: []*types.Service{web}, Tasks: tasks}, "delete h0", "delete h1")
+	check(t, Input{Nodes: nodes, Services: []*types.Service{web}, Tasks: tasks, HistoryLimit: 3},
 		"delete h0", "delete h1", "delete h2", "delete h3")
 	// History that MaxAttempts still counts is kept beyond the limit.
-	var ranLong []*store.Task
+	var ranLong []*types.Task
 	for k := range 7 {
 		end := -time.Duration(7-k) * time.Hour
-		ranLong = append(ranLong, tk(fmt.Sprintf("f%d", k+1), web, 1, "a", desired(store.TaskShutdown),
-			ended(store.TaskFailed, end), created(end-30*time.Minute)))
+		ranLong = append(ranLong, tk(fmt.Sprintf("f%d", k+1), web, 1, "a", desired(types.TaskShutdown),
+			ended(types.TaskFailed, end), created(end-30*time.Minute)))
 	}
-	max6 := rep("web", 1, policy(store.RestartPolicy{MaxAttempts: 6}))
-	check(t, Input{Nodes: nodes, Services: []*store.Service{max6}, Tasks: ranLong})
-	check(t, Input{Nodes: nodes, Services: []*store.Service{web}, Tasks: ranLong},
+	max6 := rep("web", 1, policy(types.RestartPolicy{MaxAttempts: 6}))
+	check(t, Input{Nodes: nodes, Services: []*types.Service{max6}, Tasks: ranLong})
+	check(t, Input{Nodes: nodes, Services: []*types.Service{web}, Tasks: ranLong},
 		"delete f1", "delete f2", "create web.1 v1 on a")
 	// So is the streak of quick failures the backoff counts (7 reach 5m).
 	loop := failures(web, 9, -time.Minute, time.Second)
-	loop[8].DesiredState = store.TaskShutdown
+	loop[8].DesiredState = types.TaskShutdown
 	loop = append(loop, tk("w1", web, 1, "a"))
-	check(t, Input{Nodes: nodes, Services: []*store.Service{web}, Tasks: loop}, "delete f1", "delete f2")
+	check(t, Input{Nodes: nodes, Services: []*types.Service{web}, Tasks: loop}, "delete f1", "delete f2")
 }

@@ -6,20 +6,20 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // assigned reports whether t has been given to a node's agent.
-func assigned(t *store.Task) bool { return t.Status.State.Rank() >= store.TaskAssigned.Rank() }
+func assigned(t *types.Task) bool { return t.Status.State.Rank() >= types.TaskAssigned.Rank() }
 
 // live reports whether t is wanted running and has not ended.
-func live(t *store.Task) bool {
-	return t.DesiredState.Rank() <= store.TaskRunning.Rank() && !t.Status.State.Terminal()
+func live(t *types.Task) bool {
+	return t.DesiredState.Rank() <= types.TaskRunning.Rank() && !t.Status.State.Terminal()
 }
 
 // finished reports whether t is history: ended and no longer wanted.
-func finished(t *store.Task) bool {
-	return t.Status.State.Terminal() && t.DesiredState.Rank() > store.TaskRunning.Rank()
+func finished(t *types.Task) bool {
+	return t.Status.State.Terminal() && t.DesiredState.Rank() > types.TaskRunning.Rank()
 }
 
 // slot is the tasks of one replicated slot number or one global node.
@@ -100,7 +100,7 @@ func (r *reconciler) groupSlots(idxs []int, global bool) (slots []*slot, strays 
 // then decides the slot's kind from its tasks and the restart policy.
 // mayRestart says whether a new task may start for this slot at all (a
 // global slot on a node that is not eligible may not).
-func (r *reconciler) classify(svc *store.Service, s *slot, mayRestart bool) {
+func (r *reconciler) classify(svc *types.Service, s *slot, mayRestart bool) {
 	if r.keepCheck(s) {
 		s.kind = slotLive
 		return
@@ -131,8 +131,8 @@ func (r *reconciler) keepCheck(s *slot) (hasLive bool) {
 
 // classifyEnded decides the kind of a slot without a live task from its
 // newest task and the restart policy.
-func (r *reconciler) classifyEnded(svc *store.Service, s *slot, mayRestart bool) {
-	var tasks []*store.Task
+func (r *reconciler) classifyEnded(svc *types.Service, s *slot, mayRestart bool) {
+	var tasks []*types.Task
 	newest := -1
 	for _, i := range s.tasks {
 		if !r.deleted[i] {
@@ -177,7 +177,7 @@ func (r *reconciler) reap(s *slot) {
 func (r *reconciler) stopping(s *slot) bool {
 	for _, i := range s.tasks {
 		if t := r.cur[i]; !r.deleted[i] && assigned(t) && !t.Status.State.Terminal() &&
-			t.DesiredState.Rank() > store.TaskRunning.Rank() {
+			t.DesiredState.Rank() > types.TaskRunning.Rank() {
 			return true
 		}
 	}

@@ -5,8 +5,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/spec"
-	"github.com/shoal-org/shoal/store"
 )
 
 // Update configuration values and defaults (swarm's); see the package
@@ -44,10 +44,10 @@ const (
 // a batch still in flight is kept, so that its slots finish, under the new
 // spec, before others start and a slot whose old task is still stopping is
 // not refilled early.
-func BeginUpdate(prev *store.UpdateStatus, now time.Time, rollback bool) *store.UpdateStatus {
-	st := &store.UpdateStatus{State: store.UpdateUpdating, StartedAt: now, Message: MsgUpdateInProgress}
+func BeginUpdate(prev *types.UpdateStatus, now time.Time, rollback bool) *types.UpdateStatus {
+	st := &types.UpdateStatus{State: types.UpdateUpdating, StartedAt: now, Message: MsgUpdateInProgress}
 	if rollback {
-		st.State, st.Message = store.UpdateRollbackStarted, MsgManualRollback
+		st.State, st.Message = types.UpdateRollbackStarted, MsgManualRollback
 	}
 	if prev != nil && inFlight(prev.State) {
 		st.BatchSlots = slices.Clone(prev.BatchSlots)
@@ -61,17 +61,17 @@ func BeginUpdate(prev *store.UpdateStatus, now time.Time, rollback bool) *store.
 // updating) or rollback (rollback_started), keeping its progress; ok is
 // false when prev is not paused. The agent writes it when a user updates
 // a paused service without changing its task template (swarm's resume).
-func ResumeUpdate(prev *store.UpdateStatus) (st *store.UpdateStatus, ok bool) {
+func ResumeUpdate(prev *types.UpdateStatus) (st *types.UpdateStatus, ok bool) {
 	if prev == nil {
 		return nil, false
 	}
 	c := *prev
 	c.BatchSlots, c.BatchNodes = slices.Clone(prev.BatchSlots), slices.Clone(prev.BatchNodes)
 	switch prev.State {
-	case store.UpdatePaused:
-		c.State, c.Message = store.UpdateUpdating, MsgUpdateInProgress
-	case store.UpdateRollbackPaused:
-		c.State, c.Message = store.UpdateRollbackStarted, MsgRollbackInProgress
+	case types.UpdatePaused:
+		c.State, c.Message = types.UpdateUpdating, MsgUpdateInProgress
+	case types.UpdateRollbackPaused:
+		c.State, c.Message = types.UpdateRollbackStarted, MsgRollbackInProgress
 	default:
 		return nil, false
 	}
@@ -79,21 +79,21 @@ func ResumeUpdate(prev *store.UpdateStatus) (st *store.UpdateStatus, ok bool) {
 }
 
 // inFlight reports whether an update in state s may have a batch in flight.
-func inFlight(s store.UpdateState) bool {
+func inFlight(s types.UpdateState) bool {
 	switch s {
-	case store.UpdateUpdating, store.UpdateRollbackStarted, store.UpdatePaused, store.UpdateRollbackPaused:
+	case types.UpdateUpdating, types.UpdateRollbackStarted, types.UpdatePaused, types.UpdateRollbackPaused:
 		return true
 	}
 	return false
 }
 
 // rollingBack reports whether state s runs with the rollback config.
-func rollingBack(s store.UpdateState) bool {
-	return s == store.UpdateRollbackStarted || s == store.UpdateRollbackPaused
+func rollingBack(s types.UpdateState) bool {
+	return s == types.UpdateRollbackStarted || s == types.UpdateRollbackPaused
 }
 
 // effectiveConfig fills the defaults into c; a rollback never rolls back.
-func effectiveConfig(c store.UpdateConfig, rollback bool) store.UpdateConfig {
+func effectiveConfig(c types.UpdateConfig, rollback bool) types.UpdateConfig {
 	if c.Monitor <= 0 {
 		c.Monitor = DefaultMonitor
 	}
@@ -111,10 +111,10 @@ func effectiveConfig(c store.UpdateConfig, rollback bool) store.UpdateConfig {
 // update is the rolling update of one service during one Reconcile.
 type update struct {
 	r      *reconciler
-	in     *store.Service // as read
-	svc    *store.Service // as this plan leaves it (spec swapped by an automatic rollback)
-	st     store.UpdateStatus
-	cfg    store.UpdateConfig
+	in     *types.Service // as read
+	svc    *types.Service // as this plan leaves it (spec swapped by an automatic rollback)
+	st     types.UpdateStatus
+	cfg    types.UpdateConfig
 	active bool // updating or rolling back, not paused
 	tmpl   *templates
 	// failedAt are the end times of the failures counted by this plan.
@@ -127,12 +127,12 @@ type update struct {
 // update that may be in flight. Call it before the slots are classified:
 // an automatic rollback changes the spec they are classified against
 // (use the returned update's svc).
-func (r *reconciler) startUpdate(svc *store.Service, slots []*slot) *update {
+func (r *reconciler) startUpdate(svc *types.Service, slots []*slot) *update {
 	if svc.UpdateStatus == nil || !inFlight(svc.UpdateStatus.State) {
 		return nil
 	}
 	u := &update{r: r, in: svc, svc: svc, st: *svc.UpdateStatus, tmpl: newTemplates(svc)}
-	u.active = u.st.State == store.UpdateUpdating || u.st.State == store.UpdateRollbackStarted
+	u.active = u.st.State == types.UpdateUpdating || u.st.State == types.UpdateRollbackStarted
 	u.cfg = u.config()
 	slotSet := make(map[int]bool, len(u.st.BatchSlots))
 	for _, n := range u.st.BatchSlots {
@@ -148,7 +148,7 @@ func (r *reconciler) startUpdate(svc *store.Service, slots []*slot) *update {
 	return u
 }
 
-func (u *update) config() store.UpdateConfig {
+func (u *update) config() types.UpdateConfig {
 	if rollingBack(u.st.State) {
 		return effectiveConfig(u.svc.Spec.Rollback, true)
 	}
@@ -160,7 +160,7 @@ func (u *update) config() store.UpdateConfig {
 // ratio of the slots this update replaces, it applies the failure action.
 func (u *update) countFailures(slots []*slot) {
 	var failed []*slot
-	var tasks []*store.Task
+	var tasks []*types.Task
 	for _, s := range slots {
 		if t := u.newest(s); s.inBatch && t != nil && u.failedTask(t) {
 			failed, tasks = append(failed, s), append(tasks, t)
@@ -170,7 +170,7 @@ func (u *update) countFailures(slots []*slot) {
 		return
 	}
 	total := u.st.Updated + uint64(u.outdatedSlots(slots))
-	var trigger *store.Task
+	var trigger *types.Task
 	for k, s := range failed {
 		s.inBatch = false
 		u.st.Failures++
@@ -195,11 +195,11 @@ func (u *update) countFailures(slots []*slot) {
 	u.active = false
 	switch {
 	case rollingBack(u.st.State):
-		u.st.State, u.st.Message = store.UpdateRollbackPaused, fmt.Sprintf(fmtRollbackPaused, trigger.ID)
+		u.st.State, u.st.Message = types.UpdateRollbackPaused, fmt.Sprintf(fmtRollbackPaused, trigger.ID)
 	case u.cfg.FailureAction == ActionRollback:
-		u.st.State, u.st.Message = store.UpdatePaused, fmt.Sprintf(fmtUpdatePaused, trigger.ID)+noPreviousSpec
+		u.st.State, u.st.Message = types.UpdatePaused, fmt.Sprintf(fmtUpdatePaused, trigger.ID)+noPreviousSpec
 	default:
-		u.st.State, u.st.Message = store.UpdatePaused, fmt.Sprintf(fmtUpdatePaused, trigger.ID)
+		u.st.State, u.st.Message = types.UpdatePaused, fmt.Sprintf(fmtUpdatePaused, trigger.ID)
 	}
 }
 
@@ -213,7 +213,7 @@ func (u *update) retireOutdated(s *slot) {
 }
 
 // newest returns the slot's newest task still stored, or nil.
-func (u *update) newest(s *slot) *store.Task {
+func (u *update) newest(s *slot) *types.Task {
 	for j := len(s.tasks) - 1; j >= 0; j-- {
 		if i := s.tasks[j]; !u.r.deleted[i] {
 			return u.r.cur[i]
@@ -228,8 +228,8 @@ func (u *update) newest(s *slot) *store.Task {
 // Healthy=false is not a failure yet: that is also how a task whose first
 // probe has not passed reports; the agent fails a task whose healthcheck
 // fails Retries times, and that counts.
-func (u *update) failedTask(t *store.Task) bool {
-	if u.tmpl.outdated(t) || t.DesiredState.Rank() > store.TaskRunning.Rank() {
+func (u *update) failedTask(t *types.Task) bool {
+	if u.tmpl.outdated(t) || t.DesiredState.Rank() > types.TaskRunning.Rank() {
 		return false
 	}
 	return endedOnOwn(t)
@@ -285,7 +285,7 @@ func (u *update) rollback(taskID string, slots, failed []*slot) {
 			n++
 		}
 	}
-	u.st = store.UpdateStatus{State: store.UpdateRollbackStarted, StartedAt: u.r.in.Now,
+	u.st = types.UpdateStatus{State: types.UpdateRollbackStarted, StartedAt: u.r.in.Now,
 		Message: fmt.Sprintf(fmtRolledBack, taskID), Updated: n}
 	u.cfg, u.failedAt = u.config(), nil
 }

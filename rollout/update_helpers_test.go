@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // Images the simulated agents treat specially.
@@ -21,14 +21,14 @@ const (
 )
 
 // updCfg builds an update (or rollback) config; zero fields keep defaults.
-func updCfg(par uint64, delay, monitor time.Duration, order, action string, ratio float64) store.UpdateConfig {
-	return store.UpdateConfig{Parallelism: &par, Delay: delay, Monitor: monitor, Order: order,
+func updCfg(par uint64, delay, monitor time.Duration, order, action string, ratio float64) types.UpdateConfig {
+	return types.UpdateConfig{Parallelism: &par, Delay: delay, Monitor: monitor, Order: order,
 		FailureAction: action, MaxFailureRatio: ratio}
 }
 
 // changeImage returns a copy of svc as the agent writes it when the image
 // changes: new template and SpecVersion, the old spec kept, an update begun.
-func changeImage(svc *store.Service, image string, now time.Time) *store.Service {
+func changeImage(svc *types.Service, image string, now time.Time) *types.Service {
 	c := svc.Copy()
 	prev := c.Spec.Copy()
 	c.PreviousSpec = &prev
@@ -70,7 +70,7 @@ func newSim(t *testing.T, in Input) *sim {
 }
 
 // service returns the current copy of service id.
-func (s *sim) service(id string) *store.Service {
+func (s *sim) service(id string) *types.Service {
 	for _, svc := range s.in.Services {
 		if svc.ID == id {
 			return svc
@@ -81,7 +81,7 @@ func (s *sim) service(id string) *store.Service {
 }
 
 // setService replaces a service (as a user's write would).
-func (s *sim) setService(svc *store.Service) {
+func (s *sim) setService(svc *types.Service) {
 	for k, old := range s.in.Services {
 		if old.ID == svc.ID {
 			s.in.Services[k] = svc
@@ -152,7 +152,7 @@ func (s *sim) runFor(d time.Duration) {
 
 func (s *sim) at() string { return fmt.Sprintf("+%s", s.in.Now.Sub(s.start)) }
 
-func (s *sim) state(id string) store.UpdateState {
+func (s *sim) state(id string) types.UpdateState {
 	if st := s.service(id).UpdateStatus; st != nil {
 		return st.State
 	}
@@ -162,7 +162,7 @@ func (s *sim) state(id string) store.UpdateState {
 // record logs what a plan does: new tasks (name and version), stops of
 // live tasks and status changes.
 func (s *sim) record(p Plan) {
-	orig := make(map[string]*store.Task)
+	orig := make(map[string]*types.Task)
 	for _, t := range s.in.Tasks {
 		orig[t.ID] = t
 	}
@@ -195,7 +195,7 @@ func (s *sim) record(p Plan) {
 	s.log = append(s.log, lines...)
 }
 
-func batchKeys(st *store.UpdateStatus) []string {
+func batchKeys(st *types.UpdateStatus) []string {
 	out := slices.Clone(st.BatchNodes)
 	for _, n := range st.BatchSlots {
 		out = append(out, fmt.Sprint(n))
@@ -203,7 +203,7 @@ func batchKeys(st *store.UpdateStatus) []string {
 	return out
 }
 
-func taskName(t *store.Task) string {
+func taskName(t *types.Task) string {
 	if t.Slot == 0 {
 		return t.ServiceName + "." + t.NodeID
 	}
@@ -230,7 +230,7 @@ func (s *sim) applyServices(p Plan) {
 func (s *sim) agents() bool {
 	up := make(map[string]bool)
 	for _, n := range s.in.Nodes {
-		up[n.ID] = n.Status != store.NodeDown
+		up[n.ID] = n.Status != types.NodeDown
 	}
 	acted := false
 	for k, t := range s.in.Tasks {
@@ -251,33 +251,33 @@ func (s *sim) agents() bool {
 	return acted
 }
 
-func (s *sim) agentStep(t *store.Task) (store.TaskStatus, bool) {
-	if t.DesiredState.Rank() > store.TaskRunning.Rank() {
+func (s *sim) agentStep(t *types.Task) (types.TaskStatus, bool) {
+	if t.DesiredState.Rank() > types.TaskRunning.Rank() {
 		if s.stopping[t.ID] < s.stopLag {
 			s.stopping[t.ID]++
-			return store.TaskStatus{}, false
+			return types.TaskStatus{}, false
 		}
-		return store.TaskStatus{State: store.TaskShutdown, ContainerID: t.ID}, true
+		return types.TaskStatus{State: types.TaskShutdown, ContainerID: t.ID}, true
 	}
 	img := t.Spec.Image
 	switch {
 	case img == imgReject:
-		return store.TaskStatus{State: store.TaskRejected, Err: "no such image"}, true
-	case img == imgBad && t.Status.State == store.TaskRunning:
-		return store.TaskStatus{State: store.TaskFailed, ExitCode: 1, Err: "task: non-zero exit (1)"}, true
-	case img == imgSick && t.Status.State != store.TaskRunning:
+		return types.TaskStatus{State: types.TaskRejected, Err: "no such image"}, true
+	case img == imgBad && t.Status.State == types.TaskRunning:
+		return types.TaskStatus{State: types.TaskFailed, ExitCode: 1, Err: "task: non-zero exit (1)"}, true
+	case img == imgSick && t.Status.State != types.TaskRunning:
 		f := false
-		return store.TaskStatus{State: store.TaskRunning, Healthy: &f}, true
+		return types.TaskStatus{State: types.TaskRunning, Healthy: &f}, true
 	case img == imgSick: // the agent fails a task whose checks keep failing
 		f := false
-		return store.TaskStatus{State: store.TaskFailed, Healthy: &f, Err: "task: container unhealthy"}, true
-	case img == imgSlow && t.Status.State.Rank() < store.TaskStarting.Rank():
-		next := map[store.TaskState]store.TaskState{store.TaskAssigned: store.TaskPreparing, store.TaskPreparing: store.TaskStarting}
-		return store.TaskStatus{State: next[t.Status.State]}, true
-	case t.Status.State != store.TaskRunning:
-		return store.TaskStatus{State: store.TaskRunning}, true
+		return types.TaskStatus{State: types.TaskFailed, Healthy: &f, Err: "task: container unhealthy"}, true
+	case img == imgSlow && t.Status.State.Rank() < types.TaskStarting.Rank():
+		next := map[types.TaskState]types.TaskState{types.TaskAssigned: types.TaskPreparing, types.TaskPreparing: types.TaskStarting}
+		return types.TaskStatus{State: next[t.Status.State]}, true
+	case t.Status.State != types.TaskRunning:
+		return types.TaskStatus{State: types.TaskRunning}, true
 	}
-	return store.TaskStatus{}, false
+	return types.TaskStatus{}, false
 }
 
 // checkPlan checks a plan: deterministic, the same from a snapshot that
@@ -298,20 +298,20 @@ func (s *sim) checkPlan(p Plan, start int) {
 	if !p.WakeAt.IsZero() && !p.WakeAt.After(s.in.Now) {
 		t.Fatalf("%s: WakeAt %v is not after now", s.at(), p.WakeAt)
 	}
-	svcs := make(map[string]*store.Service)
+	svcs := make(map[string]*types.Service)
 	for _, svc := range s.in.Services {
 		svcs[svc.ID] = svc
 	}
 	for _, svc := range p.Services {
 		svcs[svc.ID] = svc
 	}
-	orig := make(map[string]*store.Task)
+	orig := make(map[string]*types.Task)
 	for _, tsk := range s.in.Tasks {
 		orig[tsk.ID] = tsk
 	}
 	for _, u := range p.Update {
 		o, svc := orig[u.ID], svcs[u.ServiceID]
-		if !s.allowRetire && live(o) && !live(u) && o.Status.State == store.TaskRunning && svc != nil &&
+		if !s.allowRetire && live(o) && !live(u) && o.Status.State == types.TaskRunning && svc != nil &&
 			!newTemplates(svc).outdated(o) {
 			t.Fatalf("%s: plan stops %s, which runs the current spec:\n%s", s.at(), taskName(o), strings.Join(s.log, "\n"))
 		}
@@ -369,7 +369,7 @@ func (s *sim) checkState() {
 // of svc where a replacement is visibly under way: an old task (another
 // image than the spec's) told to stop and not yet stopped, or a slot
 // running an old and a new task side by side.
-func (s *sim) acting(svc *store.Service) int {
+func (s *sim) acting(svc *types.Service) int {
 	slots := map[string]bool{}
 	liveOld, liveNew := map[string]bool{}, map[string]bool{}
 	for _, tsk := range s.in.Tasks {
@@ -378,7 +378,7 @@ func (s *sim) acting(svc *store.Service) int {
 		}
 		old, name := tsk.Spec.Image != svc.Spec.Task.Image, taskName(tsk)
 		switch {
-		case old && assigned(tsk) && !tsk.Status.State.Terminal() && tsk.DesiredState.Rank() > store.TaskRunning.Rank():
+		case old && assigned(tsk) && !tsk.Status.State.Terminal() && tsk.DesiredState.Rank() > types.TaskRunning.Rank():
 			slots[name] = true
 		case live(tsk) && old:
 			liveOld[name] = true
@@ -397,7 +397,7 @@ func (s *sim) acting(svc *store.Service) int {
 // checkDone checks that service id finished in state want: every slot
 // holds exactly one live task, of the current template and version,
 // running; no slot was put in a batch twice by one update run.
-func (s *sim) checkDone(id string, want store.UpdateState, slots int) {
+func (s *sim) checkDone(id string, want types.UpdateState, slots int) {
 	t := s.t
 	t.Helper()
 	svc := s.service(id)
@@ -413,7 +413,7 @@ func (s *sim) checkDone(id string, want store.UpdateState, slots int) {
 			continue
 		}
 		perSlot[taskName(tsk)]++
-		if tsk.SpecVersion != svc.SpecVersion || tsk.Spec.Image != svc.Spec.Task.Image || tsk.Status.State != store.TaskRunning {
+		if tsk.SpecVersion != svc.SpecVersion || tsk.Spec.Image != svc.Spec.Task.Image || tsk.Status.State != types.TaskRunning {
 			t.Fatalf("task %s: v%d %s %s, want v%d %s running", taskName(tsk), tsk.SpecVersion, tsk.Spec.Image,
 				tsk.Status.State, svc.SpecVersion, svc.Spec.Task.Image)
 		}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // TestUpdateLeaderChange loses plans, as leaders that fail before their
@@ -20,7 +20,7 @@ func TestUpdateLeaderChange(t *testing.T) {
 			rounds := 0
 			s.lose = func() bool { rounds++; return rounds%3 == 1 } // the first of every three
 			s.run(500, nil)
-			s.checkDone("web", store.UpdateCompleted, 6)
+			s.checkDone("web", types.UpdateCompleted, 6)
 			if st := s.service("web").UpdateStatus; st.Updated != 6 {
 				t.Fatalf("updated %d slots, want 6", st.Updated)
 			}
@@ -52,7 +52,7 @@ func TestUpdateNewLeaderMidRollout(t *testing.T) {
 	svc, tasks := fleet(4, false, withUpdate(updCfg(1, 2*time.Second, 0, "", "", 0)))
 	s := startSim(t, svc, tasks, "img:2")
 	for range 60 {
-		if s.state("web") == store.UpdateCompleted {
+		if s.state("web") == types.UpdateCompleted {
 			break
 		}
 		snap := roundTrip(t, s.in)
@@ -65,7 +65,7 @@ func TestUpdateNewLeaderMidRollout(t *testing.T) {
 		p := Reconcile(snap, other)
 		up := map[int]bool{}
 		for _, tsk := range snap.Tasks {
-			if live(tsk) && tsk.Spec.Image == "img:2" && tsk.Status.State == store.TaskRunning {
+			if live(tsk) && tsk.Spec.Image == "img:2" && tsk.Status.State == types.TaskRunning {
 				up[tsk.Slot] = true
 			}
 		}
@@ -91,7 +91,7 @@ func TestUpdateNewLeaderMidRollout(t *testing.T) {
 			s.in.Now = next.WakeAt
 		}
 	}
-	s.checkDone("web", store.UpdateCompleted, 4)
+	s.checkDone("web", types.UpdateCompleted, 4)
 }
 
 func TestUpdateScale(t *testing.T) {
@@ -103,7 +103,7 @@ func TestUpdateScale(t *testing.T) {
 		c.Spec.Mode.Replicas = 5
 		s.setService(c)
 		s.run(200, nil)
-		s.checkDone("web", store.UpdateCompleted, 5)
+		s.checkDone("web", types.UpdateCompleted, 5)
 		if st := s.service("web").UpdateStatus; st.Updated != 3 {
 			t.Fatalf("updated %d slots, want 3 (the new ones were created up to date)", st.Updated)
 		}
@@ -128,7 +128,7 @@ func TestUpdateScale(t *testing.T) {
 			t.Fatalf("after scaling down the stopping slots, batch %v, want [3 4]", st.BatchSlots)
 		}
 		s.run(200, nil)
-		s.checkDone("web", store.UpdateCompleted, 4)
+		s.checkDone("web", types.UpdateCompleted, 4)
 	})
 }
 
@@ -139,7 +139,7 @@ func TestUpdatePaused(t *testing.T) {
 	s := startSim(t, svc, tasks, "img:2")
 	s.run(100, func() bool { return s.service("web").UpdateStatus.Updated == 2 })
 	paused := s.service("web").Copy()
-	paused.UpdateStatus.State = store.UpdatePaused
+	paused.UpdateStatus.State = types.UpdatePaused
 	s.setService(paused)
 	s.run(100, nil)
 	for _, at := range []time.Duration{0, time.Minute, time.Hour} {
@@ -153,14 +153,14 @@ func TestUpdatePaused(t *testing.T) {
 		t.Fatalf("paused at %v", got)
 	}
 	resumed, ok := ResumeUpdate(s.service("web").UpdateStatus)
-	if !ok || resumed.State != store.UpdateUpdating || resumed.Updated != 2 {
+	if !ok || resumed.State != types.UpdateUpdating || resumed.Updated != 2 {
 		t.Fatalf("resume: %+v %v", resumed, ok)
 	}
 	c := s.service("web").Copy()
 	c.UpdateStatus = resumed
 	s.setService(c)
 	s.run(100, nil)
-	s.checkDone("web", store.UpdateCompleted, 3)
+	s.checkDone("web", types.UpdateCompleted, 3)
 	if st := s.service("web").UpdateStatus; st.Updated != 3 {
 		t.Fatalf("updated %d, want 3", st.Updated)
 	}
@@ -176,7 +176,7 @@ func TestUpdateRetarget(t *testing.T) {
 	s.run(100, func() bool { return s.service("web").UpdateStatus.Updated == 4 })
 	s.setService(changeImage(s.service("web"), "img:3", s.in.Now))
 	s.run(200, nil)
-	s.checkDone("web", store.UpdateCompleted, 4)
+	s.checkDone("web", types.UpdateCompleted, 4)
 }
 
 // TestManualRollbackHalfDone rolls back an update that reached two of
@@ -195,13 +195,13 @@ func TestManualRollbackHalfDone(t *testing.T) {
 	s.setService(c)
 	s.log = nil
 	s.run(200, nil)
-	s.checkDone("web", store.UpdateRollbackCompleted, 4)
+	s.checkDone("web", types.UpdateRollbackCompleted, 4)
 	for _, line := range s.log {
 		if strings.Contains(line, "web.4") {
 			t.Fatalf("slot 4 was never updated but the rollback touched it:\n%s", strings.Join(s.log, "\n"))
 		}
 	}
-	if i := slices.IndexFunc(s.in.Tasks, func(t *store.Task) bool { return t.ID == "w4" }); i < 0 ||
+	if i := slices.IndexFunc(s.in.Tasks, func(t *types.Task) bool { return t.ID == "w4" }); i < 0 ||
 		!live(s.in.Tasks[i]) || s.in.Tasks[i].SpecVersion != c.SpecVersion {
 		t.Fatalf("w4 should still run, relabelled v%d", c.SpecVersion)
 	}
@@ -216,7 +216,7 @@ func TestUpdateOutsideTemplate(t *testing.T) {
 	c.Spec.Endpoint.Mode = "dnsrr"
 	c.SpecVersion = 2
 	c.UpdateStatus = BeginUpdate(nil, t0, false)
-	in := Input{Now: t0, Nodes: abc, Services: []*store.Service{c}, Tasks: tasks}
+	in := Input{Now: t0, Nodes: abc, Services: []*types.Service{c}, Tasks: tasks}
 	p := Reconcile(in, ids())
 	if len(p.Create) != 0 || len(p.Update) != 2 || len(p.Services) != 1 {
 		t.Fatalf("plan %v, %d services", describe(in, p), len(p.Services))
@@ -226,7 +226,7 @@ func TestUpdateOutsideTemplate(t *testing.T) {
 			t.Fatalf("task %s: v%d desired %s", u.ID, u.SpecVersion, u.DesiredState)
 		}
 	}
-	if st := p.Services[0].UpdateStatus; st.State != store.UpdateCompleted || st.Message != MsgUpdateCompleted ||
+	if st := p.Services[0].UpdateStatus; st.State != types.UpdateCompleted || st.Message != MsgUpdateCompleted ||
 		!st.CompletedAt.Equal(t0) || st.Updated != 0 {
 		t.Fatalf("status %+v", *st)
 	}
@@ -235,23 +235,23 @@ func TestUpdateOutsideTemplate(t *testing.T) {
 // TestNoUpdateNoReplacement: without an update in progress, outdated
 // tasks stay (the agent starts updates).
 func TestNoUpdateNoReplacement(t *testing.T) {
-	for _, st := range []*store.UpdateStatus{nil, {State: store.UpdateCompleted}, {State: store.UpdateRollbackCompleted}} {
+	for _, st := range []*types.UpdateStatus{nil, {State: types.UpdateCompleted}, {State: types.UpdateRollbackCompleted}} {
 		svc, tasks := fleet(2, false)
 		c := changeImage(svc, "img:2", t0)
 		c.UpdateStatus = st
-		check(t, Input{Nodes: abc, Services: []*store.Service{c}, Tasks: tasks})
+		check(t, Input{Nodes: abc, Services: []*types.Service{c}, Tasks: tasks})
 	}
 }
 
 func TestBeginAndResume(t *testing.T) {
 	st := BeginUpdate(nil, t0, false)
-	if !sameStatus(*st, store.UpdateStatus{State: store.UpdateUpdating, StartedAt: t0, Message: MsgUpdateInProgress}) {
+	if !sameStatus(*st, types.UpdateStatus{State: types.UpdateUpdating, StartedAt: t0, Message: MsgUpdateInProgress}) {
 		t.Fatalf("begin: %+v", *st)
 	}
-	inFlight := &store.UpdateStatus{State: store.UpdatePaused, Updated: 5, Failures: 2, BatchSlots: []int{4, 5},
+	inFlight := &types.UpdateStatus{State: types.UpdatePaused, Updated: 5, Failures: 2, BatchSlots: []int{4, 5},
 		BatchDoneAt: t0.Add(-time.Minute), Message: "update paused due to failure or early termination of task x"}
 	st = BeginUpdate(inFlight, t0, true)
-	if st.State != store.UpdateRollbackStarted || st.Message != MsgManualRollback || st.Updated != 2 ||
+	if st.State != types.UpdateRollbackStarted || st.Message != MsgManualRollback || st.Updated != 2 ||
 		st.Failures != 0 || !slices.Equal(st.BatchSlots, []int{4, 5}) || !st.BatchDoneAt.IsZero() {
 		t.Fatalf("begin rollback with a batch in flight: %+v", *st)
 	}
@@ -259,19 +259,19 @@ func TestBeginAndResume(t *testing.T) {
 	if inFlight.BatchSlots[0] != 4 {
 		t.Fatal("BeginUpdate shares the batch with its argument")
 	}
-	done := &store.UpdateStatus{State: store.UpdateCompleted, BatchSlots: []int{1}}
+	done := &types.UpdateStatus{State: types.UpdateCompleted, BatchSlots: []int{1}}
 	if st = BeginUpdate(done, t0, false); st.BatchSlots != nil {
 		t.Fatalf("a finished update's batch carried over: %+v", *st)
 	}
 	r, ok := ResumeUpdate(inFlight)
-	if !ok || r.State != store.UpdateUpdating || r.Message != MsgUpdateInProgress || r.Updated != 5 || r.Failures != 2 ||
+	if !ok || r.State != types.UpdateUpdating || r.Message != MsgUpdateInProgress || r.Updated != 5 || r.Failures != 2 ||
 		!slices.Equal(r.BatchSlots, inFlight.BatchSlots) {
 		t.Fatalf("resume: %+v %v", r, ok)
 	}
-	if r, ok = ResumeUpdate(&store.UpdateStatus{State: store.UpdateRollbackPaused}); !ok || r.State != store.UpdateRollbackStarted {
+	if r, ok = ResumeUpdate(&types.UpdateStatus{State: types.UpdateRollbackPaused}); !ok || r.State != types.UpdateRollbackStarted {
 		t.Fatalf("resume rollback: %+v %v", r, ok)
 	}
-	for _, s := range []*store.UpdateStatus{nil, {State: store.UpdateUpdating}, {State: store.UpdateCompleted}} {
+	for _, s := range []*types.UpdateStatus{nil, {State: types.UpdateUpdating}, {State: types.UpdateCompleted}} {
 		if _, ok := ResumeUpdate(s); ok {
 			t.Fatalf("resumed %+v", s)
 		}
@@ -279,15 +279,15 @@ func TestBeginAndResume(t *testing.T) {
 }
 
 func TestEffectiveConfig(t *testing.T) {
-	got := effectiveConfig(store.UpdateConfig{}, false)
-	want := store.UpdateConfig{Monitor: DefaultMonitor, Order: OrderStopFirst, FailureAction: ActionPause}
+	got := effectiveConfig(types.UpdateConfig{}, false)
+	want := types.UpdateConfig{Monitor: DefaultMonitor, Order: OrderStopFirst, FailureAction: ActionPause}
 	if got != want {
 		t.Fatalf("defaults %+v, want %+v", got, want)
 	}
-	if got := effectiveConfig(store.UpdateConfig{FailureAction: ActionRollback}, true); got.FailureAction != ActionPause {
+	if got := effectiveConfig(types.UpdateConfig{FailureAction: ActionRollback}, true); got.FailureAction != ActionPause {
 		t.Fatalf("a rollback's rollback action is %q, want pause", got.FailureAction)
 	}
-	got = effectiveConfig(store.UpdateConfig{FailureAction: ActionContinue, Order: OrderStartFirst}, true)
+	got = effectiveConfig(types.UpdateConfig{FailureAction: ActionContinue, Order: OrderStartFirst}, true)
 	if got.FailureAction != ActionContinue || got.Order != OrderStartFirst {
 		t.Fatalf("kept values changed: %+v", got)
 	}

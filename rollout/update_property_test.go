@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // TestUpdateProperty runs random rolling updates with simulated agents
@@ -67,7 +67,7 @@ func TestUpdateProperty(t *testing.T) {
 			if global {
 				slots = len(abc)
 			}
-			s.checkDone("web", store.UpdateCompleted, slots)
+			s.checkDone("web", types.UpdateCompleted, slots)
 			if st := s.service("web").UpdateStatus; st.Updated > max(n, uint64(slots)) {
 				t.Fatalf("updated %d slots of %d", st.Updated, max(n, uint64(slots)))
 			}

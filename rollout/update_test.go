@@ -7,20 +7,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
-var abc = []*store.Node{nd("a"), nd("b"), nd("c")}
+var abc = []*types.Node{nd("a"), nd("b"), nd("c")}
 
 // fleet builds a service with running tasks of image img:1 (created an
 // hour ago): replicated with n slots spread over abc, or global on abc.
-func fleet(n uint64, global bool, opts ...func(*store.Service)) (*store.Service, []*store.Task) {
+func fleet(n uint64, global bool, opts ...func(*types.Service)) (*types.Service, []*types.Task) {
 	svc := rep("web", n, opts...)
 	svc.Spec.Mode.Global = global
 	if global {
 		svc.Spec.Mode.Replicas = 0
 	}
-	var tasks []*store.Task
+	var tasks []*types.Task
 	if global {
 		for _, node := range abc {
 			tasks = append(tasks, tk("w"+node.ID, svc, 0, node.ID))
@@ -33,21 +33,21 @@ func fleet(n uint64, global bool, opts ...func(*store.Service)) (*store.Service,
 	return svc, tasks
 }
 
-func withUpdate(c store.UpdateConfig) func(*store.Service) {
-	return func(s *store.Service) { s.Spec.Update = c }
+func withUpdate(c types.UpdateConfig) func(*types.Service) {
+	return func(s *types.Service) { s.Spec.Update = c }
 }
 
-func withRollback(c store.UpdateConfig) func(*store.Service) {
-	return func(s *store.Service) { s.Spec.Rollback = c }
+func withRollback(c types.UpdateConfig) func(*types.Service) {
+	return func(s *types.Service) { s.Spec.Rollback = c }
 }
 
-func image(img string) func(*store.Service) {
-	return func(s *store.Service) { s.Spec.Task.Image = img }
+func image(img string) func(*types.Service) {
+	return func(s *types.Service) { s.Spec.Task.Image = img }
 }
 
 // startSim builds a simulation of svc's update to image img.
-func startSim(t *testing.T, svc *store.Service, tasks []*store.Task, img string) *sim {
-	s := newSim(t, Input{Nodes: abc, Services: []*store.Service{svc}, Tasks: tasks})
+func startSim(t *testing.T, svc *types.Service, tasks []*types.Task, img string) *sim {
+	s := newSim(t, Input{Nodes: abc, Services: []*types.Service{svc}, Tasks: tasks})
 	s.setService(changeImage(svc, img, t0))
 	return s
 }
@@ -57,7 +57,7 @@ func TestRollingUpdateTimeline(t *testing.T) {
 		name    string
 		n       uint64
 		global  bool
-		cfg     store.UpdateConfig
+		cfg     types.UpdateConfig
 		img     string
 		stopLag int
 		want    []string
@@ -138,7 +138,7 @@ func TestRollingUpdateTimeline(t *testing.T) {
 			if tt.global {
 				slots = len(abc)
 			}
-			s.checkDone("web", store.UpdateCompleted, slots)
+			s.checkDone("web", types.UpdateCompleted, slots)
 			st := s.service("web").UpdateStatus
 			done := fmt.Sprintf("+%s ", st.CompletedAt.Sub(t0))
 			if st.Updated != uint64(slots) || st.Failures != 0 || !strings.HasPrefix(s.log[len(s.log)-1], done) {
@@ -162,62 +162,62 @@ func TestUpdateFailures(t *testing.T) {
 		name      string
 		n         uint64
 		base, img string
-		opts      []func(*store.Service)
+		opts      []func(*types.Service)
 		noPrev    bool
 		want      []string // the timeline up to the failure action
-		state     store.UpdateState
+		state     types.UpdateState
 		msg       string
 		failures  uint64
 		images    []string // of the live tasks, by slot
 	}{
-		{name: "pause", n: 3, img: imgBad, opts: []func(*store.Service){withUpdate(updCfg(1, 0, 0, "", ActionPause, 0))},
+		{name: "pause", n: 3, img: imgBad, opts: []func(*types.Service){withUpdate(updCfg(1, 0, 0, "", ActionPause, 0))},
 			want: []string{"+0s stop web.1 v1", "+1s start web.1 v2", // fails at +2s
 				"+3s web paused: update paused due to failure or early termination of task t000001"},
-			state: store.UpdatePaused, msg: "update paused due to failure or early termination of task t000001",
+			state: types.UpdatePaused, msg: "update paused due to failure or early termination of task t000001",
 			failures: 1, images: []string{imgBad, "img:1", "img:1"}},
 		{name: "continue: every slot updated, completed", n: 3, img: imgBad,
-			opts: []func(*store.Service){withUpdate(updCfg(1, 0, 0, "", ActionContinue, 0))},
+			opts: []func(*types.Service){withUpdate(updCfg(1, 0, 0, "", ActionContinue, 0))},
 			want: []string{"+0s stop web.1 v1", "+1s start web.1 v2",
 				"+3s stop web.2 v1", "+4s start web.2 v2", // the batch ended with the failure at +2s
 				"+6s stop web.3 v1", "+7s start web.1 v2", "+7s start web.3 v2", // web.1 restarted
 				"+9s web completed: update completed"},
-			state: store.UpdateCompleted, msg: MsgUpdateCompleted, failures: 3, images: []string{imgBad, imgBad, imgBad}},
+			state: types.UpdateCompleted, msg: MsgUpdateCompleted, failures: 3, images: []string{imgBad, imgBad, imgBad}},
 		{name: "rollback: the failed slot gets the old spec back at once, the others are never touched", n: 3, img: imgBad,
-			opts: []func(*store.Service){withUpdate(updCfg(1, 0, 0, "", ActionRollback, 0))},
+			opts: []func(*types.Service){withUpdate(updCfg(1, 0, 0, "", ActionRollback, 0))},
 			want: []string{"+0s stop web.1 v1", "+1s start web.1 v2",
 				"+3s start web.1 v3",
 				"+3s web rollback_started: update rolled back due to failure or early termination of task t000001",
 				"+8s web rollback_completed: rollback completed"},
-			state: store.UpdateRollbackCompleted, msg: MsgRollbackCompleted, images: []string{"img:1", "img:1", "img:1"}},
+			state: types.UpdateRollbackCompleted, msg: MsgRollbackCompleted, images: []string{"img:1", "img:1", "img:1"}},
 		{name: "rollback without a previous spec pauses", n: 3, img: imgBad, noPrev: true,
-			opts: []func(*store.Service){withUpdate(updCfg(1, 0, 0, "", ActionRollback, 0))},
+			opts: []func(*types.Service){withUpdate(updCfg(1, 0, 0, "", ActionRollback, 0))},
 			want: []string{"+0s stop web.1 v1", "+1s start web.1 v2",
 				"+3s web paused: update paused due to failure or early termination of task t000001" + noPreviousSpec},
-			state: store.UpdatePaused, msg: "update paused due to failure or early termination of task t000001" + noPreviousSpec,
+			state: types.UpdatePaused, msg: "update paused due to failure or early termination of task t000001" + noPreviousSpec,
 			failures: 1, images: []string{imgBad, "img:1", "img:1"}},
 		{name: "rejected before running counts", n: 2, img: imgReject,
-			opts: []func(*store.Service){withUpdate(updCfg(1, 0, 0, "", ActionPause, 0))},
+			opts: []func(*types.Service){withUpdate(updCfg(1, 0, 0, "", ActionPause, 0))},
 			want: []string{"+0s stop web.1 v1", "+1s start web.1 v2",
 				"+2s web paused: update paused due to failure or early termination of task t000001"},
-			state: store.UpdatePaused, msg: "update paused due to failure or early termination of task t000001",
+			state: types.UpdatePaused, msg: "update paused due to failure or early termination of task t000001",
 			failures: 1, images: []string{imgReject, "img:1"}},
 		{name: "unhealthy counts; start-first keeps the old tasks running", n: 3, img: imgSick,
-			opts: []func(*store.Service){withUpdate(updCfg(2, 0, 0, OrderStartFirst, ActionPause, 0))},
+			opts: []func(*types.Service){withUpdate(updCfg(2, 0, 0, OrderStartFirst, ActionPause, 0))},
 			want: []string{"+0s start web.1 v2", "+0s start web.2 v2",
 				"+2s web paused: update paused due to failure or early termination of task t000001"},
-			state: store.UpdatePaused, msg: "update paused due to failure or early termination of task t000001",
+			state: types.UpdatePaused, msg: "update paused due to failure or early termination of task t000001",
 			// The failed new tasks are history; the old ones run on.
 			failures: 2, images: []string{"img:1", "img:1", "img:1"}},
 		{name: "max failure ratio 0.34 of 6: the third failure pauses", n: 6, img: imgBad,
-			opts: []func(*store.Service){withUpdate(updCfg(1, 0, 0, "", ActionPause, 0.34))},
+			opts: []func(*types.Service){withUpdate(updCfg(1, 0, 0, "", ActionPause, 0.34))},
 			want: []string{"+0s stop web.1 v1", "+1s start web.1 v2",
 				"+3s stop web.2 v1", "+4s start web.2 v2",
 				"+6s stop web.3 v1", "+7s start web.1 v2", "+7s start web.3 v2",
 				"+9s web paused: update paused due to failure or early termination of task t000004"},
-			state: store.UpdatePaused, msg: "update paused due to failure or early termination of task t000004",
+			state: types.UpdatePaused, msg: "update paused due to failure or early termination of task t000004",
 			failures: 3, images: []string{imgBad, imgBad, imgBad, "img:1", "img:1", "img:1"}},
 		{name: "a failing rollback pauses (never rolled back)", n: 2, base: imgSick, img: imgReject,
-			opts: []func(*store.Service){withUpdate(updCfg(1, 0, 0, "", ActionRollback, 0)),
+			opts: []func(*types.Service){withUpdate(updCfg(1, 0, 0, "", ActionRollback, 0)),
 				withRollback(updCfg(1, 0, 0, "", ActionRollback, 0))},
 			want: []string{"+0s stop web.1 v1", "+1s start web.1 v2",
 				"+2s start web.1 v3",
@@ -227,13 +227,13 @@ func TestUpdateFailures(t *testing.T) {
 				// policy, which keeps restarting them with growing delays.
 				"+5s start web.2 v3", "+13s start web.1 v3", "+16s start web.2 v3", "+34s start web.1 v3",
 				"+37s start web.2 v3", "+1m15s start web.1 v3", "+1m18s start web.2 v3"},
-			state: store.UpdateRollbackPaused, msg: "rollback paused due to failure or early termination of task t000002",
+			state: types.UpdateRollbackPaused, msg: "rollback paused due to failure or early termination of task t000002",
 			failures: 1, images: []string{imgSick, imgSick}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			svc, tasks := fleet(tt.n, false, append(tt.opts, image(cmpOr(tt.base, "img:1")))...)
-			s := newSim(t, Input{Nodes: abc, Services: []*store.Service{svc}, Tasks: tasks})
+			s := newSim(t, Input{Nodes: abc, Services: []*types.Service{svc}, Tasks: tasks})
 			upd := changeImage(svc, tt.img, t0)
 			if tt.noPrev {
 				upd.PreviousSpec = nil
@@ -260,8 +260,8 @@ func TestUpdateFailures(t *testing.T) {
 // endedButWanted lists the tasks that ended but keep desired state running
 // although a newer task of their slot replaced them: history that says
 // "running", which `service ps` shows and the history limit never prunes.
-func endedButWanted(tasks []*store.Task) []string {
-	newest := map[int]*store.Task{}
+func endedButWanted(tasks []*types.Task) []string {
+	newest := map[int]*types.Task{}
 	for _, t := range tasks {
 		if n := newest[t.Slot]; n == nil || t.CreatedAt.After(n.CreatedAt) {
 			newest[t.Slot] = t
@@ -269,7 +269,7 @@ func endedButWanted(tasks []*store.Task) []string {
 	}
 	var out []string
 	for _, t := range tasks {
-		if t.Status.State.Terminal() && t.DesiredState == store.TaskRunning && newest[t.Slot] != t {
+		if t.Status.State.Terminal() && t.DesiredState == types.TaskRunning && newest[t.Slot] != t {
 			out = append(out, taskName(t)+" "+t.ID)
 		}
 	}
@@ -279,15 +279,15 @@ func endedButWanted(tasks []*store.Task) []string {
 // slotImages lists, slot by slot, the images of the slot's live tasks
 // (oldest first) or, if it has none, of its newest task (one that crashes
 // and waits for its restart).
-func slotImages(tasks []*store.Task) []string {
-	bySlot := map[int][]*store.Task{}
+func slotImages(tasks []*types.Task) []string {
+	bySlot := map[int][]*types.Task{}
 	for _, t := range tasks {
 		bySlot[t.Slot] = append(bySlot[t.Slot], t)
 	}
 	var out []string
 	for _, slot := range sortedIntKeys(bySlot) {
 		ts := bySlot[slot]
-		slices.SortStableFunc(ts, func(a, b *store.Task) int { return a.CreatedAt.Compare(b.CreatedAt) })
+		slices.SortStableFunc(ts, func(a, b *types.Task) int { return a.CreatedAt.Compare(b.CreatedAt) })
 		n := len(out)
 		for _, t := range ts {
 			if live(t) {
@@ -321,9 +321,9 @@ func TestAutomaticRollbackSpec(t *testing.T) {
 		got.PreviousSpec.Task.Image != imgBad || got.Spec.Mode.Replicas != 3 {
 		t.Fatalf("service after rollback: v%d %s, previous %+v", got.SpecVersion, got.Spec.Task.Image, got.PreviousSpec)
 	}
-	s.checkDone("web", store.UpdateRollbackCompleted, 3)
+	s.checkDone("web", types.UpdateRollbackCompleted, 3)
 	for _, id := range []string{"w2", "w3"} {
-		if i := slices.IndexFunc(s.in.Tasks, func(t *store.Task) bool { return t.ID == id }); i < 0 || !live(s.in.Tasks[i]) {
+		if i := slices.IndexFunc(s.in.Tasks, func(t *types.Task) bool { return t.ID == id }); i < 0 || !live(s.in.Tasks[i]) {
 			t.Fatalf("task %s of a slot the update never reached was replaced", id)
 		}
 	}

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // classify decides the kind of a slot of the batch in flight and takes its
@@ -75,8 +75,8 @@ func (u *update) newFailed(s *slot) bool {
 // runningHealthy reports whether t runs and, if it has a healthcheck, is
 // healthy: a task whose spec has a healthcheck must report Healthy true;
 // one without reports nil, unless its image brings a healthcheck.
-func runningHealthy(t *store.Task) bool {
-	if !assigned(t) || t.Status.State != store.TaskRunning {
+func runningHealthy(t *types.Task) bool {
+	if !assigned(t) || t.Status.State != types.TaskRunning {
 		return false
 	}
 	if h := t.Status.Healthy; h != nil {
@@ -159,7 +159,7 @@ func (u *update) retiring(slots []*slot) bool {
 		for _, i := range s.tasks {
 			t := u.r.cur[i]
 			if !u.r.deleted[i] && assigned(t) && !t.Status.State.Terminal() &&
-				t.DesiredState.Rank() > store.TaskRunning.Rank() && u.tmpl.outdated(t) {
+				t.DesiredState.Rank() > types.TaskRunning.Rank() && u.tmpl.outdated(t) {
 				return true
 			}
 		}
@@ -226,9 +226,9 @@ func later(a, b time.Time) time.Time {
 // complete ends the update: no slot is outdated and no batch in flight.
 func (u *update) complete() {
 	if rollingBack(u.st.State) {
-		u.st.State, u.st.Message = store.UpdateRollbackCompleted, MsgRollbackCompleted
+		u.st.State, u.st.Message = types.UpdateRollbackCompleted, MsgRollbackCompleted
 	} else {
-		u.st.State, u.st.Message = store.UpdateCompleted, MsgUpdateCompleted
+		u.st.State, u.st.Message = types.UpdateCompleted, MsgUpdateCompleted
 	}
 	u.st.CompletedAt = u.r.in.Now
 }
@@ -261,7 +261,7 @@ func (u *update) finish(slots []*slot) {
 	u.r.changed = append(u.r.changed, c)
 }
 
-func sameStatus(a, b store.UpdateStatus) bool {
+func sameStatus(a, b types.UpdateStatus) bool {
 	return a.State == b.State && a.Message == b.Message && a.StartedAt.Equal(b.StartedAt) &&
 		a.CompletedAt.Equal(b.CompletedAt) && a.Updated == b.Updated && a.Failures == b.Failures &&
 		slices.Equal(a.BatchSlots, b.BatchSlots) && slices.Equal(a.BatchNodes, b.BatchNodes) &&
@@ -272,14 +272,14 @@ func sameStatus(a, b store.UpdateStatus) bool {
 // Tasks of one SpecVersion share one template (a service's spec at a
 // version never changes), so each version is compared once.
 type templates struct {
-	svc  *store.Service
+	svc  *types.Service
 	same map[uint64]bool // task SpecVersion -> same template as svc's
 }
 
-func newTemplates(svc *store.Service) *templates { return &templates{svc: svc} }
+func newTemplates(svc *types.Service) *templates { return &templates{svc: svc} }
 
 // outdated reports whether t's template differs from the service's.
-func (m *templates) outdated(t *store.Task) bool {
+func (m *templates) outdated(t *types.Task) bool {
 	if t.SpecVersion == m.svc.SpecVersion {
 		return false
 	}
@@ -296,7 +296,7 @@ func (m *templates) outdated(t *store.Task) bool {
 
 // sameTemplate compares templates as the store holds them (in JSON, where
 // an empty list and none are the same).
-func sameTemplate(a, b *store.TaskTemplate) bool {
+func sameTemplate(a, b *types.TaskTemplate) bool {
 	ja, errA := json.Marshal(a)
 	jb, errB := json.Marshal(b)
 	return errA == nil && errB == nil && string(ja) == string(jb)

@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // benchNodes returns n ready nodes in 3 zones with room for every task.
-func benchNodes(n int) []*store.Node {
-	nodes := make([]*store.Node, n)
+func benchNodes(n int) []*types.Node {
+	nodes := make([]*types.Node, n)
 	for i := range nodes {
 		nodes[i] = nd(fmt.Sprintf("node-%04d", i), label("zone", fmt.Sprintf("z%d", i%3)),
 			label("env", "prod"), res(1024, 1<<40))
@@ -17,8 +17,8 @@ func benchNodes(n int) []*store.Node {
 	return nodes
 }
 
-func benchServices(n int, opts ...func(*store.TaskTemplate)) []*store.Service {
-	svcs := make([]*store.Service, n)
+func benchServices(n int, opts ...func(*types.TaskTemplate)) []*types.Service {
+	svcs := make([]*types.Service, n)
 	for i := range svcs {
 		svcs[i] = svc(fmt.Sprintf("svc-%03d", i), opts...)
 	}
@@ -27,7 +27,7 @@ func benchServices(n int, opts ...func(*store.TaskTemplate)) []*store.Service {
 
 // benchPlace places perService tasks of every service on a fresh
 // Scheduler per iteration and checks that all were placed.
-func benchPlace(b *testing.B, nodes []*store.Node, tasks []*store.Task, svcs []*store.Service, perService int) {
+func benchPlace(b *testing.B, nodes []*types.Node, tasks []*types.Task, svcs []*types.Service, perService int) {
 	b.ReportAllocs()
 	for b.Loop() {
 		s := New(nodes, tasks)
@@ -67,7 +67,7 @@ func BenchmarkPlace100kBinpack(b *testing.B) {
 func BenchmarkPlaceOnBusyCluster(b *testing.B) {
 	nodes := benchNodes(1000)
 	svcs := benchServices(100)
-	var tasks []*store.Task
+	var tasks []*types.Task
 	for i := range 100_000 {
 		tasks = append(tasks, running(svcs[i%100], nodes[i%1000].ID))
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // ErrInvalidPlacement is wrapped by every error about a malformed
@@ -59,7 +59,7 @@ type Constraint struct{ Key, Op, Value string }
 func (c Constraint) String() string { return c.Key + c.Op + c.Value }
 
 // Match reports whether node n satisfies c.
-func (c Constraint) Match(n *store.Node) bool {
+func (c Constraint) Match(n *types.Node) bool {
 	eq := strings.EqualFold(nodeValue(c.Key, n), c.Value)
 	if c.Op == OpEq {
 		return eq
@@ -113,9 +113,9 @@ func parseConstraint(expr string) (Constraint, error) {
 	case KeyRole:
 		switch strings.ToLower(c.Value) {
 		case "voter", "manager":
-			c.Value = string(store.RoleVoter)
+			c.Value = string(types.RoleVoter)
 		case "nonvoter", "worker":
-			c.Value = string(store.RoleNonvoter)
+			c.Value = string(types.RoleNonvoter)
 		default:
 			return c, bad("node.role is voter or nonvoter (swarm's manager and worker are accepted)")
 		}
@@ -149,17 +149,17 @@ func parseKey(key string) (string, error) {
 }
 
 // nodeValue is the value of key (already normalised by parseKey) on n.
-func nodeValue(key string, n *store.Node) string {
+func nodeValue(key string, n *types.Node) string {
 	switch key {
 	case KeyNodeID:
 		return n.ID
 	case KeyHostname:
 		return n.Hostname
 	case KeyRole:
-		if n.Role == store.RoleVoter {
-			return string(store.RoleVoter)
+		if n.Role == types.RoleVoter {
+			return string(types.RoleVoter)
 		}
-		return string(store.RoleNonvoter)
+		return string(types.RoleNonvoter)
 	case KeyOS:
 		return n.Platform.OS
 	case KeyArch:
@@ -194,8 +194,8 @@ func ParsePreferences(prefs []string) ([]string, error) {
 
 // ParsePlatforms parses a comma-separated list of "os/arch" or "os"
 // platforms (the value of TaskTemplate.Extra[PlatformsKey]).
-func ParsePlatforms(list string) ([]store.Platform, error) {
-	var out []store.Platform
+func ParsePlatforms(list string) ([]types.Platform, error) {
+	var out []types.Platform
 	for _, item := range strings.Split(list, ",") {
 		item = strings.TrimSpace(item)
 		if item == "" {
@@ -206,14 +206,14 @@ func ParsePlatforms(list string) ([]store.Platform, error) {
 		if os == "" || strings.ContainsAny(os+arch, " =") {
 			return nil, &SpecError{Field: "platform", Expr: item, Reason: "expected OS/ARCH such as linux/amd64"}
 		}
-		out = append(out, store.Platform{OS: strings.ToLower(os), Architecture: normArch(arch)})
+		out = append(out, types.Platform{OS: strings.ToLower(os), Architecture: normArch(arch)})
 	}
 	return out, nil
 }
 
 // platformOK reports whether node platform np is one of want. An empty list
 // or an unreported node platform passes.
-func platformOK(want []store.Platform, np store.Platform) bool {
+func platformOK(want []types.Platform, np types.Platform) bool {
 	if len(want) == 0 || np.OS == "" {
 		return true
 	}

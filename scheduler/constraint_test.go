@@ -5,7 +5,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 func TestParseConstraints(t *testing.T) {
@@ -60,13 +60,13 @@ func TestParseConstraints(t *testing.T) {
 }
 
 func TestConstraintMatch(t *testing.T) {
-	n := &store.Node{ID: "n1", Hostname: "Web-1", Role: store.RoleVoter,
-		Platform: store.Platform{OS: "linux", Architecture: "aarch64"},
+	n := &types.Node{ID: "n1", Hostname: "Web-1", Role: types.RoleVoter,
+		Platform: types.Platform{OS: "linux", Architecture: "aarch64"},
 		Labels:   map[string]string{"env": "Prod", "Zone": "a"}}
-	worker := &store.Node{ID: "n2", Hostname: "w"} // empty role reads as nonvoter
+	worker := &types.Node{ID: "n2", Hostname: "w"} // empty role reads as nonvoter
 	tests := []struct {
 		expr string
-		node *store.Node
+		node *types.Node
 		want bool
 	}{
 		{"node.labels.env==prod", n, true}, // values compare case-insensitively
@@ -116,24 +116,24 @@ func TestParsePlatforms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []store.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm"}, {OS: "windows"}}
+	want := []types.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm"}, {OS: "windows"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
 	if _, err := ParsePlatforms("/amd64"); !errors.Is(err, ErrInvalidPlacement) {
 		t.Fatalf("error = %v, want ErrInvalidPlacement", err)
 	}
-	amd := store.Platform{OS: "linux", Architecture: "x86_64"}
+	amd := types.Platform{OS: "linux", Architecture: "x86_64"}
 	for _, tt := range []struct {
-		want []store.Platform
-		node store.Platform
+		want []types.Platform
+		node types.Platform
 		ok   bool
 	}{
 		{nil, amd, true},
 		{want, amd, true},
 		{want[2:], amd, false},
-		{want[:1], store.Platform{OS: "linux", Architecture: "arm64"}, false},
-		{want[:1], store.Platform{}, true}, // unreported node platform passes
+		{want[:1], types.Platform{OS: "linux", Architecture: "arm64"}, false},
+		{want[:1], types.Platform{}, true}, // unreported node platform passes
 	} {
 		if got := platformOK(tt.want, tt.node); got != tt.ok {
 			t.Errorf("platformOK(%v, %v) = %v, want %v", tt.want, tt.node, got, tt.ok)

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // ErrNoSuitableNode is wrapped by every *PlacementError.
@@ -16,10 +16,10 @@ var ErrNoSuitableNode = errors.New("no suitable node")
 // up to date as it places. Build one per plan with New; it is not safe for
 // concurrent use.
 type Scheduler struct {
-	nodes    []*store.Node // sorted by ID; a node's index orders ties
+	nodes    []*types.Node // sorted by ID; a node's index orders ties
 	index    map[string]int32
 	total    []int32           // live tasks per node
-	reserved []store.Resources // reservations of non-terminal tasks per node
+	reserved []types.Resources // reservations of non-terminal tasks per node
 	counts   map[string][]int32
 	specs    map[specKey]*spec
 }
@@ -34,10 +34,10 @@ type specKey struct {
 type spec struct {
 	constraints []Constraint
 	prefs       []string
-	platforms   []store.Platform
+	platforms   []types.Platform
 	maxReplicas uint64
 	binpack     bool
-	req         store.Resources
+	req         types.Resources
 	err         error
 }
 
@@ -45,22 +45,22 @@ type spec struct {
 // not yet assigned (status below assigned), or whose node is not in nodes,
 // are ignored, so callers may pass every task. New keeps references to the
 // nodes; neither nodes nor tasks may change while the Scheduler is in use.
-func New(nodes []*store.Node, tasks []*store.Task) *Scheduler {
+func New(nodes []*types.Node, tasks []*types.Task) *Scheduler {
 	s := &Scheduler{
 		nodes:  slices.Clone(nodes),
 		index:  make(map[string]int32, len(nodes)),
 		counts: make(map[string][]int32),
 		specs:  make(map[specKey]*spec),
 	}
-	slices.SortFunc(s.nodes, func(a, b *store.Node) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(s.nodes, func(a, b *types.Node) int { return strings.Compare(a.ID, b.ID) })
 	for i, n := range s.nodes {
 		s.index[n.ID] = int32(i)
 	}
 	s.total = make([]int32, len(s.nodes))
-	s.reserved = make([]store.Resources, len(s.nodes))
+	s.reserved = make([]types.Resources, len(s.nodes))
 	for _, t := range tasks {
 		st := t.Status.State
-		if t.NodeID == "" || st.Terminal() || st.Rank() < store.TaskAssigned.Rank() {
+		if t.NodeID == "" || st.Terminal() || st.Rank() < types.TaskAssigned.Rank() {
 			continue
 		}
 		i, ok := s.index[t.NodeID]
@@ -69,7 +69,7 @@ func New(nodes []*store.Node, tasks []*store.Task) *Scheduler {
 		}
 		s.reserved[i].NanoCPUs += t.Spec.Reservations.NanoCPUs
 		s.reserved[i].MemoryBytes += t.Spec.Reservations.MemoryBytes
-		if t.DesiredState.Rank() <= store.TaskRunning.Rank() {
+		if t.DesiredState.Rank() <= types.TaskRunning.Rank() {
 			s.total[i]++
 			s.countsFor(t.ServiceID)[i]++
 		}
@@ -88,7 +88,7 @@ func (s *Scheduler) countsFor(serviceID string) []int32 {
 
 // specFor parses the placement of template t (service id at version) once;
 // a service's template at a given SpecVersion never changes.
-func (s *Scheduler) specFor(id string, version uint64, t *store.TaskTemplate) *spec {
+func (s *Scheduler) specFor(id string, version uint64, t *types.TaskTemplate) *spec {
 	k := specKey{id, version}
 	if sp, ok := s.specs[k]; ok {
 		return sp
@@ -129,7 +129,7 @@ const (
 // staticCheck runs the filters that do not depend on counts.
 func (s *Scheduler) staticCheck(i int32, sp *spec) filter {
 	n := s.nodes[i]
-	if n.Status != store.NodeReady || n.Availability != store.AvailabilityActive {
+	if n.Status != types.NodeReady || n.Availability != types.AvailabilityActive {
 		return fAvailable
 	}
 	for _, c := range sp.constraints {
@@ -176,7 +176,7 @@ func (s *Scheduler) record(i int32, sp *spec, counts []int32) {
 // task in placement order. When fewer than n fit, it returns those that did
 // and a *PlacementError explaining why the next one did not; an invalid
 // placement spec returns no nodes and an error wrapping a *SpecError.
-func (s *Scheduler) Place(svc *store.Service, n int) ([]string, error) {
+func (s *Scheduler) Place(svc *types.Service, n int) ([]string, error) {
 	if n <= 0 {
 		return nil, nil
 	}
@@ -200,7 +200,7 @@ func (s *Scheduler) Place(svc *store.Service, n int) ([]string, error) {
 // PlaceOn places one new task of svc on the given node (global services)
 // and counts it. It returns a *PlacementError naming the filter that
 // rejected the node, or an error wrapping a *SpecError.
-func (s *Scheduler) PlaceOn(svc *store.Service, nodeID string) error {
+func (s *Scheduler) PlaceOn(svc *types.Service, nodeID string) error {
 	sp := s.specFor(svc.ID, svc.SpecVersion, &svc.Spec.Task)
 	if sp.err != nil {
 		return fmt.Errorf("place task of service %q: %w", svc.Spec.Name, sp.err)
@@ -220,7 +220,7 @@ func (s *Scheduler) PlaceOn(svc *store.Service, nodeID string) error {
 // Eligible reports whether a new task of svc may go on the node, leaving
 // capacity aside: the node is ready and active and meets the service's
 // constraints and platforms. Global services run on exactly these nodes.
-func (s *Scheduler) Eligible(svc *store.Service, nodeID string) bool {
+func (s *Scheduler) Eligible(svc *types.Service, nodeID string) bool {
 	i, ok := s.index[nodeID]
 	if !ok {
 		return false
@@ -235,9 +235,9 @@ func (s *Scheduler) Eligible(svc *store.Service, nodeID string) bool {
 // the rolling updater's job). A paused node keeps its tasks; whether the
 // node is down is the caller's business. A task whose spec does not parse
 // is kept.
-func (s *Scheduler) Keeps(t *store.Task) bool {
+func (s *Scheduler) Keeps(t *types.Task) bool {
 	i, ok := s.index[t.NodeID]
-	if !ok || s.nodes[i].Availability == store.AvailabilityDrain {
+	if !ok || s.nodes[i].Availability == types.AvailabilityDrain {
 		return false
 	}
 	sp := s.specFor(t.ServiceID, t.SpecVersion, &t.Spec)

@@ -5,32 +5,32 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 const gib = 1 << 30
 
 // nd builds a ready, active node; opts adjust it.
-func nd(id string, opts ...func(*store.Node)) *store.Node {
-	n := &store.Node{ID: id, Hostname: "host-" + id, Status: store.NodeReady,
-		Availability: store.AvailabilityActive, Role: store.RoleNonvoter,
-		Platform: store.Platform{OS: "linux", Architecture: "amd64"}}
+func nd(id string, opts ...func(*types.Node)) *types.Node {
+	n := &types.Node{ID: id, Hostname: "host-" + id, Status: types.NodeReady,
+		Availability: types.AvailabilityActive, Role: types.RoleNonvoter,
+		Platform: types.Platform{OS: "linux", Architecture: "amd64"}}
 	for _, o := range opts {
 		o(n)
 	}
 	return n
 }
 
-func status(st store.NodeStatus) func(*store.Node) {
-	return func(n *store.Node) { n.Status = st }
+func status(st types.NodeStatus) func(*types.Node) {
+	return func(n *types.Node) { n.Status = st }
 }
 
-func avail(a store.Availability) func(*store.Node) {
-	return func(n *store.Node) { n.Availability = a }
+func avail(a types.Availability) func(*types.Node) {
+	return func(n *types.Node) { n.Availability = a }
 }
 
-func label(k, v string) func(*store.Node) {
-	return func(n *store.Node) {
+func label(k, v string) func(*types.Node) {
+	return func(n *types.Node) {
 		if n.Labels == nil {
 			n.Labels = map[string]string{}
 		}
@@ -38,59 +38,59 @@ func label(k, v string) func(*store.Node) {
 	}
 }
 
-func res(cpus float64, mem int64) func(*store.Node) {
-	return func(n *store.Node) { n.Resources = store.Resources{NanoCPUs: int64(cpus * 1e9), MemoryBytes: mem} }
+func res(cpus float64, mem int64) func(*types.Node) {
+	return func(n *types.Node) { n.Resources = types.Resources{NanoCPUs: int64(cpus * 1e9), MemoryBytes: mem} }
 }
 
-func arch(a string) func(*store.Node) {
-	return func(n *store.Node) { n.Platform.Architecture = a }
+func arch(a string) func(*types.Node) {
+	return func(n *types.Node) { n.Platform.Architecture = a }
 }
 
 // svc builds a replicated service; opts adjust its template.
-func svc(id string, opts ...func(*store.TaskTemplate)) *store.Service {
-	s := &store.Service{ID: id, SpecVersion: 1, Spec: store.ServiceSpec{Name: id}}
+func svc(id string, opts ...func(*types.TaskTemplate)) *types.Service {
+	s := &types.Service{ID: id, SpecVersion: 1, Spec: types.ServiceSpec{Name: id}}
 	for _, o := range opts {
 		o(&s.Spec.Task)
 	}
 	return s
 }
 
-func constraints(c ...string) func(*store.TaskTemplate) {
-	return func(t *store.TaskTemplate) { t.Placement.Constraints = c }
+func constraints(c ...string) func(*types.TaskTemplate) {
+	return func(t *types.TaskTemplate) { t.Placement.Constraints = c }
 }
 
-func prefs(p ...string) func(*store.TaskTemplate) {
-	return func(t *store.TaskTemplate) { t.Placement.Preferences = p }
+func prefs(p ...string) func(*types.TaskTemplate) {
+	return func(t *types.TaskTemplate) { t.Placement.Preferences = p }
 }
 
-func maxPerNode(m uint64) func(*store.TaskTemplate) {
-	return func(t *store.TaskTemplate) { t.Placement.MaxReplicas = m }
+func maxPerNode(m uint64) func(*types.TaskTemplate) {
+	return func(t *types.TaskTemplate) { t.Placement.MaxReplicas = m }
 }
 
-func reserve(cpus float64, mem int64) func(*store.TaskTemplate) {
-	return func(t *store.TaskTemplate) {
-		t.Reservations = store.Resources{NanoCPUs: int64(cpus * 1e9), MemoryBytes: mem}
+func reserve(cpus float64, mem int64) func(*types.TaskTemplate) {
+	return func(t *types.TaskTemplate) {
+		t.Reservations = types.Resources{NanoCPUs: int64(cpus * 1e9), MemoryBytes: mem}
 	}
 }
 
-func binpack(t *store.TaskTemplate) { t.Placement.Strategy = "binpack" }
+func binpack(t *types.TaskTemplate) { t.Placement.Strategy = "binpack" }
 
-func platforms(p string) func(*store.TaskTemplate) {
-	return func(t *store.TaskTemplate) { t.Extra = map[string]string{PlatformsKey: p} }
+func platforms(p string) func(*types.TaskTemplate) {
+	return func(t *types.TaskTemplate) { t.Extra = map[string]string{PlatformsKey: p} }
 }
 
 // running is a running task of service s on node; opts adjust it.
-func running(s *store.Service, node string, opts ...func(*store.Task)) *store.Task {
-	t := &store.Task{ID: s.ID + "@" + node, ServiceID: s.ID, NodeID: node, SpecVersion: s.SpecVersion,
-		Spec: s.Spec.Task, DesiredState: store.TaskRunning, Status: store.TaskStatus{State: store.TaskRunning}}
+func running(s *types.Service, node string, opts ...func(*types.Task)) *types.Task {
+	t := &types.Task{ID: s.ID + "@" + node, ServiceID: s.ID, NodeID: node, SpecVersion: s.SpecVersion,
+		Spec: s.Spec.Task, DesiredState: types.TaskRunning, Status: types.TaskStatus{State: types.TaskRunning}}
 	for _, o := range opts {
 		o(t)
 	}
 	return t
 }
 
-func times(n int, t func() *store.Task) []*store.Task {
-	out := make([]*store.Task, n)
+func times(n int, t func() *types.Task) []*types.Task {
+	out := make([]*types.Task, n)
 	for i := range out {
 		out[i] = t()
 	}
@@ -101,49 +101,49 @@ func TestPlaceFilters(t *testing.T) {
 	web := svc("web")
 	tests := []struct {
 		name    string
-		nodes   []*store.Node
-		tasks   []*store.Task
-		svc     *store.Service
+		nodes   []*types.Node
+		tasks   []*types.Task
+		svc     *types.Service
 		n       int
 		want    []string
 		wantErr string
 	}{
 		{name: "availability", n: 1, svc: web,
-			nodes: []*store.Node{nd("a", status(store.NodeDown)), nd("b", status(store.NodeUnknown)),
-				nd("c", avail(store.AvailabilityPause)), nd("d", avail(store.AvailabilityDrain)), nd("e")},
+			nodes: []*types.Node{nd("a", status(types.NodeDown)), nd("b", status(types.NodeUnknown)),
+				nd("c", avail(types.AvailabilityPause)), nd("d", avail(types.AvailabilityDrain)), nd("e")},
 			want: []string{"e"}},
 		{name: "none available", n: 1, svc: web,
-			nodes:   []*store.Node{nd("a", status(store.NodeDown)), nd("b", avail(store.AvailabilityDrain))},
+			nodes:   []*types.Node{nd("a", status(types.NodeDown)), nd("b", avail(types.AvailabilityDrain))},
 			wantErr: "no suitable node (2 nodes not available for new tasks)"},
 		{name: "no nodes", n: 1, svc: web, wantErr: "no suitable node (no nodes in the cluster)"},
 		{name: "constraints", n: 2, svc: svc("s", constraints("node.labels.env==test", "node.role!=manager")),
-			nodes: []*store.Node{nd("a", label("env", "test")), nd("b", label("env", "prod")),
-				nd("c", label("env", "test"), func(n *store.Node) { n.Role = store.RoleVoter }), nd("d")},
+			nodes: []*types.Node{nd("a", label("env", "test")), nd("b", label("env", "prod")),
+				nd("c", label("env", "test"), func(n *types.Node) { n.Role = types.RoleVoter }), nd("d")},
 			want:    []string{"a", "a"},
 			wantErr: ""},
 		{name: "constraints explained first by count", n: 1, svc: svc("s", constraints("node.labels.env==test")),
-			nodes:   []*store.Node{nd("a"), nd("b"), nd("c"), nd("d", status(store.NodeDown), label("env", "test"))},
+			nodes:   []*types.Node{nd("a"), nd("b"), nd("c"), nd("d", status(types.NodeDown), label("env", "test"))},
 			wantErr: "no suitable node (scheduling constraints not satisfied on 3 nodes; 1 node not available for new tasks)"},
 		{name: "platform", n: 2, svc: svc("s", platforms("linux/arm64")),
-			nodes: []*store.Node{nd("a"), nd("b", arch("aarch64"))},
+			nodes: []*types.Node{nd("a"), nd("b", arch("aarch64"))},
 			want:  []string{"b", "b"}},
 		{name: "platform rejects", n: 1, svc: svc("s", platforms("windows/amd64")),
-			nodes:   []*store.Node{nd("a")},
+			nodes:   []*types.Node{nd("a")},
 			wantErr: "no suitable node (unsupported platform on 1 node)"},
 		{name: "resources fill up", n: 4, svc: svc("s", reserve(1, gib)),
-			nodes:   []*store.Node{nd("a", res(2, 8*gib)), nd("b", res(8, 1*gib)), nd("c")},
-			tasks:   []*store.Task{running(svc("other", reserve(0, 512<<20)), "b")},
+			nodes:   []*types.Node{nd("a", res(2, 8*gib)), nd("b", res(8, 1*gib)), nd("c")},
+			tasks:   []*types.Task{running(svc("other", reserve(0, 512<<20)), "b")},
 			want:    []string{"a", "a"},
 			wantErr: "no suitable node (insufficient resources on 3 nodes)"},
 		{name: "zero reservation fits a node of zero capacity", n: 2, svc: web,
-			nodes: []*store.Node{nd("a")}, want: []string{"a", "a"}},
+			nodes: []*types.Node{nd("a")}, want: []string{"a", "a"}},
 		{name: "max replicas", n: 4, svc: svc("s", maxPerNode(2)),
-			nodes:   []*store.Node{nd("a"), nd("b")},
-			tasks:   []*store.Task{running(svc("s"), "a")},
+			nodes:   []*types.Node{nd("a"), nd("b")},
+			tasks:   []*types.Task{running(svc("s"), "a")},
 			want:    []string{"b", "a", "b"},
 			wantErr: "no suitable node (max replicas per node limit exceeded on 2 nodes)"},
 		{name: "invalid spec", n: 1, svc: svc("s", constraints("node.labels.env=test")),
-			nodes:   []*store.Node{nd("a")},
+			nodes:   []*types.Node{nd("a")},
 			wantErr: `place tasks of service "s": constraint "node.labels.env=test": expected KEY==VALUE or KEY!=VALUE`},
 	}
 	for _, tt := range tests {
@@ -166,17 +166,17 @@ func TestPlaceFilters(t *testing.T) {
 }
 
 func TestPlacementErrorWraps(t *testing.T) {
-	_, err := New([]*store.Node{nd("a", status(store.NodeDown))}, nil).Place(svc("s"), 1)
+	_, err := New([]*types.Node{nd("a", status(types.NodeDown))}, nil).Place(svc("s"), 1)
 	var pe *PlacementError
 	if !errors.Is(err, ErrNoSuitableNode) || !errors.As(err, &pe) || pe.Reasons[0].Nodes != 1 {
 		t.Fatalf("error %v: want a *PlacementError wrapping ErrNoSuitableNode", err)
 	}
-	_, err = New([]*store.Node{nd("a")}, nil).Place(svc("s", binpack, prefs("zone")), 1)
+	_, err = New([]*types.Node{nd("a")}, nil).Place(svc("s", binpack, prefs("zone")), 1)
 	if !errors.Is(err, ErrInvalidPlacement) {
 		t.Fatalf("error %v: want ErrInvalidPlacement", err)
 	}
-	bad := svc("s", func(t *store.TaskTemplate) { t.Placement.Strategy = "random" })
-	_, err = New([]*store.Node{nd("a")}, nil).Place(bad, 1)
+	bad := svc("s", func(t *types.TaskTemplate) { t.Placement.Strategy = "random" })
+	_, err = New([]*types.Node{nd("a")}, nil).Place(bad, 1)
 	want := `place tasks of service "s": placement strategy "random": expected spread or binpack`
 	if !errors.Is(err, ErrInvalidPlacement) || err.Error() != want {
 		t.Fatalf("error %v: want %q", err, want)
@@ -186,9 +186,9 @@ func TestPlacementErrorWraps(t *testing.T) {
 func TestSpreadOrder(t *testing.T) {
 	web, db := svc("web"), svc("db")
 	// a: 1 web + 2 db, b: 1 web, c: 0 web + 1 db, d: 0 web + 1 db.
-	tasks := []*store.Task{running(web, "a"), running(db, "a"), running(db, "a"),
+	tasks := []*types.Task{running(web, "a"), running(db, "a"), running(db, "a"),
 		running(web, "b"), running(db, "c"), running(db, "d")}
-	nodes := []*store.Node{nd("d"), nd("c"), nd("b"), nd("a")} // order of input is irrelevant
+	nodes := []*types.Node{nd("d"), nd("c"), nd("b"), nd("a")} // order of input is irrelevant
 	got, err := New(nodes, tasks).Place(web, 6)
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +202,7 @@ func TestSpreadOrder(t *testing.T) {
 }
 
 func TestCountsUpdateAcrossCalls(t *testing.T) {
-	nodes := []*store.Node{nd("a", res(4, 4*gib)), nd("b", res(4, 4*gib)), nd("c", res(4, 4*gib))}
+	nodes := []*types.Node{nd("a", res(4, 4*gib)), nd("b", res(4, 4*gib)), nd("c", res(4, 4*gib))}
 	s := New(nodes, nil)
 	web, db := svc("web", maxPerNode(2)), svc("db", reserve(3, gib))
 	first, err := s.Place(web, 2)
@@ -232,13 +232,13 @@ func TestCountsUpdateAcrossCalls(t *testing.T) {
 
 func TestNewCounting(t *testing.T) {
 	web := svc("web", reserve(1, 0), maxPerNode(1))
-	nodes := []*store.Node{nd("a", res(2, 0)), nd("b", res(2, 0))}
-	tasks := []*store.Task{
+	nodes := []*types.Node{nd("a", res(2, 0)), nd("b", res(2, 0))}
+	tasks := []*types.Task{
 		// Stopping on a: holds its CPU, but does not count for spreading.
-		running(web, "a", func(t *store.Task) { t.DesiredState = store.TaskShutdown }),
+		running(web, "a", func(t *types.Task) { t.DesiredState = types.TaskShutdown }),
 		// Ignored: terminal, not yet assigned, unknown node.
-		running(web, "b", func(t *store.Task) { t.Status.State = store.TaskFailed }),
-		running(web, "b", func(t *store.Task) { t.Status.State = store.TaskPending }),
+		running(web, "b", func(t *types.Task) { t.Status.State = types.TaskFailed }),
+		running(web, "b", func(t *types.Task) { t.Status.State = types.TaskPending }),
 		running(web, "gone"),
 	}
 	got, err := New(nodes, tasks).Place(web, 3)
@@ -252,7 +252,7 @@ func TestNewCounting(t *testing.T) {
 }
 
 func TestPreferences(t *testing.T) {
-	nodes := []*store.Node{
+	nodes := []*types.Node{
 		nd("a1", label("zone", "a")), nd("a2", label("zone", "a")),
 		nd("b1", label("zone", "b")),
 		nd("x1"), // no zone label: a branch of its own
@@ -268,7 +268,7 @@ func TestPreferences(t *testing.T) {
 		t.Fatalf("placed on %v, want %v", got, want)
 	}
 	// Existing tasks count: zone a already holds 3, so the others catch up.
-	tasks := times(3, func() *store.Task { return running(s, "a1") })
+	tasks := times(3, func() *types.Task { return running(s, "a1") })
 	got, _ = New(nodes, tasks).Place(s, 4)
 	if want := []string{"x1", "b1", "x1", "b1"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("with existing tasks: placed on %v, want %v", got, want)
@@ -282,7 +282,7 @@ func TestPreferences(t *testing.T) {
 }
 
 func TestNestedPreferences(t *testing.T) {
-	var nodes []*store.Node
+	var nodes []*types.Node
 	for _, id := range []string{"a-r1-1", "a-r1-2", "a-r2-1", "b-r1-1"} {
 		nodes = append(nodes, nd(id, label("zone", id[:1]), label("rack", id[2:4])))
 	}
@@ -302,9 +302,9 @@ func TestNestedPreferences(t *testing.T) {
 }
 
 func TestBinpack(t *testing.T) {
-	nodes := []*store.Node{nd("a", res(4, 8*gib)), nd("b", res(4, 8*gib)), nd("c", res(4, 8*gib))}
+	nodes := []*types.Node{nd("a", res(4, 8*gib)), nd("b", res(4, 8*gib)), nd("c", res(4, 8*gib))}
 	other := svc("other", reserve(1, 0))
-	tasks := []*store.Task{running(other, "b")} // b is the most loaded
+	tasks := []*types.Task{running(other, "b")} // b is the most loaded
 	got, err := New(nodes, tasks).Place(svc("web", binpack, reserve(1, 2*gib)), 7)
 	if err != nil {
 		t.Fatal(err)
@@ -322,12 +322,12 @@ func TestBinpack(t *testing.T) {
 }
 
 func TestPlaceOnEligibleKeeps(t *testing.T) {
-	nodes := []*store.Node{
+	nodes := []*types.Node{
 		nd("a", label("env", "test"), res(1, 0)),
 		nd("b", label("env", "prod")),
-		nd("p", label("env", "test"), avail(store.AvailabilityPause)),
-		nd("d", label("env", "test"), avail(store.AvailabilityDrain)),
-		nd("x", label("env", "test"), status(store.NodeDown)),
+		nd("p", label("env", "test"), avail(types.AvailabilityPause)),
+		nd("d", label("env", "test"), avail(types.AvailabilityDrain)),
+		nd("x", label("env", "test"), status(types.NodeDown)),
 	}
 	g := svc("g", constraints("node.labels.env==test"), reserve(1, 0))
 	s := New(nodes, nil)
@@ -351,7 +351,7 @@ func TestPlaceOnEligibleKeeps(t *testing.T) {
 			t.Errorf("Keeps(task on %s) = %v, want %v", node, got, want)
 		}
 	}
-	old := running(g, "b", func(t *store.Task) { t.SpecVersion = 0; t.Spec.Placement.Constraints = nil })
+	old := running(g, "b", func(t *types.Task) { t.SpecVersion = 0; t.Spec.Placement.Constraints = nil })
 	if !s.Keeps(old) {
 		t.Error("Keeps(task of an older spec without constraints on b) = false, want true")
 	}

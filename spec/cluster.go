@@ -5,15 +5,15 @@ import (
 	"strings"
 
 	"github.com/shoal-org/shoal/api"
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // Cluster is the state the checks against other objects read: a snapshot
 // of the leader's replica.
 type Cluster struct {
-	Services []*store.Service
-	Nodes    []*store.Node
-	Networks []*store.Network
+	Services []*types.Service
+	Nodes    []*types.Node
+	Networks []*types.Network
 }
 
 // CheckService checks spec (for the service with ID id; a new service
@@ -23,7 +23,7 @@ type Cluster struct {
 // service's (same protocol) nor an agent's own ports, and the cluster
 // stays within the service and task limits. It checks spec's own limits
 // (CheckLimits) first.
-func CheckService(c Cluster, spec *store.ServiceSpec, id string, lim Limits) error {
+func CheckService(c Cluster, spec *types.ServiceSpec, id string, lim Limits) error {
 	subject := fmt.Sprintf("service %q", spec.Name)
 	if err := CheckLimits(spec, lim); err != nil {
 		return about(err, subject)
@@ -54,7 +54,7 @@ func CheckService(c Cluster, spec *store.ServiceSpec, id string, lim Limits) err
 	return about(agentPorts(spec, c.Nodes), subject)
 }
 
-func hasService(svcs []*store.Service, id string) bool {
+func hasService(svcs []*types.Service, id string) bool {
 	for _, s := range svcs {
 		if s.ID == id {
 			return true
@@ -64,14 +64,14 @@ func hasService(svcs []*store.Service, id string) bool {
 }
 
 // desiredTasks is how many tasks spec wants with n nodes.
-func desiredTasks(spec *store.ServiceSpec, n int) int64 {
+func desiredTasks(spec *types.ServiceSpec, n int) int64 {
 	if spec.Mode.Global {
 		return int64(n)
 	}
 	return clampInt(spec.Mode.Replicas)
 }
 
-func portsClash(spec *store.ServiceSpec, o *store.Service) error {
+func portsClash(spec *types.ServiceSpec, o *types.Service) error {
 	for _, p := range o.Spec.Endpoint.Ports {
 		for _, q := range spec.Endpoint.Ports {
 			if p.PublishedPort == q.PublishedPort && p.Protocol == q.Protocol {
@@ -87,7 +87,7 @@ func portsClash(spec *store.ServiceSpec, o *store.Service) error {
 // the defaults and every node's advertised gossip, raft and API ports.
 // Published ports answer on every node, so such a port would lead into a
 // container instead of the agent.
-func agentPorts(spec *store.ServiceSpec, nodes []*store.Node) error {
+func agentPorts(spec *types.ServiceSpec, nodes []*types.Node) error {
 	own := map[int]string{api.DefaultGossipPort: "gossip", api.DefaultRaftPort: "raft", api.DefaultAPIPort: "API"}
 	for _, n := range nodes {
 		own[n.GossipPort], own[n.RaftPort], own[n.APIPort] = "gossip", "raft", "API"

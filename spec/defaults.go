@@ -3,7 +3,7 @@ package spec
 import (
 	"time"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // Swarm's defaults, the one copy in shoal. Clients send only what a user
@@ -26,7 +26,7 @@ const (
 // (all at once) is kept, only a nil Parallelism becomes 1. Replicas has no
 // "unset" on the wire (0 is a legal count, as in swarm), so a replica
 // count is defaulted by the client flag, not here.
-func Defaults(s *store.ServiceSpec) {
+func Defaults(s *types.ServiceSpec) {
 	defaultUpdate(&s.Update)
 	defaultUpdate(&s.Rollback)
 	rp := &s.Task.RestartPolicy
@@ -49,7 +49,7 @@ func Defaults(s *store.ServiceSpec) {
 	}
 }
 
-func defaultUpdate(u *store.UpdateConfig) {
+func defaultUpdate(u *types.UpdateConfig) {
 	if u.Parallelism == nil {
 		p := uint64(DefaultParallelism)
 		u.Parallelism = &p

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // FuzzValidateServiceSpec decodes a request body as the API does, then runs
@@ -22,12 +22,12 @@ func FuzzValidateServiceSpec(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	c := Cluster{
-		Services: []*store.Service{{ID: "o", Spec: store.ServiceSpec{Name: "api", Endpoint: store.EndpointSpec{
-			Ports: []store.PortConfig{{Protocol: "tcp", PublishedPort: 8080, TargetPort: 80}}}}}},
-		Nodes: []*store.Node{{ID: "n1", Addr: "10.77.0.2", APIPort: 7948}},
+		Services: []*types.Service{{ID: "o", Spec: types.ServiceSpec{Name: "api", Endpoint: types.EndpointSpec{
+			Ports: []types.PortConfig{{Protocol: "tcp", PublishedPort: 8080, TargetPort: 80}}}}}},
+		Nodes: []*types.Node{{ID: "n1", Addr: "10.77.0.2", APIPort: 7948}},
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		var s store.ServiceSpec
+		var s types.ServiceSpec
 		if json.Unmarshal(body, &s) != nil {
 			return
 		}
@@ -39,7 +39,7 @@ func FuzzValidateServiceSpec(f *testing.F) {
 		if err != nil {
 			t.Fatalf("accepted spec does not encode: %v", err)
 		}
-		var back store.ServiceSpec
+		var back types.ServiceSpec
 		if err := json.Unmarshal(b, &back); err != nil {
 			t.Fatalf("accepted spec does not decode: %v", err)
 		}

@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // MaxRequestBytes is the most the API reads of one request body (8 MiB):
@@ -140,7 +140,7 @@ func overLimit(field string, value, limit int64, key string) *Error {
 
 // CheckLimits holds s to the per-service limits: its replica count and
 // the sizes of its environment, command line, labels and encoding.
-func CheckLimits(s *store.ServiceSpec, lim Limits) error {
+func CheckLimits(s *types.ServiceSpec, lim Limits) error {
 	if s.Mode.Replicas > uint64(lim.Replicas) {
 		return overLimit("replicas", clampInt(s.Mode.Replicas), lim.Replicas, "replicas")
 	}

@@ -8,56 +8,56 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // good is a valid spec as a client sends it: no defaults filled.
-func good() store.ServiceSpec {
-	return store.ServiceSpec{Name: "web", Mode: store.ServiceMode{Replicas: 3},
-		Task: store.TaskTemplate{Image: "10.77.0.1:5000/web:v1"}}
+func good() types.ServiceSpec {
+	return types.ServiceSpec{Name: "web", Mode: types.ServiceMode{Replicas: 3},
+		Task: types.TaskTemplate{Image: "10.77.0.1:5000/web:v1"}}
 }
 
 func u64(v uint64) *uint64 { return &v }
 
 // TestDefaults: one source of defaults, whatever client sent the spec.
 func TestDefaults(t *testing.T) {
-	filledUpdate := store.UpdateConfig{Parallelism: u64(1), FailureAction: "pause", Monitor: 5 * time.Second, Order: "stop-first"}
+	filledUpdate := types.UpdateConfig{Parallelism: u64(1), FailureAction: "pause", Monitor: 5 * time.Second, Order: "stop-first"}
 	cases := []struct {
 		name   string
-		in     func() store.ServiceSpec
-		update store.UpdateConfig // want
-		check  func(t *testing.T, s store.ServiceSpec)
+		in     func() types.ServiceSpec
+		update types.UpdateConfig // want
+		check  func(t *testing.T, s types.ServiceSpec)
 	}{
 		{"API create without an update config", good, filledUpdate, nil},
-		{"CLI create with no flag (sends Replicas only)", func() store.ServiceSpec {
-			return store.ServiceSpec{Name: "web", Mode: store.ServiceMode{Replicas: 1}, Task: store.TaskTemplate{Image: "web"}}
+		{"CLI create with no flag (sends Replicas only)", func() types.ServiceSpec {
+			return types.ServiceSpec{Name: "web", Mode: types.ServiceMode{Replicas: 1}, Task: types.TaskTemplate{Image: "web"}}
 		}, filledUpdate, nil},
-		{"explicit parallelism 0 means all at once and is kept", func() store.ServiceSpec {
+		{"explicit parallelism 0 means all at once and is kept", func() types.ServiceSpec {
 			s := good()
 			s.Update.Parallelism = u64(0)
 			return s
-		}, store.UpdateConfig{Parallelism: u64(0), FailureAction: "pause", Monitor: 5 * time.Second, Order: "stop-first"}, nil},
-		{"update that sets some fields keeps them and fills the rest", func() store.ServiceSpec {
+		}, types.UpdateConfig{Parallelism: u64(0), FailureAction: "pause", Monitor: 5 * time.Second, Order: "stop-first"}, nil},
+		{"update that sets some fields keeps them and fills the rest", func() types.ServiceSpec {
 			s := good()
-			s.Update = store.UpdateConfig{Parallelism: u64(2), Delay: time.Second, Order: "start-first", FailureAction: "rollback"}
+			s.Update = types.UpdateConfig{Parallelism: u64(2), Delay: time.Second, Order: "start-first", FailureAction: "rollback"}
 			return s
-		}, store.UpdateConfig{Parallelism: u64(2), Delay: time.Second, FailureAction: "rollback", Monitor: 5 * time.Second, Order: "start-first"}, nil},
-		{"restart policy, endpoint, grace period, port protocol", func() store.ServiceSpec {
+		}, types.UpdateConfig{Parallelism: u64(2), Delay: time.Second, FailureAction: "rollback", Monitor: 5 * time.Second, Order: "start-first"}, nil},
+		{"restart policy, endpoint, grace period, port protocol", func() types.ServiceSpec {
 			s := good()
-			s.Endpoint.Ports = []store.PortConfig{{PublishedPort: 8080, TargetPort: 80}}
+			s.Endpoint.Ports = []types.PortConfig{{PublishedPort: 8080, TargetPort: 80}}
 			return s
-		}, filledUpdate, func(t *testing.T, s store.ServiceSpec) {
-			if s.Task.RestartPolicy != (store.RestartPolicy{Condition: "any", Delay: 5 * time.Second}) ||
+		}, filledUpdate, func(t *testing.T, s types.ServiceSpec) {
+			if s.Task.RestartPolicy != (types.RestartPolicy{Condition: "any", Delay: 5 * time.Second}) ||
 				s.Endpoint.Mode != "vip" || s.Task.StopGracePeriod != 10*time.Second || s.Endpoint.Ports[0].Protocol != "tcp" {
 				t.Errorf("defaults not filled: %+v", s)
 			}
 		}},
-		{"a set restart condition keeps its delay", func() store.ServiceSpec {
+		{"a set restart condition keeps its delay", func() types.ServiceSpec {
 			s := good()
-			s.Task.RestartPolicy = store.RestartPolicy{Condition: "on-failure"}
+			s.Task.RestartPolicy = types.RestartPolicy{Condition: "on-failure"}
 			return s
-		}, filledUpdate, func(t *testing.T, s store.ServiceSpec) {
-			if s.Task.RestartPolicy != (store.RestartPolicy{Condition: "on-failure"}) {
+		}, filledUpdate, func(t *testing.T, s types.ServiceSpec) {
+			if s.Task.RestartPolicy != (types.RestartPolicy{Condition: "on-failure"}) {
 				t.Errorf("restart policy = %+v", s.Task.RestartPolicy)
 			}
 		}},
@@ -97,74 +97,74 @@ func TestDefaults(t *testing.T) {
 func TestValidateService(t *testing.T) {
 	cases := []struct {
 		name  string
-		edit  func(s *store.ServiceSpec)
+		edit  func(s *types.ServiceSpec)
 		field string // "" = valid
 	}{
-		{"valid", func(*store.ServiceSpec) {}, ""},
-		{"image with digest", func(s *store.ServiceSpec) {
+		{"valid", func(*types.ServiceSpec) {}, ""},
+		{"image with digest", func(s *types.ServiceSpec) {
 			s.Task.Image = "web@sha256:" + strings.Repeat("a", 64)
 		}, ""},
-		{"image unparseable", func(s *store.ServiceSpec) { s.Task.Image = "Bad Image Ref::" }, "image"},
-		{"image upper case", func(s *store.ServiceSpec) { s.Task.Image = "Web:v1" }, "image"},
-		{"image two tags", func(s *store.ServiceSpec) { s.Task.Image = "web:v1:v2" }, "image"},
-		{"image malformed digest", func(s *store.ServiceSpec) { s.Task.Image = "web@sha256:abc" }, "image"},
-		{"image empty", func(s *store.ServiceSpec) { s.Task.Image = "" }, "image"},
-		{"name with a dot", func(s *store.ServiceSpec) { s.Name = "tasks.web" }, "name"},
-		{"name reserved", func(s *store.ServiceSpec) { s.Name = "Tasks" }, "name"},
-		{"name too long", func(s *store.ServiceSpec) { s.Name = strings.Repeat("a", 64) }, "name"},
-		{"name trailing dash", func(s *store.ServiceSpec) { s.Name = "web-" }, "name"},
-		{"global with replicas", func(s *store.ServiceSpec) { s.Mode.Global = true }, "replicas"},
-		{"restart condition", func(s *store.ServiceSpec) { s.Task.RestartPolicy.Condition = "always" }, "restart-condition"},
-		{"negative restart delay", func(s *store.ServiceSpec) { s.Task.RestartPolicy.Delay = -time.Second }, "restart-delay"},
-		{"negative grace", func(s *store.ServiceSpec) { s.Task.StopGracePeriod = -1 }, "stop-grace-period"},
-		{"negative health timeout", func(s *store.ServiceSpec) {
-			s.Task.Healthcheck = &store.HealthConfig{Timeout: -time.Second}
+		{"image unparseable", func(s *types.ServiceSpec) { s.Task.Image = "Bad Image Ref::" }, "image"},
+		{"image upper case", func(s *types.ServiceSpec) { s.Task.Image = "Web:v1" }, "image"},
+		{"image two tags", func(s *types.ServiceSpec) { s.Task.Image = "web:v1:v2" }, "image"},
+		{"image malformed digest", func(s *types.ServiceSpec) { s.Task.Image = "web@sha256:abc" }, "image"},
+		{"image empty", func(s *types.ServiceSpec) { s.Task.Image = "" }, "image"},
+		{"name with a dot", func(s *types.ServiceSpec) { s.Name = "tasks.web" }, "name"},
+		{"name reserved", func(s *types.ServiceSpec) { s.Name = "Tasks" }, "name"},
+		{"name too long", func(s *types.ServiceSpec) { s.Name = strings.Repeat("a", 64) }, "name"},
+		{"name trailing dash", func(s *types.ServiceSpec) { s.Name = "web-" }, "name"},
+		{"global with replicas", func(s *types.ServiceSpec) { s.Mode.Global = true }, "replicas"},
+		{"restart condition", func(s *types.ServiceSpec) { s.Task.RestartPolicy.Condition = "always" }, "restart-condition"},
+		{"negative restart delay", func(s *types.ServiceSpec) { s.Task.RestartPolicy.Delay = -time.Second }, "restart-delay"},
+		{"negative grace", func(s *types.ServiceSpec) { s.Task.StopGracePeriod = -1 }, "stop-grace-period"},
+		{"negative health timeout", func(s *types.ServiceSpec) {
+			s.Task.Healthcheck = &types.HealthConfig{Timeout: -time.Second}
 		}, "health-timeout"},
-		{"relative workdir", func(s *store.ServiceSpec) { s.Task.Dir = "app" }, "workdir"},
-		{"env without a name", func(s *store.ServiceSpec) { s.Task.Env = []string{"=x"} }, "env"},
-		{"volume source with ..", func(s *store.ServiceSpec) {
-			s.Task.Mounts = []store.Mount{{Type: "volume", Source: "../etc", Target: "/data"}}
+		{"relative workdir", func(s *types.ServiceSpec) { s.Task.Dir = "app" }, "workdir"},
+		{"env without a name", func(s *types.ServiceSpec) { s.Task.Env = []string{"=x"} }, "env"},
+		{"volume source with ..", func(s *types.ServiceSpec) {
+			s.Task.Mounts = []types.Mount{{Type: "volume", Source: "../etc", Target: "/data"}}
 		}, "mount source"},
-		{"bind source relative", func(s *store.ServiceSpec) {
-			s.Task.Mounts = []store.Mount{{Type: "bind", Source: "srv", Target: "/data"}}
+		{"bind source relative", func(s *types.ServiceSpec) {
+			s.Task.Mounts = []types.Mount{{Type: "bind", Source: "srv", Target: "/data"}}
 		}, "mount source"},
-		{"bind source with ..", func(s *store.ServiceSpec) {
-			s.Task.Mounts = []store.Mount{{Type: "bind", Source: "/srv/../etc", Target: "/data"}}
+		{"bind source with ..", func(s *types.ServiceSpec) {
+			s.Task.Mounts = []types.Mount{{Type: "bind", Source: "/srv/../etc", Target: "/data"}}
 		}, "mount source"},
-		{"target with ..", func(s *store.ServiceSpec) {
-			s.Task.Mounts = []store.Mount{{Type: "volume", Source: "data", Target: "/a/../b"}}
+		{"target with ..", func(s *types.ServiceSpec) {
+			s.Task.Mounts = []types.Mount{{Type: "volume", Source: "data", Target: "/a/../b"}}
 		}, "mount target"},
-		{"mount type", func(s *store.ServiceSpec) {
-			s.Task.Mounts = []store.Mount{{Type: "tmpfs", Target: "/t"}}
+		{"mount type", func(s *types.ServiceSpec) {
+			s.Task.Mounts = []types.Mount{{Type: "tmpfs", Target: "/t"}}
 		}, "mount type"},
-		{"good mounts", func(s *store.ServiceSpec) {
-			s.Task.Mounts = []store.Mount{{Type: "volume", Source: "data.v1", Target: "/data"}, {Type: "bind", Source: "/srv", Target: "/srv"}}
+		{"good mounts", func(s *types.ServiceSpec) {
+			s.Task.Mounts = []types.Mount{{Type: "volume", Source: "data.v1", Target: "/data"}, {Type: "bind", Source: "/srv", Target: "/srv"}}
 		}, ""},
-		{"memory limit 1 byte", func(s *store.ServiceSpec) { s.Task.Limits.MemoryBytes = 1 }, "limit-memory"},
-		{"memory 6 MiB", func(s *store.ServiceSpec) { s.Task.Limits.MemoryBytes = 6 << 20 }, ""},
-		{"negative cpu", func(s *store.ServiceSpec) { s.Task.Limits.NanoCPUs = -1 }, "limit-cpu"},
-		{"absurd cpu", func(s *store.ServiceSpec) { s.Task.Reservations.NanoCPUs = 1e15 }, "reserve-cpu"},
-		{"reservation over limit", func(s *store.ServiceSpec) {
+		{"memory limit 1 byte", func(s *types.ServiceSpec) { s.Task.Limits.MemoryBytes = 1 }, "limit-memory"},
+		{"memory 6 MiB", func(s *types.ServiceSpec) { s.Task.Limits.MemoryBytes = 6 << 20 }, ""},
+		{"negative cpu", func(s *types.ServiceSpec) { s.Task.Limits.NanoCPUs = -1 }, "limit-cpu"},
+		{"absurd cpu", func(s *types.ServiceSpec) { s.Task.Reservations.NanoCPUs = 1e15 }, "reserve-cpu"},
+		{"reservation over limit", func(s *types.ServiceSpec) {
 			s.Task.Limits.MemoryBytes, s.Task.Reservations.MemoryBytes = 64<<20, 128<<20
 		}, "reserve-memory"},
-		{"constraint", func(s *store.ServiceSpec) { s.Task.Placement.Constraints = []string{"node.labels.x~=y"} }, "constraint"},
-		{"strategy", func(s *store.ServiceSpec) { s.Task.Placement.Strategy = "random" }, "placement strategy"},
-		{"failure action", func(s *store.ServiceSpec) { s.Rollback.FailureAction = "rollback" }, "rollback-failure-action"},
-		{"order", func(s *store.ServiceSpec) { s.Update.Order = "any" }, "update-order"},
-		{"ratio above 1", func(s *store.ServiceSpec) { s.Update.MaxFailureRatio = 1.5 }, "update-max-failure-ratio"},
-		{"negative monitor", func(s *store.ServiceSpec) { s.Rollback.Monitor = -time.Second }, "rollback-monitor"},
-		{"endpoint mode", func(s *store.ServiceSpec) { s.Endpoint.Mode = "rr" }, "endpoint-mode"},
-		{"port 0", func(s *store.ServiceSpec) { s.Endpoint.Ports = []store.PortConfig{{Protocol: "tcp", TargetPort: 80}} }, "publish"},
-		{"port twice", func(s *store.ServiceSpec) {
-			p := store.PortConfig{Protocol: "tcp", TargetPort: 80, PublishedPort: 8080}
-			s.Endpoint.Ports = []store.PortConfig{p, p}
+		{"constraint", func(s *types.ServiceSpec) { s.Task.Placement.Constraints = []string{"node.labels.x~=y"} }, "constraint"},
+		{"strategy", func(s *types.ServiceSpec) { s.Task.Placement.Strategy = "random" }, "placement strategy"},
+		{"failure action", func(s *types.ServiceSpec) { s.Rollback.FailureAction = "rollback" }, "rollback-failure-action"},
+		{"order", func(s *types.ServiceSpec) { s.Update.Order = "any" }, "update-order"},
+		{"ratio above 1", func(s *types.ServiceSpec) { s.Update.MaxFailureRatio = 1.5 }, "update-max-failure-ratio"},
+		{"negative monitor", func(s *types.ServiceSpec) { s.Rollback.Monitor = -time.Second }, "rollback-monitor"},
+		{"endpoint mode", func(s *types.ServiceSpec) { s.Endpoint.Mode = "rr" }, "endpoint-mode"},
+		{"port 0", func(s *types.ServiceSpec) { s.Endpoint.Ports = []types.PortConfig{{Protocol: "tcp", TargetPort: 80}} }, "publish"},
+		{"port twice", func(s *types.ServiceSpec) {
+			p := types.PortConfig{Protocol: "tcp", TargetPort: 80, PublishedPort: 8080}
+			s.Endpoint.Ports = []types.PortConfig{p, p}
 		}, "publish"},
-		{"protocol", func(s *store.ServiceSpec) {
-			s.Endpoint.Ports = []store.PortConfig{{Protocol: "sctp", TargetPort: 80, PublishedPort: 8080}}
+		{"protocol", func(s *types.ServiceSpec) {
+			s.Endpoint.Ports = []types.PortConfig{{Protocol: "sctp", TargetPort: 80, PublishedPort: 8080}}
 		}, "publish"},
-		{"dnsrr with ports", func(s *store.ServiceSpec) {
+		{"dnsrr with ports", func(s *types.ServiceSpec) {
 			s.Endpoint.Mode = "dnsrr"
-			s.Endpoint.Ports = []store.PortConfig{{Protocol: "tcp", TargetPort: 80, PublishedPort: 8080}}
+			s.Endpoint.Ports = []types.PortConfig{{Protocol: "tcp", TargetPort: 80, PublishedPort: 8080}}
 		}, "endpoint-mode"},
 	}
 	for _, c := range cases {
@@ -200,26 +200,26 @@ func TestLimits(t *testing.T) {
 	lim := DefaultLimits()
 	cases := []struct {
 		name  string
-		edit  func(s *store.ServiceSpec)
+		edit  func(s *types.ServiceSpec)
 		field string
 	}{
-		{"replicas 100000000", func(s *store.ServiceSpec) { s.Mode.Replicas = 100_000_000 }, "replicas"},
-		{"replicas at the limit", func(s *store.ServiceSpec) { s.Mode.Replicas = 10_000 }, ""},
-		{"7 MB env var", func(s *store.ServiceSpec) { s.Task.Env = []string{"BIG=" + strings.Repeat("x", 7<<20)} }, "env BIG (bytes)"},
-		{"env in all", func(s *store.ServiceSpec) {
+		{"replicas 100000000", func(s *types.ServiceSpec) { s.Mode.Replicas = 100_000_000 }, "replicas"},
+		{"replicas at the limit", func(s *types.ServiceSpec) { s.Mode.Replicas = 10_000 }, ""},
+		{"7 MB env var", func(s *types.ServiceSpec) { s.Task.Env = []string{"BIG=" + strings.Repeat("x", 7<<20)} }, "env BIG (bytes)"},
+		{"env in all", func(s *types.ServiceSpec) {
 			for range 3 {
 				s.Task.Env = append(s.Task.Env, "V="+strings.Repeat("x", 100<<10))
 			}
 		}, "env (bytes in all)"},
-		{"command line", func(s *store.ServiceSpec) { s.Task.Args = []string{strings.Repeat("a", 200<<10)} }, "command and args (bytes)"},
-		{"label count", func(s *store.ServiceSpec) {
+		{"command line", func(s *types.ServiceSpec) { s.Task.Args = []string{strings.Repeat("a", 200<<10)} }, "command and args (bytes)"},
+		{"label count", func(s *types.ServiceSpec) {
 			s.Labels = map[string]string{}
 			for i := range 300 {
 				s.Labels[strings.Repeat("k", i+1)] = ""
 			}
 		}, "label (count)"},
-		{"label size", func(s *store.ServiceSpec) { s.Task.Labels = map[string]string{"k": strings.Repeat("v", 5000)} }, "container-label k (bytes)"},
-		{"spec size", func(s *store.ServiceSpec) {
+		{"label size", func(s *types.ServiceSpec) { s.Task.Labels = map[string]string{"k": strings.Repeat("v", 5000)} }, "container-label k (bytes)"},
+		{"spec size", func(s *types.ServiceSpec) {
 			s.Task.Extra = map[string]string{}
 			for i := range 600 {
 				s.Task.Extra[strings.Repeat("k", 10)+string(rune('a'+i%26))+strings.Repeat("z", i/26)] = strings.Repeat("v", 1<<10)
@@ -250,25 +250,25 @@ func TestLimits(t *testing.T) {
 
 // TestCheckService: checks against the rest of the cluster.
 func TestCheckService(t *testing.T) {
-	other := &store.Service{ID: "o1", Spec: store.ServiceSpec{Name: "Web", Mode: store.ServiceMode{Replicas: 9_000},
-		Endpoint: store.EndpointSpec{Ports: []store.PortConfig{{Protocol: "tcp", TargetPort: 80, PublishedPort: 8080}}}}}
-	nodes := []*store.Node{{ID: "n1", Hostname: "n1", Addr: "10.77.0.2", GossipPort: 7000, RaftPort: 7001, APIPort: 7002}}
-	c := Cluster{Services: []*store.Service{other}, Nodes: nodes}
-	port := func(p uint16, proto string) func(*store.ServiceSpec) {
-		return func(s *store.ServiceSpec) {
+	other := &types.Service{ID: "o1", Spec: types.ServiceSpec{Name: "Web", Mode: types.ServiceMode{Replicas: 9_000},
+		Endpoint: types.EndpointSpec{Ports: []types.PortConfig{{Protocol: "tcp", TargetPort: 80, PublishedPort: 8080}}}}}
+	nodes := []*types.Node{{ID: "n1", Hostname: "n1", Addr: "10.77.0.2", GossipPort: 7000, RaftPort: 7001, APIPort: 7002}}
+	c := Cluster{Services: []*types.Service{other}, Nodes: nodes}
+	port := func(p uint16, proto string) func(*types.ServiceSpec) {
+		return func(s *types.ServiceSpec) {
 			s.Name = "api"
-			s.Endpoint.Ports = []store.PortConfig{{Protocol: proto, TargetPort: 80, PublishedPort: p}}
+			s.Endpoint.Ports = []types.PortConfig{{Protocol: proto, TargetPort: 80, PublishedPort: p}}
 		}
 	}
 	cases := []struct {
 		name     string
 		id       string
-		edit     func(*store.ServiceSpec)
+		edit     func(*types.ServiceSpec)
 		field    string
 		conflict bool
 	}{
-		{"name differing only in case", "new", func(*store.ServiceSpec) {}, "name", true},
-		{"the service itself keeps its name", "o1", func(s *store.ServiceSpec) { s.Name = "Web"; s.Mode.Replicas = 1 }, "", false},
+		{"name differing only in case", "new", func(*types.ServiceSpec) {}, "name", true},
+		{"the service itself keeps its name", "o1", func(s *types.ServiceSpec) { s.Name = "Web"; s.Mode.Replicas = 1 }, "", false},
 		{"port of another service", "new", port(8080, "tcp"), "publish", true},
 		{"same port, other protocol", "new", port(8080, "udp"), "", false},
 		{"default API port", "new", port(7948, "tcp"), "publish", false},
@@ -308,8 +308,8 @@ func TestSubnets(t *testing.T) {
 		t.Run(tc.subnet, func(t *testing.T) { wantErr(t, err, tc.field) })
 	}
 	c := Cluster{
-		Networks: []*store.Network{{Name: "shoal", Subnet: "10.240.0.0/16"}},
-		Nodes:    []*store.Node{{Hostname: "n1", Addr: "10.77.0.2"}},
+		Networks: []*types.Network{{Name: "shoal", Subnet: "10.240.0.0/16"}},
+		Nodes:    []*types.Node{{Hostname: "n1", Addr: "10.77.0.2"}},
 	}
 	for _, tc := range []struct {
 		subnet, field string
@@ -321,7 +321,7 @@ func TestSubnets(t *testing.T) {
 		t.Run(tc.subnet, func(t *testing.T) {
 			cc := c
 			for i := len(cc.Nodes); i < tc.nodes; i++ {
-				cc.Nodes = append(cc.Nodes, &store.Node{Addr: "192.168.0.1"})
+				cc.Nodes = append(cc.Nodes, &types.Node{Addr: "192.168.0.1"})
 			}
 			wantErr(t, CheckSubnet(cc, netip.MustParsePrefix(tc.subnet)), tc.field)
 		})

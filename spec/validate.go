@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/distribution/reference"
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/scheduler"
-	"github.com/shoal-org/shoal/store"
 )
 
 // serviceName is swarmkit's rule: letters and digits, '-' and '_' only
@@ -34,12 +34,12 @@ const maxNanoCPUs = 4096 * 1e9
 // CheckLimits). s should have had Defaults applied. The first problem
 // found is returned as an *Error naming the service, the field, the value
 // and the fix. It does not modify s.
-func ValidateService(s *store.ServiceSpec) error {
+func ValidateService(s *types.ServiceSpec) error {
 	if err := ValidateServiceName(s.Name); err != nil {
 		return err
 	}
 	subject := fmt.Sprintf("service %q", s.Name)
-	for _, check := range []func(*store.ServiceSpec) error{
+	for _, check := range []func(*types.ServiceSpec) error{
 		checkImage, checkMode, checkTask, checkMounts, checkResources,
 		checkPlacement, checkUpdates, checkEndpoint,
 	} {
@@ -78,9 +78,9 @@ func ValidateImage(ref string) error {
 	return nil
 }
 
-func checkImage(s *store.ServiceSpec) error { return ValidateImage(s.Task.Image) }
+func checkImage(s *types.ServiceSpec) error { return ValidateImage(s.Task.Image) }
 
-func checkMode(s *store.ServiceSpec) error {
+func checkMode(s *types.ServiceSpec) error {
 	if s.Mode.Global && s.Mode.Replicas != 0 {
 		return invalid("replicas", fmt.Sprint(s.Mode.Replicas), "is set on a global service", "drop --replicas: a global service runs one task per eligible node")
 	}
@@ -90,7 +90,7 @@ func checkMode(s *store.ServiceSpec) error {
 	return nil
 }
 
-func checkTask(s *store.ServiceSpec) error {
+func checkTask(s *types.ServiceSpec) error {
 	t := s.Task
 	switch t.RestartPolicy.Condition {
 	case "none", "on-failure", "any":
@@ -133,7 +133,7 @@ func nonNegative(field string, d time.Duration) error {
 	return nil
 }
 
-func checkMounts(s *store.ServiceSpec) error {
+func checkMounts(s *types.ServiceSpec) error {
 	for _, m := range s.Task.Mounts {
 		if err := cleanAbs("mount target", m.Target); err != nil {
 			return err
@@ -168,7 +168,7 @@ func cleanAbs(field, p string) error {
 	return nil
 }
 
-func checkResources(s *store.ServiceSpec) error {
+func checkResources(s *types.ServiceSpec) error {
 	l, r := s.Task.Limits, s.Task.Reservations
 	for _, c := range []struct {
 		field string
@@ -193,7 +193,7 @@ func checkResources(s *store.ServiceSpec) error {
 	return nil
 }
 
-func checkPlacement(s *store.ServiceSpec) error {
+func checkPlacement(s *types.ServiceSpec) error {
 	p := s.Task.Placement
 	if _, err := scheduler.ParseConstraints(p.Constraints); err != nil {
 		return invalid("constraint", strings.Join(p.Constraints, ","), "does not parse ("+err.Error()+")", "use a form like node.labels.env==prod")
@@ -207,10 +207,10 @@ func checkPlacement(s *store.ServiceSpec) error {
 	return nil
 }
 
-func checkUpdates(s *store.ServiceSpec) error {
+func checkUpdates(s *types.ServiceSpec) error {
 	for _, u := range []struct {
 		name    string
-		cfg     store.UpdateConfig
+		cfg     types.UpdateConfig
 		actions []string
 	}{{"update", s.Update, []string{"pause", "continue", "rollback"}}, {"rollback", s.Rollback, []string{"pause", "continue"}}} {
 		if !contains(u.actions, u.cfg.FailureAction) {
@@ -232,7 +232,7 @@ func checkUpdates(s *store.ServiceSpec) error {
 	return nil
 }
 
-func checkEndpoint(s *store.ServiceSpec) error {
+func checkEndpoint(s *types.ServiceSpec) error {
 	if m := s.Endpoint.Mode; m != "vip" && m != "dnsrr" {
 		return invalid("endpoint-mode", m, "is not an endpoint mode", "use vip or dnsrr")
 	}

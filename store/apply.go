@@ -8,6 +8,7 @@ import (
 	"time"
 
 	memdb "github.com/hashicorp/go-memdb"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // stamp is what Apply writes into Meta: taken from the raft log, never from
@@ -58,7 +59,7 @@ func putOp(txn *memdb.Txn, op *Op, st stamp) error {
 	if err != nil {
 		return err
 	}
-	id := obj.key()
+	id := keyOf(obj)
 	if err := checkID(op.Table, id); err != nil {
 		return err
 	}
@@ -75,10 +76,10 @@ func putOp(txn *memdb.Txn, op *Op, st stamp) error {
 	if err := checkNames(txn, obj); err != nil {
 		return err
 	}
-	m := obj.meta()
+	m := metaOf(obj)
 	m.Version, m.CreatedAt, m.UpdatedAt = st.index, st.at, st.at
 	if existing != nil {
-		m.CreatedAt = existing.meta().CreatedAt
+		m.CreatedAt = metaOf(existing).CreatedAt
 	}
 	if err := txn.Insert(string(op.Table), obj); err != nil {
 		return errorf(ErrInvalid, "%s %s %s: %v", op.Kind, op.Table.noun(), id, err)
@@ -119,7 +120,7 @@ func lookup(txn *memdb.Txn, table Table, id string) (object, error) {
 	if raw == nil {
 		return nil, nil
 	}
-	return raw.(object), nil
+	return raw, nil
 }
 
 // checkID rejects keys that cannot be stored: empty, or holding the NUL
@@ -143,7 +144,7 @@ func checkVersion(op *Op, existing object, id string) error {
 		return errorf(ErrConflict, "%s %s no longer exists (expected version %d); re-read and retry",
 			op.Table.noun(), id, op.IfVersion)
 	}
-	if v := existing.meta().Version; v != op.IfVersion {
+	if v := metaOf(existing).Version; v != op.IfVersion {
 		return errorf(ErrConflict, "%s %s was changed concurrently (version %d, expected %d); re-read and retry",
 			op.Table.noun(), id, v, op.IfVersion)
 	}
@@ -157,16 +158,16 @@ func checkNames(txn *memdb.Txn, obj object) error {
 	var table Table
 	var name string
 	switch o := obj.(type) {
-	case *Service:
+	case *types.Service:
 		table, name = TableServices, o.Spec.Name
-	case *Network:
+	case *types.Network:
 		table, name = TableNetworks, o.Name
 	default:
 		return nil
 	}
 	noun := table.noun()
 	if name == "" {
-		return errorf(ErrInvalid, "%s %s has no name", noun, obj.key())
+		return errorf(ErrInvalid, "%s %s has no name", noun, keyOf(obj))
 	}
 	if strings.IndexByte(name, 0) >= 0 {
 		return errorf(ErrInvalid, "%s name %q contains a NUL byte", noun, name)
@@ -175,9 +176,9 @@ func checkNames(txn *memdb.Txn, obj object) error {
 	if err != nil {
 		return errorf(ErrInvalid, "look up %s name %q: %v", noun, name, err)
 	}
-	if raw != nil && raw.(object).key() != obj.key() {
+	if raw != nil && keyOf(raw) != keyOf(obj) {
 		return errorf(ErrNameTaken, "%s name %q is already in use by %s %s; choose another name",
-			noun, name, noun, raw.(object).key())
+			noun, name, noun, keyOf(raw))
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 func TestApplyOps(t *testing.T) {
@@ -66,7 +67,7 @@ func TestApplyOps(t *testing.T) {
 		{name: "service without name", ops: []Op{put(service("s1", ""))}, want: ErrInvalid},
 		{name: "network without name", ops: []Op{put(network("w1", ""))}, want: ErrInvalid},
 		{
-			name: "cluster row", ops: []Op{put(&Cluster{ID: "c-42", JoinSecret: "s3cret"})},
+			name: "cluster row", ops: []Op{put(&types.Cluster{ID: "c-42", JoinSecret: "s3cret"})},
 			check: func(t *testing.T, v *View) {
 				if c := v.Cluster(); c == nil || c.ID != "c-42" || c.JoinSecret != "s3cret" {
 					t.Fatalf("Cluster() = %+v", c)
@@ -74,11 +75,11 @@ func TestApplyOps(t *testing.T) {
 			},
 		},
 		{
-			name: "cluster is a single row", setup: []Op{put(&Cluster{ID: "a"})}, ops: []Op{create(&Cluster{ID: "b"})},
+			name: "cluster is a single row", setup: []Op{put(&types.Cluster{ID: "a"})}, ops: []Op{create(&types.Cluster{ID: "b"})},
 			want: ErrExists,
 		},
 		{
-			name: "delete cluster", setup: []Op{put(&Cluster{ID: "a"})}, ops: []Op{del(TableCluster, "")},
+			name: "delete cluster", setup: []Op{put(&types.Cluster{ID: "a"})}, ops: []Op{del(TableCluster, "")},
 			check: func(t *testing.T, v *View) {
 				if v.Cluster() != nil {
 					t.Fatal("cluster still present")
@@ -130,7 +131,7 @@ func stripIndex(dump string) string {
 func TestMetaStamping(t *testing.T) {
 	h := newHarness(t)
 	n := node("n1", "h1")
-	n.Meta = Meta{Version: 99, CreatedAt: time.Unix(1, 0)} // ignored: Apply stamps
+	n.Meta = types.Meta{Version: 99, CreatedAt: time.Unix(1, 0)} // ignored: Apply stamps
 	i1 := h.must(put(n))
 	i2 := h.must(put(node("n1", "h2")))
 

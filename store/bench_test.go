@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 const (
@@ -17,14 +18,14 @@ const (
 )
 
 // benchTask is a task of realistic size (about 700 bytes of JSON).
-func benchTask(i int) *Task {
+func benchTask(i int) *types.Task {
 	tk := task(fmt.Sprintf("task-%07d", i), fmt.Sprintf("svc-%03d", i%benchServices), fmt.Sprintf("node-%02d", i%benchNodes))
 	tk.Slot = i/benchServices + 1
 	tk.SpecVersion = 3
 	tk.Spec.Env = []string{"A=1", "B=2", "LOG_LEVEL=info"}
 	tk.Spec.Labels = map[string]string{"team": "web", "tier": "frontend"}
 	tk.Spec.Placement.Constraints = []string{"node.labels.zone==a"}
-	tk.Spec.RestartPolicy = RestartPolicy{Condition: "any", Delay: 5 * time.Second}
+	tk.Spec.RestartPolicy = types.RestartPolicy{Condition: "any", Delay: 5 * time.Second}
 	tk.Spec.Networks = []string{"net-front"}
 	tk.Status.Timestamp = epoch
 	tk.Addresses = map[string]string{"net-front": fmt.Sprintf("10.0.%d.%d", i/250%256, i%250+2)}
@@ -53,7 +54,7 @@ func BenchmarkApplyTaskBatch100(b *testing.B) {
 	ops := make([]Op, 100)
 	for i := range ops {
 		tk := benchTask(i * 997)
-		tk.Status.State = TaskFailed
+		tk.Status.State = types.TaskFailed
 		ops[i] = put(tk)
 	}
 	data, err := EncodeCommand(Command{Ops: ops})

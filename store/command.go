@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // Table names one kind of stored object.
@@ -79,11 +80,11 @@ type Op struct {
 	ID        string `json:"ID,omitempty"`
 	IfVersion uint64 `json:"IfVersion,omitempty"`
 
-	Cluster *Cluster `json:"Cluster,omitempty"`
-	Node    *Node    `json:"Node,omitempty"`
-	Service *Service `json:"Service,omitempty"`
-	Task    *Task    `json:"Task,omitempty"`
-	Network *Network `json:"Network,omitempty"`
+	Cluster *types.Cluster `json:"Cluster,omitempty"`
+	Node    *types.Node    `json:"Node,omitempty"`
+	Service *types.Service `json:"Service,omitempty"`
+	Task    *types.Task    `json:"Task,omitempty"`
+	Network *types.Network `json:"Network,omitempty"`
 }
 
 // Command is the unit the leader submits to raft. Its ops are applied in
@@ -132,23 +133,44 @@ func decodeCommand(data []byte) (Command, error) {
 	return c, nil
 }
 
-// object is implemented by the five stored types.
-type object interface {
-	key() string
-	meta() *Meta
+// object is one of the five stored kinds: *types.Cluster, *types.Node,
+// *types.Service, *types.Task or *types.Network.
+type object = any
+
+// keyOf returns obj's primary key: its ID, or ClusterKey for the cluster
+// record.
+func keyOf(obj object) string {
+	switch o := obj.(type) {
+	case *types.Cluster:
+		return ClusterKey
+	case *types.Node:
+		return o.ID
+	case *types.Service:
+		return o.ID
+	case *types.Task:
+		return o.ID
+	case *types.Network:
+		return o.ID
+	}
+	panic(fmt.Sprintf("store: %T is not a stored kind", obj))
 }
 
-func (c *Cluster) key() string { return ClusterKey }
-func (n *Node) key() string    { return n.ID }
-func (s *Service) key() string { return s.ID }
-func (t *Task) key() string    { return t.ID }
-func (n *Network) key() string { return n.ID }
-
-func (c *Cluster) meta() *Meta { return &c.Meta }
-func (n *Node) meta() *Meta    { return &n.Meta }
-func (s *Service) meta() *Meta { return &s.Meta }
-func (t *Task) meta() *Meta    { return &t.Meta }
-func (n *Network) meta() *Meta { return &n.Meta }
+// metaOf returns a pointer to obj's Meta.
+func metaOf(obj object) *types.Meta {
+	switch o := obj.(type) {
+	case *types.Cluster:
+		return &o.Meta
+	case *types.Node:
+		return &o.Meta
+	case *types.Service:
+		return &o.Meta
+	case *types.Task:
+		return &o.Meta
+	case *types.Network:
+		return &o.Meta
+	}
+	panic(fmt.Sprintf("store: %T is not a stored kind", obj))
+}
 
 // objects returns the object set in op (the last one if several), its
 // table, and how many objects are set.

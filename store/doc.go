@@ -1,6 +1,7 @@
 // Package store is shoal's replicated cluster state: the raft finite state
 // machine that every agent runs, holding the cluster row, nodes, services,
-// tasks and networks.
+// tasks and networks (their types are in package api/types; the store owns
+// how they are kept, versioned, watched and snapshotted).
 //
 // # Writes
 //

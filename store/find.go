@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"github.com/shoal-org/shoal/api/types"
 	"strings"
 )
 
@@ -12,28 +13,28 @@ const maxListed = 5
 // exact hostname (ErrAmbiguous if several nodes share it), then a unique ID
 // prefix. Errors name the reference and wrap ErrNotFound, ErrAmbiguous or
 // ErrInvalid (empty reference).
-func (v *View) FindNode(ref string) (*Node, error) {
+func (v *View) FindNode(ref string) (*types.Node, error) {
 	return find(v, TableNodes, ref, v.NodesByHostname)
 }
 
 // FindService resolves a reference to a service: exact ID, exact name,
 // then unique ID prefix. Errors as for FindNode.
-func (v *View) FindService(ref string) (*Service, error) {
-	return find(v, TableServices, ref, func(name string) []*Service {
+func (v *View) FindService(ref string) (*types.Service, error) {
+	return find(v, TableServices, ref, func(name string) []*types.Service {
 		return optional(v.ServiceByName(name))
 	})
 }
 
 // FindTask resolves a reference to a task: exact ID, then unique ID prefix
 // (tasks have no names). Errors as for FindNode.
-func (v *View) FindTask(ref string) (*Task, error) {
-	return find[Task](v, TableTasks, ref, nil)
+func (v *View) FindTask(ref string) (*types.Task, error) {
+	return find[types.Task](v, TableTasks, ref, nil)
 }
 
 // FindNetwork resolves a reference to a network: exact ID, exact name, then
 // unique ID prefix. Errors as for FindNode.
-func (v *View) FindNetwork(ref string) (*Network, error) {
-	return find(v, TableNetworks, ref, func(name string) []*Network {
+func (v *View) FindNetwork(ref string) (*types.Network, error) {
+	return find(v, TableNetworks, ref, func(name string) []*types.Network {
 		return optional(v.NetworkByName(name))
 	})
 }
@@ -77,7 +78,7 @@ func find[T any](v *View, table Table, ref string, byName func(string) []*T) (*T
 func ambiguous[T any](noun, ref string, matches []*T) error {
 	ids := make([]string, 0, maxListed)
 	for _, m := range matches[:min(len(matches), maxListed)] {
-		ids = append(ids, any(m).(object).key())
+		ids = append(ids, keyOf(m))
 	}
 	list := strings.Join(ids, ", ")
 	if extra := len(matches) - len(ids); extra > 0 {

@@ -25,7 +25,7 @@ func TestFind(t *testing.T) {
 		if err != nil {
 			return "", err
 		}
-		return o.key(), nil
+		return keyOf(o), nil
 	}
 	nodes := func(r string) (string, error) { return key(v.FindNode(r)) }
 	services := func(r string) (string, error) { return key(v.FindService(r)) }
@@ -98,7 +98,7 @@ func TestListOrderAndIndexes(t *testing.T) {
 	v := h.s.View()
 	ids := func(objs ...object) (out []string) {
 		for _, o := range objs {
-			out = append(out, o.key())
+			out = append(out, keyOf(o))
 		}
 		return out
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // epoch is the base of the log timestamps tests feed to Apply.
@@ -77,15 +78,15 @@ func create(obj object) Op { return opFor(OpCreate, obj) }
 func opFor(kind OpKind, obj object) Op {
 	op := Op{Kind: kind}
 	switch o := obj.(type) {
-	case *Cluster:
+	case *types.Cluster:
 		op.Table, op.Cluster = TableCluster, o
-	case *Node:
+	case *types.Node:
 		op.Table, op.Node = TableNodes, o
-	case *Service:
+	case *types.Service:
 		op.Table, op.Service = TableServices, o
-	case *Task:
+	case *types.Task:
 		op.Table, op.Task = TableTasks, o
-	case *Network:
+	case *types.Network:
 		op.Table, op.Network = TableNetworks, o
 	default:
 		panic(fmt.Sprintf("opFor: %T", obj))
@@ -97,24 +98,24 @@ func del(table Table, id string) Op { return Op{Kind: OpDelete, Table: table, ID
 
 func ifVersion(op Op, v uint64) Op { op.IfVersion = v; return op }
 
-func node(id, host string) *Node {
-	return &Node{ID: id, Hostname: host, Addr: "10.0.0.1", Status: NodeReady, Availability: AvailabilityActive}
+func node(id, host string) *types.Node {
+	return &types.Node{ID: id, Hostname: host, Addr: "10.0.0.1", Status: types.NodeReady, Availability: types.AvailabilityActive}
 }
 
-func service(id, name string) *Service {
-	return &Service{ID: id, Spec: ServiceSpec{Name: name, Task: TaskTemplate{Image: "web:v1"}, Mode: ServiceMode{Replicas: 3}}}
+func service(id, name string) *types.Service {
+	return &types.Service{ID: id, Spec: types.ServiceSpec{Name: name, Task: types.TaskTemplate{Image: "web:v1"}, Mode: types.ServiceMode{Replicas: 3}}}
 }
 
-func task(id, serviceID, nodeID string) *Task {
-	return &Task{
+func task(id, serviceID, nodeID string) *types.Task {
+	return &types.Task{
 		ID: id, ServiceID: serviceID, ServiceName: "svc-" + serviceID, NodeID: nodeID, Slot: 1,
-		Spec: TaskTemplate{Image: "web:v1", Env: []string{"A=1"}}, DesiredState: TaskRunning,
-		Status: TaskStatus{State: TaskRunning, ContainerID: "c-" + id},
+		Spec: types.TaskTemplate{Image: "web:v1", Env: []string{"A=1"}}, DesiredState: types.TaskRunning,
+		Status: types.TaskStatus{State: types.TaskRunning, ContainerID: "c-" + id},
 	}
 }
 
-func network(id, name string) *Network {
-	return &Network{ID: id, Name: name, Subnet: "10.10.0.0/16", VNI: 4097}
+func network(id, name string) *types.Network {
+	return &types.Network{ID: id, Name: name, Subnet: "10.10.0.0/16", VNI: 4097}
 }
 
 // dump renders the whole state of s (with its index) in snapshot form, to

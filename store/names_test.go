@@ -2,11 +2,12 @@ package store
 
 import (
 	"errors"
+	"github.com/shoal-org/shoal/api/types"
 	"testing"
 )
 
 func TestNameUniqueness(t *testing.T) {
-	renamed := func(s *Service, name string) *Service { s.Spec.Name = name; return s }
+	renamed := func(s *types.Service, name string) *types.Service { s.Spec.Name = name; return s }
 	cases := []struct {
 		name    string
 		setup   []Op

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // countingFSM counts Restore calls so the test can prove a snapshot was
@@ -135,7 +136,7 @@ func TestRaftReplication(t *testing.T) {
 	}
 	leader := waitLeader(t, nodes)
 
-	raftApply(t, leader, put(&Cluster{ID: "c1", JoinSecret: "x"}), put(network("w1", "front")))
+	raftApply(t, leader, put(&types.Cluster{ID: "c1", JoinSecret: "x"}), put(network("w1", "front")))
 	for _, n := range nodes {
 		raftApply(t, leader, put(node(string(n.id), "host-"+string(n.id))))
 	}

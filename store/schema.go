@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	memdb "github.com/hashicorp/go-memdb"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // Index names used with memdb.
@@ -84,7 +85,7 @@ func idIndex() *memdb.IndexSchema {
 	return &memdb.IndexSchema{
 		Name:    idxID,
 		Unique:  true,
-		Indexer: strIndex{get: func(o any) string { return o.(object).key() }},
+		Indexer: strIndex{get: func(o any) string { return keyOf(o) }},
 	}
 }
 
@@ -108,14 +109,14 @@ func schema() *memdb.DBSchema {
 	tables := []*memdb.TableSchema{
 		table(string(TableCluster)),
 		table(string(TableNodes),
-			secondary(idxHostname, false, func(o any) string { return o.(*Node).Hostname })),
+			secondary(idxHostname, false, func(o any) string { return o.(*types.Node).Hostname })),
 		table(string(TableServices),
-			secondary(idxName, true, func(o any) string { return o.(*Service).Spec.Name })),
+			secondary(idxName, true, func(o any) string { return o.(*types.Service).Spec.Name })),
 		table(string(TableTasks),
-			secondary(idxService, false, func(o any) string { return o.(*Task).ServiceID }),
-			secondary(idxNode, false, func(o any) string { return o.(*Task).NodeID })),
+			secondary(idxService, false, func(o any) string { return o.(*types.Task).ServiceID }),
+			secondary(idxNode, false, func(o any) string { return o.(*types.Task).NodeID })),
 		table(string(TableNetworks),
-			secondary(idxName, true, func(o any) string { return o.(*Network).Name })),
+			secondary(idxName, true, func(o any) string { return o.(*types.Network).Name })),
 		{
 			Name: metaTable,
 			Indexes: map[string]*memdb.IndexSchema{idxID: {

@@ -9,6 +9,7 @@ import (
 
 	memdb "github.com/hashicorp/go-memdb"
 	"github.com/hashicorp/raft"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // Snapshot stream format: newline-delimited JSON. The first value is a
@@ -28,12 +29,12 @@ type snapshotHeader struct {
 }
 
 type snapshotRecord struct {
-	Cluster *Cluster     `json:"Cluster,omitempty"`
-	Node    *Node        `json:"Node,omitempty"`
-	Service *Service     `json:"Service,omitempty"`
-	Task    *Task        `json:"Task,omitempty"`
-	Network *Network     `json:"Network,omitempty"`
-	End     *snapshotEnd `json:"End,omitempty"`
+	Cluster *types.Cluster `json:"Cluster,omitempty"`
+	Node    *types.Node    `json:"Node,omitempty"`
+	Service *types.Service `json:"Service,omitempty"`
+	Task    *types.Task    `json:"Task,omitempty"`
+	Network *types.Network `json:"Network,omitempty"`
+	End     *snapshotEnd   `json:"End,omitempty"`
 }
 
 type snapshotEnd struct {
@@ -88,19 +89,19 @@ func writeSnapshot(w io.Writer, txn *memdb.Txn, index uint64) error {
 		for raw := it.Next(); raw != nil; raw = it.Next() {
 			var rec snapshotRecord
 			switch o := raw.(type) {
-			case *Cluster:
+			case *types.Cluster:
 				rec.Cluster = o
-			case *Node:
+			case *types.Node:
 				rec.Node = o
-			case *Service:
+			case *types.Service:
 				rec.Service = o
-			case *Task:
+			case *types.Task:
 				rec.Task = o
-			case *Network:
+			case *types.Network:
 				rec.Network = o
 			}
 			if err := enc.Encode(&rec); err != nil {
-				return fmt.Errorf("write %s %s: %w", t.noun(), raw.(object).key(), err)
+				return fmt.Errorf("write %s %s: %w", t.noun(), keyOf(raw), err)
 			}
 			count++
 		}
@@ -180,7 +181,7 @@ func readRecords(dec *json.Decoder, txn *memdb.Txn) error {
 			return fmt.Errorf("record %d: want exactly one object", count+1)
 		}
 		if err := txn.Insert(string(table), obj); err != nil {
-			return fmt.Errorf("record %d: insert %s %s: %w", count+1, table.noun(), obj.key(), err)
+			return fmt.Errorf("record %d: insert %s %s: %w", count+1, table.noun(), keyOf(obj), err)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"fmt"
+	"github.com/shoal-org/shoal/api/types/typestest"
 	"io"
 	"reflect"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/raft"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // persist snapshots s into a real raft in-memory snapshot store and returns
@@ -39,13 +41,13 @@ func persist(t testing.TB, snap raft.FSMSnapshot) []byte {
 
 // populate writes fully filled objects of every kind to h's store.
 func populate(h *harness) {
-	c := filled[Cluster](100)
-	n1, n2 := filled[Node](200), filled[Node](300)
+	c := typestest.Filled[types.Cluster](100)
+	n1, n2 := typestest.Filled[types.Node](200), typestest.Filled[types.Node](300)
 	n2.ID, n2.Hostname = "n2", n1.Hostname
-	s1 := filled[Service](400)
-	tk := filled[Task](500)
+	s1 := typestest.Filled[types.Service](400)
+	tk := typestest.Filled[types.Task](500)
 	tk.ServiceID, tk.NodeID = s1.ID, n1.ID
-	w := filled[Network](600)
+	w := typestest.Filled[types.Network](600)
 	h.must(put(c), put(n1), put(n2))
 	h.must(put(s1), put(tk), put(w))
 	h.must(put(n2)) // n2 gets a later version than n1
@@ -76,7 +78,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if r.Index() != 3 || v.Index() != 3 {
 		t.Fatalf("restored index %d/%d, want 3", r.Index(), v.Index())
 	}
-	n1 := orig.Node(filled[Node](200).ID)
+	n1 := orig.Node(typestest.Filled[types.Node](200).ID)
 	if got := v.Node(n1.ID); !reflect.DeepEqual(got, n1) {
 		t.Fatalf("node after restore:\n got %+v\nwant %+v", got, n1)
 	}

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	memdb "github.com/hashicorp/go-memdb"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // View is a consistent, read-only, point-in-time view of the store, safe
@@ -23,66 +24,72 @@ type View struct {
 func (v *View) Index() uint64 { return v.index }
 
 // Cluster returns the cluster row, or nil before the cluster is initialised.
-func (v *View) Cluster() *Cluster { return first[Cluster](v, TableCluster, idxID, ClusterKey) }
+func (v *View) Cluster() *types.Cluster {
+	return first[types.Cluster](v, TableCluster, idxID, ClusterKey)
+}
 
 // Node returns the node with the given ID, or nil.
-func (v *View) Node(id string) *Node { return first[Node](v, TableNodes, idxID, id) }
+func (v *View) Node(id string) *types.Node { return first[types.Node](v, TableNodes, idxID, id) }
 
 // Nodes returns every node, sorted by Hostname, then ID.
-func (v *View) Nodes() []*Node {
-	nodes := list[Node](v, TableNodes, idxID)
-	slices.SortFunc(nodes, func(a, b *Node) int {
+func (v *View) Nodes() []*types.Node {
+	nodes := list[types.Node](v, TableNodes, idxID)
+	slices.SortFunc(nodes, func(a, b *types.Node) int {
 		return cmp.Or(cmp.Compare(a.Hostname, b.Hostname), cmp.Compare(a.ID, b.ID))
 	})
 	return nodes
 }
 
 // NodesByHostname returns the nodes with the given hostname, sorted by ID.
-func (v *View) NodesByHostname(hostname string) []*Node {
-	return list[Node](v, TableNodes, idxHostname, hostname)
+func (v *View) NodesByHostname(hostname string) []*types.Node {
+	return list[types.Node](v, TableNodes, idxHostname, hostname)
 }
 
 // Service returns the service with the given ID, or nil.
-func (v *View) Service(id string) *Service { return first[Service](v, TableServices, idxID, id) }
+func (v *View) Service(id string) *types.Service {
+	return first[types.Service](v, TableServices, idxID, id)
+}
 
 // ServiceByName returns the service with the given name, or nil.
-func (v *View) ServiceByName(name string) *Service {
-	return first[Service](v, TableServices, idxName, name)
+func (v *View) ServiceByName(name string) *types.Service {
+	return first[types.Service](v, TableServices, idxName, name)
 }
 
 // Services returns every service, sorted by name.
-func (v *View) Services() []*Service { return list[Service](v, TableServices, idxName) }
+func (v *View) Services() []*types.Service { return list[types.Service](v, TableServices, idxName) }
 
 // Task returns the task with the given ID, or nil.
-func (v *View) Task(id string) *Task { return first[Task](v, TableTasks, idxID, id) }
+func (v *View) Task(id string) *types.Task { return first[types.Task](v, TableTasks, idxID, id) }
 
 // Tasks returns every task, sorted by ID.
-func (v *View) Tasks() []*Task { return list[Task](v, TableTasks, idxID) }
+func (v *View) Tasks() []*types.Task { return list[types.Task](v, TableTasks, idxID) }
 
 // TasksByService returns the tasks of a service, sorted by ID.
-func (v *View) TasksByService(serviceID string) []*Task {
-	return list[Task](v, TableTasks, idxService, serviceID)
+func (v *View) TasksByService(serviceID string) []*types.Task {
+	return list[types.Task](v, TableTasks, idxService, serviceID)
 }
 
 // TasksByNode returns the tasks assigned to a node, sorted by ID.
-func (v *View) TasksByNode(nodeID string) []*Task {
-	return list[Task](v, TableTasks, idxNode, nodeID)
+func (v *View) TasksByNode(nodeID string) []*types.Task {
+	return list[types.Task](v, TableTasks, idxNode, nodeID)
 }
 
 // Network returns the network with the given ID, or nil.
-func (v *View) Network(id string) *Network { return first[Network](v, TableNetworks, idxID, id) }
+func (v *View) Network(id string) *types.Network {
+	return first[types.Network](v, TableNetworks, idxID, id)
+}
 
 // NetworkByName returns the network with the given name, or nil.
-func (v *View) NetworkByName(name string) *Network {
-	return first[Network](v, TableNetworks, idxName, name)
+func (v *View) NetworkByName(name string) *types.Network {
+	return first[types.Network](v, TableNetworks, idxName, name)
 }
 
 // Networks returns every network, sorted by name.
-func (v *View) Networks() []*Network { return list[Network](v, TableNetworks, idxName) }
+func (v *View) Networks() []*types.Network { return list[types.Network](v, TableNetworks, idxName) }
 
 // DefaultNetwork returns the network services join when they name none, or
 // nil (a cluster made before networks existed).
-func (v *View) DefaultNetwork() *Network {
+func (v *View) DefaultNetwork() *types.Network {
 	for _, n := range v.Networks() {
 		if n.Default {
 			return n

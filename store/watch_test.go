@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/shoal-org/shoal/api/types"
 	"io"
 	"sync"
 	"testing"
@@ -38,7 +39,7 @@ func TestSubscribe(t *testing.T) {
 		{name: "batch touching the table", tables: []Table{TableServices},
 			ops:  [][]Op{{put(task("t1", "s", "n")), put(service("s1", "web"))}},
 			want: 1},
-		{name: "no tables means all", ops: [][]Op{{put(node("n1", "h"))}, {put(&Cluster{ID: "c"})}}, want: 2},
+		{name: "no tables means all", ops: [][]Op{{put(node("n1", "h"))}, {put(&types.Cluster{ID: "c"})}}, want: 2},
 		{name: "rejected command is silent", tables: []Table{TableTasks},
 			ops: [][]Op{{put(task("t1", "s", "n")), del(TableTasks, "absent")}}},
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/shoal-org/shoal/agent/worker"
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/lb"
 	"github.com/shoal-org/shoal/overlay"
 	"github.com/shoal-org/shoal/store"
@@ -222,7 +223,7 @@ func (c *Controller) syncLB(ctx context.Context) error {
 // (the DNS resolver). A task whose service joins no network (a cluster
 // without networks) gets the zero worker.TaskNetwork: the host network. On error
 // nothing is left behind.
-func (c *Controller) TaskNetwork(ctx context.Context, t *store.Task) (_ worker.TaskNetwork, err error) {
+func (c *Controller) TaskNetwork(ctx context.Context, t *types.Task) (_ worker.TaskNetwork, err error) {
 	names := taskNetworks(c.cfg.Store.View(), t)
 	if len(names) == 0 {
 		return worker.TaskNetwork{}, nil

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/overlay"
 	"github.com/shoal-org/shoal/store"
 )
@@ -12,7 +13,7 @@ import (
 // store: every network that leases this node a subnet, with every other
 // node that holds a lease and is not down as a peer. It is pure.
 func desiredOverlay(v *store.View, self string) []overlay.Network {
-	nodes := map[string]*store.Node{}
+	nodes := map[string]*types.Node{}
 	for _, n := range v.Nodes() {
 		nodes[n.ID] = n
 	}
@@ -34,7 +35,7 @@ func desiredOverlay(v *store.View, self string) []overlay.Network {
 		slices.Sort(ids)
 		for _, id := range ids {
 			n := nodes[id]
-			if id == self || n == nil || n.Status == store.NodeDown {
+			if id == self || n == nil || n.Status == types.NodeDown {
 				continue
 			}
 			addr, err1 := netip.ParseAddr(n.Addr)
@@ -52,7 +53,7 @@ func desiredOverlay(v *store.View, self string) []overlay.Network {
 // taskNetworks names the networks task t joins: those its spec names, or
 // the default network. None means the host network (a cluster without
 // networks).
-func taskNetworks(v *store.View, t *store.Task) []string {
+func taskNetworks(v *store.View, t *types.Task) []string {
 	if len(t.Spec.Networks) > 0 {
 		return t.Spec.Networks
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/store"
 )
 
@@ -20,13 +21,13 @@ func testStore(t *testing.T, objs ...any) *store.Store {
 	for _, o := range objs {
 		op := store.Op{Kind: store.OpPut}
 		switch o := o.(type) {
-		case *store.Node:
+		case *types.Node:
 			op.Table, op.Node = store.TableNodes, o
-		case *store.Network:
+		case *types.Network:
 			op.Table, op.Network = store.TableNetworks, o
-		case *store.Service:
+		case *types.Service:
 			op.Table, op.Service = store.TableServices, o
-		case *store.Task:
+		case *types.Task:
 			op.Table, op.Task = store.TableTasks, o
 		default:
 			t.Fatalf("testStore: unsupported %T", o)
@@ -46,14 +47,14 @@ func testStore(t *testing.T, objs ...any) *store.Store {
 
 func TestDesiredOverlay(t *testing.T) {
 	s := testStore(t,
-		&store.Node{ID: "a", Addr: "10.77.0.1", Status: store.NodeReady},
-		&store.Node{ID: "b", Addr: "10.77.0.2", Status: store.NodeReady},
-		&store.Node{ID: "c", Addr: "10.77.0.3", Status: store.NodeDown},
-		&store.Node{ID: "d", Addr: "10.77.0.4", Status: store.NodeUnknown},
-		&store.Network{ID: "n1", Name: "shoal", Subnet: "10.240.0.0/16", VNI: 4096, Default: true,
+		&types.Node{ID: "a", Addr: "10.77.0.1", Status: types.NodeReady},
+		&types.Node{ID: "b", Addr: "10.77.0.2", Status: types.NodeReady},
+		&types.Node{ID: "c", Addr: "10.77.0.3", Status: types.NodeDown},
+		&types.Node{ID: "d", Addr: "10.77.0.4", Status: types.NodeUnknown},
+		&types.Network{ID: "n1", Name: "shoal", Subnet: "10.240.0.0/16", VNI: 4096, Default: true,
 			Leases: map[string]string{"a": "10.240.1.0/24", "b": "10.240.2.0/24", "c": "10.240.3.0/24", "d": "10.240.4.0/24"}},
 		// A network that has not leased a to a yet is not built on a.
-		&store.Network{ID: "n2", Name: "back", Subnet: "10.241.0.0/24", VNI: 4097,
+		&types.Network{ID: "n2", Name: "back", Subnet: "10.241.0.0/24", VNI: 4097,
 			Leases: map[string]string{"b": "10.241.0.16/28"}},
 	)
 	got := desiredOverlay(s.View(), "a")
@@ -76,15 +77,15 @@ func TestDesiredOverlay(t *testing.T) {
 }
 
 func TestTaskNetworks(t *testing.T) {
-	s := testStore(t, &store.Network{ID: "n1", Name: "shoal", Subnet: "10.240.0.0/16", Default: true})
-	if got := taskNetworks(s.View(), &store.Task{}); len(got) != 1 || got[0] != "shoal" {
+	s := testStore(t, &types.Network{ID: "n1", Name: "shoal", Subnet: "10.240.0.0/16", Default: true})
+	if got := taskNetworks(s.View(), &types.Task{}); len(got) != 1 || got[0] != "shoal" {
 		t.Errorf("task naming no network joins %v, want the default", got)
 	}
-	named := &store.Task{Spec: store.TaskTemplate{Networks: []string{"x", "y"}}}
+	named := &types.Task{Spec: types.TaskTemplate{Networks: []string{"x", "y"}}}
 	if got := taskNetworks(s.View(), named); len(got) != 2 {
 		t.Errorf("task naming networks joins %v", got)
 	}
-	if got := taskNetworks(testStore(t).View(), &store.Task{}); got != nil {
+	if got := taskNetworks(testStore(t).View(), &types.Task{}); got != nil {
 		t.Errorf("without networks a task joins %v, want the host network", got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/lb"
 	"github.com/shoal-org/shoal/resolver"
 	"github.com/shoal-org/shoal/store"
@@ -17,8 +18,8 @@ import (
 // conntrack entries), and a request in flight on it would never get its
 // answer. The worker stops an unhealthy task after StopDrain, as it does a
 // leaving one; only then does it leave the load balancer.
-func draining(t *store.Task) bool {
-	return t.Status.State == store.TaskRunning && !resolver.Serving(t)
+func draining(t *types.Task) bool {
+	return t.Status.State == types.TaskRunning && !resolver.Serving(t)
 }
 
 // lbConfig is the load balancer every node programs, from a view of the
@@ -62,7 +63,7 @@ func lbConfig(v *store.View) lb.Config {
 
 // serviceNetworkOrder lists the networks of svc's VIPs, those the spec
 // names first, in its order.
-func serviceNetworkOrder(svc *store.Service) []string {
+func serviceNetworkOrder(svc *types.Service) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, n := range svc.Spec.Task.Networks {
@@ -80,7 +81,7 @@ func serviceNetworkOrder(svc *store.Service) []string {
 	return append(out, rest...)
 }
 
-func backends(tasks []*store.Task, net string, port uint16) []lb.Backend {
+func backends(tasks []*types.Task, net string, port uint16) []lb.Backend {
 	var out []lb.Backend
 	for _, t := range tasks {
 		w := 0

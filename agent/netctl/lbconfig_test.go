@@ -5,13 +5,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/lb"
-	"github.com/shoal-org/shoal/store"
 )
 
-func task(id, svc string, desired, observed store.TaskState, healthy *bool, addr string) *store.Task {
-	return &store.Task{ID: id, ServiceID: svc, DesiredState: desired,
-		Status: store.TaskStatus{State: observed, Healthy: healthy}, Addresses: map[string]string{"shoal": addr}}
+func task(id, svc string, desired, observed types.TaskState, healthy *bool, addr string) *types.Task {
+	return &types.Task{ID: id, ServiceID: svc, DesiredState: desired,
+		Status: types.TaskStatus{State: observed, Healthy: healthy}, Addresses: map[string]string{"shoal": addr}}
 }
 
 // TestLBConfig checks which tasks a service's VIP and published port send
@@ -21,17 +21,17 @@ func task(id, svc string, desired, observed store.TaskState, healthy *bool, addr
 func TestLBConfig(t *testing.T) {
 	no, yes := false, true
 	s := testStore(t,
-		&store.Service{ID: "web", Spec: store.ServiceSpec{Name: "web", Endpoint: store.EndpointSpec{Mode: "vip",
-			Ports: []store.PortConfig{{Protocol: "tcp", PublishedPort: 8080, TargetPort: 80}}}},
+		&types.Service{ID: "web", Spec: types.ServiceSpec{Name: "web", Endpoint: types.EndpointSpec{Mode: "vip",
+			Ports: []types.PortConfig{{Protocol: "tcp", PublishedPort: 8080, TargetPort: 80}}}},
 			VIPs: map[string]string{"shoal": "10.240.0.2"}},
-		&store.Service{ID: "rr", Spec: store.ServiceSpec{Name: "rr", Endpoint: store.EndpointSpec{Mode: "dnsrr"}}},
-		task("a", "web", store.TaskRunning, store.TaskRunning, nil, "10.240.1.2"),
-		task("b", "web", store.TaskShutdown, store.TaskRunning, nil, "10.240.2.2"),  // leaving: drain
-		task("c", "web", store.TaskRunning, store.TaskRunning, &no, "10.240.3.2"),   // not healthy: drain
-		task("d", "web", store.TaskRunning, store.TaskRunning, &yes, "10.240.3.3"),  // healthy
-		task("e", "web", store.TaskRunning, store.TaskStarting, nil, "10.240.1.3"),  // not running yet
-		task("f", "web", store.TaskShutdown, store.TaskShutdown, nil, "10.240.2.3"), // gone
-		task("g", "rr", store.TaskRunning, store.TaskRunning, nil, "10.240.1.4"),
+		&types.Service{ID: "rr", Spec: types.ServiceSpec{Name: "rr", Endpoint: types.EndpointSpec{Mode: "dnsrr"}}},
+		task("a", "web", types.TaskRunning, types.TaskRunning, nil, "10.240.1.2"),
+		task("b", "web", types.TaskShutdown, types.TaskRunning, nil, "10.240.2.2"),  // leaving: drain
+		task("c", "web", types.TaskRunning, types.TaskRunning, &no, "10.240.3.2"),   // not healthy: drain
+		task("d", "web", types.TaskRunning, types.TaskRunning, &yes, "10.240.3.3"),  // healthy
+		task("e", "web", types.TaskRunning, types.TaskStarting, nil, "10.240.1.3"),  // not running yet
+		task("f", "web", types.TaskShutdown, types.TaskShutdown, nil, "10.240.2.3"), // gone
+		task("g", "rr", types.TaskRunning, types.TaskRunning, nil, "10.240.1.4"),
 	)
 	cfg := lbConfig(s.View())
 	f := lb.NewFake()

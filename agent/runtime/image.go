@@ -20,7 +20,7 @@ import (
 	"github.com/containerd/containerd/remotes/docker"
 	"github.com/distribution/reference"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // ImageInfo describes a local image and the defaults its config sets.
@@ -30,7 +30,7 @@ type ImageInfo struct {
 	// Digest is the manifest (or index) digest the name points at.
 	Digest string
 	// Healthcheck is the image's HEALTHCHECK, nil if it has none (or NONE).
-	Healthcheck *store.HealthConfig
+	Healthcheck *types.HealthConfig
 	Env         []string
 	Entrypoint  []string
 	Cmd         []string
@@ -193,7 +193,7 @@ type imageConfigFile struct {
 		Cmd         []string
 		WorkingDir  string
 		StopSignal  string
-		Healthcheck *store.HealthConfig
+		Healthcheck *types.HealthConfig
 	} `json:"config"`
 }
 

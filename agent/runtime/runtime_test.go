@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/agent/runtime/runtimetest"
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/e2e/testimages"
-	"github.com/shoal-org/shoal/store"
 )
 
 // webAnswer is the web server's GET / line.
@@ -59,8 +59,8 @@ func TestContainerLifecycle(t *testing.T) {
 	spec := Spec{
 		ID: "web-1", Image: "web:v1", NetNSPath: ns, Env: []string{"SHOAL_TASK_ID=web-1"},
 		Labels: labels, Hostname: "web-host",
-		Limits: store.Resources{NanoCPUs: 5e8, MemoryBytes: 64 << 20},
-		Mounts: []store.Mount{
+		Limits: types.Resources{NanoCPUs: 5e8, MemoryBytes: 64 << 20},
+		Mounts: []types.Mount{
 			{Type: "volume", Source: "data", Target: "/data"},
 			{Type: "bind", Source: hostDir, Target: "/host", ReadOnly: true},
 		},

@@ -11,7 +11,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // Spec is one container to create. Fields left empty take the image's
@@ -30,8 +30,8 @@ type Spec struct {
 	Hostname string // default: the first 12 characters of ID
 	// Mounts are binds (Source an absolute host path that must exist) and
 	// named volumes (Source a name; kept under StateDir/volumes/NAME).
-	Mounts []store.Mount
-	Limits store.Resources
+	Mounts []types.Mount
+	Limits types.Resources
 	// NetNSPath is "" for the host network, else a netns file to join.
 	NetNSPath string
 	// ResolvConf is an optional host file bind-mounted read-only on
@@ -93,7 +93,7 @@ func cpuQuota(nanoCPUs int64) int64 {
 
 // ociMounts turns the spec's mounts into OCI mounts; volumes resolves a
 // volume name to its host directory.
-func ociMounts(ms []store.Mount, volume func(string) string) ([]specs.Mount, error) {
+func ociMounts(ms []types.Mount, volume func(string) string) ([]specs.Mount, error) {
 	out := make([]specs.Mount, 0, len(ms))
 	for _, m := range ms {
 		if !filepath.IsAbs(m.Target) {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/containerd/containerd/errdefs"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 func TestProcessArgs(t *testing.T) {
@@ -59,7 +59,7 @@ func TestCPUQuota(t *testing.T) {
 
 func TestOCIMounts(t *testing.T) {
 	vol := func(n string) string { return "/state/volumes/" + n }
-	got, err := ociMounts([]store.Mount{
+	got, err := ociMounts([]types.Mount{
 		{Type: "volume", Source: "data", Target: "/data"},
 		{Type: "bind", Source: "/etc/shoal", Target: "/conf", ReadOnly: true},
 	}, vol)
@@ -74,14 +74,14 @@ func TestOCIMounts(t *testing.T) {
 	if fmt.Sprint(have) != want {
 		t.Errorf("got %v\nwant %v", have, want)
 	}
-	for _, bad := range []store.Mount{
+	for _, bad := range []types.Mount{
 		{Type: "volume", Source: "../etc", Target: "/x"},
 		{Type: "volume", Source: "", Target: "/x"},
 		{Type: "bind", Source: "relative", Target: "/x"},
 		{Type: "bind", Source: "/ok", Target: "relative"},
 		{Type: "tmpfs", Source: "", Target: "/x"},
 	} {
-		if _, err := ociMounts([]store.Mount{bad}, vol); err == nil {
+		if _, err := ociMounts([]types.Mount{bad}, vol); err == nil {
 			t.Errorf("%+v: want an error", bad)
 		}
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/agent/runtime"
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // fakeRuntime is an in-memory Runtime for unit tests of the worker's
@@ -24,7 +24,7 @@ type fakeRuntime struct {
 	mu          sync.Mutex
 	ctrs        map[string]*fakeCtr
 	pullErr     map[string]error
-	imageHealth map[string]*store.HealthConfig // the image's HEALTHCHECK, by ref
+	imageHealth map[string]*types.HealthConfig // the image's HEALTHCHECK, by ref
 	createErr   map[string]error
 	probes      map[string]string // Exec answers per container: "ok" (default), "fail", "hang"
 	execs       map[string][]fakeExec
@@ -66,7 +66,7 @@ var _ Runtime = (*fakeRuntime)(nil)
 
 func newFakeRuntime() *fakeRuntime {
 	return &fakeRuntime{ctrs: map[string]*fakeCtr{}, pullErr: map[string]error{}, gates: map[string]chan struct{}{},
-		imageHealth: map[string]*store.HealthConfig{}, createErr: map[string]error{}, probes: map[string]string{},
+		imageHealth: map[string]*types.HealthConfig{}, createErr: map[string]error{}, probes: map[string]string{},
 		execs: map[string][]fakeExec{}, hanging: map[string]int{}, exitOnStart: map[string]int{}, statusWaits: map[string]int{}, stopCode: 143, nextPid: 100}
 }
 

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // Healthcheck defaults (docker's), for fields of store.HealthConfig left
@@ -27,8 +27,8 @@ const errUnhealthy = "task: container unhealthy"
 // only timings keeps the image's test), with defaults applied. It is nil
 // when neither has one or the result's test is ["NONE"], and an error
 // naming the fix when the test has no known form.
-func effectiveHealth(task, image *store.HealthConfig) (*store.HealthConfig, error) {
-	var h store.HealthConfig
+func effectiveHealth(task, image *types.HealthConfig) (*types.HealthConfig, error) {
+	var h types.HealthConfig
 	switch {
 	case task == nil && image == nil:
 		return nil, nil
@@ -80,7 +80,7 @@ func probeCommand(test []string) ([]string, error) {
 }
 
 // healthLabel encodes h for LabelHealthcheck.
-func healthLabel(h *store.HealthConfig) string {
+func healthLabel(h *types.HealthConfig) string {
 	b, err := json.Marshal(h)
 	if err != nil {
 		panic(fmt.Sprintf("encode healthcheck: %v", err)) // a struct of strings and numbers
@@ -89,11 +89,11 @@ func healthLabel(h *store.HealthConfig) string {
 }
 
 // parseHealthLabel decodes LabelHealthcheck; "" is no healthcheck.
-func parseHealthLabel(v string) (*store.HealthConfig, error) {
+func parseHealthLabel(v string) (*types.HealthConfig, error) {
 	if v == "" {
 		return nil, nil
 	}
-	var h store.HealthConfig
+	var h types.HealthConfig
 	if err := json.Unmarshal([]byte(v), &h); err != nil {
 		return nil, fmt.Errorf("container label %s: %w", LabelHealthcheck, err)
 	}
@@ -115,7 +115,7 @@ const (
 // of since does not count; Retries failures in a row make it unhealthy.
 // It is pure: time arrives with each result.
 type healthTracker struct {
-	cfg      store.HealthConfig
+	cfg      types.HealthConfig
 	since    time.Time // start of the start period
 	healthy  bool
 	failures int

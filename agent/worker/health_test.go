@@ -8,31 +8,31 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 func TestEffectiveHealth(t *testing.T) {
-	image := &store.HealthConfig{Test: []string{"CMD", "/web", "-check"}, Interval: time.Second, Timeout: 3 * time.Second, Retries: 5}
+	image := &types.HealthConfig{Test: []string{"CMD", "/web", "-check"}, Interval: time.Second, Timeout: 3 * time.Second, Retries: 5}
 	tests := []struct {
 		name        string
-		task, image *store.HealthConfig
-		want        *store.HealthConfig
+		task, image *types.HealthConfig
+		want        *types.HealthConfig
 		wantErr     bool
 	}{
 		{name: "none anywhere"},
-		{name: "image's, defaults for the rest", image: &store.HealthConfig{Test: []string{"CMD", "/check"}},
-			want: &store.HealthConfig{Test: []string{"CMD", "/check"}, Interval: 30 * time.Second, Timeout: 30 * time.Second, Retries: 3}},
+		{name: "image's, defaults for the rest", image: &types.HealthConfig{Test: []string{"CMD", "/check"}},
+			want: &types.HealthConfig{Test: []string{"CMD", "/check"}, Interval: 30 * time.Second, Timeout: 30 * time.Second, Retries: 3}},
 		{name: "task's over the image's", image: image,
-			task: &store.HealthConfig{Test: []string{"CMD-SHELL", "curl -f localhost"}, StartPeriod: time.Minute},
-			want: &store.HealthConfig{Test: []string{"CMD-SHELL", "curl -f localhost"}, Interval: time.Second,
+			task: &types.HealthConfig{Test: []string{"CMD-SHELL", "curl -f localhost"}, StartPeriod: time.Minute},
+			want: &types.HealthConfig{Test: []string{"CMD-SHELL", "curl -f localhost"}, Interval: time.Second,
 				Timeout: 3 * time.Second, Retries: 5, StartPeriod: time.Minute}},
 		{name: "task sets timings only: the image's test", image: image,
-			task: &store.HealthConfig{Interval: 10 * time.Second, Retries: 1},
-			want: &store.HealthConfig{Test: []string{"CMD", "/web", "-check"}, Interval: 10 * time.Second, Timeout: 3 * time.Second, Retries: 1}},
-		{name: "NONE disables the image's", image: image, task: &store.HealthConfig{Test: []string{"NONE"}}},
-		{name: "timings without any test: none", task: &store.HealthConfig{Interval: time.Second}},
-		{name: "unknown form", task: &store.HealthConfig{Test: []string{"FOO", "x"}}, wantErr: true},
-		{name: "CMD without a program", task: &store.HealthConfig{Test: []string{"CMD"}}, wantErr: true},
+			task: &types.HealthConfig{Interval: 10 * time.Second, Retries: 1},
+			want: &types.HealthConfig{Test: []string{"CMD", "/web", "-check"}, Interval: 10 * time.Second, Timeout: 3 * time.Second, Retries: 1}},
+		{name: "NONE disables the image's", image: image, task: &types.HealthConfig{Test: []string{"NONE"}}},
+		{name: "timings without any test: none", task: &types.HealthConfig{Interval: time.Second}},
+		{name: "unknown form", task: &types.HealthConfig{Test: []string{"FOO", "x"}}, wantErr: true},
+		{name: "CMD without a program", task: &types.HealthConfig{Test: []string{"CMD"}}, wantErr: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -99,7 +99,7 @@ func TestHealthTracker(t *testing.T) {
 	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tr := healthTracker{cfg: store.HealthConfig{Retries: 3, StartPeriod: tc.startPeriod}, since: t0, healthy: tc.healthy}
+			tr := healthTracker{cfg: types.HealthConfig{Retries: 3, StartPeriod: tc.startPeriod}, since: t0, healthy: tc.healthy}
 			for i, s := range tc.steps {
 				if got := tr.observe(s.ok, t0.Add(time.Duration(s.at)*time.Second)); got != s.want {
 					t.Fatalf("step %d (%+v): change %d, want %d", i, s, got, s.want)
@@ -115,15 +115,15 @@ func hasSuffix(got []string, want ...string) bool {
 }
 
 // healthTask is a task of nodeA with healthcheck hc.
-func healthTask(id string, hc *store.HealthConfig) *store.Task {
+func healthTask(id string, hc *types.HealthConfig) *types.Task {
 	tk := newTask(id, nodeA)
 	tk.Spec.Healthcheck = hc
 	return tk
 }
 
-func isHealthy(want bool) func(*store.Task) bool {
-	return func(t *store.Task) bool {
-		return t.Status.State == store.TaskRunning && t.Status.Healthy != nil && *t.Status.Healthy == want
+func isHealthy(want bool) func(*types.Task) bool {
+	return func(t *types.Task) bool {
+		return t.Status.State == types.TaskRunning && t.Status.Healthy != nil && *t.Status.Healthy == want
 	}
 }
 
@@ -131,7 +131,7 @@ func TestHealthcheckHealthy(t *testing.T) {
 	c, rt := newCluster(t), newFakeRuntime()
 	startWorker(t, c, rt, nil)
 	rt.setProbe("t1", "fail")
-	c.put(healthTask("t1", &store.HealthConfig{Test: []string{"CMD-SHELL", "check --fast"}, Interval: 10 * time.Millisecond, Retries: 1e6}))
+	c.put(healthTask("t1", &types.HealthConfig{Test: []string{"CMD-SHELL", "check --fast"}, Interval: 10 * time.Millisecond, Retries: 1e6}))
 
 	c.waitTask("t1", "running, not yet healthy", isHealthy(false))
 	waitFor(t, "a failed probe", func() (bool, string) { return rt.failedExecs("t1") > 0, "none yet" })
@@ -156,7 +156,7 @@ func TestHealthcheckUnhealthyFailsTask(t *testing.T) {
 	removedAfterAccepted(t, c, rt)
 	openStop := rt.gate("stop:t1")
 	startWorker(t, c, rt, func(cfg *Config) { cfg.StopDrain = 20 * time.Millisecond })
-	tk := healthTask("t1", &store.HealthConfig{Test: []string{"CMD", "/check"}, Interval: 10 * time.Millisecond, Retries: 2})
+	tk := healthTask("t1", &types.HealthConfig{Test: []string{"CMD", "/check"}, Interval: 10 * time.Millisecond, Retries: 2})
 	tk.Spec.StopSignal, tk.Spec.StopGracePeriod = "SIGINT", 7*time.Second
 	c.put(tk)
 	c.waitTask("t1", "healthy", isHealthy(true))
@@ -165,7 +165,7 @@ func TestHealthcheckUnhealthyFailsTask(t *testing.T) {
 	// The load balancers learn first, while the stop (held here) waits.
 	c.waitTask("t1", "running, unhealthy again", isHealthy(false))
 	openStop()
-	failed := c.waitState("t1", store.TaskFailed)
+	failed := c.waitState("t1", types.TaskFailed)
 	if st := failed.Status; st.Err != "task: container unhealthy" || st.ExitCode != 143 || st.ContainerID != "t1" ||
 		st.Healthy == nil || *st.Healthy {
 		t.Fatalf("failed status = %+v", st)
@@ -185,8 +185,8 @@ func TestHealthcheckNeverHealthyFailsTask(t *testing.T) {
 	c, rt := newCluster(t), newFakeRuntime()
 	rt.setProbe("t1", "fail")
 	startWorker(t, c, rt, nil)
-	c.put(healthTask("t1", &store.HealthConfig{Test: []string{"CMD", "/check"}, Interval: 10 * time.Millisecond, Retries: 3}))
-	failed := c.waitState("t1", store.TaskFailed)
+	c.put(healthTask("t1", &types.HealthConfig{Test: []string{"CMD", "/check"}, Interval: 10 * time.Millisecond, Retries: 3}))
+	failed := c.waitState("t1", types.TaskFailed)
 	if failed.Status.Err != errUnhealthy {
 		t.Fatalf("failed status = %+v", failed.Status)
 	}
@@ -202,7 +202,7 @@ func TestHealthcheckStartPeriod(t *testing.T) {
 	c, rt := newCluster(t), newFakeRuntime()
 	rt.setProbe("t1", "fail")
 	startWorker(t, c, rt, nil)
-	c.put(healthTask("t1", &store.HealthConfig{Test: []string{"CMD", "/check"}, Interval: 10 * time.Millisecond,
+	c.put(healthTask("t1", &types.HealthConfig{Test: []string{"CMD", "/check"}, Interval: 10 * time.Millisecond,
 		Retries: 2, StartPeriod: time.Hour}))
 	// Were the failures counted, the probe would end at the second.
 	waitFor(t, "failures within the start period", func() (bool, string) {
@@ -217,7 +217,7 @@ func TestHealthcheckStartPeriod(t *testing.T) {
 	// The success ended the start period: failures count now.
 	before := rt.failedExecs("t1")
 	rt.setProbe("t1", "fail")
-	failed := c.waitState("t1", store.TaskFailed)
+	failed := c.waitState("t1", types.TaskFailed)
 	if failed.Status.Err != errUnhealthy {
 		t.Fatalf("failed status = %+v", failed.Status)
 	}
@@ -230,9 +230,9 @@ func TestHealthcheckTimeout(t *testing.T) {
 	c, rt := newCluster(t), newFakeRuntime()
 	rt.setProbe("t1", "hang")
 	startWorker(t, c, rt, nil)
-	c.put(healthTask("t1", &store.HealthConfig{Test: []string{"CMD", "/check"}, Interval: 10 * time.Millisecond,
+	c.put(healthTask("t1", &types.HealthConfig{Test: []string{"CMD", "/check"}, Interval: 10 * time.Millisecond,
 		Timeout: 20 * time.Millisecond, Retries: 2}))
-	failed := c.waitState("t1", store.TaskFailed)
+	failed := c.waitState("t1", types.TaskFailed)
 	if failed.Status.Err != errUnhealthy {
 		t.Fatalf("failed status = %+v", failed.Status)
 	}
@@ -251,14 +251,14 @@ func TestHealthcheckTimeout(t *testing.T) {
 // task disables it (NONE); a task may change its timings only.
 func TestHealthcheckFromImage(t *testing.T) {
 	c, rt := newCluster(t), newFakeRuntime()
-	rt.imageHealth["web:v1"] = &store.HealthConfig{Test: []string{"CMD", "/img-check"}, Interval: 10 * time.Millisecond}
+	rt.imageHealth["web:v1"] = &types.HealthConfig{Test: []string{"CMD", "/img-check"}, Interval: 10 * time.Millisecond}
 	startWorker(t, c, rt, nil)
-	c.put(healthTask("none", &store.HealthConfig{Test: []string{"NONE"}}),
+	c.put(healthTask("none", &types.HealthConfig{Test: []string{"NONE"}}),
 		healthTask("inherit", nil),
-		healthTask("timings", &store.HealthConfig{Interval: 20 * time.Millisecond, Retries: 5}))
+		healthTask("timings", &types.HealthConfig{Interval: 20 * time.Millisecond, Retries: 5}))
 	c.waitTask("inherit", "healthy", isHealthy(true))
 	c.waitTask("timings", "healthy", isHealthy(true))
-	none := c.waitState("none", store.TaskRunning)
+	none := c.waitState("none", types.TaskRunning)
 	if none.Status.Healthy != nil || len(rt.execsOf("none")) != 0 {
 		t.Fatalf("NONE: status %+v after %d probes, want no health and no probe", none.Status, len(rt.execsOf("none")))
 	}
@@ -273,7 +273,7 @@ func TestHealthcheckFromImage(t *testing.T) {
 	}
 	ctr, _ := rt.container("timings")
 	got, err := parseHealthLabel(ctr.labels[LabelHealthcheck])
-	want := &store.HealthConfig{Test: []string{"CMD", "/img-check"}, Interval: 20 * time.Millisecond, Timeout: DefaultHealthTimeout, Retries: 5}
+	want := &types.HealthConfig{Test: []string{"CMD", "/img-check"}, Interval: 20 * time.Millisecond, Timeout: DefaultHealthTimeout, Retries: 5}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("healthcheck label = %+v, %v; want %+v", got, err, want)
 	}
@@ -282,8 +282,8 @@ func TestHealthcheckFromImage(t *testing.T) {
 func TestHealthcheckInvalidRejects(t *testing.T) {
 	c, rt := newCluster(t), newFakeRuntime()
 	startWorker(t, c, rt, nil)
-	c.put(healthTask("bad", &store.HealthConfig{Test: []string{"CMD-EXEC", "/check"}}))
-	got := c.waitState("bad", store.TaskRejected)
+	c.put(healthTask("bad", &types.HealthConfig{Test: []string{"CMD-EXEC", "/check"}}))
+	got := c.waitState("bad", types.TaskRejected)
 	if want := `task: healthcheck test ["CMD-EXEC" "/check"]: want ["CMD", program, args...], ["CMD-SHELL", command] or ["NONE"]`; got.Status.Err != want {
 		t.Fatalf("Err = %q, want %q", got.Status.Err, want)
 	}
@@ -295,15 +295,15 @@ func TestHealthcheckInvalidRejects(t *testing.T) {
 // store shows.
 func TestHealthcheckResumesAfterAdoption(t *testing.T) {
 	c, rt := newCluster(t), newFakeRuntime()
-	label := healthLabel(&store.HealthConfig{Test: []string{"CMD", "/check"}, Interval: 10 * time.Millisecond, Timeout: time.Second, Retries: 2})
+	label := healthLabel(&types.HealthConfig{Test: []string{"CMD", "/check"}, Interval: 10 * time.Millisecond, Timeout: time.Second, Retries: 2})
 	for _, id := range []string{"sick", "fresh"} {
 		rt.add(id, map[string]string{LabelTaskID: id, LabelHealthcheck: label}, true, 0)
 	}
 	rt.setProbe("sick", "fail")
 	yes, no := true, false
 	sick, fresh := newTask("sick", nodeA), newTask("fresh", nodeA)
-	sick.Status = store.TaskStatus{State: store.TaskRunning, ContainerID: "sick", Healthy: &yes}
-	fresh.Status = store.TaskStatus{State: store.TaskRunning, ContainerID: "fresh", Healthy: &no}
+	sick.Status = types.TaskStatus{State: types.TaskRunning, ContainerID: "sick", Healthy: &yes}
+	fresh.Status = types.TaskStatus{State: types.TaskRunning, ContainerID: "fresh", Healthy: &no}
 	c.put(sick, fresh)
 
 	startWorker(t, c, rt, nil)
@@ -311,7 +311,7 @@ func TestHealthcheckResumesAfterAdoption(t *testing.T) {
 	if h := c.health("fresh"); !slices.Equal(h, []string{"running healthy"}) {
 		t.Fatalf("fresh reported %q", h)
 	}
-	if got := c.waitState("sick", store.TaskFailed); got.Status.Err != errUnhealthy {
+	if got := c.waitState("sick", types.TaskFailed); got.Status.Err != errUnhealthy {
 		t.Fatalf("sick status = %+v", got.Status)
 	}
 	waitFor(t, "sick removed", func() (bool, string) { _, ok := rt.container("sick"); return !ok, "still there" })
@@ -324,16 +324,16 @@ func TestHealthcheckResumesAfterAdoption(t *testing.T) {
 func TestHealthcheckStopsWithTheTask(t *testing.T) {
 	c, rt := newCluster(t), newFakeRuntime()
 	startWorker(t, c, rt, nil)
-	c.put(healthTask("t1", &store.HealthConfig{Test: []string{"CMD", "/check"}, Interval: 10 * time.Millisecond, Timeout: time.Hour}))
+	c.put(healthTask("t1", &types.HealthConfig{Test: []string{"CMD", "/check"}, Interval: 10 * time.Millisecond, Timeout: time.Hour}))
 	c.waitTask("t1", "healthy", isHealthy(true))
 	rt.setProbe("t1", "hang")
 	waitFor(t, "a probe hangs", func() (bool, string) { return rt.hangingExecs("t1") > 0, "none yet" })
-	c.update("t1", func(t *store.Task) { t.DesiredState = store.TaskShutdown })
+	c.update("t1", func(t *types.Task) { t.DesiredState = types.TaskShutdown })
 	waitFor(t, "the hanging probe cancelled", func() (bool, string) {
 		e := rt.execsOf("t1")
 		return len(e) > 0 && e[len(e)-1].cancelled, fmt.Sprintf("%+v", e)
 	})
-	if got := c.waitState("t1", store.TaskShutdown); got.Status.Err != "" {
+	if got := c.waitState("t1", types.TaskShutdown); got.Status.Err != "" {
 		t.Fatalf("shutdown status = %+v", got.Status)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/store"
 )
 
@@ -57,7 +58,7 @@ func (c *cluster) apply(ops ...store.Op) error {
 	return res.Err
 }
 
-func (c *cluster) put(tasks ...*store.Task) {
+func (c *cluster) put(tasks ...*types.Task) {
 	c.t.Helper()
 	var ops []store.Op
 	for _, t := range tasks {
@@ -77,7 +78,7 @@ func (c *cluster) del(id string) {
 
 // update changes task id as the leader would: read, copy, write back
 // conditionally, again on a conflict with a concurrent report.
-func (c *cluster) update(id string, change func(*store.Task)) {
+func (c *cluster) update(id string, change func(*types.Task)) {
 	c.t.Helper()
 	for range 100 {
 		cur := c.st.View().Task(id)
@@ -135,10 +136,10 @@ func (c *cluster) report(ctx context.Context, ups []Update) error {
 }
 
 // states returns the states accepted for task id, in order.
-func (c *cluster) states(id string) []store.TaskState {
+func (c *cluster) states(id string) []types.TaskState {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out []store.TaskState
+	var out []types.TaskState
 	for _, u := range c.accepted[id] {
 		out = append(out, u.Status.State)
 	}
@@ -181,7 +182,7 @@ func (c *cluster) checkForward(id string) {
 	ups := c.updates(id)
 	for i := 1; i < len(ups); i++ {
 		prev, cur := ups[i-1].Status, ups[i].Status
-		healthChange := cur.State == store.TaskRunning && prev.State == store.TaskRunning &&
+		healthChange := cur.State == types.TaskRunning && prev.State == types.TaskRunning &&
 			cur.Healthy != nil && (prev.Healthy == nil || *prev.Healthy != *cur.Healthy)
 		if cur.State.Rank() < prev.State.Rank() || cur.State == prev.State && !healthChange {
 			c.t.Fatalf("task %s reported %v: not forward", id, c.health(id))
@@ -190,9 +191,9 @@ func (c *cluster) checkForward(id string) {
 }
 
 // waitTask waits until task id in the store satisfies cond.
-func (c *cluster) waitTask(id, what string, cond func(*store.Task) bool) *store.Task {
+func (c *cluster) waitTask(id, what string, cond func(*types.Task) bool) *types.Task {
 	c.t.Helper()
-	var last *store.Task
+	var last *types.Task
 	waitFor(c.t, fmt.Sprintf("task %s %s", id, what), func() (bool, string) {
 		last = c.st.View().Task(id)
 		if last == nil {
@@ -203,9 +204,9 @@ func (c *cluster) waitTask(id, what string, cond func(*store.Task) bool) *store.
 	return last
 }
 
-func (c *cluster) waitState(id string, st store.TaskState) *store.Task {
+func (c *cluster) waitState(id string, st types.TaskState) *types.Task {
 	c.t.Helper()
-	return c.waitTask(id, "in state "+string(st), func(t *store.Task) bool { return t.Status.State == st })
+	return c.waitTask(id, "in state "+string(st), func(t *types.Task) bool { return t.Status.State == st })
 }
 
 // waitFor polls cond every 10 ms until it holds or a minute passes.
@@ -227,12 +228,12 @@ func waitFor(t testing.TB, what string, cond func() (bool, string)) {
 }
 
 // newTask is a task assigned to node with desired state running.
-func newTask(id, node string) *store.Task {
-	return &store.Task{
+func newTask(id, node string) *types.Task {
+	return &types.Task{
 		ID: id, ServiceID: "svc-web", ServiceName: "web", Slot: 1, NodeID: node, SpecVersion: 1,
-		Spec:         store.TaskTemplate{Image: "web:v1"},
-		DesiredState: store.TaskRunning,
-		Status:       store.TaskStatus{State: store.TaskAssigned, Message: "assigned"},
+		Spec:         types.TaskTemplate{Image: "web:v1"},
+		DesiredState: types.TaskRunning,
+		Status:       types.TaskStatus{State: types.TaskAssigned, Message: "assigned"},
 	}
 }
 
@@ -284,7 +285,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 func removedAfterAccepted(t *testing.T, c *cluster, rt *fakeRuntime) {
 	rt.onRemove = func(id string) {
 		if tk := c.st.View().Task(id); tk != nil && tk.NodeID == nodeA &&
-			tk.Status.State.Rank() >= store.TaskAssigned.Rank() && !tk.Status.State.Terminal() {
+			tk.Status.State.Rank() >= types.TaskAssigned.Rank() && !tk.Status.State.Terminal() {
 			t.Errorf("container %s removed while the store shows its task %s", id, tk.Status.State)
 		}
 	}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/agent/runtime"
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // opEvent is what an operation's goroutine tells the loop: a status to
@@ -15,7 +15,7 @@ import (
 // the container afterwards.
 type opEvent struct {
 	id     string
-	status *store.TaskStatus // to report, if set
+	status *types.TaskStatus // to report, if set
 	done   bool
 	gone   bool     // done: the container does not exist
 	ctr    ctrState // done and !gone: the container's state
@@ -25,7 +25,7 @@ type opEvent struct {
 	addrs map[string]string
 	// check (done, start operations with checkKnown) is the container's
 	// effective healthcheck, nil for none.
-	check      *store.HealthConfig
+	check      *types.HealthConfig
 	checkKnown bool
 }
 
@@ -56,7 +56,7 @@ type loop struct {
 	ctrs     map[string]ctrState
 	ops      map[string]inflight
 	held     map[string][]runtime.Exit // exits seen while an op ran, applied after it
-	reported map[string]store.TaskState
+	reported map[string]types.TaskState
 	addrs    map[string]map[string]string // addresses not yet handed to the reporter
 	health   map[string]*taskHealth       // containers with a healthcheck
 	probeGen uint64
@@ -76,7 +76,7 @@ func newLoop(w *Worker, rep *reporter) *loop {
 		ctrs:        make(map[string]ctrState),
 		ops:         make(map[string]inflight),
 		held:        make(map[string][]runtime.Exit),
-		reported:    make(map[string]store.TaskState),
+		reported:    make(map[string]types.TaskState),
 		addrs:       make(map[string]map[string]string),
 		health:      make(map[string]*taskHealth),
 		nets:        make(map[string]*netHold),
@@ -280,7 +280,7 @@ func (l *loop) handle(ev opEvent) bool {
 
 // emit reports st for task id if the task is still assigned here and st
 // moves its observed state forward.
-func (l *loop) emit(id string, st store.TaskStatus) {
+func (l *loop) emit(id string, st types.TaskStatus) {
 	t := l.w.cfg.Store.View().Task(id)
 	if t == nil || t.NodeID != l.w.cfg.NodeID {
 		return
@@ -295,7 +295,7 @@ func (l *loop) emit(id string, st store.TaskStatus) {
 
 // enqueue hands st to the reporter, with the task's addresses if they
 // have not been handed over yet.
-func (l *loop) enqueue(id string, st store.TaskStatus) {
+func (l *loop) enqueue(id string, st types.TaskStatus) {
 	u := Update{TaskID: id, Status: st}
 	if a, ok := l.addrs[id]; ok {
 		u.Addresses = a
@@ -317,7 +317,7 @@ func (l *loop) reconcile(ctx context.Context) {
 	for _, a := range acts {
 		l.do(ctx, a)
 	}
-	byID := make(map[string]*store.Task, len(tasks))
+	byID := make(map[string]*types.Task, len(tasks))
 	for _, t := range tasks {
 		byID[t.ID] = t
 	}
@@ -371,7 +371,7 @@ func (l *loop) send(ctx context.Context, ev opEvent) {
 
 // forget drops what the worker reported for tasks no longer assigned here
 // once nothing of them is left on the node.
-func (l *loop) forget(here map[string]*store.Task) {
+func (l *loop) forget(here map[string]*types.Task) {
 	gone := func(id string) bool {
 		_, hasCtr := l.ctrs[id]
 		_, busy := l.ops[id]

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // Release timings: a Release call is bounded, and a failed one is retried
@@ -42,7 +42,7 @@ func (l *loop) hold(id string) {
 // releaseNets calls Release, each in a goroutine of its own, for every
 // held network that nothing needs any more (see needsNetwork) and whose
 // retry time has come.
-func (l *loop) releaseNets(ctx context.Context, tasks map[string]*store.Task, now time.Time) {
+func (l *loop) releaseNets(ctx context.Context, tasks map[string]*types.Task, now time.Time) {
 	for id, h := range l.nets {
 		if h.releasing || now.Before(h.retryAt) || l.needsNetwork(id, tasks[id]) {
 			continue
@@ -64,18 +64,18 @@ func (l *loop) releaseNets(ctx context.Context, tasks map[string]*store.Task, no
 // needsNetwork reports whether task id's network is still needed: its
 // container exists, an operation runs for it, or t (the task, if assigned
 // here) wants running and may still be started (assigned up to running).
-func (l *loop) needsNetwork(id string, t *store.Task) bool {
+func (l *loop) needsNetwork(id string, t *types.Task) bool {
 	if _, ok := l.ctrs[id]; ok {
 		return true
 	}
 	if _, ok := l.ops[id]; ok {
 		return true
 	}
-	if t == nil || t.DesiredState != store.TaskRunning {
+	if t == nil || t.DesiredState != types.TaskRunning {
 		return false
 	}
 	r := observedState(t, l.reported).Rank()
-	return r >= store.TaskAssigned.Rank() && r <= store.TaskRunning.Rank()
+	return r >= types.TaskAssigned.Rank() && r <= types.TaskRunning.Rank()
 }
 
 // handleRelease applies a Release call's result: the network is

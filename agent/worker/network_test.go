@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // fakeNetwork is an agent's network hooks for the tests: it records its
@@ -19,18 +19,18 @@ type fakeNetwork struct {
 	mu          sync.Mutex
 	failNetwork map[string]error
 	failRelease map[string]int // Release calls to fail, per task
-	seen        map[string]*store.Task
+	seen        map[string]*types.Task
 }
 
 func newFakeNetwork(rt *fakeRuntime) *fakeNetwork {
-	return &fakeNetwork{rt: rt, failNetwork: map[string]error{}, failRelease: map[string]int{}, seen: map[string]*store.Task{}}
+	return &fakeNetwork{rt: rt, failNetwork: map[string]error{}, failRelease: map[string]int{}, seen: map[string]*types.Task{}}
 }
 
 func addrsOf(id string) map[string]string {
 	return map[string]string{"web-net": "10.240.1.5", "db-net": "10.241.1.5 of " + id}
 }
 
-func (n *fakeNetwork) network(_ context.Context, t *store.Task) (TaskNetwork, error) {
+func (n *fakeNetwork) network(_ context.Context, t *types.Task) (TaskNetwork, error) {
 	n.rt.record("network %s", t.ID)
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -72,7 +72,7 @@ func TestNetworkHook(t *testing.T) {
 	t1.Spec.Env = []string{"A=1"}
 	c.put(t1, newTask("bad", nodeA))
 
-	got := c.waitState("t1", store.TaskRunning)
+	got := c.waitState("t1", types.TaskRunning)
 	equalCalls(t, "calls of t1", rt.callsOf("t1"), []string{"network t1", "create t1", "start t1"})
 	if seen := n.seen["t1"]; seen == nil || !slices.Equal(seen.Spec.Env, []string{"A=1"}) || seen.NodeID != nodeA {
 		t.Fatalf("Network got task %+v", seen)
@@ -87,12 +87,12 @@ func TestNetworkHook(t *testing.T) {
 		t.Fatalf("store addresses %v, want %v", got.Addresses, addrsOf("t1"))
 	}
 	for _, u := range c.updates("t1") {
-		if u.Addresses != nil && u.Status.State != store.TaskStarting && u.Status.State != store.TaskRunning {
+		if u.Addresses != nil && u.Status.State != types.TaskStarting && u.Status.State != types.TaskRunning {
 			t.Fatalf("addresses sent with %s", u.Status.State)
 		}
 	}
 
-	bad := c.waitState("bad", store.TaskRejected)
+	bad := c.waitState("bad", types.TaskRejected)
 	if bad.Status.Err != "no address left on network web-net" || bad.Addresses != nil {
 		t.Fatalf("rejected task: status %+v, addresses %v", bad.Status, bad.Addresses)
 	}
@@ -100,7 +100,7 @@ func TestNetworkHook(t *testing.T) {
 	equalCalls(t, "calls of bad", rt.callsOf("bad"), []string{"network bad", "release bad"})
 
 	// Released only once the container is removed.
-	c.update("t1", func(t *store.Task) { t.DesiredState = store.TaskShutdown })
+	c.update("t1", func(t *types.Task) { t.DesiredState = types.TaskShutdown })
 	waitFor(t, "t1's network released", func() (bool, string) { return len(rt.callsOf("t1")) == 6, "not yet" })
 	equalCalls(t, "calls of t1", rt.callsOf("t1"), []string{"network t1", "create t1", "start t1", "stop t1  0s", "remove t1", "release t1"})
 }
@@ -111,7 +111,7 @@ func TestReleaseAfterFailedCreate(t *testing.T) {
 	rt.createErr["t1"] = errors.New(`create container t1: bind mount source /srv: no such file (create it on the node or fix the mount)`)
 	startWorker(t, c, rt, n.config)
 	c.put(newTask("t1", nodeA))
-	got := c.waitState("t1", store.TaskRejected)
+	got := c.waitState("t1", types.TaskRejected)
 	if got.Status.Err != rt.createErr["t1"].Error() {
 		t.Fatalf("status = %+v", got.Status)
 	}
@@ -126,15 +126,15 @@ func TestAddressesWhenStartingIsNotNew(t *testing.T) {
 	c, rt := newCluster(t), newFakeRuntime()
 	n := newFakeNetwork(rt)
 	tk := newTask("t1", nodeA)
-	tk.Status = store.TaskStatus{State: store.TaskStarting}
+	tk.Status = types.TaskStatus{State: types.TaskStarting}
 	c.put(tk)
 	startWorker(t, c, rt, n.config)
-	got := c.waitState("t1", store.TaskRunning)
+	got := c.waitState("t1", types.TaskRunning)
 	if !maps.Equal(got.Addresses, addrsOf("t1")) {
 		t.Fatalf("store addresses %v", got.Addresses)
 	}
 	ups := c.updates("t1")
-	if len(ups) != 1 || ups[0].Status.State != store.TaskRunning || !maps.Equal(ups[0].Addresses, addrsOf("t1")) {
+	if len(ups) != 1 || ups[0].Status.State != types.TaskRunning || !maps.Equal(ups[0].Addresses, addrsOf("t1")) {
 		t.Fatalf("updates %+v, want running with the addresses", ups)
 	}
 }
@@ -150,7 +150,7 @@ func TestReleaseRetriesAndLeftovers(t *testing.T) {
 	rt.add("gone", map[string]string{LabelTaskID: "gone"}, true, 0) // no task: stopped, removed, released
 	rt.add("kept", map[string]string{LabelTaskID: "kept"}, true, 0) // running task: kept, not released
 	kept := newTask("kept", nodeA)
-	kept.Status = store.TaskStatus{State: store.TaskRunning, ContainerID: "kept"}
+	kept.Status = types.TaskStatus{State: types.TaskRunning, ContainerID: "kept"}
 	starting := newTask("restart", nodeA) // leftover whose task is to start again: not released
 	c.put(kept, starting)
 	startWorker(t, c, rt, func(cfg *Config) {
@@ -159,10 +159,10 @@ func TestReleaseRetriesAndLeftovers(t *testing.T) {
 	})
 	openRelease := rt.gate("release:a")
 	c.put(newTask("a", nodeA))
-	c.waitState("a", store.TaskRejected)
+	c.waitState("a", types.TaskRejected)
 	waitFor(t, "a's release begins", func() (bool, string) { return len(rt.callsOf("a")) == 2, "not yet" })
 	c.put(newTask("b", nodeA))
-	c.waitState("b", store.TaskRunning) // while a's release hangs
+	c.waitState("b", types.TaskRunning) // while a's release hangs
 	openRelease()
 
 	waitFor(t, "a released at the third try", func() (bool, string) { return len(rt.callsOf("a")) == 4, "not yet" })
@@ -172,7 +172,7 @@ func TestReleaseRetriesAndLeftovers(t *testing.T) {
 	})
 	equalCalls(t, "calls of old", rt.callsOf("old"), []string{"release old"})
 	equalCalls(t, "calls of gone", rt.callsOf("gone"), []string{"stop gone  0s", "remove gone", "release gone"})
-	c.waitState("restart", store.TaskRunning)
+	c.waitState("restart", types.TaskRunning)
 	equalCalls(t, "calls of restart", rt.callsOf("restart"), []string{"network restart", "create restart", "start restart"})
 	equalCalls(t, "calls of kept", rt.callsOf("kept"), nil)
 	equalCalls(t, "calls of b", rt.callsOf("b"), []string{"network b", "create b", "start b"})

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/agent/runtime"
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // The operations below run in goroutines of their own (see loop.spawn).
@@ -20,18 +20,18 @@ import (
 // create → starting (with the network's addresses) → start. The final
 // state (running, or exited already) is reported by the loop from the
 // container's state, as for an adopted container.
-func (l *loop) start(ctx, opCtx context.Context, t *store.Task) opEvent {
+func (l *loop) start(ctx, opCtx context.Context, t *types.Task) opEvent {
 	id := t.ID
 	// end observes the container (an earlier agent, or a failed create,
 	// may have left one) and reports st, unless the start was cancelled.
-	end := func(st *store.TaskStatus, fallback ctrState) opEvent {
+	end := func(st *types.TaskStatus, fallback ctrState) opEvent {
 		ev := l.observe(ctx, id, fallback)
 		if opCtx.Err() == nil {
 			ev.status = st
 		}
 		return ev
 	}
-	l.progress(ctx, id, store.TaskPreparing, msgPreparing, nil)
+	l.progress(ctx, id, types.TaskPreparing, msgPreparing, nil)
 	// The pull runs under the worker's ctx: the runtime shares one pull
 	// among all tasks of an image, and cancelling this task must not fail
 	// the others. A cancelled start notices after the pull.
@@ -59,9 +59,9 @@ func (l *loop) start(ctx, opCtx context.Context, t *store.Task) opEvent {
 	if err := l.rt.Create(context.WithoutCancel(opCtx), containerSpec(t, tn, check)); err != nil {
 		return end(rejected(msgPreparing, err), ctrState{})
 	}
-	l.progress(ctx, id, store.TaskStarting, msgStarting, tn.Addresses)
+	l.progress(ctx, id, types.TaskStarting, msgStarting, tn.Addresses)
 	if err := l.rt.Start(opCtx, id); err != nil {
-		return end(&store.TaskStatus{State: store.TaskFailed, Timestamp: now(), Message: msgStarting,
+		return end(&types.TaskStatus{State: types.TaskFailed, Timestamp: now(), Message: msgStarting,
 			Err: err.Error(), ContainerID: id}, ctrState{Running: true})
 	}
 	ev := l.observe(ctx, id, ctrState{Running: true})
@@ -71,7 +71,7 @@ func (l *loop) start(ctx, opCtx context.Context, t *store.Task) opEvent {
 
 // stop waits StopDrain, then stops container id with t's signal and grace
 // period (the container's own, set at create, when t is nil).
-func (l *loop) stop(opCtx context.Context, id string, t *store.Task) opEvent {
+func (l *loop) stop(opCtx context.Context, id string, t *types.Task) opEvent {
 	if d := l.w.cfg.StopDrain; d > 0 {
 		timer := time.NewTimer(d)
 		defer timer.Stop()
@@ -127,12 +127,12 @@ func (l *loop) observe(ctx context.Context, id string, fallback ctrState) opEven
 
 // progress reports an intermediate state of task id through the loop,
 // with the task's addresses if addrs is set.
-func (l *loop) progress(ctx context.Context, id string, state store.TaskState, msg string, addrs map[string]string) {
-	l.send(ctx, opEvent{id: id, status: &store.TaskStatus{State: state, Timestamp: now(), Message: msg}, addrs: addrs})
+func (l *loop) progress(ctx context.Context, id string, state types.TaskState, msg string, addrs map[string]string) {
+	l.send(ctx, opEvent{id: id, status: &types.TaskStatus{State: state, Timestamp: now(), Message: msg}, addrs: addrs})
 }
 
-func rejected(msg string, err error) *store.TaskStatus {
-	return &store.TaskStatus{State: store.TaskRejected, Timestamp: now(), Message: msg, Err: err.Error()}
+func rejected(msg string, err error) *types.TaskStatus {
+	return &types.TaskStatus{State: types.TaskRejected, Timestamp: now(), Message: msg, Err: err.Error()}
 }
 
 func now() time.Time { return time.Now().UTC() }
@@ -141,7 +141,7 @@ func now() time.Time { return time.Now().UTC() }
 // task ID, its labels name the task, service and slot and hold its
 // healthcheck check (over the task's own labels), and its environment is
 // the task's plus SHOAL_TASK_ID and SHOAL_SERVICE.
-func containerSpec(t *store.Task, tn TaskNetwork, check *store.HealthConfig) runtime.Spec {
+func containerSpec(t *types.Task, tn TaskNetwork, check *types.HealthConfig) runtime.Spec {
 	labels := make(map[string]string, len(t.Spec.Labels)+5)
 	maps.Copy(labels, t.Spec.Labels)
 	delete(labels, LabelHealthcheck)

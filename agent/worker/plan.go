@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // opKind is the kind of a slow runtime operation running for one task.
@@ -62,8 +62,8 @@ func (k actionKind) String() string {
 type action struct {
 	Kind   actionKind
 	ID     string
-	Task   *store.Task      // actStart, actStop (nil when the task is not assigned here)
-	Status store.TaskStatus // actReport
+	Task   *types.Task      // actStart, actStop (nil when the task is not assigned here)
+	Status types.TaskStatus // actReport
 }
 
 // ctrState is what the worker knows about one task's container; a
@@ -89,14 +89,14 @@ const (
 type snapshot struct {
 	Now time.Time
 	// Tasks are the tasks the store assigns to this node.
-	Tasks []*store.Task
+	Tasks []*types.Task
 	// Containers are this node's task containers, by task ID.
 	Containers map[string]ctrState
 	// InFlight holds the operation running for a task ID, if any.
 	InFlight map[string]opKind
 	// Reported is the latest state the worker reported per task (the
 	// leader may not have accepted it yet).
-	Reported map[string]store.TaskState
+	Reported map[string]types.TaskState
 	// Health marks the containers that have a healthcheck, by task ID.
 	Health map[string]healthMark
 }
@@ -117,7 +117,7 @@ const (
 // starts a task that is not assigned to this node, and only reports states
 // that move a task's observed state forward.
 func plan(s snapshot) []action {
-	tasks := make(map[string]*store.Task, len(s.Tasks))
+	tasks := make(map[string]*types.Task, len(s.Tasks))
 	for _, t := range s.Tasks {
 		tasks[t.ID] = t
 	}
@@ -142,9 +142,9 @@ func plan(s snapshot) []action {
 
 // planOne decides for one task ID; t is nil when no task with that ID is
 // assigned to this node (deleted, or assigned elsewhere).
-func planOne(s snapshot, id string, t *store.Task) []action {
+func planOne(s snapshot, id string, t *types.Task) []action {
 	c, has := s.Containers[id]
-	wantRun := t != nil && t.DesiredState == store.TaskRunning
+	wantRun := t != nil && t.DesiredState == types.TaskRunning
 	if k, busy := s.InFlight[id]; busy {
 		if k == opStart && !wantRun {
 			return []action{{Kind: actCancel, ID: id}}
@@ -162,17 +162,17 @@ func planOne(s snapshot, id string, t *store.Task) []action {
 		return nil
 	case wantRun:
 		return planRunning(s, t, c, has)
-	case t.DesiredState.Rank() > store.TaskRunning.Rank():
+	case t.DesiredState.Rank() > types.TaskRunning.Rank():
 		return planShutdown(s, t, c, has)
 	}
 	return nil
 }
 
 // planRunning handles a task whose desired state is running.
-func planRunning(s snapshot, t *store.Task, c ctrState, has bool) []action {
+func planRunning(s snapshot, t *types.Task, c ctrState, has bool) []action {
 	observed := observedState(t, s.Reported)
 	switch {
-	case observed.Rank() < store.TaskAssigned.Rank():
+	case observed.Rank() < types.TaskAssigned.Rank():
 		// Pending with this node's ID (a global task no node can take
 		// yet): not assigned, so never run it.
 		if has && c.Running {
@@ -192,8 +192,8 @@ func planRunning(s snapshot, t *store.Task, c ctrState, has bool) []action {
 	case has && c.Running && s.Health[t.ID] == hmUnhealthy:
 		return []action{{Kind: actStop, ID: t.ID, Task: t}}
 	case has && c.Running:
-		if observed.Rank() < store.TaskRunning.Rank() {
-			st := store.TaskStatus{State: store.TaskRunning, Message: msgStarted, ContainerID: t.ID}
+		if observed.Rank() < types.TaskRunning.Rank() {
+			st := types.TaskStatus{State: types.TaskRunning, Message: msgStarted, ContainerID: t.ID}
 			if s.Health[t.ID] == hmChecked {
 				st.Healthy = new(false) // until the first probe passes
 			}
@@ -202,39 +202,39 @@ func planRunning(s snapshot, t *store.Task, c ctrState, has bool) []action {
 		return nil
 	case s.Health[t.ID] == hmUnhealthy && (c.Exited || !has):
 		// Stopped because its healthcheck failed (swarm fails the task).
-		st := store.TaskStatus{State: store.TaskFailed, Message: msgFinished, Err: errUnhealthy, Healthy: new(false)}
+		st := types.TaskStatus{State: types.TaskFailed, Message: msgFinished, Err: errUnhealthy, Healthy: new(false)}
 		if has {
 			st.ContainerID, st.ExitCode = t.ID, c.ExitCode
 		}
 		return report(s, t, st)
 	case has && c.Exited:
 		return report(s, t, exitStatus(t.ID, c.ExitCode))
-	case observed.Rank() < store.TaskRunning.Rank():
+	case observed.Rank() < types.TaskRunning.Rank():
 		// Not started, or an earlier agent died half-way through
 		// starting it: the start path is idempotent.
 		return []action{{Kind: actStart, ID: t.ID, Task: t}}
 	case has:
-		return report(s, t, store.TaskStatus{State: store.TaskFailed, Message: msgFinished,
+		return report(s, t, types.TaskStatus{State: types.TaskFailed, Message: msgFinished,
 			Err: "task: container is not running and has no exit status", ContainerID: t.ID})
 	default:
-		return report(s, t, store.TaskStatus{State: store.TaskFailed, Message: msgFinished,
+		return report(s, t, types.TaskStatus{State: types.TaskFailed, Message: msgFinished,
 			Err: "task: container is gone"})
 	}
 }
 
 // planShutdown handles a task whose desired state is shutdown or beyond.
-func planShutdown(s snapshot, t *store.Task, c ctrState, has bool) []action {
+func planShutdown(s snapshot, t *types.Task, c ctrState, has bool) []action {
 	observed := observedState(t, s.Reported)
 	switch {
 	case has && c.Running:
 		return []action{{Kind: actStop, ID: t.ID, Task: t}}
-	case observed.Rank() < store.TaskAssigned.Rank():
+	case observed.Rank() < types.TaskAssigned.Rank():
 		if has {
 			return []action{{Kind: actRemove, ID: t.ID}}
 		}
 		return nil // never assigned here: the leader deletes it
 	case !observed.Terminal():
-		st := store.TaskStatus{State: store.TaskShutdown, Message: msgShutdown}
+		st := types.TaskStatus{State: types.TaskShutdown, Message: msgShutdown}
 		if has {
 			st.ContainerID, st.ExitCode = t.ID, c.ExitCode
 		}
@@ -247,7 +247,7 @@ func planShutdown(s snapshot, t *store.Task, c ctrState, has bool) []action {
 
 // report returns the action reporting st for t, stamped now, or nothing if
 // st would not move the task's observed state forward.
-func report(s snapshot, t *store.Task, st store.TaskStatus) []action {
+func report(s snapshot, t *types.Task, st types.TaskStatus) []action {
 	if st.State.Rank() <= observedState(t, s.Reported).Rank() {
 		return nil
 	}
@@ -256,17 +256,17 @@ func report(s snapshot, t *store.Task, st store.TaskStatus) []action {
 }
 
 // exitStatus is the status of a task whose container exited on its own.
-func exitStatus(id string, code int) store.TaskStatus {
+func exitStatus(id string, code int) types.TaskStatus {
 	if code == 0 {
-		return store.TaskStatus{State: store.TaskComplete, Message: msgFinished, ContainerID: id}
+		return types.TaskStatus{State: types.TaskComplete, Message: msgFinished, ContainerID: id}
 	}
-	return store.TaskStatus{State: store.TaskFailed, Message: msgFinished, ContainerID: id, ExitCode: code,
+	return types.TaskStatus{State: types.TaskFailed, Message: msgFinished, ContainerID: id, ExitCode: code,
 		Err: fmt.Sprintf("task: non-zero exit (%d)", code)}
 }
 
 // observedState is the furthest of the store's state for t and the state
 // the worker last reported for it.
-func observedState(t *store.Task, reported map[string]store.TaskState) store.TaskState {
+func observedState(t *types.Task, reported map[string]types.TaskState) types.TaskState {
 	if r, ok := reported[t.ID]; ok && r.Rank() > t.Status.State.Rank() {
 		return r
 	}

@@ -8,15 +8,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 var planNow = time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
 
 // ptask is a task assigned to the node under test.
-func ptask(id string, desired, state store.TaskState) *store.Task {
-	return &store.Task{ID: id, ServiceID: "svc", ServiceName: "web", Slot: 1, NodeID: "n1",
-		Spec: store.TaskTemplate{Image: "web:v1"}, DesiredState: desired, Status: store.TaskStatus{State: state}}
+func ptask(id string, desired, state types.TaskState) *types.Task {
+	return &types.Task{ID: id, ServiceID: "svc", ServiceName: "web", Slot: 1, NodeID: "n1",
+		Spec: types.TaskTemplate{Image: "web:v1"}, DesiredState: desired, Status: types.TaskStatus{State: state}}
 }
 
 // render writes an action in the form the tables use.
@@ -54,128 +54,128 @@ var (
 	exited0    = ctrState{Exited: true}
 	exited1    = ctrState{Exited: true, ExitCode: 1}
 	exited143  = ctrState{Exited: true, ExitCode: 143}
-	desiredRun = store.TaskRunning
-	desiredOff = store.TaskShutdown
+	desiredRun = types.TaskRunning
+	desiredOff = types.TaskShutdown
 )
 
 func TestPlan(t *testing.T) {
 	tests := []struct {
 		name     string
-		tasks    []*store.Task
+		tasks    []*types.Task
 		ctrs     map[string]ctrState
 		inflight map[string]opKind
-		reported map[string]store.TaskState
+		reported map[string]types.TaskState
 		health   map[string]healthMark
 		want     []string
 	}{
-		{name: "assigned task starts", tasks: []*store.Task{ptask("t1", desiredRun, store.TaskAssigned)},
+		{name: "assigned task starts", tasks: []*types.Task{ptask("t1", desiredRun, types.TaskAssigned)},
 			want: []string{"start t1"}},
 		{name: "pending task with this node's ID never starts",
-			tasks: []*store.Task{ptask("t1", desiredRun, store.TaskPending), ptask("t2", desiredRun, store.TaskNew)}},
-		{name: "start in flight: nothing more", tasks: []*store.Task{ptask("t1", desiredRun, store.TaskAssigned)},
+			tasks: []*types.Task{ptask("t1", desiredRun, types.TaskPending), ptask("t2", desiredRun, types.TaskNew)}},
+		{name: "start in flight: nothing more", tasks: []*types.Task{ptask("t1", desiredRun, types.TaskAssigned)},
 			inflight: map[string]opKind{"t1": opStart}},
 		{name: "half-started by an earlier agent: start again",
-			tasks: []*store.Task{ptask("t1", desiredRun, store.TaskStarting), ptask("t2", desiredRun, store.TaskPreparing)},
+			tasks: []*types.Task{ptask("t1", desiredRun, types.TaskStarting), ptask("t2", desiredRun, types.TaskPreparing)},
 			ctrs:  map[string]ctrState{"t1": created},
 			want:  []string{"start t1", "start t2"}},
 		{name: "adopted running container reported running",
-			tasks: []*store.Task{ptask("t1", desiredRun, store.TaskStarting)},
+			tasks: []*types.Task{ptask("t1", desiredRun, types.TaskStarting)},
 			ctrs:  map[string]ctrState{"t1": running},
 			want:  []string{"report t1 running ctr=t1"}},
 		{name: "running container the store knows runs: nothing",
-			tasks: []*store.Task{ptask("t1", desiredRun, store.TaskRunning)},
+			tasks: []*types.Task{ptask("t1", desiredRun, types.TaskRunning)},
 			ctrs:  map[string]ctrState{"t1": running}},
 		{name: "running already reported, not yet accepted: no double report",
-			tasks:    []*store.Task{ptask("t1", desiredRun, store.TaskStarting)},
+			tasks:    []*types.Task{ptask("t1", desiredRun, types.TaskStarting)},
 			ctrs:     map[string]ctrState{"t1": running},
-			reported: map[string]store.TaskState{"t1": store.TaskRunning}},
+			reported: map[string]types.TaskState{"t1": types.TaskRunning}},
 		{name: "non-zero exit fails the task",
-			tasks: []*store.Task{ptask("t1", desiredRun, store.TaskRunning)},
+			tasks: []*types.Task{ptask("t1", desiredRun, types.TaskRunning)},
 			ctrs:  map[string]ctrState{"t1": exited1},
 			want:  []string{`report t1 failed ctr=t1 exit=1 err="task: non-zero exit (1)"`}},
 		{name: "exit before running was reported still fails it",
-			tasks: []*store.Task{ptask("t1", desiredRun, store.TaskStarting)},
+			tasks: []*types.Task{ptask("t1", desiredRun, types.TaskStarting)},
 			ctrs:  map[string]ctrState{"t1": exited1},
 			want:  []string{`report t1 failed ctr=t1 exit=1 err="task: non-zero exit (1)"`}},
 		{name: "exit 0 completes the task",
-			tasks: []*store.Task{ptask("t1", desiredRun, store.TaskRunning)},
+			tasks: []*types.Task{ptask("t1", desiredRun, types.TaskRunning)},
 			ctrs:  map[string]ctrState{"t1": exited0},
 			want:  []string{"report t1 complete ctr=t1"}},
 		{name: "failure reported, not yet accepted: keep the container",
-			tasks:    []*store.Task{ptask("t1", desiredRun, store.TaskRunning)},
+			tasks:    []*types.Task{ptask("t1", desiredRun, types.TaskRunning)},
 			ctrs:     map[string]ctrState{"t1": exited1},
-			reported: map[string]store.TaskState{"t1": store.TaskFailed}},
+			reported: map[string]types.TaskState{"t1": types.TaskFailed}},
 		{name: "failure accepted: remove the container",
-			tasks: []*store.Task{ptask("t1", desiredRun, store.TaskFailed), ptask("t2", desiredRun, store.TaskComplete)},
+			tasks: []*types.Task{ptask("t1", desiredRun, types.TaskFailed), ptask("t2", desiredRun, types.TaskComplete)},
 			ctrs:  map[string]ctrState{"t1": exited1, "t2": exited0},
 			want:  []string{"remove t1", "remove t2"}},
 		{name: "running task whose container vanished fails",
-			tasks: []*store.Task{ptask("t1", desiredRun, store.TaskRunning), ptask("t2", desiredRun, store.TaskRunning)},
+			tasks: []*types.Task{ptask("t1", desiredRun, types.TaskRunning), ptask("t2", desiredRun, types.TaskRunning)},
 			ctrs:  map[string]ctrState{"t2": created},
 			want: []string{`report t1 failed err="task: container is gone"`,
 				`report t2 failed ctr=t2 err="task: container is not running and has no exit status"`}},
 		{name: "ended task never restarted by the worker",
-			tasks: []*store.Task{ptask("t1", desiredRun, store.TaskFailed), ptask("t2", desiredRun, store.TaskRejected)}},
+			tasks: []*types.Task{ptask("t1", desiredRun, types.TaskFailed), ptask("t2", desiredRun, types.TaskRejected)}},
 		{name: "task the cluster counts as ended must not run on",
-			tasks: []*store.Task{ptask("t1", desiredRun, store.TaskFailed)},
+			tasks: []*types.Task{ptask("t1", desiredRun, types.TaskFailed)},
 			ctrs:  map[string]ctrState{"t1": running},
 			want:  []string{"stop t1"}},
 		{name: "desired shutdown stops a running container",
-			tasks: []*store.Task{ptask("t1", desiredOff, store.TaskRunning), ptask("t2", store.TaskRemove, store.TaskRunning)},
+			tasks: []*types.Task{ptask("t1", desiredOff, types.TaskRunning), ptask("t2", types.TaskRemove, types.TaskRunning)},
 			ctrs:  map[string]ctrState{"t1": running, "t2": running},
 			want:  []string{"stop t1", "stop t2"}},
 		{name: "stopped container: report shutdown with its exit code",
-			tasks: []*store.Task{ptask("t1", desiredOff, store.TaskRunning)},
+			tasks: []*types.Task{ptask("t1", desiredOff, types.TaskRunning)},
 			ctrs:  map[string]ctrState{"t1": exited143},
 			want:  []string{"report t1 shutdown ctr=t1 exit=143"}},
 		{name: "shutdown reported, not yet accepted: wait",
-			tasks:    []*store.Task{ptask("t1", desiredOff, store.TaskRunning)},
+			tasks:    []*types.Task{ptask("t1", desiredOff, types.TaskRunning)},
 			ctrs:     map[string]ctrState{"t1": exited143},
-			reported: map[string]store.TaskState{"t1": store.TaskShutdown}},
+			reported: map[string]types.TaskState{"t1": types.TaskShutdown}},
 		{name: "shutdown accepted: remove",
-			tasks: []*store.Task{ptask("t1", desiredOff, store.TaskShutdown)},
+			tasks: []*types.Task{ptask("t1", desiredOff, types.TaskShutdown)},
 			ctrs:  map[string]ctrState{"t1": exited143},
 			want:  []string{"remove t1"}},
 		{name: "desired shutdown without a container: report shutdown",
-			tasks: []*store.Task{ptask("t1", desiredOff, store.TaskAssigned), ptask("t2", desiredOff, store.TaskPreparing)},
+			tasks: []*types.Task{ptask("t1", desiredOff, types.TaskAssigned), ptask("t2", desiredOff, types.TaskPreparing)},
 			want:  []string{"report t1 shutdown", "report t2 shutdown"}},
 		{name: "desired shutdown of a never-assigned task: nothing",
-			tasks: []*store.Task{ptask("t1", desiredOff, store.TaskPending)}},
+			tasks: []*types.Task{ptask("t1", desiredOff, types.TaskPending)}},
 		{name: "orphaned task's container stopped, then removed",
-			tasks: []*store.Task{ptask("t1", desiredOff, store.TaskOrphaned), ptask("t2", desiredOff, store.TaskOrphaned)},
+			tasks: []*types.Task{ptask("t1", desiredOff, types.TaskOrphaned), ptask("t2", desiredOff, types.TaskOrphaned)},
 			ctrs:  map[string]ctrState{"t1": running, "t2": exited143},
 			want:  []string{"stop t1", "remove t2"}},
 		{name: "start in flight for a task no longer wanted is cancelled",
-			tasks:    []*store.Task{ptask("t1", desiredOff, store.TaskPreparing)},
+			tasks:    []*types.Task{ptask("t1", desiredOff, types.TaskPreparing)},
 			inflight: map[string]opKind{"t1": opStart, "gone": opStart},
 			want:     []string{"cancel gone", "cancel t1"}},
 		{name: "stop or remove in flight: nothing",
-			tasks:    []*store.Task{ptask("t1", desiredOff, store.TaskRunning)},
+			tasks:    []*types.Task{ptask("t1", desiredOff, types.TaskRunning)},
 			ctrs:     map[string]ctrState{"t1": running, "x": exited0},
 			inflight: map[string]opKind{"t1": opStop, "x": opRemove}},
 		{name: "container with a healthcheck reported running, unhealthy until it passes",
-			tasks:  []*store.Task{ptask("t1", desiredRun, store.TaskStarting)},
+			tasks:  []*types.Task{ptask("t1", desiredRun, types.TaskStarting)},
 			ctrs:   map[string]ctrState{"t1": running},
 			health: map[string]healthMark{"t1": hmChecked},
 			want:   []string{"report t1 running ctr=t1 healthy=false"}},
 		{name: "unhealthy container is stopped",
-			tasks:  []*store.Task{ptask("t1", desiredRun, store.TaskRunning)},
+			tasks:  []*types.Task{ptask("t1", desiredRun, types.TaskRunning)},
 			ctrs:   map[string]ctrState{"t1": running},
 			health: map[string]healthMark{"t1": hmUnhealthy},
 			want:   []string{"stop t1"}},
 		{name: "unhealthy container stopped or gone: task failed",
-			tasks:  []*store.Task{ptask("t1", desiredRun, store.TaskRunning), ptask("t2", desiredRun, store.TaskRunning)},
+			tasks:  []*types.Task{ptask("t1", desiredRun, types.TaskRunning), ptask("t2", desiredRun, types.TaskRunning)},
 			ctrs:   map[string]ctrState{"t1": exited143},
 			health: map[string]healthMark{"t1": hmUnhealthy, "t2": hmUnhealthy},
 			want: []string{`report t1 failed ctr=t1 exit=143 err="task: container unhealthy" healthy=false`,
 				`report t2 failed err="task: container unhealthy" healthy=false`}},
 		{name: "unhealthy failure accepted: remove",
-			tasks:  []*store.Task{ptask("t1", desiredRun, store.TaskFailed)},
+			tasks:  []*types.Task{ptask("t1", desiredRun, types.TaskFailed)},
 			ctrs:   map[string]ctrState{"t1": exited143},
 			health: map[string]healthMark{"t1": hmUnhealthy},
 			want:   []string{"remove t1"}},
 		{name: "unhealthy task meanwhile desired shutdown: shut down as usual",
-			tasks:  []*store.Task{ptask("t1", desiredOff, store.TaskRunning)},
+			tasks:  []*types.Task{ptask("t1", desiredOff, types.TaskRunning)},
 			ctrs:   map[string]ctrState{"t1": exited143},
 			health: map[string]healthMark{"t1": hmUnhealthy},
 			want:   []string{"report t1 shutdown ctr=t1 exit=143"}},
@@ -204,17 +204,17 @@ func TestPlan(t *testing.T) {
 // TestPlanInvariants checks, over random snapshots, the rules every plan
 // must keep whatever the input.
 func TestPlanInvariants(t *testing.T) {
-	states := []store.TaskState{store.TaskNew, store.TaskPending, store.TaskAssigned, store.TaskPreparing,
-		store.TaskStarting, store.TaskRunning, store.TaskComplete, store.TaskShutdown, store.TaskFailed,
-		store.TaskRejected, store.TaskOrphaned}
-	desired := []store.TaskState{store.TaskRunning, store.TaskShutdown, store.TaskRemove}
+	states := []types.TaskState{types.TaskNew, types.TaskPending, types.TaskAssigned, types.TaskPreparing,
+		types.TaskStarting, types.TaskRunning, types.TaskComplete, types.TaskShutdown, types.TaskFailed,
+		types.TaskRejected, types.TaskOrphaned}
+	desired := []types.TaskState{types.TaskRunning, types.TaskShutdown, types.TaskRemove}
 	ctrChoices := []*ctrState{nil, &running, &created, &exited0, &exited1}
 	ops := []opKind{0, opStart, opStop, opRemove}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 2000 {
-		s := snapshot{Now: planNow, Containers: map[string]ctrState{}, InFlight: map[string]opKind{}, Reported: map[string]store.TaskState{},
+		s := snapshot{Now: planNow, Containers: map[string]ctrState{}, InFlight: map[string]opKind{}, Reported: map[string]types.TaskState{},
 			Health: map[string]healthMark{}}
-		tasks := map[string]*store.Task{}
+		tasks := map[string]*types.Task{}
 		for i := range 6 {
 			id := fmt.Sprintf("t%d", i)
 			if rng.IntN(4) > 0 {
@@ -239,7 +239,7 @@ func TestPlanInvariants(t *testing.T) {
 	}
 }
 
-func checkInvariants(t *testing.T, s snapshot, tasks map[string]*store.Task, acts []action) {
+func checkInvariants(t *testing.T, s snapshot, tasks map[string]*types.Task, acts []action) {
 	t.Helper()
 	seen := map[string]bool{}
 	for _, a := range acts {
@@ -254,7 +254,7 @@ func checkInvariants(t *testing.T, s snapshot, tasks map[string]*store.Task, act
 		switch a.Kind {
 		case actStart:
 			obs := observedState(tk, s.Reported)
-			if tk == nil || tk.DesiredState != store.TaskRunning || obs.Rank() < store.TaskAssigned.Rank() || obs.Rank() >= store.TaskRunning.Rank() {
+			if tk == nil || tk.DesiredState != types.TaskRunning || obs.Rank() < types.TaskAssigned.Rank() || obs.Rank() >= types.TaskRunning.Rank() {
 				t.Fatalf("%s for task %+v (observed %s)", render(a), tk, obs)
 			}
 		case actReport:
@@ -265,7 +265,7 @@ func checkInvariants(t *testing.T, s snapshot, tasks map[string]*store.Task, act
 			if c, ok := s.Containers[a.ID]; !ok || c.Running {
 				t.Fatalf("%s of container %+v (exists %v)", render(a), c, ok)
 			}
-			if tk != nil && tk.DesiredState == store.TaskRunning && tk.Status.State.Rank() >= store.TaskAssigned.Rank() && !tk.Status.State.Terminal() {
+			if tk != nil && tk.DesiredState == types.TaskRunning && tk.Status.State.Rank() >= types.TaskAssigned.Rank() && !tk.Status.State.Terminal() {
 				t.Fatalf("%s before the store shows task %+v ended", render(a), tk)
 			}
 		case actStop:

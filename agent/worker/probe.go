@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // probeEvent is what a probe goroutine tells the loop: its container
@@ -20,7 +20,7 @@ type probeEvent struct {
 // taskHealth is the loop's record of one container's healthcheck. It is
 // owned by the loop goroutine.
 type taskHealth struct {
-	cfg       store.HealthConfig // effective, defaults applied
+	cfg       types.HealthConfig // effective, defaults applied
 	gen       uint64             // of the running probe
 	cancel    context.CancelFunc // of the running probe; nil when none runs
 	healthy   bool               // the container has passed and not failed since
@@ -53,7 +53,7 @@ func (l *loop) healthMarks() map[string]healthMark {
 // (desired and observed running, no operation in flight, not unhealthy)
 // and has a healthcheck, cancels the other probes, and forgets the
 // healthchecks of containers that are gone.
-func (l *loop) syncProbes(ctx context.Context, tasks map[string]*store.Task) {
+func (l *loop) syncProbes(ctx context.Context, tasks map[string]*types.Task) {
 	for id, h := range l.health {
 		c, has := l.ctrs[id]
 		_, busy := l.ops[id]
@@ -64,7 +64,7 @@ func (l *loop) syncProbes(ctx context.Context, tasks map[string]*store.Task) {
 		}
 		t := tasks[id]
 		want := has && c.Running && !busy && !h.unhealthy && t != nil &&
-			t.DesiredState == store.TaskRunning && observedState(t, l.reported) == store.TaskRunning
+			t.DesiredState == types.TaskRunning && observedState(t, l.reported) == types.TaskRunning
 		switch {
 		case want && h.cancel == nil:
 			l.startProbe(ctx, id, h, t)
@@ -77,8 +77,8 @@ func (l *loop) syncProbes(ctx context.Context, tasks map[string]*store.Task) {
 // startProbe starts h's probe goroutine. A container the store already
 // shows healthy (adopted after an agent restart) stays healthy until it
 // fails Retries times; the start period begins now.
-func (l *loop) startProbe(ctx context.Context, id string, h *taskHealth, t *store.Task) {
-	if t.Status.State == store.TaskRunning && t.Status.Healthy != nil && *t.Status.Healthy {
+func (l *loop) startProbe(ctx context.Context, id string, h *taskHealth, t *types.Task) {
+	if t.Status.State == types.TaskRunning && t.Status.Healthy != nil && *t.Status.Healthy {
 		h.healthy = true
 	}
 	pctx, cancel := context.WithCancel(ctx)
@@ -170,11 +170,11 @@ func (l *loop) handleProbe(ev probeEvent) {
 // is assigned here and its observed state is running.
 func (l *loop) emitHealth(id string, healthy bool) {
 	t := l.w.cfg.Store.View().Task(id)
-	if t == nil || t.NodeID != l.w.cfg.NodeID || observedState(t, l.reported) != store.TaskRunning {
+	if t == nil || t.NodeID != l.w.cfg.NodeID || observedState(t, l.reported) != types.TaskRunning {
 		return
 	}
-	st := store.TaskStatus{State: store.TaskRunning, Message: msgStarted, ContainerID: id}
-	if t.Status.State == store.TaskRunning {
+	st := types.TaskStatus{State: types.TaskRunning, Message: msgStarted, ContainerID: id}
+	if t.Status.State == types.TaskRunning {
 		st = t.Status
 	}
 	st.Timestamp, st.Healthy = now(), &healthy

@@ -13,8 +13,8 @@ import (
 
 	"github.com/shoal-org/shoal/agent/runtime"
 	"github.com/shoal-org/shoal/agent/runtime/runtimetest"
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/e2e/testimages"
-	"github.com/shoal-org/shoal/store"
 )
 
 func TestMain(m *testing.M) {
@@ -85,7 +85,7 @@ func (n *netnsPerTask) get(id string) string {
 	return n.paths[id]
 }
 
-func (n *netnsPerTask) hook(_ context.Context, t *store.Task) (TaskNetwork, error) {
+func (n *netnsPerTask) hook(_ context.Context, t *types.Task) (TaskNetwork, error) {
 	if p := n.get(t.ID); p != "" {
 		return TaskNetwork{NetNSPath: p}, nil
 	}
@@ -122,7 +122,7 @@ func TestWithContainerd(t *testing.T) {
 	c.put(newTask("web1", nodeA), crash, newTask("theirs", nodeB))
 
 	// web:v1 runs and serves, with the task's identity in its env.
-	running := c.waitState("web1", store.TaskRunning)
+	running := c.waitState("web1", types.TaskRunning)
 	if running.Status.ContainerID != "web1" {
 		t.Fatalf("running status = %+v", running.Status)
 	}
@@ -145,7 +145,7 @@ func TestWithContainerd(t *testing.T) {
 	// crash prints 100 lines and exits 1 at once: failed with its exit
 	// code, all its output in the log by the time the failure is reported,
 	// container removed once the store has the failure, log kept.
-	failed := c.waitState("crash1", store.TaskFailed)
+	failed := c.waitState("crash1", types.TaskFailed)
 	if failed.Status.ExitCode != 1 || failed.Status.Err != "task: non-zero exit (1)" {
 		t.Fatalf("crash status = %+v", failed.Status)
 	}
@@ -164,7 +164,7 @@ func TestWithContainerd(t *testing.T) {
 	c.checkForward("crash1")
 
 	// web:v1's image carries a healthcheck: web1 turns healthy.
-	c.waitTask("web1", "healthy", func(t *store.Task) bool { return t.Status.Healthy != nil && *t.Status.Healthy })
+	c.waitTask("web1", "healthy", func(t *types.Task) bool { return t.Status.Healthy != nil && *t.Status.Healthy })
 	// preparing and starting may be coalesced into a later report.
 	h1 := c.health("web1")
 	if len(h1) < 2 || !slices.Equal(h1[len(h1)-2:], []string{"running unhealthy", "running healthy"}) {
@@ -177,18 +177,18 @@ func TestWithContainerd(t *testing.T) {
 	r2 := realRuntime(t, d, state)
 	startWorker(t, c, r2, withNS)
 	c.put(newTask("web2", nodeA))
-	c.waitState("web2", store.TaskRunning) // the new worker has reconciled web1 by now
+	c.waitState("web2", types.TaskRunning) // the new worker has reconciled web1 by now
 	if st2 := realStatus(t, r2, "web1"); !st2.Running || st2.Pid != st.Pid {
 		t.Fatalf("web1 after the restart: %+v, want still running with pid %d", st2, st.Pid)
 	}
-	c.waitTask("web2", "healthy", func(t *store.Task) bool { return t.Status.Healthy != nil && *t.Status.Healthy })
+	c.waitTask("web2", "healthy", func(t *types.Task) bool { return t.Status.Healthy != nil && *t.Status.Healthy })
 	if h := c.health("web1"); len(h) != len(h1) {
 		t.Fatalf("web1 reported %q, %q before the restart: more after it?", h, h1)
 	}
 
 	// Desired shutdown: stopped, reported shutdown, removed, log kept.
-	c.update("web1", func(t *store.Task) { t.DesiredState = store.TaskShutdown })
-	c.waitState("web1", store.TaskShutdown)
+	c.update("web1", func(t *types.Task) { t.DesiredState = types.TaskShutdown })
+	c.waitState("web1", types.TaskShutdown)
 	waitFor(t, "web1 container removed", func() (bool, string) {
 		s := realStatus(t, r2, "web1")
 		return !s.Exists, fmt.Sprintf("%+v", s)
@@ -234,8 +234,8 @@ func TestPullFromRegistry(t *testing.T) {
 	pulled, missing := newTask("pulled", nodeA), newTask("missing", nodeA)
 	pulled.Spec.Image, missing.Spec.Image = ref, reg.Host+"/web:v404"
 	c.put(pulled, missing)
-	c.waitState("pulled", store.TaskRunning)
-	rej := c.waitState("missing", store.TaskRejected)
+	c.waitState("pulled", types.TaskRunning)
+	rej := c.waitState("missing", types.TaskRejected)
 	if want := `image "` + reg.Host + `/web:v404": not found in registry ` + reg.Host; rej.Status.Err != want {
 		t.Fatalf("rejected Err = %q, want %q", rej.Status.Err, want)
 	}
@@ -268,7 +268,7 @@ func TestHealthcheckWithContainerd(t *testing.T) {
 	var mu sync.Mutex
 	var released []string
 	startWorker(t, c, r, func(cfg *Config) {
-		cfg.Network = func(ctx context.Context, tk *store.Task) (TaskNetwork, error) {
+		cfg.Network = func(ctx context.Context, tk *types.Task) (TaskNetwork, error) {
 			tn, err := ns.hook(ctx, tk)
 			tn.Hosts, tn.ResolvConf, tn.Addresses = hosts, resolv, map[string]string{"web-net": "10.240.1.7"}
 			return tn, err
@@ -285,18 +285,18 @@ func TestHealthcheckWithContainerd(t *testing.T) {
 	})
 
 	web := newTask("web", nodeA)
-	web.Spec.Healthcheck = &store.HealthConfig{Test: []string{"CMD", "/web", "-check", "http://health.test/health"},
+	web.Spec.Healthcheck = &types.HealthConfig{Test: []string{"CMD", "/web", "-check", "http://health.test/health"},
 		Interval: 200 * time.Millisecond, Retries: 50}
 	sick := newTask("sick", nodeA)
 	sick.Spec.Image = "unhealthy:latest"
-	sick.Spec.Healthcheck = &store.HealthConfig{Interval: 200 * time.Millisecond}
+	sick.Spec.Healthcheck = &types.HealthConfig{Interval: 200 * time.Millisecond}
 	c.put(web, sick)
 
 	got := c.waitTask("web", "healthy", isHealthy(true))
 	if got.Addresses["web-net"] != "10.240.1.7" {
 		t.Fatalf("web addresses = %v", got.Addresses)
 	}
-	failed := c.waitState("sick", store.TaskFailed)
+	failed := c.waitState("sick", types.TaskFailed)
 	if failed.Status.Err != "task: container unhealthy" || failed.Status.ContainerID != "sick" {
 		t.Fatalf("sick status = %+v", failed.Status)
 	}
@@ -311,8 +311,8 @@ func TestHealthcheckWithContainerd(t *testing.T) {
 	if tk := c.st.View().Task("web"); !isHealthy(true)(tk) {
 		t.Fatalf("web after sick failed: %+v", tk.Status)
 	}
-	c.update("web", func(t *store.Task) { t.DesiredState = store.TaskShutdown })
-	c.waitState("web", store.TaskShutdown)
+	c.update("web", func(t *types.Task) { t.DesiredState = types.TaskShutdown })
+	c.waitState("web", types.TaskShutdown)
 	waitFor(t, "web removed and released", func() (bool, string) {
 		mu.Lock()
 		defer mu.Unlock()

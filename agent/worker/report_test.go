@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // fakeClock hands the reporter timers that fire only when the test says.
@@ -112,20 +112,20 @@ func (h *reporterHarness) next(t *testing.T, err error) []string {
 	}
 }
 
-func up(id string, st store.TaskState) Update {
-	return Update{TaskID: id, Status: store.TaskStatus{State: st}}
+func up(id string, st types.TaskState) Update {
+	return Update{TaskID: id, Status: types.TaskStatus{State: st}}
 }
 
 func TestReporterCoalesces(t *testing.T) {
 	h := newReporterHarness(t)
-	h.r.enqueue(up("a", store.TaskPreparing))
-	h.r.enqueue(up("b", store.TaskPreparing))
-	h.r.enqueue(up("a", store.TaskStarting)) // replaces a:preparing, keeps its place after b
+	h.r.enqueue(up("a", types.TaskPreparing))
+	h.r.enqueue(up("b", types.TaskPreparing))
+	h.r.enqueue(up("a", types.TaskStarting)) // replaces a:preparing, keeps its place after b
 	h.clock.expire(t, DefaultReportWindow)
 	if got, want := h.next(t, nil), []string{"b:preparing", "a:starting"}; !slices.Equal(got, want) {
 		t.Fatalf("batch = %q, want %q", got, want)
 	}
-	h.r.enqueue(up("a", store.TaskRunning))
+	h.r.enqueue(up("a", types.TaskRunning))
 	h.clock.expire(t, DefaultReportWindow)
 	if got, want := h.next(t, nil), []string{"a:running"}; !slices.Equal(got, want) {
 		t.Fatalf("second batch = %q, want %q", got, want)
@@ -138,22 +138,22 @@ func TestReporterCoalesces(t *testing.T) {
 func TestReporterKeepsAddresses(t *testing.T) {
 	h := newReporterHarness(t)
 	addrs := map[string]string{"web-net": "10.240.1.5"}
-	starting := up("a", store.TaskStarting)
+	starting := up("a", types.TaskStarting)
 	starting.Addresses = addrs
 	h.r.enqueue(starting)
-	h.r.enqueue(up("a", store.TaskRunning)) // replaces starting in the queue
+	h.r.enqueue(up("a", types.TaskRunning)) // replaces starting in the queue
 	h.clock.expire(t, DefaultReportWindow)
 	if got, want := h.next(t, errors.New("no leader")), []string{"a:running@web-net=10.240.1.5"}; !slices.Equal(got, want) {
 		t.Fatalf("batch = %q, want %q", got, want)
 	}
 	// The failed batch is superseded by a newer status before its retry.
-	h.r.enqueue(up("a", store.TaskFailed))
+	h.r.enqueue(up("a", types.TaskFailed))
 	h.clock.expire(t, reportBackoffMin)
 	if got, want := h.next(t, nil), []string{"a:failed@web-net=10.240.1.5"}; !slices.Equal(got, want) {
 		t.Fatalf("retry = %q, want %q", got, want)
 	}
 	// Once sent, they are not sent again.
-	h.r.enqueue(up("a", store.TaskShutdown))
+	h.r.enqueue(up("a", types.TaskShutdown))
 	h.clock.expire(t, DefaultReportWindow)
 	if got, want := h.next(t, nil), []string{"a:shutdown"}; !slices.Equal(got, want) {
 		t.Fatalf("after success = %q, want %q", got, want)
@@ -162,9 +162,9 @@ func TestReporterKeepsAddresses(t *testing.T) {
 
 func TestReporterRetriesWithBackoff(t *testing.T) {
 	h := newReporterHarness(t)
-	h.r.enqueue(up("a", store.TaskPreparing))
-	h.r.enqueue(up("b", store.TaskRunning))
-	h.r.enqueue(up("c", store.TaskRunning))
+	h.r.enqueue(up("a", types.TaskPreparing))
+	h.r.enqueue(up("b", types.TaskRunning))
+	h.r.enqueue(up("c", types.TaskRunning))
 	h.clock.expire(t, DefaultReportWindow)
 	noLeader := errors.New("no leader")
 	if got := h.next(t, noLeader); len(got) != 3 {
@@ -172,7 +172,7 @@ func TestReporterRetriesWithBackoff(t *testing.T) {
 	}
 	// While the batch waits for its retry, a's newer status arrives and
 	// c's task is deleted from the store.
-	h.r.enqueue(up("a", store.TaskFailed))
+	h.r.enqueue(up("a", types.TaskFailed))
 	h.mu.Lock()
 	h.gone["c"] = true
 	h.mu.Unlock()
@@ -189,7 +189,7 @@ func TestReporterRetriesWithBackoff(t *testing.T) {
 		}
 	}
 	// Success resets the backoff: the next batch waits only the window.
-	h.r.enqueue(up("b", store.TaskComplete))
+	h.r.enqueue(up("b", types.TaskComplete))
 	h.clock.expire(t, DefaultReportWindow)
 	if got, want := h.next(t, nil), []string{"b:complete"}; !slices.Equal(got, want) {
 		t.Fatalf("after success = %q, want %q", got, want)

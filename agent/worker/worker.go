@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/agent/runtime"
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/store"
 )
 
@@ -50,7 +51,7 @@ const (
 // Update is one observed task status, sent to the leader.
 type Update struct {
 	TaskID string           `json:"TaskID"`
-	Status store.TaskStatus `json:"Status"`
+	Status types.TaskStatus `json:"Status"`
 	// Addresses, when set, are the task's overlay addresses (network name
 	// -> address) from Config.Network, for the leader to record in
 	// Task.Addresses. They ride on the first update of the task after its
@@ -98,7 +99,7 @@ type Config struct {
 	// has already served (a start retried after an agent restart) and
 	// must then return the same network. nil runs every task in the
 	// network namespace of containerd's shims (the agent's own).
-	Network func(ctx context.Context, t *store.Task) (TaskNetwork, error)
+	Network func(ctx context.Context, t *types.Task) (TaskNetwork, error)
 	// Release, if set, frees what Network set up for task taskID (netns,
 	// veth, address). The worker calls it once the task's container is
 	// removed and the task will not be started again: after the removal,

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/agent/runtime"
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 func TestConfigRequired(t *testing.T) {
@@ -31,26 +31,26 @@ func TestStartPathReportsEveryStatusInOrder(t *testing.T) {
 
 	tk := newTask("t1", nodeA)
 	tk.Slot = 3
-	tk.Spec = store.TaskTemplate{
+	tk.Spec = types.TaskTemplate{
 		Image: "web:v1", Command: []string{"/web"}, Args: []string{"-listen", ":8080"}, Env: []string{"A=1"},
-		Dir: "/srv", User: "1000", Mounts: []store.Mount{{Type: "volume", Source: "data", Target: "/data"}},
-		Limits: store.Resources{NanoCPUs: 5e8, MemoryBytes: 1 << 26}, StopSignal: "SIGINT", StopGracePeriod: 7 * time.Second,
+		Dir: "/srv", User: "1000", Mounts: []types.Mount{{Type: "volume", Source: "data", Target: "/data"}},
+		Limits: types.Resources{NanoCPUs: 5e8, MemoryBytes: 1 << 26}, StopSignal: "SIGINT", StopGracePeriod: 7 * time.Second,
 		Labels: map[string]string{"team": "blue", LabelTaskID: "forged"},
 	}
 	c.put(tk)
 
-	c.waitState("t1", store.TaskPreparing)
+	c.waitState("t1", types.TaskPreparing)
 	equalCalls(t, "calls while pulling", rt.callsOf("t1"), nil)
 	openPull()
-	c.waitState("t1", store.TaskStarting)
+	c.waitState("t1", types.TaskStarting)
 	waitFor(t, "Start called", func() (bool, string) { return len(rt.callsOf("t1")) == 2, "no start yet" })
 	equalCalls(t, "calls before start returns", rt.callsOf("t1"), []string{"create t1", "start t1"})
 	openStart()
-	got := c.waitState("t1", store.TaskRunning)
+	got := c.waitState("t1", types.TaskRunning)
 	if got.Status.ContainerID != "t1" || got.Status.Err != "" {
 		t.Fatalf("running status = %+v, want ContainerID t1 and no error", got.Status)
 	}
-	if s := c.states("t1"); !slices.Equal(s, []store.TaskState{store.TaskPreparing, store.TaskStarting, store.TaskRunning}) {
+	if s := c.states("t1"); !slices.Equal(s, []types.TaskState{types.TaskPreparing, types.TaskStarting, types.TaskRunning}) {
 		t.Fatalf("reported states = %v, want preparing, starting, running", s)
 	}
 
@@ -88,14 +88,14 @@ func TestPullFailureRejects(t *testing.T) {
 	bad := newTask("bad", nodeA)
 	bad.Spec.Image = "web:v9"
 	c.put(bad)
-	got := c.waitState("bad", store.TaskRejected)
+	got := c.waitState("bad", types.TaskRejected)
 	if got.Status.Err != `image "web:v9": not found in registry 10.0.0.1:5000` {
 		t.Fatalf("rejected Err = %q", got.Status.Err)
 	}
 	// Another task running shows the worker went on; the rejected one was
 	// pulled once and never created nor retried.
 	c.put(newTask("t2", nodeA))
-	c.waitState("t2", store.TaskRunning)
+	c.waitState("t2", types.TaskRunning)
 	equalCalls(t, "calls of the rejected task", rt.callsOf("bad"), nil)
 	equalCalls(t, "pulls of its image", rt.callsOf("web:v9"), []string{"pull web:v9"})
 	c.checkForward("bad")
@@ -106,16 +106,16 @@ func TestExitReportsFailedOrCompleteAndRemoves(t *testing.T) {
 	removedAfterAccepted(t, c, rt)
 	startWorker(t, c, rt, nil)
 	c.put(newTask("t1", nodeA), newTask("t2", nodeA))
-	c.waitState("t1", store.TaskRunning)
-	c.waitState("t2", store.TaskRunning)
+	c.waitState("t1", types.TaskRunning)
+	c.waitState("t2", types.TaskRunning)
 
 	rt.exit("t1", 3)
 	rt.exit("t2", 0)
-	failed := c.waitState("t1", store.TaskFailed)
+	failed := c.waitState("t1", types.TaskFailed)
 	if failed.Status.Err != "task: non-zero exit (3)" || failed.Status.ExitCode != 3 || failed.Status.ContainerID != "t1" {
 		t.Fatalf("failed status = %+v", failed.Status)
 	}
-	complete := c.waitState("t2", store.TaskComplete)
+	complete := c.waitState("t2", types.TaskComplete)
 	if complete.Status.Err != "" || complete.Status.ExitCode != 0 {
 		t.Fatalf("complete status = %+v", complete.Status)
 	}
@@ -136,7 +136,7 @@ func TestCrashBeforeStartReturns(t *testing.T) {
 	rt.exitOnStart["t1"] = 1
 	startWorker(t, c, rt, nil)
 	c.put(newTask("t1", nodeA))
-	got := c.waitState("t1", store.TaskFailed)
+	got := c.waitState("t1", types.TaskFailed)
 	if got.Status.ExitCode != 1 || got.Status.Err != "task: non-zero exit (1)" {
 		t.Fatalf("status = %+v", got.Status)
 	}
@@ -156,7 +156,7 @@ func TestExitWhileStartEnds(t *testing.T) {
 	waitFor(t, "start's status check", func() (bool, string) { return rt.statusWaiting("t1") > 0, "not yet" })
 	rt.exit("t1", 5) // the held Status call still answers "running"
 	openStatus()
-	got := c.waitState("t1", store.TaskFailed)
+	got := c.waitState("t1", types.TaskFailed)
 	if got.Status.ExitCode != 5 {
 		t.Fatalf("status = %+v, want exit 5", got.Status)
 	}
@@ -169,10 +169,10 @@ func TestDesiredShutdownStopsThenRemoves(t *testing.T) {
 	tk := newTask("t1", nodeA)
 	tk.Spec.StopSignal, tk.Spec.StopGracePeriod = "SIGINT", 7*time.Second
 	c.put(tk)
-	c.waitState("t1", store.TaskRunning)
+	c.waitState("t1", types.TaskRunning)
 
-	c.update("t1", func(t *store.Task) { t.DesiredState = store.TaskShutdown })
-	got := c.waitState("t1", store.TaskShutdown)
+	c.update("t1", func(t *types.Task) { t.DesiredState = types.TaskShutdown })
+	got := c.waitState("t1", types.TaskShutdown)
 	if got.Status.ExitCode != 143 || got.Status.ContainerID != "t1" {
 		t.Fatalf("shutdown status = %+v, want exit 143 of container t1", got.Status)
 	}
@@ -185,17 +185,17 @@ func TestTaskLeavingTheNodeIsStopped(t *testing.T) {
 	c, rt := newCluster(t), newFakeRuntime()
 	startWorker(t, c, rt, nil)
 	c.put(newTask("moved", nodeA), newTask("deleted", nodeA))
-	c.waitState("moved", store.TaskRunning)
-	c.waitState("deleted", store.TaskRunning)
+	c.waitState("moved", types.TaskRunning)
+	c.waitState("deleted", types.TaskRunning)
 
-	c.update("moved", func(t *store.Task) { t.NodeID = nodeB })
+	c.update("moved", func(t *types.Task) { t.NodeID = nodeB })
 	c.del("deleted")
 	for _, id := range []string{"moved", "deleted"} {
 		waitFor(t, "container "+id+" removed", func() (bool, string) { _, ok := rt.container(id); return !ok, "still there" })
 		equalCalls(t, "calls of "+id, rt.callsOf(id), []string{"create " + id, "start " + id, "stop " + id + "  0s", "remove " + id})
 	}
 	// The task now belongs to another node: nothing is reported for it.
-	if s := c.states("moved"); len(s) == 0 || s[len(s)-1] != store.TaskRunning {
+	if s := c.states("moved"); len(s) == 0 || s[len(s)-1] != types.TaskRunning {
 		t.Fatalf("moved task reported %v after it left", s)
 	}
 }
@@ -214,24 +214,24 @@ func TestAdoptsContainersAtStart(t *testing.T) {
 	keepPid := func() uint32 { ctr, _ := rt.container("keep"); return ctr.pid }()
 
 	keep := newTask("keep", nodeA)
-	keep.Status = store.TaskStatus{State: store.TaskStarting}
+	keep.Status = types.TaskStatus{State: types.TaskStarting}
 	known := newTask("known", nodeA)
-	known.Status = store.TaskStatus{State: store.TaskRunning, ContainerID: "known"}
+	known.Status = types.TaskStatus{State: types.TaskRunning, ContainerID: "known"}
 	off := newTask("off", nodeA)
-	off.DesiredState, off.Status = store.TaskShutdown, store.TaskStatus{State: store.TaskRunning, ContainerID: "off"}
+	off.DesiredState, off.Status = types.TaskShutdown, types.TaskStatus{State: types.TaskRunning, ContainerID: "off"}
 	other := newTask("other", nodeB)
-	other.Status = store.TaskStatus{State: store.TaskRunning}
+	other.Status = types.TaskStatus{State: types.TaskRunning}
 	dead := newTask("dead", nodeA)
-	dead.Status = store.TaskStatus{State: store.TaskRunning, ContainerID: "dead"}
+	dead.Status = types.TaskStatus{State: types.TaskRunning, ContainerID: "dead"}
 	c.put(keep, known, off, other, dead)
 
 	startWorker(t, c, rt, nil)
-	got := c.waitState("keep", store.TaskRunning)
+	got := c.waitState("keep", types.TaskRunning)
 	if got.Status.ContainerID != "keep" {
 		t.Fatalf("adopted status = %+v", got.Status)
 	}
-	c.waitState("off", store.TaskShutdown)
-	if d := c.waitState("dead", store.TaskFailed); d.Status.ExitCode != 2 {
+	c.waitState("off", types.TaskShutdown)
+	if d := c.waitState("dead", types.TaskFailed); d.Status.ExitCode != 2 {
 		t.Fatalf("dead status = %+v", d.Status)
 	}
 	for _, id := range []string{"off", "gone", "other", "dead"} {
@@ -247,8 +247,8 @@ func TestAdoptsContainersAtStart(t *testing.T) {
 	if ctr, ok := rt.container("keep"); !ok || !ctr.running || ctr.pid != keepPid {
 		t.Fatalf("adopted container: exists %v running %v pid %d (was %d)", ok, ctr.running, ctr.pid, keepPid)
 	}
-	for id, want := range map[string][]store.TaskState{
-		"keep": {store.TaskRunning}, "known": nil, "off": {store.TaskShutdown}, "other": nil, "dead": {store.TaskFailed},
+	for id, want := range map[string][]types.TaskState{
+		"keep": {types.TaskRunning}, "known": nil, "off": {types.TaskShutdown}, "other": nil, "dead": {types.TaskFailed},
 	} {
 		if s := c.states(id); !slices.Equal(s, want) {
 			t.Errorf("reported for %s: %v, want %v", id, s, want)
@@ -260,9 +260,9 @@ func TestNeverRunsTasksNotAssignedHere(t *testing.T) {
 	c, rt := newCluster(t), newFakeRuntime()
 	startWorker(t, c, rt, nil)
 	pending := newTask("pending", nodeA) // a global task no node can take yet
-	pending.Status = store.TaskStatus{State: store.TaskPending, Err: "no suitable node"}
+	pending.Status = types.TaskStatus{State: types.TaskPending, Err: "no suitable node"}
 	c.put(newTask("theirs", nodeB), pending, newTask("mine", nodeA))
-	c.waitState("mine", store.TaskRunning)
+	c.waitState("mine", types.TaskRunning)
 	equalCalls(t, "calls of theirs", rt.callsOf("theirs"), nil)
 	equalCalls(t, "calls of pending", rt.callsOf("pending"), nil)
 	if s := append(c.states("theirs"), c.states("pending")...); len(s) != 0 {
@@ -275,12 +275,12 @@ func TestReportFailuresAreRetried(t *testing.T) {
 	c.failNext = 3
 	startWorker(t, c, rt, nil)
 	c.put(newTask("t1", nodeA))
-	c.waitState("t1", store.TaskRunning)
+	c.waitState("t1", types.TaskRunning)
 	if n := c.reportCalls(); n < 4 {
 		t.Fatalf("%d Report calls, want at least 3 failed and 1 accepted", n)
 	}
 	c.checkForward("t1")
-	if s := c.states("t1"); s[len(s)-1] != store.TaskRunning {
+	if s := c.states("t1"); s[len(s)-1] != types.TaskRunning {
 		t.Fatalf("accepted %v", s)
 	}
 }
@@ -292,12 +292,12 @@ func TestSlowPullDoesNotHoldUpOthers(t *testing.T) {
 	slow := newTask("slow", nodeA)
 	slow.Spec.Image = "slow:v1"
 	c.put(slow, newTask("fast", nodeA))
-	c.waitState("fast", store.TaskRunning)
-	if st := c.st.View().Task("slow").Status.State; st != store.TaskPreparing {
+	c.waitState("fast", types.TaskRunning)
+	if st := c.st.View().Task("slow").Status.State; st != types.TaskPreparing {
 		t.Fatalf("slow task is %s while its pull hangs, want preparing", st)
 	}
 	openPull()
-	c.waitState("slow", store.TaskRunning)
+	c.waitState("slow", types.TaskRunning)
 }
 
 func TestShutdownWhilePulling(t *testing.T) {
@@ -305,16 +305,16 @@ func TestShutdownWhilePulling(t *testing.T) {
 	openPull := rt.gate("pull:web:v1")
 	startWorker(t, c, rt, nil)
 	c.put(newTask("t1", nodeA))
-	c.waitState("t1", store.TaskPreparing)
-	c.update("t1", func(t *store.Task) { t.DesiredState = store.TaskShutdown })
+	c.waitState("t1", types.TaskPreparing)
+	c.update("t1", func(t *types.Task) { t.DesiredState = types.TaskShutdown })
 	// Once a later task runs, the worker has planned over the shutdown and
 	// cancelled the start: it must not create the container after the pull.
 	later := newTask("later", nodeA)
 	later.Spec.Image = "web:v2"
 	c.put(later)
-	c.waitState("later", store.TaskRunning)
+	c.waitState("later", types.TaskRunning)
 	openPull()
-	c.waitState("t1", store.TaskShutdown)
+	c.waitState("t1", types.TaskShutdown)
 	equalCalls(t, "calls", rt.callsOf("t1"), nil)
 }
 
@@ -325,7 +325,7 @@ func TestRunReturnsWithOperationsInFlight(t *testing.T) {
 	rt.add("t2", map[string]string{LabelTaskID: "t2"}, true, 0) // no task: stopped, and the stop hangs
 	stop := startWorker(t, c, rt, nil)
 	c.put(newTask("t1", nodeA))
-	c.waitState("t1", store.TaskPreparing)
+	c.waitState("t1", types.TaskPreparing)
 	waitFor(t, "stop of t2 begins", func() (bool, string) { return len(rt.callsOf("t2")) > 0, "no stop yet" })
 	stop() // fails the test unless Run returns
 }
@@ -334,7 +334,7 @@ func TestResyncAfterExitStreamBreaks(t *testing.T) {
 	c, rt := newCluster(t), newFakeRuntime()
 	startWorker(t, c, rt, nil)
 	c.put(newTask("t1", nodeA))
-	c.waitState("t1", store.TaskRunning)
+	c.waitState("t1", types.TaskRunning)
 
 	// containerd restarts: the stream ends, listing fails for a while, and
 	// the container exits meanwhile, with no event anybody could see.
@@ -344,7 +344,7 @@ func TestResyncAfterExitStreamBreaks(t *testing.T) {
 	waitFor(t, "a failed relist", func() (bool, string) { return len(rt.callsOf("list")) > lists, "no list" })
 	rt.exitSilently("t1", 4)
 	rt.setListErr(nil)
-	got := c.waitState("t1", store.TaskFailed)
+	got := c.waitState("t1", types.TaskFailed)
 	if got.Status.ExitCode != 4 {
 		t.Fatalf("status = %+v, want exit 4", got.Status)
 	}

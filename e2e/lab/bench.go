@@ -13,7 +13,7 @@ import (
 
 	"github.com/shoal-org/shoal/agent/runtime"
 	"github.com/shoal-org/shoal/api"
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // ScaleResult is one run of BenchScale.
@@ -182,7 +182,7 @@ func pollService(ctx context.Context, c *api.Client, name string, limit time.Dur
 		}
 		n := 0
 		for _, t := range tasks {
-			if t.DesiredState == store.TaskRunning && t.Status.State == store.TaskRunning {
+			if t.DesiredState == types.TaskRunning && t.Status.State == types.TaskRunning {
 				n++
 			}
 		}
