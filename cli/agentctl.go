@@ -29,7 +29,7 @@ type CtlCLI struct {
 // RunCtl parses args and runs the `agentctl` command.
 func RunCtl(args []string) int {
 	var c CtlCLI
-	return runCLI("agentctl", "Control a shoal cluster through any of its agents.", &c, args, c.client)
+	return RunCLI("agentctl", "Control a shoal cluster through any of its agents.", &c, args, c.client)
 }
 
 func (c *CtlCLI) client() (*api.Client, error) {

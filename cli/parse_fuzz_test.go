@@ -9,7 +9,7 @@ import (
 )
 
 // parseOnly parses args with the real command tree of grammar (a fresh
-// *CtlCLI or *AgentCLI) without running anything: help and errors go
+// *CtlCLI) without running anything: help and errors go
 // nowhere, and kong's exit is turned into a return.
 func parseOnly(grammar any, name string, args []string) error {
 	k, err := kong.New(grammar, kong.Name(name), kong.Writers(io.Discard, io.Discard), kong.Exit(func(int) {}))
@@ -21,7 +21,7 @@ func parseOnly(grammar any, name string, args []string) error {
 }
 
 // FuzzParseArgs parses argument vectors (one argument per line of the
-// input) with agentctl's and agent's command trees. Parsing, the flags'
+// input) with agentctl's command tree. Parsing, the flags'
 // own decoders and the commands' Validate hooks must never panic.
 func FuzzParseArgs(f *testing.F) {
 	for _, seed := range []string{
@@ -40,6 +40,5 @@ func FuzzParseArgs(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in string) {
 		args := strings.Split(in, "\n")
 		_ = parseOnly(&CtlCLI{}, "agentctl", args)
-		_ = parseOnly(&AgentCLI{}, "agent", args)
 	})
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/api/types"
-	"github.com/shoal-org/shoal/spec"
 )
 
 // stderr receives warnings and hints that must not mix with the output
@@ -85,8 +84,6 @@ func (c *ServiceCreateCmd) spec() (types.ServiceSpec, error) {
 	s.Name = c.Name
 	if s.Name == "" {
 		s.Name = defaultName(s.Task.Image, randomSuffix())
-	} else if err := spec.ValidateServiceName(s.Name); err != nil {
-		return s, fmt.Errorf("--%w", err)
 	}
 	if c.Mode.Set {
 		mode, err := parseChoice("mode", c.Mode.Value, "replicated", "global")

@@ -176,7 +176,6 @@ var createErrorCases = []struct {
 	{[]string{"--mode", "daemon"}, "--mode daemon: use replicated or global"},
 	{[]string{"--mode", "global", "--replicas-max-per-node", "1"}, "--replicas-max-per-node applies only to replicated services; a global service already runs one task per node"},
 	{[]string{"--replicas-max-per-node", "-2"}, "--replicas-max-per-node -2: must be 0 or more"},
-	{[]string{"--name", "my web"}, `--name "my web" is not a valid service name: use letters, digits, '-' and '_', starting and ending with a letter or digit (a DNS label)`},
 	{[]string{"--constraint", "node.labels.env=test"}, "--constraint node.labels.env=test: expected KEY==VALUE or KEY!=VALUE"},
 	{[]string{"--constraint", "engine.labels.x==1"}, "--constraint engine.labels.x==1: engine labels are not supported; label the node and use node.labels.<name>"},
 	{[]string{"--placement-pref", "pack=node.labels.zone"}, "--placement-pref pack=node.labels.zone: expected spread=node.labels.<name>"},

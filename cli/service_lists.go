@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/shoal-org/shoal/api/placement"
 	"github.com/shoal-org/shoal/api/types"
-	"github.com/shoal-org/shoal/scheduler"
 )
 
 // lookupEnv resolves `--env KEY` (no value) from agentctl's environment, as
@@ -64,8 +64,8 @@ func removeWhere[T any](list []T, keys []string, match func(T, string) bool) []T
 // checkConstraint validates one placement constraint as the scheduler
 // will read it.
 func checkConstraint(flag, c string) error {
-	if _, err := scheduler.ParseConstraints([]string{c}); err != nil {
-		var se *scheduler.SpecError
+	if _, err := placement.ParseConstraints([]string{c}); err != nil {
+		var se *placement.SpecError
 		if errors.As(err, &se) {
 			return flagErr(flag, c, "%s", se.Reason)
 		}
@@ -97,9 +97,9 @@ func addConstraints(list []string, flag string, add []string) ([]string, error) 
 func normPrefs(flag string, prefs []string) ([]string, error) {
 	var out []string
 	for _, p := range prefs {
-		keys, err := scheduler.ParsePreferences([]string{p})
+		keys, err := placement.ParsePreferences([]string{p})
 		if err != nil {
-			var se *scheduler.SpecError
+			var se *placement.SpecError
 			if errors.As(err, &se) {
 				return nil, flagErr(flag, p, "%s", se.Reason)
 			}

@@ -85,9 +85,6 @@ func assess(w watchSpec, svc api.Service, tasks []api.Task) progress {
 	if p.RollingBack && svc.Spec.Rollback.Monitor > 0 {
 		p.Monitor = svc.Spec.Rollback.Monitor
 	}
-	if p.Monitor <= 0 {
-		p.Monitor = defaultMonitor
-	}
 	desired := int(min(svc.Spec.Mode.Replicas, math.MaxInt32))
 	if svc.Spec.Mode.Global {
 		desired = int(min(svc.DesiredTasks, math.MaxInt32))

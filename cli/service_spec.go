@@ -5,12 +5,7 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/api/types"
-	"github.com/shoal-org/shoal/spec"
 )
-
-// defaultMonitor is the monitor period the progress display assumes for a
-// spec stored before the agent filled defaults.
-const defaultMonitor = spec.DefaultMonitor
 
 // newSpec is the spec `service create` starts from. It holds only what
 // the flags cannot leave unset: the agent fills every default

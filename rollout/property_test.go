@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-org/shoal/api/placement"
 	"github.com/shoal-org/shoal/api/types"
-	"github.com/shoal-org/shoal/scheduler"
 )
 
 // TestConvergence reconciles random clusters, applying each plan and
@@ -350,7 +350,7 @@ func keeps(n *types.Node, t *types.Task) bool {
 	if n == nil || n.Status == types.NodeDown || n.Availability == types.AvailabilityDrain {
 		return false
 	}
-	cs, err := scheduler.ParseConstraints(t.Spec.Placement.Constraints)
+	cs, err := placement.ParseConstraints(t.Spec.Placement.Constraints)
 	if err != nil {
 		return true
 	}
@@ -367,7 +367,7 @@ func eligible(n *types.Node, s *types.Service) bool {
 	if n == nil || n.Status != types.NodeReady || n.Availability != types.AvailabilityActive {
 		return false
 	}
-	cs, _ := scheduler.ParseConstraints(s.Spec.Task.Placement.Constraints)
+	cs, _ := placement.ParseConstraints(s.Spec.Task.Placement.Constraints)
 	for _, c := range cs {
 		if !c.Match(n) {
 			return false

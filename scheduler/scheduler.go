@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/shoal-org/shoal/api/placement"
 	"github.com/shoal-org/shoal/api/types"
 )
 
@@ -32,7 +33,7 @@ type specKey struct {
 
 // spec is a task template's placement, parsed once per Scheduler.
 type spec struct {
-	constraints []Constraint
+	constraints []placement.Constraint
 	prefs       []string
 	platforms   []types.Platform
 	maxReplicas uint64
@@ -94,12 +95,12 @@ func (s *Scheduler) specFor(id string, version uint64, t *types.TaskTemplate) *s
 		return sp
 	}
 	sp := &spec{maxReplicas: t.Placement.MaxReplicas, req: t.Reservations}
-	sp.constraints, sp.err = ParseConstraints(t.Placement.Constraints)
+	sp.constraints, sp.err = placement.ParseConstraints(t.Placement.Constraints)
 	if sp.err == nil {
-		sp.prefs, sp.err = ParsePreferences(t.Placement.Preferences)
+		sp.prefs, sp.err = placement.ParsePreferences(t.Placement.Preferences)
 	}
 	if sp.err == nil {
-		sp.platforms, sp.err = ParsePlatforms(t.Extra[PlatformsKey])
+		sp.platforms, sp.err = placement.ParsePlatforms(t.Extra[placement.PlatformsKey])
 	}
 	switch strings.ToLower(t.Placement.Strategy) {
 	case "", "spread":
@@ -107,7 +108,7 @@ func (s *Scheduler) specFor(id string, version uint64, t *types.TaskTemplate) *s
 		sp.binpack = true
 	default:
 		if sp.err == nil {
-			sp.err = &SpecError{Field: "placement strategy", Expr: t.Placement.Strategy, Reason: "expected spread or binpack"}
+			sp.err = &placement.SpecError{Field: "placement strategy", Expr: t.Placement.Strategy, Reason: "expected spread or binpack"}
 		}
 	}
 	s.specs[k] = sp
@@ -137,7 +138,7 @@ func (s *Scheduler) staticCheck(i int32, sp *spec) filter {
 			return fConstraints
 		}
 	}
-	if !platformOK(sp.platforms, n.Platform) {
+	if !placement.PlatformOK(sp.platforms, n.Platform) {
 		return fPlatform
 	}
 	return fPass
@@ -250,5 +251,5 @@ func (s *Scheduler) Keeps(t *types.Task) bool {
 			return false
 		}
 	}
-	return platformOK(sp.platforms, n.Platform)
+	return placement.PlatformOK(sp.platforms, n.Platform)
 }

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/shoal-org/shoal/api/placement"
 	"github.com/shoal-org/shoal/api/types"
 )
 
@@ -76,7 +77,7 @@ func reserve(cpus float64, mem int64) func(*types.TaskTemplate) {
 func binpack(t *types.TaskTemplate) { t.Placement.Strategy = "binpack" }
 
 func platforms(p string) func(*types.TaskTemplate) {
-	return func(t *types.TaskTemplate) { t.Extra = map[string]string{PlatformsKey: p} }
+	return func(t *types.TaskTemplate) { t.Extra = map[string]string{placement.PlatformsKey: p} }
 }
 
 // running is a running task of service s on node; opts adjust it.
@@ -172,13 +173,13 @@ func TestPlacementErrorWraps(t *testing.T) {
 		t.Fatalf("error %v: want a *PlacementError wrapping ErrNoSuitableNode", err)
 	}
 	_, err = New([]*types.Node{nd("a")}, nil).Place(svc("s", binpack, prefs("zone")), 1)
-	if !errors.Is(err, ErrInvalidPlacement) {
+	if !errors.Is(err, placement.ErrInvalidPlacement) {
 		t.Fatalf("error %v: want ErrInvalidPlacement", err)
 	}
 	bad := svc("s", func(t *types.TaskTemplate) { t.Placement.Strategy = "random" })
 	_, err = New([]*types.Node{nd("a")}, nil).Place(bad, 1)
 	want := `place tasks of service "s": placement strategy "random": expected spread or binpack`
-	if !errors.Is(err, ErrInvalidPlacement) || err.Error() != want {
+	if !errors.Is(err, placement.ErrInvalidPlacement) || err.Error() != want {
 		t.Fatalf("error %v: want %q", err, want)
 	}
 }

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"github.com/shoal-org/shoal/api/placement"
 	"slices"
 	"strings"
 )
@@ -105,7 +106,7 @@ func (s *Scheduler) buildTree(sp *spec, counts []int32) (*branch, *order) {
 		b := root
 		b.count += int64(counts[i])
 		for _, key := range sp.prefs {
-			b = b.child(nodeValue(key, s.nodes[i]))
+			b = b.child(placement.NodeValue(key, s.nodes[i]))
 			b.count += int64(counts[i])
 		}
 		if s.dynamicCheck(i, sp, counts) == fPass {

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/distribution/reference"
+	"github.com/shoal-org/shoal/api/placement"
 	"github.com/shoal-org/shoal/api/types"
-	"github.com/shoal-org/shoal/scheduler"
 )
 
 // serviceName is swarmkit's rule: letters and digits, '-' and '_' only
@@ -195,10 +195,10 @@ func checkResources(s *types.ServiceSpec) error {
 
 func checkPlacement(s *types.ServiceSpec) error {
 	p := s.Task.Placement
-	if _, err := scheduler.ParseConstraints(p.Constraints); err != nil {
+	if _, err := placement.ParseConstraints(p.Constraints); err != nil {
 		return invalid("constraint", strings.Join(p.Constraints, ","), "does not parse ("+err.Error()+")", "use a form like node.labels.env==prod")
 	}
-	if _, err := scheduler.ParsePreferences(p.Preferences); err != nil {
+	if _, err := placement.ParsePreferences(p.Preferences); err != nil {
 		return invalid("placement-pref", strings.Join(p.Preferences, ","), "does not parse ("+err.Error()+")", "use a form like spread=node.labels.zone")
 	}
 	if p.Strategy != "" && p.Strategy != "spread" && p.Strategy != "binpack" {

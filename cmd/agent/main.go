@@ -6,7 +6,7 @@ import (
 	goruntime "runtime"
 
 	"github.com/shoal-org/shoal/agent/runtime"
-	"github.com/shoal-org/shoal/cli"
+	"github.com/shoal-org/shoal/cli/daemon"
 )
 
 // init keeps the main goroutine on the process's main thread for good, so
@@ -23,5 +23,5 @@ func main() {
 	if runtime.IsLogDriver(os.Args[1:]) { // started by containerd's shim for a task
 		os.Exit(runtime.RunLogDriver(os.Args[1:]))
 	}
-	os.Exit(cli.RunAgent(os.Args[1:]))
+	os.Exit(daemon.RunAgent(os.Args[1:]))
 }

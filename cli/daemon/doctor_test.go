@@ -1,4 +1,4 @@
-package cli
+package daemon
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/cli"
 	"github.com/shoal-org/shoal/doctor"
 )
 
@@ -21,7 +22,7 @@ func TestDoctorCommand(t *testing.T) {
 	missing := filepath.Join(dir, "containerd.sock")
 	var out bytes.Buffer
 	cmd := &DoctorCmd{Containerd: missing, DataDir: dir, Bind: "127.0.0.1", Format: "json"}
-	err := cmd.Run(&AgentCLI{APISocket: filepath.Join(dir, "agent.sock")}, &Globals{Out: &out})
+	err := cmd.Run(&AgentCLI{APISocket: filepath.Join(dir, "agent.sock")}, &cli.Globals{Out: &out})
 	if err == nil {
 		t.Fatal("no containerd, yet agent doctor succeeded")
 	}

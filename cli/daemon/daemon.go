@@ -1,23 +1,21 @@
-// Package cli holds the kong command trees of `agent` and `agentctl`. It
-// parses flags and calls into api/agent; it holds no logic of its own.
-package cli
+// Package daemon is the `agent` binary's command tree: `agent run` starts
+// the daemon, `recover` and `doctor` work on the host without it, and the
+// commands that talk to the running agent come from package cli.
+package daemon
 
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/alecthomas/kong"
-
 	"github.com/shoal-org/shoal/agent"
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/cli"
 	"github.com/shoal-org/shoal/doctor"
 	"github.com/shoal-org/shoal/membership"
 )
@@ -26,22 +24,16 @@ import (
 type AgentCLI struct {
 	APISocket string `name:"api-socket" env:"SHOAL_API_SOCKET" default:"/run/shoal/agent.sock" help:"The local agent's API socket."`
 
-	Run       RunCmd       `cmd:"" help:"Run the agent daemon in the foreground."`
-	Init      InitCmd      `cmd:"" help:"Make this agent a new cluster of one and print the join command for other hosts."`
-	Join      JoinCmd      `cmd:"" help:"Join the cluster that PEER belongs to."`
-	JoinToken JoinTokenCmd `cmd:"" name:"join-token" help:"Print the join command (or rotate the token)."`
-	Leave     LeaveCmd     `cmd:"" help:"Leave the cluster for good (gracefully)."`
-	Members   MembersCmd   `cmd:"" help:"Show the gossip view: every agent this one knows."`
-	Info      InfoCmd      `cmd:"" help:"Show this agent's state."`
-	Recover   RecoverCmd   `cmd:"" help:"Offline: make this agent (and the named survivors) the new raft voter set after quorum loss."`
-	Doctor    DoctorCmd    `cmd:"" help:"Check what this host needs to run an agent, and how to fix each gap."`
-	Version   VersionCmd   `cmd:"" help:"Print the version."`
-}
-
-// Globals is what every command receives.
-type Globals struct {
-	Out    io.Writer
-	Client func() (*api.Client, error)
+	Run       RunCmd           `cmd:"" help:"Run the agent daemon in the foreground."`
+	Init      cli.InitCmd      `cmd:"" help:"Make this agent a new cluster of one and print the join command for other hosts."`
+	Join      cli.JoinCmd      `cmd:"" help:"Join the cluster that PEER belongs to."`
+	JoinToken cli.JoinTokenCmd `cmd:"" name:"join-token" help:"Print the join command (or rotate the token)."`
+	Leave     cli.LeaveCmd     `cmd:"" help:"Leave the cluster for good (gracefully)."`
+	Members   cli.MembersCmd   `cmd:"" help:"Show the gossip view: every agent this one knows."`
+	Info      cli.InfoCmd      `cmd:"" help:"Show this agent's state."`
+	Recover   RecoverCmd       `cmd:"" help:"Offline: make this agent (and the named survivors) the new raft voter set after quorum loss."`
+	Doctor    DoctorCmd        `cmd:"" help:"Check what this host needs to run an agent, and how to fix each gap."`
+	Version   cli.VersionCmd   `cmd:"" help:"Print the version."`
 }
 
 // RunAgent parses args and runs the `agent` command.
@@ -56,28 +48,7 @@ func RunAgent(args []string) int {
 		}
 		return cl, err
 	}
-	return runCLI("agent", "shoal agent: one per host; agents form the cluster among themselves.", &c, args, client)
-}
-
-// runCLI parses args into grammar and runs the chosen command, printing
-// errors the way both binaries do. It returns the process exit code.
-func runCLI(name, description string, grammar any, args []string, client func() (*api.Client, error)) int {
-	g := &Globals{Out: os.Stdout, Client: client}
-	k, err := kong.New(grammar, kong.Name(name), kong.Description(description), kong.UsageOnError(), kong.Bind(g))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	kctx, err := k.Parse(args)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
-		return 2
-	}
-	if err := kctx.Run(g); err != nil {
-		fmt.Fprintln(os.Stderr, "Error:", err)
-		return 1
-	}
-	return 0
+	return cli.RunCLI("agent", "shoal agent: one per host; agents form the cluster among themselves.", &c, args, client)
 }
 
 // RunCmd is `agent run`.
@@ -161,143 +132,6 @@ func (r *RunCmd) Run(c *AgentCLI) error {
 	return a.Run(ctx)
 }
 
-// InitCmd is `agent init`.
-type InitCmd struct {
-	OverlayCIDR string `name:"overlay-cidr" help:"Address range split into per-node subnets for the overlay (default 10.240.0.0/16)."`
-}
-
-// Run asks the local agent to found a cluster.
-func (i *InitCmd) Run(g *Globals) error {
-	c, err := g.Client()
-	if err != nil {
-		return err
-	}
-	var resp api.InitResponse
-	if err := c.Do(context.Background(), http.MethodPost, "/v1/cluster/init", api.InitRequest{OverlayCIDR: i.OverlayCIDR}, &resp); err != nil {
-		return err
-	}
-	fmt.Fprintf(g.Out, "Cluster initialized: this node (%s) is now its leader.\n\n", resp.NodeID)
-	fmt.Fprintf(g.Out, "To add an agent to this cluster, run the following command on its host:\n\n    %s\n\n", resp.JoinCommand)
-	return nil
-}
-
-// JoinCmd is `agent join`.
-type JoinCmd struct {
-	Token string `required:"" env:"SHOAL_JOIN_TOKEN" help:"Join token from 'agent join-token' on a member."`
-	Peer  string `arg:"" help:"A member's address: HOST or HOST:PORT (API port, default 7948)."`
-}
-
-// Run asks the local agent to join.
-func (j *JoinCmd) Run(g *Globals) error {
-	c, err := g.Client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	var resp api.JoinResponse
-	if err := c.Do(ctx, http.MethodPost, "/v1/cluster/join", api.JoinRequest{Token: j.Token, Peer: j.Peer}, &resp); err != nil {
-		return err
-	}
-	fmt.Fprintf(g.Out, "This node (%s) joined cluster %s.\n", resp.NodeID, resp.ClusterID)
-	return nil
-}
-
-// JoinTokenCmd is `agent join-token`.
-type JoinTokenCmd struct {
-	Rotate bool `help:"Replace the token; the old one stops working (nodes already joined are not affected)."`
-	Quiet  bool `short:"q" help:"Only print the token."`
-}
-
-// Run prints or rotates the token.
-func (j *JoinTokenCmd) Run(g *Globals) error {
-	c, err := g.Client()
-	if err != nil {
-		return err
-	}
-	var resp api.TokenResponse
-	method, path := http.MethodGet, "/v1/cluster/join-token"
-	if j.Rotate {
-		method, path = http.MethodPost, "/v1/cluster/join-token/rotate"
-	}
-	if err := c.Do(context.Background(), method, path, nil, &resp); err != nil {
-		return err
-	}
-	if j.Quiet {
-		fmt.Fprintln(g.Out, resp.Token)
-		return nil
-	}
-	if j.Rotate {
-		fmt.Fprintln(g.Out, "Join token rotated.")
-	}
-	fmt.Fprintf(g.Out, "To add an agent to this cluster, run the following command on its host:\n\n    %s\n\n", resp.JoinCommand)
-	return nil
-}
-
-// LeaveCmd is `agent leave`.
-type LeaveCmd struct{}
-
-// Run asks the local agent to leave.
-func (LeaveCmd) Run(g *Globals) error {
-	c, err := g.Client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := c.Do(ctx, http.MethodPost, "/v1/cluster/leave", nil, nil); err != nil {
-		return err
-	}
-	fmt.Fprintln(g.Out, "Node left the cluster.")
-	return nil
-}
-
-// MembersCmd is `agent members`.
-type MembersCmd struct {
-	ListFlags
-}
-
-// Run prints the gossip view.
-func (m *MembersCmd) Run(g *Globals) error {
-	c, err := g.Client()
-	if err != nil {
-		return err
-	}
-	var members []api.Member
-	if err := c.Do(context.Background(), http.MethodGet, "/v1/members", nil, &members); err != nil {
-		return err
-	}
-	return table[api.Member]{
-		header: []string{"NAME", "ID", "ADDRESS", "STATUS", "TAGS"},
-		cells: func(m api.Member) []string {
-			return []string{m.Name, m.ID, m.Addr, m.Status, formatTags(m.Tags)}
-		},
-		id: func(m api.Member) string { return m.ID },
-	}.print(g.Out, m.ListFlags, members)
-}
-
-func formatTags(tags map[string]string) string {
-	keys := make([]string, 0, len(tags))
-	for k := range tags {
-		keys = append(keys, k)
-	}
-	sortStrings(keys)
-	parts := make([]string, 0, len(keys))
-	for _, k := range keys {
-		parts = append(parts, k+"="+tags[k])
-	}
-	return strings.Join(parts, ",")
-}
-
-// VersionCmd prints the version.
-type VersionCmd struct{}
-
-// Run prints the version.
-func (VersionCmd) Run(g *Globals) error {
-	fmt.Fprintln(g.Out, api.Version)
-	return nil
-}
-
 // RecoverCmd is `agent recover`, which runs without the daemon.
 type RecoverCmd struct {
 	DataDir   string   `default:"/var/lib/shoal" help:"The stopped agent's data dir."`
@@ -308,7 +142,7 @@ type RecoverCmd struct {
 
 // Run checks the flags, rewrites the raft configuration and raises the
 // cluster's recovery generation.
-func (r *RecoverCmd) Run(g *Globals) error {
+func (r *RecoverCmd) Run(g *cli.Globals) error {
 	res, err := agent.Recover(r.DataDir, r.Advertise, r.RaftPort, r.Survivor, nil)
 	if err != nil {
 		return err

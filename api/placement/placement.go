@@ -1,4 +1,4 @@
-package scheduler
+package placement
 
 import (
 	"errors"
@@ -60,7 +60,7 @@ func (c Constraint) String() string { return c.Key + c.Op + c.Value }
 
 // Match reports whether node n satisfies c.
 func (c Constraint) Match(n *types.Node) bool {
-	eq := strings.EqualFold(nodeValue(c.Key, n), c.Value)
+	eq := strings.EqualFold(NodeValue(c.Key, n), c.Value)
 	if c.Op == OpEq {
 		return eq
 	}
@@ -148,8 +148,8 @@ func parseKey(key string) (string, error) {
 	}
 }
 
-// nodeValue is the value of key (already normalised by parseKey) on n.
-func nodeValue(key string, n *types.Node) string {
+// NodeValue is the value of key (already normalised by parseKey) on n.
+func NodeValue(key string, n *types.Node) string {
 	switch key {
 	case KeyNodeID:
 		return n.ID
@@ -211,9 +211,9 @@ func ParsePlatforms(list string) ([]types.Platform, error) {
 	return out, nil
 }
 
-// platformOK reports whether node platform np is one of want. An empty list
+// PlatformOK reports whether node platform np is one of want. An empty list
 // or an unreported node platform passes.
-func platformOK(want []types.Platform, np types.Platform) bool {
+func PlatformOK(want []types.Platform, np types.Platform) bool {
 	if len(want) == 0 || np.OS == "" {
 		return true
 	}

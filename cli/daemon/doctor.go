@@ -1,9 +1,10 @@
-package cli
+package daemon
 
 import (
 	"context"
 	"fmt"
 
+	"github.com/shoal-org/shoal/cli"
 	"github.com/shoal-org/shoal/doctor"
 )
 
@@ -21,7 +22,7 @@ type DoctorCmd struct {
 }
 
 // Run prints one line per check and fails when a required one failed.
-func (d *DoctorCmd) Run(c *AgentCLI, g *Globals) error {
+func (d *DoctorCmd) Run(c *AgentCLI, g *cli.Globals) error {
 	r := doctor.Run(context.Background(), doctor.Options{
 		APISocket: c.APISocket, Containerd: d.Containerd, DataDir: d.DataDir, Bind: d.Bind, Advertise: d.Advertise,
 		GossipPort: d.GossipPort, RaftPort: d.RaftPort, APIPort: d.APIPort,

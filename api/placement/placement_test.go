@@ -1,4 +1,4 @@
-package scheduler
+package placement
 
 import (
 	"errors"
@@ -135,8 +135,8 @@ func TestParsePlatforms(t *testing.T) {
 		{want[:1], types.Platform{OS: "linux", Architecture: "arm64"}, false},
 		{want[:1], types.Platform{}, true}, // unreported node platform passes
 	} {
-		if got := platformOK(tt.want, tt.node); got != tt.ok {
-			t.Errorf("platformOK(%v, %v) = %v, want %v", tt.want, tt.node, got, tt.ok)
+		if got := PlatformOK(tt.want, tt.node); got != tt.ok {
+			t.Errorf("PlatformOK(%v, %v) = %v, want %v", tt.want, tt.node, got, tt.ok)
 		}
 	}
 }
