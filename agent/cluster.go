@@ -5,8 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/shoal-org/shoal/agent/netctl"
-	ctrd "github.com/shoal-org/shoal/agent/runtime"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,6 +12,9 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/shoal-org/shoal/agent/netctl"
+	ctrd "github.com/shoal-org/shoal/agent/runtime"
 
 	"github.com/hashicorp/raft"
 

@@ -64,7 +64,7 @@ func parseLogOptions(q url.Values) (logOptions, error) {
 	return o, nil
 }
 
-func (o logOptions) query() string {
+func (o logOptions) query() url.Values {
 	q := url.Values{"local": {"true"}, "tail": {strconv.Itoa(o.tail)}}
 	if o.tail < 0 {
 		q.Set("tail", "all")
@@ -72,7 +72,7 @@ func (o logOptions) query() string {
 	if o.follow {
 		q.Set("follow", "true")
 	}
-	return q.Encode()
+	return q
 }
 
 func (a *Agent) handleServiceLogs(w http.ResponseWriter, r *http.Request) error {
@@ -176,7 +176,7 @@ func (cl *cluster) taskLog(ctx context.Context, t *types.Task, node *types.Node,
 		return fmt.Errorf("node %s is not in the cluster any more: its logs are gone with it", t.NodeID)
 	}
 	c := api.NewHTTPClient("https://"+net.JoinHostPort(node.Addr, strconv.Itoa(node.APIPort)), cl.peerHTTP)
-	body, err := c.Stream(ctx, http.MethodGet, "/v1/tasks/"+t.ID+"/logs?"+opts.query(), nil)
+	body, err := c.TaskLogs(ctx, t.ID, opts.query())
 	if err != nil {
 		return fmt.Errorf("logs from node %s: %w", node.Hostname, err)
 	}

@@ -79,9 +79,9 @@ func (a *Agent) joinCluster(ctx context.Context, tok pki.Token, peer string) (er
 	hc := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: pki.PinnedClientTLS(tok.CADigest, func(p []byte) { caPEM = p }),
 		DialContext:     (&net.Dialer{Timeout: 5 * time.Second}).DialContext}}
-	var resp api.AdmitResponse
 	req := api.AdmitRequest{Secret: tok.Secret, NodeID: id.NodeID, Hostname: id.Name, Addr: a.cfg.AdvertiseAddr, CSR: csr}
-	if err := api.NewHTTPClient("https://"+peer, hc).Do(ctx, http.MethodPost, "/v1/internal/admit", req, &resp); err != nil {
+	resp, err := api.NewHTTPClient("https://"+peer, hc).Admit(ctx, req)
+	if err != nil {
 		return joinError(peer, err)
 	}
 	if d, derr := pki.Digest(caPEM); derr != nil || d != tok.CADigest {
@@ -225,7 +225,7 @@ func (cl *cluster) leaveRaft(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("leave: %w", err)
 	}
-	if err := c.Do(ctx, http.MethodPost, "/v1/internal/remove-peer", api.LeaveRequest{NodeID: self}, nil); err != nil {
+	if err := c.RemovePeer(ctx, api.LeaveRequest{NodeID: self}); err != nil {
 		return fmt.Errorf("leave: the leader could not remove this node from raft: %w", err)
 	}
 	return nil

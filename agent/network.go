@@ -3,11 +3,12 @@ package agent
 import (
 	"context"
 	"fmt"
-	"github.com/shoal-org/shoal/api/types"
-	"github.com/shoal-org/shoal/resolver"
 	"net"
 	"net/netip"
 	"path/filepath"
+
+	"github.com/shoal-org/shoal/api/types"
+	"github.com/shoal-org/shoal/resolver"
 
 	"github.com/shoal-org/shoal/agent/netctl"
 	"github.com/shoal-org/shoal/agent/worker"

@@ -103,8 +103,8 @@ func (cl *cluster) syncReadNow(ctx context.Context) (stale bool) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
 	defer cancel()
-	var ri api.ReadIndexResponse
-	if err := c.Do(ctx, http.MethodGet, "/v1/internal/read-index", nil, &ri); err != nil {
+	ri, err := c.ReadIndex(ctx)
+	if err != nil {
 		return true
 	}
 	return cl.store.WaitIndex(ctx, ri.Index) != nil

@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/shoal-org/shoal/agent/worker"
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // requestTypes are the bodies the API decodes with readJSON, by the index
@@ -23,7 +23,7 @@ var requestTypes = []func() any{
 	func() any { return new(api.JoinRequest) },
 	func() any { return new(api.AdmitRequest) },
 	func() any { return new(api.LeaveRequest) },
-	func() any { return new([]worker.Update) },
+	func() any { return new([]types.TaskUpdate) },
 }
 
 // FuzzDecodeRequest feeds every request type arbitrary bodies: decodeJSON

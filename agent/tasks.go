@@ -9,6 +9,7 @@ import (
 
 	"github.com/shoal-org/shoal/agent/runtime"
 	"github.com/shoal-org/shoal/agent/worker"
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/store"
 )
 
@@ -57,7 +58,7 @@ func (cl *cluster) runWorker() {
 
 // reportTasks sends observed task states to the leader (or applies them
 // when this agent leads).
-func (cl *cluster) reportTasks(ctx context.Context, ups []worker.Update) error {
+func (cl *cluster) reportTasks(ctx context.Context, ups []types.TaskUpdate) error {
 	if cl.isLeader() {
 		return cl.applyTaskUpdates(ctx, ups)
 	}
@@ -65,12 +66,12 @@ func (cl *cluster) reportTasks(ctx context.Context, ups []worker.Update) error {
 	if err != nil {
 		return err
 	}
-	return c.Do(ctx, http.MethodPost, "/v1/internal/task-status", ups, nil)
+	return c.ReportTaskStatus(ctx, ups)
 }
 
 // applyTaskUpdates records observed states; a state never moves backwards
 // and updates of tasks that are gone are dropped.
-func (cl *cluster) applyTaskUpdates(ctx context.Context, ups []worker.Update) error {
+func (cl *cluster) applyTaskUpdates(ctx context.Context, ups []types.TaskUpdate) error {
 	view := cl.store.View()
 	var ops []store.Op
 	for _, u := range ups {
@@ -97,7 +98,7 @@ func (a *Agent) handleTaskStatus(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var ups []worker.Update
+	var ups []types.TaskUpdate
 	if err := readJSON(r, &ups); err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -35,9 +34,9 @@ func (c *ClusterLimitsCmd) Run(g *Globals) error {
 	}
 	var rows []api.Limit
 	if len(upd.Set) == 0 && len(upd.Reset) == 0 {
-		err = cl.Do(context.Background(), http.MethodGet, "/v1/cluster/limits", nil, &rows)
+		rows, err = cl.Limits(context.Background())
 	} else {
-		err = cl.Do(context.Background(), http.MethodPut, "/v1/cluster/limits", upd, &rows)
+		rows, err = cl.UpdateLimits(context.Background(), upd)
 	}
 	if err != nil {
 		return fmt.Errorf("cluster limits: %w", err)

@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/signal"
-
-	"github.com/shoal-org/shoal/api"
 )
 
 // ImageCmd is `agentctl image`.
@@ -53,8 +50,8 @@ func (l *ImageLoadCmd) Run(g *Globals) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	var resp api.ImageLoadResponse
-	if err := c.Do(ctx, http.MethodPost, "/v1/images/load", body, &resp); err != nil {
+	resp, err := c.ImageLoad(ctx, body)
+	if err != nil {
 		return err
 	}
 	if l.Quiet {

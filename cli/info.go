@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"sort"
 	"time"
 
@@ -22,8 +21,8 @@ func (i *InfoCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	var info api.Info
-	if err := c.Do(context.Background(), http.MethodGet, "/v1/info", nil, &info); err != nil {
+	info, err := c.Info(context.Background())
+	if err != nil {
 		return err
 	}
 	switch i.Format {

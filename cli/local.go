@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -57,8 +56,8 @@ func (i *InitCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	var resp api.InitResponse
-	if err := c.Do(context.Background(), http.MethodPost, "/v1/cluster/init", api.InitRequest{OverlayCIDR: i.OverlayCIDR}, &resp); err != nil {
+	resp, err := c.ClusterInit(context.Background(), api.InitRequest{OverlayCIDR: i.OverlayCIDR})
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(g.Out, "Cluster initialized: this node (%s) is now its leader.\n\n", resp.NodeID)
@@ -80,8 +79,8 @@ func (j *JoinCmd) Run(g *Globals) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var resp api.JoinResponse
-	if err := c.Do(ctx, http.MethodPost, "/v1/cluster/join", api.JoinRequest{Token: j.Token, Peer: j.Peer}, &resp); err != nil {
+	resp, err := c.ClusterJoin(ctx, api.JoinRequest{Token: j.Token, Peer: j.Peer})
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(g.Out, "This node (%s) joined cluster %s.\n", resp.NodeID, resp.ClusterID)
@@ -100,12 +99,12 @@ func (j *JoinTokenCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	var resp api.TokenResponse
-	method, path := http.MethodGet, "/v1/cluster/join-token"
+	read := c.JoinToken
 	if j.Rotate {
-		method, path = http.MethodPost, "/v1/cluster/join-token/rotate"
+		read = c.RotateJoinToken
 	}
-	if err := c.Do(context.Background(), method, path, nil, &resp); err != nil {
+	resp, err := read(context.Background())
+	if err != nil {
 		return err
 	}
 	if j.Quiet {
@@ -130,7 +129,7 @@ func (LeaveCmd) Run(g *Globals) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := c.Do(ctx, http.MethodPost, "/v1/cluster/leave", nil, nil); err != nil {
+	if err := c.ClusterLeave(ctx); err != nil {
 		return err
 	}
 	fmt.Fprintln(g.Out, "Node left the cluster.")
@@ -148,8 +147,8 @@ func (m *MembersCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	var members []api.Member
-	if err := c.Do(context.Background(), http.MethodGet, "/v1/members", nil, &members); err != nil {
+	members, err := c.Members(context.Background())
+	if err != nil {
 		return err
 	}
 	return table[api.Member]{

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net/http"
 	"net/netip"
-	"net/url"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -43,8 +41,8 @@ func (n *NetworkCreateCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	var resp api.NetworkCreateResponse
-	if err := c.Do(context.Background(), http.MethodPost, "/v1/networks", req, &resp); err != nil {
+	resp, err := c.NetworkCreate(context.Background(), req)
+	if err != nil {
 		return err
 	}
 	fmt.Fprintln(g.Out, resp.ID)
@@ -112,8 +110,8 @@ func (l *NetworkLsCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	var nets []types.Network
-	if err := c.Do(context.Background(), http.MethodGet, "/v1/networks", nil, &nets); err != nil {
+	nets, err := c.Networks(context.Background())
+	if err != nil {
 		return err
 	}
 	return networkTable.print(g.Out, l.ListFlags, networkRows(nets, l.NoTrunc))
@@ -134,8 +132,8 @@ func (i *NetworkInspectCmd) Run(g *Globals) error {
 	}
 	nets := make([]types.Network, 0, len(i.Networks))
 	for _, ref := range i.Networks {
-		var n types.Network
-		if err := c.Do(context.Background(), http.MethodGet, "/v1/networks/"+url.PathEscape(ref), nil, &n); err != nil {
+		n, err := c.Network(context.Background(), ref)
+		if err != nil {
 			return err
 		}
 		nets = append(nets, n)
@@ -143,8 +141,8 @@ func (i *NetworkInspectCmd) Run(g *Globals) error {
 	if !i.Pretty {
 		return printObjects(g.Out, i.Format, nets)
 	}
-	var nodes []api.Node
-	if err := c.Do(context.Background(), http.MethodGet, "/v1/nodes", nil, &nodes); err != nil {
+	nodes, err := c.Nodes(context.Background())
+	if err != nil {
 		return fmt.Errorf("read nodes for their hostnames: %w", err)
 	}
 	hostnames := make(map[string]string, len(nodes))
@@ -217,7 +215,7 @@ func (r *NetworkRmCmd) Run(g *Globals) error {
 	}
 	var errs []error
 	for _, ref := range r.Networks {
-		if err := c.Do(context.Background(), http.MethodDelete, "/v1/networks/"+url.PathEscape(ref), nil, nil); err != nil {
+		if err := c.NetworkRemove(context.Background(), ref); err != nil {
 			errs = append(errs, err)
 			continue
 		}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -56,8 +54,8 @@ func (n *NodeLsCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	var nodes []api.Node
-	if err := c.Do(context.Background(), http.MethodGet, "/v1/nodes", nil, &nodes); err != nil {
+	nodes, err := c.Nodes(context.Background())
+	if err != nil {
 		return err
 	}
 	warnNodes(nodes)
@@ -117,14 +115,13 @@ func (n *NodeInspectCmd) Run(g *Globals) error {
 
 func getNode(c *api.Client, ref string) (api.Node, error) {
 	if ref == "self" {
-		var info api.Info
-		if err := c.Do(context.Background(), http.MethodGet, "/v1/info", nil, &info); err != nil {
+		info, err := c.Info(context.Background())
+		if err != nil {
 			return api.Node{}, err
 		}
 		ref = info.NodeID
 	}
-	var nd api.Node
-	err := c.Do(context.Background(), http.MethodGet, "/v1/nodes/"+url.PathEscape(ref), nil, &nd)
+	nd, err := c.Node(context.Background(), ref)
 	return nd, err
 }
 
@@ -211,8 +208,8 @@ func (n *NodeUpdateCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	var nd api.Node
-	if err := c.Do(context.Background(), http.MethodPost, "/v1/nodes/"+url.PathEscape(n.Node)+"/update", upd, &nd); err != nil {
+	nd, err := c.NodeUpdate(context.Background(), n.Node, upd)
+	if err != nil {
 		return err
 	}
 	fmt.Fprintln(g.Out, nd.Hostname)
@@ -232,11 +229,7 @@ func (n *NodeRmCmd) Run(g *Globals) error {
 		return err
 	}
 	for _, ref := range n.Nodes {
-		path := "/v1/nodes/" + url.PathEscape(ref)
-		if n.Force {
-			path += "?force=true"
-		}
-		if err := c.Do(context.Background(), http.MethodDelete, path, nil, nil); err != nil {
+		if err := c.NodeRemove(context.Background(), ref, n.Force); err != nil {
 			return err
 		}
 		fmt.Fprintln(g.Out, ref)

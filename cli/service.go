@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -38,8 +37,7 @@ type ServiceCmd struct {
 
 // getService reads one service by name, ID or ID prefix.
 func getService(cl *api.Client, ref string) (api.Service, error) {
-	var svc api.Service
-	err := cl.Do(context.Background(), http.MethodGet, "/v1/services/"+url.PathEscape(ref), nil, &svc)
+	svc, err := cl.Service(context.Background(), ref)
 	return svc, err
 }
 
@@ -145,8 +143,8 @@ func (l *ServiceLsCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	var svcs []api.Service
-	if err := cl.Do(context.Background(), http.MethodGet, "/v1/services", nil, &svcs); err != nil {
+	svcs, err := cl.Services(context.Background())
+	if err != nil {
 		return err
 	}
 	svcs = slices.DeleteFunc(svcs, func(s api.Service) bool { return !filter.match(s) })
@@ -200,7 +198,7 @@ func (r *ServiceRmCmd) Run(g *Globals) error {
 	}
 	var errs []error
 	for _, ref := range r.Services {
-		if err := cl.Do(context.Background(), http.MethodDelete, "/v1/services/"+url.PathEscape(ref), nil, nil); err != nil {
+		if err := cl.ServiceRemove(context.Background(), ref); err != nil {
 			errs = append(errs, fmt.Errorf("remove service %q: %w", ref, err))
 			continue
 		}
@@ -265,8 +263,8 @@ func (h *ServiceHistoryCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	var revs []types.Revision
-	if err := cl.Do(context.Background(), http.MethodGet, "/v1/services/"+url.PathEscape(svc.ID)+"/history", nil, &revs); err != nil {
+	revs, err := cl.ServiceHistory(context.Background(), svc.ID)
+	if err != nil {
 		return err
 	}
 	return historyTable.print(g.Out, h.ListFlags, historyRows(svc.Spec, revs, nowFunc()))
@@ -277,6 +275,25 @@ type ServiceLogsCmd struct {
 	Follow bool   `short:"f" help:"Keep streaming new lines."`
 	Tail   string `short:"n" default:"all" help:"Lines to show from the end of each task's log, or all."`
 	Target string `arg:"" name:"service|task" help:"Service name/ID, or task ID."`
+}
+
+// open starts the log stream of the service, or else the task, that
+// l.Target names.
+func (l *ServiceLogsCmd) open(ctx context.Context, cl *api.Client, q url.Values) (io.ReadCloser, error) {
+	svc, err := getService(cl, l.Target)
+	if err == nil {
+		return cl.ServiceLogs(ctx, svc.ID, q)
+	}
+	if !api.IsNotFound(err) {
+		return nil, err
+	}
+	t, err := cl.Task(ctx, l.Target)
+	if api.IsNotFound(err) {
+		return nil, fmt.Errorf("no service or task %q: see 'agentctl service ls' and 'agentctl service ps SERVICE'", l.Target)
+	} else if err != nil {
+		return nil, err
+	}
+	return cl.TaskLogs(ctx, t.ID, q)
 }
 
 // Run streams logs until they end, or until Ctrl-C with --follow.
@@ -295,27 +312,9 @@ func (l *ServiceLogsCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	path := ""
-	if svc, err := getService(cl, l.Target); err == nil {
-		path = "/v1/services/" + url.PathEscape(svc.ID) + "/logs"
-	} else if !api.IsNotFound(err) {
-		return err
-	} else {
-		var t api.Task
-		if err := cl.Do(context.Background(), http.MethodGet, "/v1/tasks/"+url.PathEscape(l.Target), nil, &t); err != nil {
-			if api.IsNotFound(err) {
-				return fmt.Errorf("no service or task %q: see 'agentctl service ls' and 'agentctl service ps SERVICE'", l.Target)
-			}
-			return err
-		}
-		path = "/v1/tasks/" + url.PathEscape(t.ID) + "/logs"
-	}
-	if len(q) > 0 {
-		path += "?" + q.Encode()
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	body, err := cl.Stream(ctx, http.MethodGet, path, nil)
+	body, err := l.open(ctx, cl, q)
 	if err != nil {
 		return err
 	}

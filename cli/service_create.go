@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
 
@@ -54,8 +53,8 @@ func (c *ServiceCreateCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	var resp api.ServiceCreateResponse
-	if err := cl.Do(context.Background(), http.MethodPost, "/v1/services", api.ServiceCreateRequest{Spec: spec}, &resp); err != nil {
+	resp, err := cl.ServiceCreate(context.Background(), api.ServiceCreateRequest{Spec: spec})
+	if err != nil {
 		return fmt.Errorf("create service %q: %w", spec.Name, err)
 	}
 	fmt.Fprintln(g.Out, resp.ID)

@@ -4,8 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -171,8 +169,8 @@ func (p *ServicePsCmd) Run(g *Globals) error {
 		if err != nil {
 			return err
 		}
-		var tasks []api.Task
-		if err := cl.Do(context.Background(), http.MethodGet, "/v1/tasks?service="+url.QueryEscape(svc.ID), nil, &tasks); err != nil {
+		tasks, err := cl.Tasks(context.Background(), svc.ID)
+		if err != nil {
 			return fmt.Errorf("tasks of service %q: %w", svc.Spec.Name, err)
 		}
 		rows = append(rows, taskRows(svc.Spec.Name, tasks, filter, nowFunc(), p.NoTrunc)...)

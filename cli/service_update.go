@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/http"
-	"net/url"
 	"reflect"
 	"slices"
 	"strconv"
@@ -65,8 +63,8 @@ func (u *ServiceUpdateCmd) Run(g *Globals, kctx *kong.Context) error {
 		return err
 	}
 	req := api.ServiceUpdateRequest{Spec: spec, Version: svc.Version, Cause: updateCause(kctx.Args, u.Service)}
-	var resp api.ServiceUpdateResponse
-	if err := cl.Do(context.Background(), http.MethodPost, "/v1/services/"+url.PathEscape(svc.ID)+"/update", req, &resp); err != nil {
+	resp, err := cl.ServiceUpdate(context.Background(), svc.ID, req)
+	if err != nil {
 		return fmt.Errorf("update service %q: %w", svc.Spec.Name, err)
 	}
 	fmt.Fprintln(g.Out, svc.Spec.Name)
@@ -300,7 +298,7 @@ func (s *ServiceScaleCmd) Run(g *Globals) error {
 		spec := svcs[i].Spec.Copy()
 		spec.Mode.Replicas = p.Replicas
 		req := api.ServiceUpdateRequest{Spec: spec, Version: svcs[i].Version, Cause: fmt.Sprintf("scale %s=%d", p.Ref, p.Replicas)}
-		if err := cl.Do(context.Background(), http.MethodPost, "/v1/services/"+url.PathEscape(svcs[i].ID)+"/update", req, nil); err != nil {
+		if _, err := cl.ServiceUpdate(context.Background(), svcs[i].ID, req); err != nil {
 			errs = append(errs, fmt.Errorf("scale %s: %w", svcs[i].Spec.Name, err))
 			continue
 		}
@@ -350,9 +348,8 @@ func rollbackService(g *Globals, ref string, rev uint64, detach, quiet bool) err
 	if err != nil {
 		return err
 	}
-	var resp api.ServiceUpdateResponse
-	req := api.ServiceRollbackRequest{ToRevision: rev}
-	if err := cl.Do(context.Background(), http.MethodPost, "/v1/services/"+url.PathEscape(svc.ID)+"/rollback", req, &resp); err != nil {
+	resp, err := cl.ServiceRollback(context.Background(), svc.ID, api.ServiceRollbackRequest{ToRevision: rev})
+	if err != nil {
 		return fmt.Errorf("roll back service %q: %w", svc.Spec.Name, err)
 	}
 	fmt.Fprintln(g.Out, svc.Spec.Name)

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -145,12 +143,11 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // servicePoller reads the service and its tasks from the agent.
 func servicePoller(cl *api.Client, id string) pollFunc {
 	return func(ctx context.Context) (api.Service, []api.Task, error) {
-		var svc api.Service
-		if err := cl.Do(ctx, http.MethodGet, "/v1/services/"+url.PathEscape(id), nil, &svc); err != nil {
+		svc, err := cl.Service(ctx, id)
+		if err != nil {
 			return svc, nil, err
 		}
-		var tasks []api.Task
-		err := cl.Do(ctx, http.MethodGet, "/v1/tasks?service="+url.QueryEscape(id), nil, &tasks)
+		tasks, err := cl.Tasks(ctx, id)
 		return svc, tasks, err
 	}
 }

@@ -150,22 +150,16 @@ func (RealHost) Underlay(advertise string) (Link, error) {
 
 // LocalAgent implements Host.
 func (RealHost) LocalAgent(ctx context.Context, socket string) (api.Info, []api.Member, error) {
-	var info api.Info
 	c, err := api.NewClient("unix://"+socket, nil)
 	if err != nil {
+		return api.Info{}, nil, err
+	}
+	info, err := c.Info(ctx)
+	if err != nil || !info.InCluster {
 		return info, nil, err
 	}
-	if err := c.Do(ctx, http.MethodGet, "/v1/info", nil, &info); err != nil {
-		return info, nil, err
-	}
-	if !info.InCluster {
-		return info, nil, nil
-	}
-	var members []api.Member
-	if err := c.Do(ctx, http.MethodGet, "/v1/members", nil, &members); err != nil {
-		return info, nil, err
-	}
-	return info, members, nil
+	members, err := c.Members(ctx)
+	return info, members, err
 }
 
 // PeerClock implements Host.

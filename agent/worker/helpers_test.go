@@ -35,13 +35,13 @@ type cluster struct {
 
 	mu       sync.Mutex
 	idx      uint64
-	calls    int                 // Report calls, failed ones included
-	accepted map[string][]Update // per task, updates of successful calls, in order
-	failNext int                 // Report calls to fail before accepting again
+	calls    int                           // Report calls, failed ones included
+	accepted map[string][]types.TaskUpdate // per task, updates of successful calls, in order
+	failNext int                           // Report calls to fail before accepting again
 }
 
 func newCluster(t *testing.T) *cluster {
-	return &cluster{t: t, st: store.New(testLogger(t)), accepted: map[string][]Update{}}
+	return &cluster{t: t, st: store.New(testLogger(t)), accepted: map[string][]types.TaskUpdate{}}
 }
 
 // apply commits ops as one raft log entry and returns the command's error.
@@ -99,7 +99,7 @@ func (c *cluster) update(id string, change func(*types.Task)) {
 }
 
 // report is the Config.Report of the tests.
-func (c *cluster) report(ctx context.Context, ups []Update) error {
+func (c *cluster) report(ctx context.Context, ups []types.TaskUpdate) error {
 	c.mu.Lock()
 	c.calls++
 	fail := c.failNext > 0
@@ -147,7 +147,7 @@ func (c *cluster) states(id string) []types.TaskState {
 }
 
 // updates returns the updates accepted for task id, in order.
-func (c *cluster) updates(id string) []Update {
+func (c *cluster) updates(id string) []types.TaskUpdate {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Clone(c.accepted[id])

@@ -296,7 +296,7 @@ func (l *loop) emit(id string, st types.TaskStatus) {
 // enqueue hands st to the reporter, with the task's addresses if they
 // have not been handed over yet.
 func (l *loop) enqueue(id string, st types.TaskStatus) {
-	u := Update{TaskID: id, Status: st}
+	u := types.TaskUpdate{TaskID: id, Status: st}
 	if a, ok := l.addrs[id]; ok {
 		u.Addresses = a
 		delete(l.addrs, id)

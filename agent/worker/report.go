@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // Reporting defaults: how long updates are gathered into one Report call,
@@ -20,7 +22,7 @@ const (
 // queued is an update waiting to be sent; seq orders updates by the time
 // they were enqueued.
 type queued struct {
-	u   Update
+	u   types.TaskUpdate
 	seq uint64
 }
 
@@ -35,7 +37,7 @@ type queued struct {
 // update is dropped only once sent successfully or once its task is gone
 // from the store (alive returns false).
 type reporter struct {
-	send   func(context.Context, []Update) error
+	send   func(context.Context, []types.TaskUpdate) error
 	alive  func(taskID string) bool
 	log    *slog.Logger
 	window time.Duration
@@ -49,7 +51,7 @@ type reporter struct {
 	wake    chan struct{} // one token: "something was enqueued"
 }
 
-func newReporter(send func(context.Context, []Update) error, alive func(string) bool, log *slog.Logger) *reporter {
+func newReporter(send func(context.Context, []types.TaskUpdate) error, alive func(string) bool, log *slog.Logger) *reporter {
 	return &reporter{
 		send: send, alive: alive, log: log,
 		window: DefaultReportWindow, minBO: reportBackoffMin, maxBO: reportBackoffMax,
@@ -60,7 +62,7 @@ func newReporter(send func(context.Context, []Update) error, alive func(string) 
 }
 
 // enqueue queues u, replacing any unsent update for the same task.
-func (r *reporter) enqueue(u Update) {
+func (r *reporter) enqueue(u types.TaskUpdate) {
 	r.mu.Lock()
 	r.seq++
 	if old, ok := r.pending[u.TaskID]; ok && u.Addresses == nil {
@@ -145,8 +147,8 @@ func (r *reporter) putBack(batch []queued) {
 	}
 }
 
-func updates(batch []queued) []Update {
-	out := make([]Update, len(batch))
+func updates(batch []queued) []types.TaskUpdate {
+	out := make([]types.TaskUpdate, len(batch))
 	for i, q := range batch {
 		out[i] = q.u
 	}

@@ -48,7 +48,7 @@ func (c *fakeClock) expire(t *testing.T, want time.Duration) {
 }
 
 type sendCall struct {
-	ups   []Update
+	ups   []types.TaskUpdate
 	reply chan error
 }
 
@@ -63,7 +63,7 @@ type reporterHarness struct {
 
 func newReporterHarness(t *testing.T) *reporterHarness {
 	h := &reporterHarness{clock: newFakeClock(), calls: make(chan sendCall), gone: map[string]bool{}}
-	send := func(ctx context.Context, ups []Update) error {
+	send := func(ctx context.Context, ups []types.TaskUpdate) error {
 		c := sendCall{ups: ups, reply: make(chan error)}
 		select {
 		case h.calls <- c:
@@ -112,8 +112,8 @@ func (h *reporterHarness) next(t *testing.T, err error) []string {
 	}
 }
 
-func up(id string, st types.TaskState) Update {
-	return Update{TaskID: id, Status: types.TaskStatus{State: st}}
+func up(id string, st types.TaskState) types.TaskUpdate {
+	return types.TaskUpdate{TaskID: id, Status: types.TaskStatus{State: st}}
 }
 
 func TestReporterCoalesces(t *testing.T) {

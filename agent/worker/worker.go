@@ -48,18 +48,6 @@ const (
 	EnvService = "SHOAL_SERVICE"
 )
 
-// Update is one observed task status, sent to the leader.
-type Update struct {
-	TaskID string           `json:"TaskID"`
-	Status types.TaskStatus `json:"Status"`
-	// Addresses, when set, are the task's overlay addresses (network name
-	// -> address) from Config.Network, for the leader to record in
-	// Task.Addresses. They ride on the first update of the task after its
-	// network was set up (normally starting) and are never dropped when a
-	// newer status of the task replaces an unsent one.
-	Addresses map[string]string `json:"Addresses,omitempty"`
-}
-
 // TaskNetwork is the network Config.Network set up for one task.
 type TaskNetwork struct {
 	// NetNSPath is the network namespace (a netns file) the container
@@ -87,7 +75,7 @@ type Config struct {
 	// at a time. It may fail (no leader): the worker retries with backoff
 	// and keeps the newest status of each task until a call that carried
 	// it succeeds or the task is gone from the store.
-	Report func(ctx context.Context, ups []Update) error
+	Report func(ctx context.Context, ups []types.TaskUpdate) error
 	// StopDrain is the wait between a task leaving (desired shutdown,
 	// reassigned, deleted) and its stop signal, for load balancers to take
 	// it out first. Default 0.

@@ -353,3 +353,16 @@ type Network struct {
 	// when it is removed.
 	Leases map[string]string `json:"Leases,omitempty"`
 }
+
+// TaskUpdate is one observed task status, sent by a node's worker to the
+// leader (POST /v1/internal/task-status).
+type TaskUpdate struct {
+	TaskID string     `json:"TaskID"`
+	Status TaskStatus `json:"Status"`
+	// Addresses, when set, are the task's overlay addresses (network name
+	// -> address) from the worker's network setup, for the leader to record in
+	// Task.Addresses. They ride on the first update of the task after its
+	// network was set up (normally starting) and are never dropped when a
+	// newer status of the task replaces an unsent one.
+	Addresses map[string]string `json:"Addresses,omitempty"`
+}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/url"
 	"os"
 	"strconv"
 	"sync"
@@ -176,8 +174,8 @@ func (l *Lab) shoalScale(ctx context.Context, image string, replicas int, health
 func pollService(ctx context.Context, c *api.Client, name string, limit time.Duration, done func(int) bool) error {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
-		var tasks []api.Task
-		if err := c.Do(ctx, http.MethodGet, "/v1/tasks?service="+url.QueryEscape(name), nil, &tasks); err != nil {
+		tasks, err := c.Tasks(ctx, name)
+		if err != nil {
 			return fmt.Errorf("bench scale: %w", err)
 		}
 		n := 0
