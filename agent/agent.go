@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/apiserver"
+	"github.com/shoal-org/shoal/internal/fault"
 	"github.com/shoal-org/shoal/internal/hostaddr"
 	"github.com/shoal-org/shoal/lb"
 	"github.com/shoal-org/shoal/membership"
@@ -204,7 +206,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: a.routes(false), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: apiserver.New(a).Handler(false), ReadHeaderTimeout: 10 * time.Second}
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
@@ -273,8 +275,7 @@ func (a *Agent) cluster() (*cluster, error) {
 	return a.cl, nil
 }
 
-var errNotInCluster = &httpError{code: http.StatusConflict,
-	msg: "this agent is not part of a cluster: run `agent init` to start one, or `agent join --token TOKEN PEER` to join one"}
+var errNotInCluster = &fault.Error{Kind: fault.Conflict, Msg: "this agent is not part of a cluster: run `agent init` to start one, or `agent join --token TOKEN PEER` to join one"}
 
 func listenUnix(path string) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {

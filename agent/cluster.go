@@ -15,6 +15,7 @@ import (
 
 	"github.com/shoal-org/shoal/agent/netctl"
 	ctrd "github.com/shoal-org/shoal/agent/runtime"
+	"github.com/shoal-org/shoal/apiserver"
 
 	"github.com/hashicorp/raft"
 
@@ -191,7 +192,7 @@ func (a *Agent) newCluster(parent context.Context) (_ *cluster, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen for the API on port %d: %w", cfg.APIPort, err)
 	}
-	cl.apiSrv = &http.Server{Handler: a.routes(true), TLSConfig: cl.serverTLS, ReadHeaderTimeout: 10 * time.Second}
+	cl.apiSrv = &http.Server{Handler: apiserver.New(a).Handler(true), TLSConfig: cl.serverTLS, ReadHeaderTimeout: 10 * time.Second}
 	cl.wg.Add(1)
 	go func() {
 		defer cl.wg.Done()

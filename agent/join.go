@@ -12,6 +12,7 @@ import (
 
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/api/types"
+	"github.com/shoal-org/shoal/internal/fault"
 	"github.com/shoal-org/shoal/membership"
 	"github.com/shoal-org/shoal/pki"
 )
@@ -19,35 +20,31 @@ import (
 // handleJoin runs on the joining agent (local socket only): it proves the
 // token to a member, receives its credentials and joins gossip and raft.
 // Nothing is written to the data dir unless the member admits it.
-func (a *Agent) handleJoin(w http.ResponseWriter, r *http.Request) error {
-	var req api.JoinRequest
-	if err := readJSON(r, &req); err != nil {
-		return err
-	}
+func (a *Agent) ClusterJoin(ctx context.Context, req api.JoinRequest) (api.JoinResponse, error) {
 	tok, err := pki.ParseToken(req.Token)
 	if err != nil {
-		return badRequest("%v", err)
+		return api.JoinResponse{}, fault.Invalidf("%v", err)
 	}
 	peer, err := normalizePeer(req.Peer)
 	if err != nil {
-		return err
+		return api.JoinResponse{}, err
 	}
 	done, err := a.beginMembershipChange(false)
 	if err != nil {
-		return err
+		return api.JoinResponse{}, err
 	}
 	defer done()
-	if err := a.joinCluster(r.Context(), tok, peer); err != nil {
-		return err
+	if err := a.joinCluster(ctx, tok, peer); err != nil {
+		return api.JoinResponse{}, err
 	}
 	id := a.ident()
-	return writeJSON(w, http.StatusOK, api.JoinResponse{ClusterID: id.ClusterID, NodeID: id.NodeID})
+	return api.JoinResponse{ClusterID: id.ClusterID, NodeID: id.NodeID}, nil
 }
 
 func normalizePeer(p string) (string, error) {
 	p = strings.TrimSpace(p)
 	if p == "" {
-		return "", badRequest("missing peer: name a cluster member as HOST or HOST:PORT (API port, default %d)", api.DefaultAPIPort)
+		return "", fault.Invalidf("missing peer: name a cluster member as HOST or HOST:PORT (API port, default %d)", api.DefaultAPIPort)
 	}
 	for _, scheme := range []string{"tcp://", "https://"} {
 		p = strings.TrimSuffix(strings.TrimPrefix(p, scheme), "/")
@@ -57,10 +54,10 @@ func normalizePeer(p string) (string, error) {
 		host, port = strings.Trim(p, "[]"), strconv.Itoa(api.DefaultAPIPort)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return "", badRequest("peer %q: port %q is not a number from 1 to 65535 (the API port, default %d)", p, port, api.DefaultAPIPort)
+		return "", fault.Invalidf("peer %q: port %q is not a number from 1 to 65535 (the API port, default %d)", p, port, api.DefaultAPIPort)
 	}
 	if host == "" || strings.ContainsAny(host, "/@?# ") {
-		return "", badRequest("peer %q: expected HOST or HOST:PORT of a cluster member (API port, default %d)", p, api.DefaultAPIPort)
+		return "", fault.Invalidf("peer %q: expected HOST or HOST:PORT of a cluster member (API port, default %d)", p, api.DefaultAPIPort)
 	}
 	return net.JoinHostPort(host, port), nil
 }
@@ -130,51 +127,47 @@ func joinError(peer string, err error) error {
 	var wrong *api.WrongServerError
 	switch {
 	case errors.As(err, &mismatch):
-		return badRequest("join refused: %v", mismatch)
+		return fault.Invalidf("join refused: %v", mismatch)
 	case errors.As(err, &se) && se.Code == http.StatusForbidden:
-		return &httpError{code: http.StatusForbidden, msg: "join refused by " + peer + ": " + se.Message}
+		return &fault.Error{Kind: fault.Forbidden, Msg: "join refused by " + peer + ": " + se.Message}
 	case errors.As(err, &se):
-		return &httpError{code: se.Code, msg: "join via " + peer + ": " + se.Message}
+		return &fault.Error{Kind: fault.KindOfStatus(se.Code), Msg: "join via " + peer + ": " + se.Message}
 	case errors.As(err, &wrong):
-		return &httpError{code: http.StatusBadGateway, msg: "join via " + peer + ": " + wrong.Error()}
+		return &fault.Error{Kind: fault.Upstream, Msg: "join via " + peer + ": " + wrong.Error()}
 	}
-	return &httpError{code: http.StatusBadGateway, msg: fmt.Sprintf("join via %s: %v (is an agent of the cluster listening there?)", peer, err)}
+	return &fault.Error{Kind: fault.Upstream, Msg: fmt.Sprintf("join via %s: %v (is an agent of the cluster listening there?)", peer, err)}
 }
 
 // handleAdmit runs on any member: it checks the join secret and signs the
 // new node's certificate. The new node appears in the nodes table once the
 // leader sees it in gossip.
-func (a *Agent) handleAdmit(w http.ResponseWriter, r *http.Request) error {
+func (a *Agent) Admit(ctx context.Context, req api.AdmitRequest) (api.AdmitResponse, error) {
 	cl, err := a.cluster()
 	if err != nil {
-		return err
-	}
-	var req api.AdmitRequest
-	if err := readJSON(r, &req); err != nil {
-		return err
+		return api.AdmitResponse{}, err
 	}
 	c := cl.store.View().Cluster()
 	if c == nil {
-		return &httpError{code: http.StatusServiceUnavailable, msg: "this member has no copy of the cluster record yet; try another member"}
+		return api.AdmitResponse{}, &fault.Error{Kind: fault.Unavailable, Msg: "this member has no copy of the cluster record yet; try another member"}
 	}
 	if !(pki.Token{Secret: c.JoinSecret}).SecretMatches(req.Secret) {
-		return &httpError{code: http.StatusForbidden, msg: "the join token's secret is not this cluster's current one " +
+		return api.AdmitResponse{}, &fault.Error{Kind: fault.Forbidden, Msg: "the join token's secret is not this cluster's current one " +
 			"(it may have been rotated): get the current token with `agent join-token` on a member"}
 	}
 	if n := cl.store.View().Node(req.NodeID); n != nil && n.Status == types.NodeReady {
-		return &httpError{code: http.StatusConflict, msg: fmt.Sprintf("node ID %s is already an active member", req.NodeID)}
+		return api.AdmitResponse{}, &fault.Error{Kind: fault.Conflict, Msg: fmt.Sprintf("node ID %s is already an active member", req.NodeID)}
 	}
 	ip := net.ParseIP(req.Addr)
 	if ip == nil {
-		return badRequest("joining node's address %q is not an IP: start its agent with --advertise", req.Addr)
+		return api.AdmitResponse{}, fault.Invalidf("joining node's address %q is not an IP: start its agent with --advertise", req.Addr)
 	}
 	ca, err := pki.LoadCA(c.CACertPEM, c.CAKeyPEM)
 	if err != nil {
-		return fmt.Errorf("load cluster CA: %w", err)
+		return api.AdmitResponse{}, fmt.Errorf("load cluster CA: %w", err)
 	}
 	cert, err := ca.SignCSR(req.CSR, req.NodeID, []net.IP{ip})
 	if err != nil {
-		return badRequest("certificate request: %v", err)
+		return api.AdmitResponse{}, fault.Invalidf("certificate request: %v", err)
 	}
 	var peers []string
 	for _, m := range cl.ml.Members() {
@@ -183,15 +176,15 @@ func (a *Agent) handleAdmit(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	a.log.Info("admitting node", "node", req.NodeID, "name", req.Hostname, "addr", req.Addr)
-	return writeJSON(w, http.StatusOK, api.AdmitResponse{ClusterID: c.ID, CACert: c.CACertPEM, Cert: cert,
-		GossipKey: c.GossipKey, Peers: peers, Generation: cl.guard.Generation().String()})
+	return api.AdmitResponse{ClusterID: c.ID, CACert: c.CACertPEM, Cert: cert,
+		GossipKey: c.GossipKey, Peers: peers, Generation: cl.guard.Generation().String()}, nil
 }
 
 // handleLeave takes this agent out of the cluster for good: out of raft
 // first (so the voters keep a majority), then out of gossip with a leave
 // message (so it shows as Down/left rather than failed), then its cluster
 // files are removed.
-func (a *Agent) handleLeave(w http.ResponseWriter, r *http.Request) error {
+func (a *Agent) ClusterLeave(ctx context.Context) error {
 	done, err := a.beginMembershipChange(true)
 	if err != nil {
 		return err
@@ -202,7 +195,7 @@ func (a *Agent) handleLeave(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if len(cl.ml.Members()) > 1 {
-		if err := cl.leaveRaft(r.Context()); err != nil {
+		if err := cl.leaveRaft(ctx); err != nil {
 			return err
 		}
 	}
@@ -213,7 +206,7 @@ func (a *Agent) handleLeave(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("left the cluster, but cleaning the data dir failed: %w", err)
 	}
 	a.log.Info("left the cluster")
-	return writeJSON(w, http.StatusOK, struct{}{})
+	return nil
 }
 
 func (cl *cluster) leaveRaft(ctx context.Context) error {
@@ -231,17 +224,13 @@ func (cl *cluster) leaveRaft(ctx context.Context) error {
 	return nil
 }
 
-func (a *Agent) handleRemovePeer(w http.ResponseWriter, r *http.Request) error {
+func (a *Agent) RemovePeer(ctx context.Context, req api.LeaveRequest) error {
 	cl, err := a.cluster()
 	if err != nil {
 		return err
 	}
-	var req api.LeaveRequest
-	if err := readJSON(r, &req); err != nil {
+	if err := cl.removePeer(ctx, req.NodeID); err != nil {
 		return err
 	}
-	if err := cl.removePeer(r.Context(), req.NodeID); err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, struct{}{})
+	return nil
 }

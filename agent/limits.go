@@ -1,10 +1,11 @@
 package agent
 
 import (
-	"net/http"
+	"context"
 
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/api/types"
+	"github.com/shoal-org/shoal/internal/fault"
 	"github.com/shoal-org/shoal/spec"
 	"github.com/shoal-org/shoal/store"
 )
@@ -31,40 +32,36 @@ func limitRows(c *types.Cluster) []api.Limit {
 
 // handleLimits answers the cluster's limits: the defaults with its
 // overrides applied.
-func (a *Agent) handleLimits(w http.ResponseWriter, r *http.Request) error {
+func (a *Agent) Limits(ctx context.Context) ([]api.Limit, error) {
 	cl, err := a.cluster()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	cl.syncRead(r.Context())
-	return writeJSON(w, http.StatusOK, limitRows(cl.store.View().Cluster()))
+	cl.syncRead(ctx)
+	return limitRows(cl.store.View().Cluster()), nil
 }
 
 // handleLimitsUpdate stores new overrides in the cluster record; bad keys
 // or values change nothing.
-func (a *Agent) handleLimitsUpdate(w http.ResponseWriter, r *http.Request) error {
+func (a *Agent) UpdateLimits(ctx context.Context, req api.LimitsUpdate) ([]api.Limit, error) {
 	cl, err := a.cluster()
 	if err != nil {
-		return err
-	}
-	var req api.LimitsUpdate
-	if err := readJSON(r, &req); err != nil {
-		return err
+		return nil, err
 	}
 	c := cl.store.View().Cluster()
 	if c == nil {
-		return &httpError{code: http.StatusServiceUnavailable, msg: "the cluster record is missing on the leader; retry in a moment"}
+		return nil, &fault.Error{Kind: fault.Unavailable, Msg: "the cluster record is missing on the leader; retry in a moment"}
 	}
 	cp := c.Copy()
 	next, err := nextOverrides(cp.Limits, req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cp.Limits = next
-	if _, err := cl.apply(r.Context(), store.Command{Ops: []store.Op{{Kind: store.OpPut, Table: store.TableCluster, Cluster: cp, IfVersion: c.Version}}}); err != nil {
-		return err
+	if _, err := cl.apply(ctx, store.Command{Ops: []store.Op{{Kind: store.OpPut, Table: store.TableCluster, Cluster: cp, IfVersion: c.Version}}}); err != nil {
+		return nil, err
 	}
-	return writeJSON(w, http.StatusOK, limitRows(cp))
+	return limitRows(cp), nil
 }
 
 // nextOverrides applies req to the overrides cur (a copy it may change).
@@ -77,13 +74,13 @@ func nextOverrides(cur map[string]int64, req api.LimitsUpdate) (map[string]int64
 	}
 	for _, k := range req.Reset {
 		if _, ok := spec.DefaultLimits().Get(k); !ok {
-			return nil, badRequest("--reset %q: not a limit (see `agentctl cluster limits`)", k)
+			return nil, fault.Invalidf("--reset %q: not a limit (see `agentctl cluster limits`)", k)
 		}
 		delete(cur, k)
 	}
 	for k, v := range req.Set {
 		if contains(req.Reset, k) {
-			return nil, badRequest("limit %q is both set and reset: give one of them", k)
+			return nil, fault.Invalidf("limit %q is both set and reset: give one of them", k)
 		}
 		cur[k] = v
 	}

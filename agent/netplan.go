@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/shoal-org/shoal/api/types"
+	"github.com/shoal-org/shoal/internal/fault"
 	"github.com/shoal-org/shoal/overlay"
 	"github.com/shoal-org/shoal/store"
 )
@@ -94,10 +95,10 @@ func serviceNetworks(spec types.ServiceSpec, v *store.View) ([]*types.Network, e
 	for _, name := range names {
 		n := v.NetworkByName(name)
 		if n == nil {
-			return nil, badRequest("network %q not found: see `agentctl network ls`, or create it with `agentctl network create %s`", name, name)
+			return nil, fault.Invalidf("network %q not found: see `agentctl network ls`, or create it with `agentctl network create %s`", name, name)
 		}
 		if slices.ContainsFunc(out, func(o *types.Network) bool { return o.Name == name }) {
-			return nil, badRequest("network %q is named twice", name)
+			return nil, fault.Invalidf("network %q is named twice", name)
 		}
 		out = append(out, n)
 	}
@@ -128,7 +129,7 @@ func allocVIPs(nets []*types.Network, old map[string]string, mode string, used m
 		for ; block.Contains(a) && used[n.Name+"/"+a.String()]; a = a.Next() {
 		}
 		if !block.Contains(a) || !block.Contains(a.Next()) {
-			return nil, &httpError{code: 409, msg: fmt.Sprintf(
+			return nil, &fault.Error{Kind: fault.Conflict, Msg: fmt.Sprintf(
 				"network %q has no free VIP in %s: remove a service from it, or use another network", n.Name, block)}
 		}
 		out[n.Name] = a.String()
@@ -161,7 +162,7 @@ func newNetworkRange(nets []*types.Network) (netip.Prefix, error) {
 	}
 	p, err := overlay.FreeBlock(netip.MustParsePrefix(networkPool), 24, taken)
 	if err != nil {
-		return p, badRequest("no free /24 left in %s for a new network: pass --subnet", networkPool)
+		return p, fault.Invalidf("no free /24 left in %s for a new network: pass --subnet", networkPool)
 	}
 	return p, nil
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/shoal-org/shoal/api/types"
+	"github.com/shoal-org/shoal/internal/fault"
 )
 
 func TestPlanLeasesKeepsAndFrees(t *testing.T) {
@@ -65,8 +66,8 @@ func TestAllocVIPs(t *testing.T) {
 		full[fmt.Sprintf("b/10.241.0.%d", i)] = true
 	}
 	_, err = allocVIPs([]*types.Network{b}, nil, "vip", full)
-	var he *httpError
-	if !errors.As(err, &he) || he.code != 409 {
+	var he *fault.Error
+	if !errors.As(err, &he) || he.Kind != fault.Conflict {
 		t.Errorf("full VIP block: err = %v, want a 409", err)
 	}
 }

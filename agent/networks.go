@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/api/types"
+	"github.com/shoal-org/shoal/internal/fault"
 	"github.com/shoal-org/shoal/internal/idgen"
 	"github.com/shoal-org/shoal/spec"
 	"github.com/shoal-org/shoal/store"
@@ -113,80 +113,76 @@ func (cl *cluster) commitService(ctx context.Context, build func(v *store.View) 
 	return err
 }
 
-func (a *Agent) handleNetworkCreate(w http.ResponseWriter, r *http.Request) error {
+func (a *Agent) NetworkCreate(ctx context.Context, req api.NetworkCreateRequest) (api.NetworkCreateResponse, error) {
 	cl, err := a.cluster()
 	if err != nil {
-		return err
-	}
-	var req api.NetworkCreateRequest
-	if err := readJSON(r, &req); err != nil {
-		return err
+		return api.NetworkCreateResponse{}, err
 	}
 	v := cl.store.View()
 	subnet, err := admitNetwork(v, req)
 	if err != nil {
-		return err
+		return api.NetworkCreateResponse{}, err
 	}
 	nets := v.Networks()
 	n := &types.Network{ID: idgen.New(), Name: req.Name, Subnet: subnet.String(), VNI: nextVNI(nets), Labels: req.Labels}
 	if leased, _ := planLeases([]*types.Network{n}, v.Nodes()); len(leased) == 1 {
 		n.Leases = leased[0].Leases
 	}
-	if _, err := cl.apply(r.Context(), store.Command{Ops: []store.Op{{Kind: store.OpCreate, Table: store.TableNetworks, Network: n}}}); err != nil {
-		return err
+	if _, err := cl.apply(ctx, store.Command{Ops: []store.Op{{Kind: store.OpCreate, Table: store.TableNetworks, Network: n}}}); err != nil {
+		return api.NetworkCreateResponse{}, err
 	}
-	return writeJSON(w, http.StatusCreated, api.NetworkCreateResponse{ID: n.ID})
+	return api.NetworkCreateResponse{ID: n.ID}, nil
 }
 
-func (a *Agent) handleNetworkList(w http.ResponseWriter, r *http.Request) error {
+func (a *Agent) Networks(ctx context.Context) ([]*types.Network, error) {
 	cl, err := a.cluster()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	cl.syncRead(r.Context())
+	cl.syncRead(ctx)
 	nets := cl.store.View().Networks()
 	if nets == nil {
 		nets = []*types.Network{}
 	}
-	return writeJSON(w, http.StatusOK, nets)
+	return nets, nil
 }
 
-func (a *Agent) handleNetworkInspect(w http.ResponseWriter, r *http.Request) error {
+func (a *Agent) Network(ctx context.Context, ref string) (*types.Network, error) {
 	cl, err := a.cluster()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	cl.syncRead(r.Context())
-	n, err := cl.store.View().FindNetwork(r.PathValue("ref"))
+	cl.syncRead(ctx)
+	n, err := cl.store.View().FindNetwork(ref)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return writeJSON(w, http.StatusOK, n)
+	return n, nil
 }
 
-func (a *Agent) handleNetworkRemove(w http.ResponseWriter, r *http.Request) error {
+func (a *Agent) NetworkRemove(ctx context.Context, ref string) error {
 	cl, err := a.cluster()
 	if err != nil {
 		return err
 	}
 	v := cl.store.View()
-	n, err := v.FindNetwork(r.PathValue("ref"))
+	n, err := v.FindNetwork(ref)
 	if err != nil {
 		return err
 	}
 	if n.Default {
-		return badRequest("network %q is the default network and cannot be removed", n.Name)
+		return fault.Invalidf("network %q is the default network and cannot be removed", n.Name)
 	}
 	for _, s := range v.Services() {
 		if _, ok := s.VIPs[n.Name]; ok || contains(s.Spec.Task.Networks, n.Name) {
-			return &httpError{code: http.StatusConflict, msg: fmt.Sprintf(
+			return &fault.Error{Kind: fault.Conflict, Msg: fmt.Sprintf(
 				"network %q is in use by service %q: remove the service or update it with --network-rm %s first", n.Name, s.Spec.Name, n.Name)}
 		}
 	}
-	if _, err := cl.apply(r.Context(), store.Command{Ops: []store.Op{{Kind: store.OpDelete, Table: store.TableNetworks, ID: n.ID, IfVersion: n.Version}}}); err != nil {
+	if _, err := cl.apply(ctx, store.Command{Ops: []store.Op{{Kind: store.OpDelete, Table: store.TableNetworks, ID: n.ID, IfVersion: n.Version}}}); err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, struct{}{})
+	return nil
 }
 
 // admitNetwork checks a network create request against the front door's
@@ -198,7 +194,7 @@ func admitNetwork(v *store.View, req api.NetworkCreateRequest) (netip.Prefix, er
 	}
 	for _, n := range v.Networks() {
 		if strings.EqualFold(n.Name, req.Name) {
-			return netip.Prefix{}, &httpError{code: http.StatusConflict, msg: fmt.Sprintf(
+			return netip.Prefix{}, &fault.Error{Kind: fault.Conflict, Msg: fmt.Sprintf(
 				"network %q already exists (as %q; names differ in more than case): pick another name", req.Name, n.Name)}
 		}
 	}

@@ -12,14 +12,14 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/internal/fault"
 	"github.com/shoal-org/shoal/membership"
 	"github.com/shoal-org/shoal/store"
 )
 
 // errNoLeader is what a write gets when this agent cannot reach a leader.
-var errNoLeader = &httpError{code: http.StatusServiceUnavailable,
-	msg: "no leader reachable: this agent cannot reach a majority of the raft voters, so it cannot accept writes " +
-		"(reads still work). Check the network between the agents; if the majority is gone for good, run `agent recover` on a survivor"}
+var errNoLeader = &fault.Error{Kind: fault.Unavailable, Msg: "no leader reachable: this agent cannot reach a majority of the raft voters, so it cannot accept writes " +
+	"(reads still work). Check the network between the agents; if the majority is gone for good, run `agent recover` on a survivor"}
 
 // apply commits cmd through raft. Only the leader may call it.
 func (cl *cluster) apply(ctx context.Context, cmd store.Command) (uint64, error) {
@@ -43,6 +43,33 @@ func (cl *cluster) apply(ctx context.Context, cmd store.Command) (uint64, error)
 		return 0, fmt.Errorf("raft apply: unexpected response %T", f.Response())
 	}
 	return res.Index, res.Err
+}
+
+// Leader implements apiserver.Leadership: whether this agent leads, and
+// if not, where the leader's API is and how to reach it.
+func (a *Agent) Leader() (self bool, id, base string, rt http.RoundTripper, err error) {
+	cl, err := a.cluster()
+	if err != nil {
+		return false, "", "", nil, err
+	}
+	if cl.isLeader() {
+		return true, cl.id.NodeID, "", nil, nil
+	}
+	_, lid := cl.raft.LeaderWithID()
+	if base, err = cl.leaderBase(); err != nil {
+		return false, "", "", nil, err
+	}
+	return false, string(lid), base, cl.peerHTTP.Transport, nil
+}
+
+// LeaderID implements apiserver.Leadership.
+func (a *Agent) LeaderID() string {
+	cl, err := a.cluster()
+	if err != nil {
+		return ""
+	}
+	_, id := cl.raft.LeaderWithID()
+	return string(id)
 }
 
 // isLeader reports whether this agent leads right now.
@@ -87,7 +114,7 @@ func (cl *cluster) syncRead(ctx context.Context) (stale bool) {
 	cancel()
 	stale = cl.syncReadNow(ctx) || err != nil
 	if stale {
-		markStale(ctx)
+		fault.MarkStale(ctx)
 	}
 	return stale
 }
@@ -157,7 +184,7 @@ func (cl *cluster) removePeer(ctx context.Context, id string) error {
 			}
 		}
 		if !promoted {
-			return &httpError{code: http.StatusConflict, msg: "this node is the only raft voter and no other live node can take over: " +
+			return &fault.Error{Kind: fault.Conflict, Msg: "this node is the only raft voter and no other live node can take over: " +
 				"start or join another agent first, or stop this one instead of leaving"}
 		}
 	}

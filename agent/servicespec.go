@@ -2,11 +2,11 @@ package agent
 
 import (
 	"errors"
-	"net/http"
 	"reflect"
 	"time"
 
 	"github.com/shoal-org/shoal/api/types"
+	"github.com/shoal-org/shoal/internal/fault"
 	"github.com/shoal-org/shoal/rollout"
 	"github.com/shoal-org/shoal/spec"
 	"github.com/shoal-org/shoal/store"
@@ -47,11 +47,11 @@ func clusterLimits(v *store.View) spec.Limits {
 func specError(err error) error {
 	var e *spec.Error
 	if errors.As(err, &e) {
-		code := http.StatusBadRequest
+		kind := fault.Invalid
 		if e.Conflict {
-			code = http.StatusConflict
+			kind = fault.Conflict
 		}
-		return &httpError{code: code, msg: e.Error()}
+		return &fault.Error{Kind: kind, Msg: e.Error()}
 	}
 	return err
 }
@@ -109,6 +109,6 @@ func revisionSpec(svc *types.Service, n uint64) (types.ServiceSpec, error) {
 	for _, r := range svc.Revisions {
 		have = append(have, r.Number)
 	}
-	return types.ServiceSpec{}, badRequest("service %q has no revision %d (kept: %v; see `agentctl service history %s`)",
+	return types.ServiceSpec{}, fault.Invalidf("service %q has no revision %d (kept: %v; see `agentctl service history %s`)",
 		svc.Spec.Name, n, have, svc.Spec.Name)
 }

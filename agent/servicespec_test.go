@@ -1,16 +1,18 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/api/types"
+	"github.com/shoal-org/shoal/apiserver"
+	"github.com/shoal-org/shoal/internal/fault"
 )
 
 func u64(v uint64) *uint64 { return &v }
@@ -110,25 +112,22 @@ func TestSpecFrontDoor(t *testing.T) {
 
 // TestClusterLimits: overrides are stored in the cluster record and the
 // front door applies them at once; a bad override changes nothing.
-// (The handlers are called directly until server.go routes them.)
 func TestClusterLimits(t *testing.T) {
 	a := formCluster(t, "lim1")[0]
 	put := func(body string) (int, []api.Limit) {
 		t.Helper()
-		rec := httptest.NewRecorder()
-		req := httptest.NewRequest(http.MethodPut, "/v1/cluster/limits", strings.NewReader(body))
-		if err := a.a.handleLimitsUpdate(rec, req); err != nil {
-			var he *httpError
-			if !errors.As(err, &he) {
-				t.Fatalf("PUT %s: %v", body, err)
-			}
-			return he.code, nil
-		}
-		var rows []api.Limit
-		if err := json.NewDecoder(rec.Body).Decode(&rows); err != nil {
+		var upd api.LimitsUpdate
+		if err := json.Unmarshal([]byte(body), &upd); err != nil {
 			t.Fatal(err)
 		}
-		return rec.Code, rows
+		rows, err := a.a.UpdateLimits(context.Background(), upd)
+		if err != nil {
+			if _, ok := fault.As(err); !ok {
+				t.Fatalf("PUT %s: %v", body, err)
+			}
+			return apiserver.StatusOf(err), nil
+		}
+		return http.StatusOK, rows
 	}
 	value := func(rows []api.Limit, key string) int64 {
 		for _, r := range rows {

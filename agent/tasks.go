@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -93,17 +92,13 @@ func (cl *cluster) applyTaskUpdates(ctx context.Context, ups []types.TaskUpdate)
 	return err
 }
 
-func (a *Agent) handleTaskStatus(w http.ResponseWriter, r *http.Request) error {
+func (a *Agent) ReportTaskStatus(ctx context.Context, ups []types.TaskUpdate) error {
 	cl, err := a.cluster()
 	if err != nil {
 		return err
 	}
-	var ups []types.TaskUpdate
-	if err := readJSON(r, &ups); err != nil {
+	if err := cl.applyTaskUpdates(ctx, ups); err != nil {
 		return err
 	}
-	if err := cl.applyTaskUpdates(r.Context(), ups); err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, struct{}{})
+	return nil
 }

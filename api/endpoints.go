@@ -136,8 +136,8 @@ func (c *Client) ServiceHistory(ctx context.Context, id string) ([]types.Revisio
 }
 
 // ServiceLogs is GET /v1/services/{id}/logs; the caller closes the stream.
-func (c *Client) ServiceLogs(ctx context.Context, id string, q url.Values) (io.ReadCloser, error) {
-	return c.Stream(ctx, http.MethodGet, withQuery("/v1/services/"+esc(id)+"/logs", q), nil)
+func (c *Client) ServiceLogs(ctx context.Context, id string, o LogOptions) (io.ReadCloser, error) {
+	return c.Stream(ctx, http.MethodGet, withQuery("/v1/services/"+esc(id)+"/logs", o.Values()), nil)
 }
 
 // Tasks is GET /v1/tasks; service, when not "", keeps that service's tasks.
@@ -151,8 +151,8 @@ func (c *Client) Task(ctx context.Context, ref string) (Task, error) {
 }
 
 // TaskLogs is GET /v1/tasks/{id}/logs; the caller closes the stream.
-func (c *Client) TaskLogs(ctx context.Context, id string, q url.Values) (io.ReadCloser, error) {
-	return c.Stream(ctx, http.MethodGet, withQuery("/v1/tasks/"+esc(id)+"/logs", q), nil)
+func (c *Client) TaskLogs(ctx context.Context, id string, o LogOptions) (io.ReadCloser, error) {
+	return c.Stream(ctx, http.MethodGet, withQuery("/v1/tasks/"+esc(id)+"/logs", o.Values()), nil)
 }
 
 // Networks is GET /v1/networks.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
 )
@@ -25,7 +24,7 @@ func TestEndpointRoutes(t *testing.T) {
 	defer srv.Close()
 	c := NewHTTPClient(srv.URL, srv.Client())
 	ctx := context.Background()
-	tail := url.Values{"tail": {"5"}, "follow": {""}}
+	tail := LogOptions{Tail: 5}
 	cases := []struct {
 		want string
 		call func() error
@@ -56,7 +55,11 @@ func TestEndpointRoutes(t *testing.T) {
 		{"GET /v1/tasks?service=s1", func() error { _, err := c.Tasks(ctx, "s1"); return err }},
 		{"GET /v1/tasks", func() error { _, err := c.Tasks(ctx, ""); return err }},
 		{"GET /v1/tasks/t1", func() error { _, err := c.Task(ctx, "t1"); return err }},
-		{"GET /v1/tasks/t1/logs", func() error { b, err := c.TaskLogs(ctx, "t1", nil); closeIf(b); return err }},
+		{"GET /v1/tasks/t1/logs?follow=true&tail=all", func() error {
+			b, err := c.TaskLogs(ctx, "t1", LogOptions{Tail: -1, Follow: true})
+			closeIf(b)
+			return err
+		}},
 		{"GET /v1/networks", func() error { _, err := c.Networks(ctx); return err }},
 		{"GET /v1/networks/back", func() error { _, err := c.Network(ctx, "back"); return err }},
 		{"POST /v1/networks", func() error { _, err := c.NetworkCreate(ctx, NetworkCreateRequest{}); return err }},

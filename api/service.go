@@ -1,6 +1,9 @@
 package api
 
 import (
+	"net/url"
+	"strconv"
+
 	"github.com/shoal-org/shoal/api/types"
 )
 
@@ -95,4 +98,27 @@ type NetworkCreateRequest struct {
 // NetworkCreateResponse names the new network.
 type NetworkCreateResponse struct {
 	ID string `json:"ID"`
+}
+
+// LogOptions select the lines of GET /v1/services/{ref}/logs and
+// /v1/tasks/{ref}/logs.
+type LogOptions struct {
+	Tail   int  // the last Tail lines of each task; -1 for all
+	Follow bool // keep streaming until the client goes away
+	Local  bool // only this node's log of a task (an agent asking another)
+}
+
+// Values is o as the query of a log request.
+func (o LogOptions) Values() url.Values {
+	q := url.Values{"tail": {strconv.Itoa(o.Tail)}}
+	if o.Tail < 0 {
+		q.Set("tail", "all")
+	}
+	if o.Follow {
+		q.Set("follow", "true")
+	}
+	if o.Local {
+		q.Set("local", "true")
+	}
+	return q
 }

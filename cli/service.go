@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
+	"math"
 	"os"
 	"os/signal"
 	"reflect"
@@ -279,10 +279,10 @@ type ServiceLogsCmd struct {
 
 // open starts the log stream of the service, or else the task, that
 // l.Target names.
-func (l *ServiceLogsCmd) open(ctx context.Context, cl *api.Client, q url.Values) (io.ReadCloser, error) {
+func (l *ServiceLogsCmd) open(ctx context.Context, cl *api.Client, opts api.LogOptions) (io.ReadCloser, error) {
 	svc, err := getService(cl, l.Target)
 	if err == nil {
-		return cl.ServiceLogs(ctx, svc.ID, q)
+		return cl.ServiceLogs(ctx, svc.ID, opts)
 	}
 	if !api.IsNotFound(err) {
 		return nil, err
@@ -293,20 +293,18 @@ func (l *ServiceLogsCmd) open(ctx context.Context, cl *api.Client, q url.Values)
 	} else if err != nil {
 		return nil, err
 	}
-	return cl.TaskLogs(ctx, t.ID, q)
+	return cl.TaskLogs(ctx, t.ID, opts)
 }
 
 // Run streams logs until they end, or until Ctrl-C with --follow.
 func (l *ServiceLogsCmd) Run(g *Globals) error {
-	q := url.Values{}
+	opts := api.LogOptions{Tail: -1, Follow: l.Follow}
 	if l.Tail != "all" {
-		if _, err := parseCount("tail", l.Tail); err != nil {
+		n, err := parseCount("tail", l.Tail)
+		if err != nil || n > math.MaxInt32 {
 			return flagErr("tail", l.Tail, "use a number of lines, or all")
 		}
-		q.Set("tail", l.Tail)
-	}
-	if l.Follow {
-		q.Set("follow", "true")
+		opts.Tail = int(n)
 	}
 	cl, err := g.Client()
 	if err != nil {
@@ -314,7 +312,7 @@ func (l *ServiceLogsCmd) Run(g *Globals) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	body, err := l.open(ctx, cl, q)
+	body, err := l.open(ctx, cl, opts)
 	if err != nil {
 		return err
 	}

@@ -1,13 +1,13 @@
-package agent
+package apiserver
 
 import (
 	"encoding/json"
 	"errors"
-	"net/http"
 	"testing"
 
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/api/types"
+	"github.com/shoal-org/shoal/internal/fault"
 )
 
 // requestTypes are the bodies the API decodes with readJSON, by the index
@@ -43,8 +43,8 @@ func FuzzDecodeRequest(f *testing.F) {
 		v := requestTypes[int(kind)%len(requestTypes)]()
 		err := decodeJSON(body, v)
 		if err != nil {
-			var he *httpError
-			if !errors.As(err, &he) || he.code != http.StatusBadRequest || he.msg == "" {
+			var he *fault.Error
+			if !errors.As(err, &he) || he.Kind != fault.Invalid || he.Msg == "" {
 				t.Fatalf("decodeJSON(%q) = %v: want a 400 with a message", body, err)
 			}
 			return

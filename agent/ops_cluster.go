@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"strconv"
 	"time"
 
@@ -12,15 +11,23 @@ import (
 
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/api/types"
+	"github.com/shoal-org/shoal/apiserver"
+	"github.com/shoal-org/shoal/internal/fault"
 	"github.com/shoal-org/shoal/internal/idgen"
 	"github.com/shoal-org/shoal/pki"
 	"github.com/shoal-org/shoal/store"
 )
 
+// The Agent is the API's backend: each exported method here and in the
+// other ops_*.go files is one endpoint's operation, called by package
+// apiserver once the request is decoded (and, for writes, on the leader).
+var _ apiserver.Backend = (*Agent)(nil)
+
 // DefaultOverlayCIDR is split into per-node subnets unless init says otherwise.
 const DefaultOverlayCIDR = "10.240.0.0/16"
 
-func (a *Agent) handleInfo(w http.ResponseWriter, r *http.Request) error {
+// Info describes this agent and, when it is in a cluster, its view of it.
+func (a *Agent) Info(ctx context.Context) api.Info {
 	id := a.ident()
 	info := api.Info{NodeID: id.NodeID, Name: id.Name, ClusterID: id.ClusterID,
 		Addr: a.cfg.AdvertiseAddr, APIPort: a.cfg.APIPort, Version: api.Version}
@@ -28,7 +35,7 @@ func (a *Agent) handleInfo(w http.ResponseWriter, r *http.Request) error {
 		info.InCluster = true
 		// Without the catch-up wait of other reads: info answers at once
 		// on an agent that is still catching up.
-		info.Freshness = cl.freshness(!cl.syncReadNow(r.Context()))
+		info.Freshness = cl.freshness(!cl.syncReadNow(ctx))
 		info.RaftState = cl.raft.State().String()
 		_, lid := cl.raft.LeaderWithID()
 		info.LeaderID = string(lid)
@@ -43,7 +50,7 @@ func (a *Agent) handleInfo(w http.ResponseWriter, r *http.Request) error {
 		info.Dataplane = cl.dataplane()
 		info.Generation, info.StaleGeneration = cl.generationInfo()
 	}
-	return writeJSON(w, http.StatusOK, info)
+	return info
 }
 
 // role is a node's suffrage in this agent's copy of the raft configuration.
@@ -63,17 +70,17 @@ func (cl *cluster) role(id string) types.Role {
 	return ""
 }
 
-func (a *Agent) handleMembers(w http.ResponseWriter, r *http.Request) error {
+func (a *Agent) Members(ctx context.Context) ([]api.Member, error) {
 	cl, err := a.cluster()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var out []api.Member
 	for _, m := range cl.ml.Members() {
 		out = append(out, api.Member{ID: m.ID, Name: m.Name, Addr: net.JoinHostPort(m.Addr, strconv.Itoa(m.Port)),
 			Status: string(m.Status), Tags: m.Tags})
 	}
-	return writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
 // beginMembershipChange makes init, join and leave exclusive.
@@ -81,40 +88,36 @@ func (a *Agent) beginMembershipChange(wantInCluster bool) (func(), error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.joining {
-		return nil, &httpError{code: http.StatusConflict, msg: "an init, join or leave is already in progress on this agent"}
+		return nil, &fault.Error{Kind: fault.Conflict, Msg: "an init, join or leave is already in progress on this agent"}
 	}
 	if wantInCluster && a.cl == nil {
 		return nil, errNotInCluster
 	}
 	if !wantInCluster && (a.cl != nil || a.id.ClusterID != "") { // a.mu is held
-		return nil, &httpError{code: http.StatusConflict, msg: fmt.Sprintf(
+		return nil, &fault.Error{Kind: fault.Conflict, Msg: fmt.Sprintf(
 			"this agent is already part of cluster %s: run `agent leave` first to join another", a.id.ClusterID)}
 	}
 	a.joining = true
 	return func() { a.mu.Lock(); a.joining = false; a.mu.Unlock() }, nil
 }
 
-func (a *Agent) handleInit(w http.ResponseWriter, r *http.Request) error {
-	var req api.InitRequest
-	if err := readJSON(r, &req); err != nil {
-		return err
-	}
+func (a *Agent) ClusterInit(ctx context.Context, req api.InitRequest) (api.InitResponse, error) {
 	if req.OverlayCIDR == "" {
 		req.OverlayCIDR = DefaultOverlayCIDR
 	}
 	if _, _, err := net.ParseCIDR(req.OverlayCIDR); err != nil {
-		return badRequest("overlay CIDR %q: %v (use a form like 10.240.0.0/16)", req.OverlayCIDR, err)
+		return api.InitResponse{}, fault.Invalidf("overlay CIDR %q: %v (use a form like 10.240.0.0/16)", req.OverlayCIDR, err)
 	}
 	done, err := a.beginMembershipChange(false)
 	if err != nil {
-		return err
+		return api.InitResponse{}, err
 	}
 	defer done()
-	resp, err := a.initCluster(r.Context(), req)
+	resp, err := a.initCluster(ctx, req)
 	if err != nil {
-		return err
+		return api.InitResponse{}, err
 	}
-	return writeJSON(w, http.StatusOK, resp)
+	return *resp, nil
 }
 
 func (a *Agent) initCluster(ctx context.Context, req api.InitRequest) (_ *api.InitResponse, err error) {
@@ -186,7 +189,7 @@ func (a *Agent) abandonCluster() {
 func (cl *cluster) joinToken() (token, command string, err error) {
 	c := cl.store.View().Cluster()
 	if c == nil {
-		return "", "", &httpError{code: http.StatusServiceUnavailable, msg: "the cluster record has not reached this agent yet; retry in a moment"}
+		return "", "", &fault.Error{Kind: fault.Unavailable, Msg: "the cluster record has not reached this agent yet; retry in a moment"}
 	}
 	digest, err := pki.Digest(c.CACertPEM)
 	if err != nil {
@@ -197,54 +200,54 @@ func (cl *cluster) joinToken() (token, command string, err error) {
 	return token, fmt.Sprintf("agent join --token %s %s", token, addr), nil
 }
 
-func (a *Agent) handleJoinToken(w http.ResponseWriter, r *http.Request) error {
+func (a *Agent) JoinToken(ctx context.Context) (api.TokenResponse, error) {
 	cl, err := a.cluster()
 	if err != nil {
-		return err
+		return api.TokenResponse{}, err
 	}
-	cl.syncRead(r.Context())
+	cl.syncRead(ctx)
 	token, cmd, err := cl.joinToken()
 	if err != nil {
-		return err
+		return api.TokenResponse{}, err
 	}
-	return writeJSON(w, http.StatusOK, api.TokenResponse{Token: token, JoinCommand: cmd})
+	return api.TokenResponse{Token: token, JoinCommand: cmd}, nil
 }
 
-func (a *Agent) handleJoinTokenRotate(w http.ResponseWriter, r *http.Request) error {
+func (a *Agent) RotateJoinToken(ctx context.Context) (api.TokenResponse, error) {
 	cl, err := a.cluster()
 	if err != nil {
-		return err
+		return api.TokenResponse{}, err
 	}
 	c := cl.store.View().Cluster()
 	if c == nil {
-		return &httpError{code: http.StatusServiceUnavailable, msg: "the cluster record is missing on the leader; retry in a moment"}
+		return api.TokenResponse{}, &fault.Error{Kind: fault.Unavailable, Msg: "the cluster record is missing on the leader; retry in a moment"}
 	}
 	cp := c.Copy()
 	if cp.JoinSecret, err = pki.NewSecret(); err != nil {
-		return err
+		return api.TokenResponse{}, err
 	}
-	if _, err := cl.apply(r.Context(), store.Command{Ops: []store.Op{{Kind: store.OpPut, Table: store.TableCluster, Cluster: cp, IfVersion: c.Version}}}); err != nil {
-		return err
+	if _, err := cl.apply(ctx, store.Command{Ops: []store.Op{{Kind: store.OpPut, Table: store.TableCluster, Cluster: cp, IfVersion: c.Version}}}); err != nil {
+		return api.TokenResponse{}, err
 	}
 	token, cmd, err := cl.joinToken()
 	if err != nil {
-		return err
+		return api.TokenResponse{}, err
 	}
-	return writeJSON(w, http.StatusOK, api.TokenResponse{Token: token, JoinCommand: cmd})
+	return api.TokenResponse{Token: token, JoinCommand: cmd}, nil
 }
 
-func (a *Agent) handleReadIndex(w http.ResponseWriter, r *http.Request) error {
+func (a *Agent) ReadIndex(ctx context.Context) (api.ReadIndexResponse, error) {
 	cl, err := a.cluster()
 	if err != nil {
-		return err
+		return api.ReadIndexResponse{}, err
 	}
 	if !cl.isLeader() {
-		return &httpError{code: http.StatusServiceUnavailable, msg: "not the leader"}
+		return api.ReadIndexResponse{}, &fault.Error{Kind: fault.Unavailable, Msg: "not the leader"}
 	}
 	if err := cl.raft.VerifyLeader().Error(); err != nil {
-		return errNoLeader
+		return api.ReadIndexResponse{}, errNoLeader
 	}
-	return writeJSON(w, http.StatusOK, api.ReadIndexResponse{Index: cl.raft.AppliedIndex()})
+	return api.ReadIndexResponse{Index: cl.raft.AppliedIndex()}, nil
 }
 
 // waitFor polls cond until it holds or the deadline passes.

@@ -1,4 +1,4 @@
-package agent
+package apiserver
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/internal/fault"
 	"github.com/shoal-org/shoal/spec"
 )
 
@@ -37,7 +38,7 @@ func readJSON(r *http.Request, v any) error {
 		return bodyTooLarge(-1)
 	}
 	if err != nil {
-		return badRequest("request body: %v", err)
+		return fault.Invalidf("request body: %v", err)
 	}
 	return decodeJSON(data, v)
 }
@@ -47,7 +48,7 @@ func bodyTooLarge(n int64) error {
 	if n > 0 {
 		size = fmt.Sprintf("%d bytes", n)
 	}
-	return &httpError{code: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf(
+	return &fault.Error{Kind: fault.TooLarge, Msg: fmt.Sprintf(
 		"request body is %s, over the limit of %d bytes (8 MiB) for one request: send less (large files belong in images, not in specs)",
 		size, MaxRequestBody)}
 }
@@ -70,7 +71,7 @@ func decodeJSON(data []byte, v any) error {
 		return decodeError(data, err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return badRequest("request body: unexpected data after the JSON value at offset %d (%s): send exactly one JSON object",
+		return fault.Invalidf("request body: unexpected data after the JSON value at offset %d (%s): send exactly one JSON object",
 			dec.InputOffset(), snippet(data, int(dec.InputOffset())))
 	}
 	return nil
@@ -83,26 +84,26 @@ func decodeError(data []byte, err error) error {
 	case errors.As(err, &typeErr):
 		field := typeErr.Field
 		if field == "" {
-			return badRequest("request body: expected %s, got %s", describeType(typeErr.Type), describeValue(data, typeErr))
+			return fault.Invalidf("request body: expected %s, got %s", describeType(typeErr.Type), describeValue(data, typeErr))
 		}
-		return badRequest("field %q: expected %s, got %s", field, describeType(typeErr.Type), describeValue(data, typeErr))
+		return fault.Invalidf("field %q: expected %s, got %s", field, describeType(typeErr.Type), describeValue(data, typeErr))
 	case errors.As(err, &synErr):
-		return badRequest("request body is not valid JSON at offset %d (%s): %v", synErr.Offset, snippet(data, int(synErr.Offset)), err)
+		return fault.Invalidf("request body is not valid JSON at offset %d (%s): %v", synErr.Offset, snippet(data, int(synErr.Offset)), err)
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return badRequest("request body: the JSON ends early (after %d bytes): send a complete JSON object", len(data))
+		return fault.Invalidf("request body: the JSON ends early (after %d bytes): send a complete JSON object", len(data))
 	}
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		key, _ := strconv.Unquote(name)
 		if path, off, ok := keyPath(data, key); ok {
-			return badRequest("unknown field %q at offset %d: this agent (version %s) has no such field; check its spelling, or whether agentctl is newer than the agent",
+			return fault.Invalidf("unknown field %q at offset %d: this agent (version %s) has no such field; check its spelling, or whether agentctl is newer than the agent",
 				path, off, api.Version)
 		}
-		return badRequest("unknown field %s: this agent (version %s) has no such field; check its spelling, or whether agentctl is newer than the agent",
+		return fault.Invalidf("unknown field %s: this agent (version %s) has no such field; check its spelling, or whether agentctl is newer than the agent",
 			name, api.Version)
 	}
 	// A field's own UnmarshalJSON (a duration, an address) failed: its
 	// error already names the value.
-	return badRequest("request body: %v", err)
+	return fault.Invalidf("request body: %v", err)
 }
 
 // describeType names a Go type in JSON terms.

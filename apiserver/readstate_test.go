@@ -1,12 +1,12 @@
-package agent
+package apiserver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"testing"
 
+	"github.com/shoal-org/shoal/internal/fault"
 	"github.com/shoal-org/shoal/store"
 )
 
@@ -24,23 +24,21 @@ func TestUnconfirmedNotFound(t *testing.T) {
 		{"confirmed not found", false, notFound, 0},
 		{"stale not found", true, notFound, http.StatusServiceUnavailable},
 		{"stale other error", true, store.ErrExists, 0},
-		{"stale explicit 404", true, &httpError{code: http.StatusNotFound, msg: "no endpoint"}, 0},
+		{"stale explicit 404", true, &fault.Error{Kind: fault.NotFound, Msg: "no endpoint"}, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			rs := &readState{}
-			ctx := context.WithValue(context.Background(), readStateKey{}, rs)
+			ctx, rs := fault.TrackReads(context.Background())
 			if c.stale {
-				markStale(ctx)
+				fault.MarkStale(ctx)
 			}
 			got := unconfirmed(c.err, rs)
-			var he *httpError
 			switch {
 			case c.code == 0 && got != c.err:
 				t.Fatalf("unconfirmed(%v) = %v, want it unchanged", c.err, got)
-			case c.code != 0 && (!errors.As(got, &he) || he.code != c.code):
+			case c.code != 0 && StatusOf(got) != c.code:
 				t.Fatalf("unconfirmed(%v) = %v, want HTTP %d", c.err, got, c.code)
 			}
 		})
 	}
-	markStale(context.Background()) // a context without a request's state: no effect, no panic
+	fault.MarkStale(context.Background()) // a context without a request's state: no effect, no panic
 }

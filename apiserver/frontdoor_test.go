@@ -1,23 +1,26 @@
-package agent
+package apiserver
 
 import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/internal/fault"
 )
 
+// refusingBackend is a Backend whose every method panics: the requests
+// below must be refused before any reaches it.
+type refusingBackend struct{ Backend }
+
 // TestRequestDecoding sends the classes of bad requests the API must refuse
-// before any handler logic runs, through the real routes of an agent that
-// is not in a cluster: each must get its status and a message naming what
-// is wrong.
+// before any handler logic runs, through the real routes: each must get
+// its status and a message naming what is wrong.
 func TestRequestDecoding(t *testing.T) {
-	h := (&Agent{}).routes(false)
+	h := New(refusingBackend{}).Handler(false)
 	big := `{"Spec":{"Name":"` + strings.Repeat("a", MaxRequestBody) + `"}}`
 	tests := []struct {
 		name, method, path, body string
@@ -105,8 +108,8 @@ func TestReadJSONStreamedOverLimit(t *testing.T) {
 	req := httptest.NewRequest("POST", "/", struct{ *bytes.Reader }{bytes.NewReader(make([]byte, MaxRequestBody+1))})
 	req.ContentLength = -1
 	err := readJSON(req, new(api.InitRequest))
-	var he *httpError
-	if !errors.As(err, &he) || he.code != http.StatusRequestEntityTooLarge {
+	var he *fault.Error
+	if !errors.As(err, &he) || he.Kind != fault.TooLarge {
 		t.Fatalf("readJSON of %d bytes: %v, want a 413", MaxRequestBody+1, err)
 	}
 }

@@ -1,45 +1,42 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"sort"
 	"time"
 
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/api/types"
+	"github.com/shoal-org/shoal/internal/fault"
 	"github.com/shoal-org/shoal/internal/idgen"
 	"github.com/shoal-org/shoal/store"
 )
 
-func (a *Agent) handleServiceCreate(w http.ResponseWriter, r *http.Request) error {
+func (a *Agent) ServiceCreate(ctx context.Context, req api.ServiceCreateRequest) (api.ServiceCreateResponse, error) {
 	cl, err := a.cluster()
 	if err != nil {
-		return err
-	}
-	var req api.ServiceCreateRequest
-	if err := readJSON(r, &req); err != nil {
-		return err
+		return api.ServiceCreateResponse{}, err
 	}
 	if err := normalizeSpec(&req.Spec); err != nil {
-		return err
+		return api.ServiceCreateResponse{}, err
 	}
 	now := time.Now().UTC()
 	svc := &types.Service{ID: idgen.New(), Spec: req.Spec, SpecVersion: 1,
 		Revisions: []types.Revision{{Number: 1, Spec: req.Spec, CreatedAt: now, Cause: "create"}}}
-	err = cl.commitService(r.Context(), func(v *store.View) ([]store.Op, error) {
+	err = cl.commitService(ctx, func(v *store.View) ([]store.Op, error) {
 		if v.ServiceByName(svc.Spec.Name) != nil {
-			return nil, &httpError{code: http.StatusConflict, msg: fmt.Sprintf(
+			return nil, &fault.Error{Kind: fault.Conflict, Msg: fmt.Sprintf(
 				"service %q already exists: pick another name, or change it with `agentctl service update`", svc.Spec.Name)}
 		}
 		guards, err := withVIPs(v, svc)
 		return append([]store.Op{{Kind: store.OpCreate, Table: store.TableServices, Service: svc}}, guards...), err
 	})
 	if err != nil {
-		return err
+		return api.ServiceCreateResponse{}, err
 	}
-	return writeJSON(w, http.StatusCreated, api.ServiceCreateResponse{ID: svc.ID})
+	return api.ServiceCreateResponse{ID: svc.ID}, nil
 }
 
 // serviceViews adds task counts to services, marked with where they come
@@ -67,155 +64,147 @@ func serviceViews(v *store.View, svcs []*types.Service, fresh api.Freshness) []a
 	return out
 }
 
-func (a *Agent) handleServiceList(w http.ResponseWriter, r *http.Request) error {
+func (a *Agent) Services(ctx context.Context) ([]api.Service, error) {
 	cl, err := a.cluster()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	fresh := cl.readFreshness(r.Context())
+	fresh := cl.readFreshness(ctx)
 	v := cl.store.View()
-	return writeJSON(w, http.StatusOK, serviceViews(v, v.Services(), fresh))
+	return serviceViews(v, v.Services(), fresh), nil
 }
 
-func (a *Agent) handleServiceInspect(w http.ResponseWriter, r *http.Request) error {
+func (a *Agent) Service(ctx context.Context, ref string) (api.Service, error) {
 	cl, err := a.cluster()
 	if err != nil {
-		return err
+		return api.Service{}, err
 	}
-	fresh := cl.readFreshness(r.Context())
+	fresh := cl.readFreshness(ctx)
 	v := cl.store.View()
-	s, err := v.FindService(r.PathValue("ref"))
+	s, err := v.FindService(ref)
 	if err != nil {
-		return err
+		return api.Service{}, err
 	}
-	return writeJSON(w, http.StatusOK, serviceViews(v, []*types.Service{s}, fresh)[0])
+	return serviceViews(v, []*types.Service{s}, fresh)[0], nil
 }
 
-func (a *Agent) handleServiceUpdate(w http.ResponseWriter, r *http.Request) error {
+func (a *Agent) ServiceUpdate(ctx context.Context, ref string, req api.ServiceUpdateRequest) (api.ServiceUpdateResponse, error) {
 	cl, err := a.cluster()
 	if err != nil {
-		return err
+		return api.ServiceUpdateResponse{}, err
 	}
-	var req api.ServiceUpdateRequest
-	if err := readJSON(r, &req); err != nil {
-		return err
-	}
-	s, err := cl.store.View().FindService(r.PathValue("ref"))
+	s, err := cl.store.View().FindService(ref)
 	if err != nil {
-		return err
+		return api.ServiceUpdateResponse{}, err
 	}
 	if req.Version != 0 && req.Version != s.Version {
-		return &httpError{code: http.StatusConflict, msg: fmt.Sprintf(
+		return api.ServiceUpdateResponse{}, &fault.Error{Kind: fault.Conflict, Msg: fmt.Sprintf(
 			"service %q changed since it was read (version %d, now %d): run the command again", s.Spec.Name, req.Version, s.Version)}
 	}
 	if req.Spec.Name != s.Spec.Name {
-		return badRequest("service %q: renaming is not supported (create a new service instead)", s.Spec.Name)
+		return api.ServiceUpdateResponse{}, fault.Invalidf("service %q: renaming is not supported (create a new service instead)", s.Spec.Name)
 	}
 	if err := normalizeSpec(&req.Spec); err != nil {
-		return err
+		return api.ServiceUpdateResponse{}, err
 	}
 	if req.Spec.Mode.Global != s.Spec.Mode.Global {
-		return badRequest("service %q: the mode (replicated or global) cannot change; create a new service instead", s.Spec.Name)
+		return api.ServiceUpdateResponse{}, fault.Invalidf("service %q: the mode (replicated or global) cannot change; create a new service instead", s.Spec.Name)
 	}
 	cause := req.Cause
 	if cause == "" {
 		cause = "update"
 	}
-	return cl.writeSpec(w, r, s, req.Spec, cause, false)
+	return cl.writeSpec(ctx, s, req.Spec, cause, false)
 }
 
 // writeSpec commits a new spec for s, guarded by the version it was read at.
-func (cl *cluster) writeSpec(w http.ResponseWriter, r *http.Request, s *types.Service, spec types.ServiceSpec, cause string, rollback bool) error {
+func (cl *cluster) writeSpec(ctx context.Context, s *types.Service, spec types.ServiceSpec, cause string, rollback bool) (api.ServiceUpdateResponse, error) {
 	cp := s.Copy()
 	changeSpec(cp, spec, cause, time.Now().UTC(), rollback)
 	guards, err := withVIPs(cl.store.View(), cp)
 	if err != nil {
-		return err
+		return api.ServiceUpdateResponse{}, err
 	}
 	ops := append([]store.Op{{Kind: store.OpPut, Table: store.TableServices, Service: cp, IfVersion: s.Version}}, guards...)
-	_, err = cl.apply(r.Context(), store.Command{Ops: ops})
+	_, err = cl.apply(ctx, store.Command{Ops: ops})
 	if errors.Is(err, store.ErrConflict) {
-		return &httpError{code: http.StatusConflict, msg: fmt.Sprintf("service %q changed during the update: run the command again", s.Spec.Name)}
+		return api.ServiceUpdateResponse{}, &fault.Error{Kind: fault.Conflict, Msg: fmt.Sprintf("service %q changed during the update: run the command again", s.Spec.Name)}
 	}
 	if err != nil {
-		return err
+		return api.ServiceUpdateResponse{}, err
 	}
-	return writeJSON(w, http.StatusOK, api.ServiceUpdateResponse{SpecVersion: cp.SpecVersion})
+	return api.ServiceUpdateResponse{SpecVersion: cp.SpecVersion}, nil
 }
 
-func (a *Agent) handleServiceRollback(w http.ResponseWriter, r *http.Request) error {
+func (a *Agent) ServiceRollback(ctx context.Context, ref string, req api.ServiceRollbackRequest) (api.ServiceUpdateResponse, error) {
 	cl, err := a.cluster()
 	if err != nil {
-		return err
+		return api.ServiceUpdateResponse{}, err
 	}
-	var req api.ServiceRollbackRequest
-	if err := readJSON(r, &req); err != nil {
-		return err
-	}
-	s, err := cl.store.View().FindService(r.PathValue("ref"))
+	s, err := cl.store.View().FindService(ref)
 	if err != nil {
-		return err
+		return api.ServiceUpdateResponse{}, err
 	}
 	var spec types.ServiceSpec
 	cause := "rollback"
 	switch {
 	case req.ToRevision != 0:
 		if spec, err = revisionSpec(s, req.ToRevision); err != nil {
-			return err
+			return api.ServiceUpdateResponse{}, err
 		}
 		cause = fmt.Sprintf("rollback to revision %d", req.ToRevision)
 	case s.PreviousSpec != nil:
 		spec = *s.PreviousSpec
 	default:
-		return badRequest("service %q does not have a previous spec", s.Spec.Name)
+		return api.ServiceUpdateResponse{}, fault.Invalidf("service %q does not have a previous spec", s.Spec.Name)
 	}
 	// The replica count and the update and rollback settings stay as they
 	// are (swarm's rollback changes the task template and endpoints): the
 	// rollback runs under the service's current rollback settings.
 	spec.Mode, spec.Update, spec.Rollback = s.Spec.Mode, s.Spec.Update, s.Spec.Rollback
-	return cl.writeSpec(w, r, s, spec, cause, true)
+	return cl.writeSpec(ctx, s, spec, cause, true)
 }
 
-func (a *Agent) handleServiceHistory(w http.ResponseWriter, r *http.Request) error {
+func (a *Agent) ServiceHistory(ctx context.Context, ref string) ([]types.Revision, error) {
+	cl, err := a.cluster()
+	if err != nil {
+		return nil, err
+	}
+	cl.syncRead(ctx)
+	s, err := cl.store.View().FindService(ref)
+	if err != nil {
+		return nil, err
+	}
+	return s.Revisions, nil
+}
+
+func (a *Agent) ServiceRemove(ctx context.Context, ref string) error {
 	cl, err := a.cluster()
 	if err != nil {
 		return err
 	}
-	cl.syncRead(r.Context())
-	s, err := cl.store.View().FindService(r.PathValue("ref"))
+	s, err := cl.store.View().FindService(ref)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, s.Revisions)
+	if _, err := cl.apply(ctx, store.Command{Ops: []store.Op{{Kind: store.OpDelete, Table: store.TableServices, ID: s.ID}}}); err != nil {
+		return err
+	}
+	return nil
 }
 
-func (a *Agent) handleServiceRemove(w http.ResponseWriter, r *http.Request) error {
+func (a *Agent) Tasks(ctx context.Context, service string) ([]api.Task, error) {
 	cl, err := a.cluster()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	s, err := cl.store.View().FindService(r.PathValue("ref"))
-	if err != nil {
-		return err
-	}
-	if _, err := cl.apply(r.Context(), store.Command{Ops: []store.Op{{Kind: store.OpDelete, Table: store.TableServices, ID: s.ID}}}); err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, struct{}{})
-}
-
-func (a *Agent) handleTaskList(w http.ResponseWriter, r *http.Request) error {
-	cl, err := a.cluster()
-	if err != nil {
-		return err
-	}
-	cl.syncRead(r.Context())
+	cl.syncRead(ctx)
 	v := cl.store.View()
 	var tasks []*types.Task
-	if ref := r.URL.Query().Get("service"); ref != "" {
+	if ref := service; ref != "" {
 		s, err := v.FindService(ref)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		tasks = v.TasksByService(s.ID)
 	} else {
@@ -230,23 +219,23 @@ func (a *Agent) handleTaskList(w http.ResponseWriter, r *http.Request) error {
 		out = append(out, at)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
-func (a *Agent) handleTaskInspect(w http.ResponseWriter, r *http.Request) error {
+func (a *Agent) Task(ctx context.Context, ref string) (api.Task, error) {
 	cl, err := a.cluster()
 	if err != nil {
-		return err
+		return api.Task{}, err
 	}
-	cl.syncRead(r.Context())
+	cl.syncRead(ctx)
 	v := cl.store.View()
-	t, err := v.FindTask(r.PathValue("id"))
+	t, err := v.FindTask(ref)
 	if err != nil {
-		return err
+		return api.Task{}, err
 	}
 	at := api.Task{Task: *t}
 	if n := v.Node(t.NodeID); n != nil {
 		at.NodeHostname = n.Hostname
 	}
-	return writeJSON(w, http.StatusOK, at)
+	return at, nil
 }

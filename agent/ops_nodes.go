@@ -1,13 +1,14 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/api/types"
+	"github.com/shoal-org/shoal/internal/fault"
 	"github.com/shoal-org/shoal/store"
 )
 
@@ -17,60 +18,56 @@ func (cl *cluster) nodeViews(nodes []*types.Node) []api.Node {
 	return deriveNodes(nodes, cl.statusView(api.Freshness{Authoritative: true}))
 }
 
-func (a *Agent) handleNodeList(w http.ResponseWriter, r *http.Request) error {
+func (a *Agent) Nodes(ctx context.Context) ([]api.Node, error) {
 	cl, err := a.cluster()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	fresh := cl.readFreshness(r.Context())
-	return writeJSON(w, http.StatusOK, deriveNodes(cl.store.View().Nodes(), cl.statusView(fresh)))
+	fresh := cl.readFreshness(ctx)
+	return deriveNodes(cl.store.View().Nodes(), cl.statusView(fresh)), nil
 }
 
-func (a *Agent) handleNodeInspect(w http.ResponseWriter, r *http.Request) error {
+func (a *Agent) Node(ctx context.Context, ref string) (api.Node, error) {
 	cl, err := a.cluster()
 	if err != nil {
-		return err
+		return api.Node{}, err
 	}
-	fresh := cl.readFreshness(r.Context())
-	n, err := cl.store.View().FindNode(r.PathValue("ref"))
+	fresh := cl.readFreshness(ctx)
+	n, err := cl.store.View().FindNode(ref)
 	if err != nil {
-		return err
+		return api.Node{}, err
 	}
-	return writeJSON(w, http.StatusOK, deriveNodes([]*types.Node{n}, cl.statusView(fresh))[0])
+	return deriveNodes([]*types.Node{n}, cl.statusView(fresh))[0], nil
 }
 
-func (a *Agent) handleNodeUpdate(w http.ResponseWriter, r *http.Request) error {
+func (a *Agent) NodeUpdate(ctx context.Context, ref string, upd api.NodeUpdate) (api.Node, error) {
 	cl, err := a.cluster()
 	if err != nil {
-		return err
-	}
-	var upd api.NodeUpdate
-	if err := readJSON(r, &upd); err != nil {
-		return err
+		return api.Node{}, err
 	}
 	if err := validateNodeUpdate(upd); err != nil {
-		return err
+		return api.Node{}, err
 	}
 	// Read-modify-write with a version check; retried if gossip updated
 	// the same row in between.
 	for attempt := 0; ; attempt++ {
-		n, err := cl.store.View().FindNode(r.PathValue("ref"))
+		n, err := cl.store.View().FindNode(ref)
 		if err != nil {
-			return err
+			return api.Node{}, err
 		}
 		if err := checkLabelRm(n, upd.LabelRm); err != nil {
-			return err
+			return api.Node{}, err
 		}
 		cp := n.Copy()
 		applyNodeUpdate(cp, upd)
-		_, err = cl.apply(r.Context(), store.Command{Ops: []store.Op{{Kind: store.OpPut, Table: store.TableNodes, Node: cp, IfVersion: n.Version}}})
+		_, err = cl.apply(ctx, store.Command{Ops: []store.Op{{Kind: store.OpPut, Table: store.TableNodes, Node: cp, IfVersion: n.Version}}})
 		if errors.Is(err, store.ErrConflict) && attempt < 5 {
 			continue
 		}
 		if err != nil {
-			return err
+			return api.Node{}, err
 		}
-		return writeJSON(w, http.StatusOK, cl.nodeViews([]*types.Node{cl.store.View().Node(cp.ID)})[0])
+		return cl.nodeViews([]*types.Node{cl.store.View().Node(cp.ID)})[0], nil
 	}
 }
 
@@ -78,16 +75,16 @@ func validateNodeUpdate(u api.NodeUpdate) error {
 	switch types.Availability(u.Availability) {
 	case "", types.AvailabilityActive, types.AvailabilityPause, types.AvailabilityDrain:
 	default:
-		return badRequest("availability %q: use active, pause or drain", u.Availability)
+		return fault.Invalidf("availability %q: use active, pause or drain", u.Availability)
 	}
 	for k := range u.LabelAdd {
 		if k == "" || strings.ContainsAny(k, "= \t\n") {
-			return badRequest("label key %q: must be non-empty without spaces or '='", k)
+			return fault.Invalidf("label key %q: must be non-empty without spaces or '='", k)
 		}
 	}
 	for _, k := range u.LabelRm {
 		if k == "" {
-			return badRequest("label to remove: empty key")
+			return fault.Invalidf("label to remove: empty key")
 		}
 	}
 	return nil
@@ -98,7 +95,7 @@ func validateNodeUpdate(u api.NodeUpdate) error {
 func checkLabelRm(n *types.Node, keys []string) error {
 	for _, k := range keys {
 		if _, ok := n.Labels[k]; !ok {
-			return badRequest("--label-rm %q: node %s has no label %q (see `agentctl node inspect %s`)", k, n.Hostname, k, n.Hostname)
+			return fault.Invalidf("--label-rm %q: node %s has no label %q (see `agentctl node inspect %s`)", k, n.Hostname, k, n.Hostname)
 		}
 	}
 	return nil
@@ -119,30 +116,29 @@ func applyNodeUpdate(n *types.Node, u api.NodeUpdate) {
 	}
 }
 
-func (a *Agent) handleNodeRemove(w http.ResponseWriter, r *http.Request) error {
+func (a *Agent) NodeRemove(ctx context.Context, ref string, force bool) error {
 	cl, err := a.cluster()
 	if err != nil {
 		return err
 	}
-	n, err := cl.store.View().FindNode(r.PathValue("ref"))
+	n, err := cl.store.View().FindNode(ref)
 	if err != nil {
 		return err
 	}
-	force := r.URL.Query().Get("force") == "true"
 	if n.Status != types.NodeDown && !force {
-		return &httpError{code: http.StatusConflict, msg: fmt.Sprintf(
+		return &fault.Error{Kind: fault.Conflict, Msg: fmt.Sprintf(
 			"node %s (%s) is %s: only a Down node can be removed; run `agent leave` on it or stop its agent first, or pass --force",
 			n.Hostname, n.ID, n.Status)}
 	}
 	if n.ID == cl.id.NodeID {
-		return badRequest("node %s is the agent answering this request: run `agent leave` on it instead", n.Hostname)
+		return fault.Invalidf("node %s is the agent answering this request: run `agent leave` on it instead", n.Hostname)
 	}
-	if err := cl.removePeer(r.Context(), n.ID); err != nil {
+	if err := cl.removePeer(ctx, n.ID); err != nil {
 		return err
 	}
 	ops := []store.Op{{Kind: store.OpDelete, Table: store.TableNodes, ID: n.ID}}
-	if _, err := cl.apply(r.Context(), store.Command{Ops: ops}); err != nil {
+	if _, err := cl.apply(ctx, store.Command{Ops: ops}); err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, struct{}{})
+	return nil
 }

@@ -1,0 +1,72 @@
+package apiserver
+
+import (
+	"context"
+	"io"
+	"net/http"
+
+	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/api/types"
+)
+
+// Backend is what the agent does for the API: one method per endpoint, with
+// the request already decoded. Its errors are classified with package
+// fault (and the store's sentinel errors); it never writes HTTP. Methods
+// that change the cluster are only called on the leader: the server
+// forwards them there (see Leadership).
+type Backend interface {
+	Leadership
+
+	Info(ctx context.Context) api.Info
+	Members(ctx context.Context) ([]api.Member, error)
+	ClusterInit(ctx context.Context, req api.InitRequest) (api.InitResponse, error)
+	ClusterJoin(ctx context.Context, req api.JoinRequest) (api.JoinResponse, error)
+	ClusterLeave(ctx context.Context) error
+	JoinToken(ctx context.Context) (api.TokenResponse, error)
+	RotateJoinToken(ctx context.Context) (api.TokenResponse, error)
+	Limits(ctx context.Context) ([]api.Limit, error)
+	UpdateLimits(ctx context.Context, upd api.LimitsUpdate) ([]api.Limit, error)
+	ImageLoad(ctx context.Context, archive io.Reader) (api.ImageLoadResponse, error)
+
+	Nodes(ctx context.Context) ([]api.Node, error)
+	Node(ctx context.Context, ref string) (api.Node, error)
+	NodeUpdate(ctx context.Context, ref string, upd api.NodeUpdate) (api.Node, error)
+	NodeRemove(ctx context.Context, ref string, force bool) error
+
+	Services(ctx context.Context) ([]api.Service, error)
+	Service(ctx context.Context, ref string) (api.Service, error)
+	ServiceCreate(ctx context.Context, req api.ServiceCreateRequest) (api.ServiceCreateResponse, error)
+	ServiceUpdate(ctx context.Context, ref string, req api.ServiceUpdateRequest) (api.ServiceUpdateResponse, error)
+	ServiceRollback(ctx context.Context, ref string, req api.ServiceRollbackRequest) (api.ServiceUpdateResponse, error)
+	ServiceRemove(ctx context.Context, ref string) error
+	ServiceHistory(ctx context.Context, ref string) ([]types.Revision, error)
+	// ServiceLogs finds the service, then calls open once and writes the
+	// merged logs of its tasks to what open returns.
+	ServiceLogs(ctx context.Context, ref string, o api.LogOptions, open func() io.Writer) error
+
+	Tasks(ctx context.Context, service string) ([]api.Task, error)
+	Task(ctx context.Context, ref string) (api.Task, error)
+	// TaskLogs is ServiceLogs for one task.
+	TaskLogs(ctx context.Context, ref string, o api.LogOptions, open func() io.Writer) error
+
+	Networks(ctx context.Context) ([]*types.Network, error)
+	Network(ctx context.Context, ref string) (*types.Network, error)
+	NetworkCreate(ctx context.Context, req api.NetworkCreateRequest) (api.NetworkCreateResponse, error)
+	NetworkRemove(ctx context.Context, ref string) error
+
+	Admit(ctx context.Context, req api.AdmitRequest) (api.AdmitResponse, error)
+	ReadIndex(ctx context.Context) (api.ReadIndexResponse, error)
+	ReportTaskStatus(ctx context.Context, ups []types.TaskUpdate) error
+	RemovePeer(ctx context.Context, req api.LeaveRequest) error
+}
+
+// Leadership tells the server where writes go.
+type Leadership interface {
+	// Leader reports whether this agent leads; when it does not, it
+	// returns the leader's ID, the base URL of its API and the transport
+	// (mutual TLS) that reaches it. It fails when this agent is in no
+	// cluster or knows no reachable leader.
+	Leader() (self bool, id, base string, rt http.RoundTripper, err error)
+	// LeaderID is the leader this agent's raft names now; "" for none.
+	LeaderID() string
+}
