@@ -13,7 +13,7 @@ import (
 
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/e2e/lab"
-	"github.com/shoal-org/shoal/e2e/testimages"
+	"github.com/shoal-org/shoal/internal/testimages"
 	"github.com/shoal-org/shoal/store"
 )
 

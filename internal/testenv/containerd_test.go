@@ -1,4 +1,4 @@
-package runtimetest_test
+package testenv_test
 
 import (
 	"bytes"
@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/shoal-org/shoal/agent/runtime"
-	"github.com/shoal-org/shoal/agent/runtime/runtimetest"
-	"github.com/shoal-org/shoal/e2e/testimages"
+	"github.com/shoal-org/shoal/internal/testenv"
+	"github.com/shoal-org/shoal/internal/testimages"
 )
 
 func inode(t *testing.T, path string) uint64 {
@@ -28,11 +28,11 @@ func inode(t *testing.T, path string) uint64 {
 // a container on it, and checks that Stop leaves no shim, process or mount
 // behind.
 func TestDaemonInNetNSAndCleanStop(t *testing.T) {
-	runtimetest.SkipUnlessAvailable(t)
-	ns := runtimetest.NewNetNS(t)
+	testenv.RequireContainerd(t)
+	ns := testenv.NetNS(t)
 	dir := t.TempDir()
 	ctx := context.Background()
-	d, err := runtimetest.Start(ctx, runtimetest.Options{Dir: dir, NetNSPath: ns})
+	d, err := testenv.StartContainerd(ctx, testenv.ContainerdOptions{Dir: dir, NetNSPath: ns})
 	if err != nil {
 		t.Fatal(err)
 	}
