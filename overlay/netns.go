@@ -16,7 +16,7 @@ import (
 // on path (e.g. /run/shoal/netns/<taskID>), creating the parent directory.
 // The namespace lives until DeleteNetNS, whether or not a process is in it.
 // It fails (wrapping os.ErrExist) when path already exists. The caller's
-// thread is not moved: the namespace is made on a throw-away OS thread. The
+// thread is not moved: the namespace is made on a thread of its own. The
 // agent and containerd must share a mount namespace for runc to see it.
 func CreateNetNS(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

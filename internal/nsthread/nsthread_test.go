@@ -20,20 +20,10 @@ import (
 	"github.com/shoal-org/shoal/internal/testenv"
 )
 
-// inode identifies a network namespace by the inode of its nsfs file.
-func inode(t *testing.T, path string) uint64 {
-	t.Helper()
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		t.Fatal(err)
-	}
-	return st.Ino
-}
-
 // currentInode is the namespace of the calling thread; call it only from
 // code that runs on a locked thread.
 func currentInode(t *testing.T) uint64 {
-	return inode(t, "/proc/thread-self/ns/net")
+	return testenv.NetNSInode(t, "/proc/thread-self/ns/net")
 }
 
 // threadsOutside lists the threads of this process that are not in the
@@ -59,9 +49,9 @@ func threadsOutside(t *testing.T, want uint64) []string {
 // the process is back in the test's namespace.
 func TestDoRunsInsideAndLeavesNoThreadBehind(t *testing.T) {
 	testenv.RequireRoot(t, "creates a network namespace")
-	home := inode(t, "/proc/self/ns/net")
+	home := testenv.NetNSInode(t, "/proc/self/ns/net")
 	path := testenv.NetNS(t)
-	target := inode(t, path)
+	target := testenv.NetNSInode(t, path)
 	var wg sync.WaitGroup
 	errs := make(chan error, 50)
 	for range 50 {
@@ -92,7 +82,7 @@ func TestDoRunsInsideAndLeavesNoThreadBehind(t *testing.T) {
 // its own leaves no thread there.
 func TestRunMovesBack(t *testing.T) {
 	testenv.RequireRoot(t, "creates a network namespace")
-	home := inode(t, "/proc/self/ns/net")
+	home := testenv.NetNSInode(t, "/proc/self/ns/net")
 	var made uint64
 	err := nsthread.Run(func() error {
 		ns, err := netns.New()

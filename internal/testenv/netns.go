@@ -13,6 +13,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/shoal-org/shoal/internal/nsthread"
 )
@@ -105,4 +106,16 @@ func HTTPGetIn(ctx context.Context, nsPath, url string) (int, []byte, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, body, err
+}
+
+// NetNSInode returns the inode of the namespace file at path
+// (/run/netns/NAME, /proc/PID/ns/net, /proc/thread-self/ns/net): two paths
+// name the same namespace exactly when their inodes are equal.
+func NetNSInode(tb testing.TB, path string) uint64 {
+	tb.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		tb.Fatalf("network namespace %s: %v", path, err)
+	}
+	return st.Ino
 }
