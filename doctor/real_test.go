@@ -15,19 +15,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-org/shoal/agent/runtime/runtimetest"
+	"github.com/shoal-org/shoal/internal/testenv"
 	"github.com/shoal-org/shoal/pki"
 )
 
 // The tests below run the real Host on this machine and assert only what
 // they establish on their own, by other means than the check under test.
-
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the netlink probes need CAP_NET_ADMIN")
-	}
-}
 
 // ipvsFacts says whether the kernel shows IPVS (loaded or built in) and
 // whether a module file for it exists.
@@ -68,8 +61,8 @@ func freePort(t *testing.T) int {
 }
 
 func TestRealHostThisMachine(t *testing.T) {
-	needRoot(t)
-	d := runtimetest.StartContainerd(t)
+	testenv.RequireRoot(t, "the netlink probes need CAP_NET_ADMIN")
+	d := testenv.Containerd(t)
 	ipvsShown, ipvsLoadable := ipvsFacts(t)
 	held, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

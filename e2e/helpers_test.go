@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/e2e/lab"
+	"github.com/shoal-org/shoal/internal/testenv"
 )
 
 // binDir is the repository's bin/, built by `make build`.
@@ -34,9 +35,7 @@ func binDir(t *testing.T) string {
 // agents' logs are copied into the test output if the test failed.
 func upLab(t *testing.T, o lab.Options) *lab.Lab {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("the lab needs root (network namespaces, containerd)")
-	}
+	testenv.RequireRoot(t, "the lab creates network namespaces and runs containerd")
 	o.Bin = binDir(t)
 	o.Config = labConfig()
 	_ = lab.Teardown(o.Config) // a lab left over by an interrupted run

@@ -14,7 +14,7 @@ import (
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/e2e/lab"
-	"github.com/shoal-org/shoal/e2e/testimages"
+	"github.com/shoal-org/shoal/internal/testimages"
 )
 
 // TestRollingUpdate walks issue 5's scenarios on a 3-node lab: seed 004's

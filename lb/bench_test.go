@@ -8,8 +8,8 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/shoal-org/shoal/internal/testenv"
 	"github.com/shoal-org/shoal/lb"
-	"github.com/shoal-org/shoal/lb/lbtest"
 )
 
 // Shapes of bigConfig.
@@ -83,7 +83,7 @@ func benchProgram(b *testing.B, shape int) {
 	ctx := context.Background()
 	for b.Loop() {
 		b.StopTimer()
-		dp := quietDP(b, lbtest.NewNetNS(b))
+		dp := quietDP(b, testenv.NetNS(b))
 		b.StartTimer()
 		if err := dp.Apply(ctx, cfg); err != nil {
 			b.Fatal(err)
@@ -106,7 +106,7 @@ func BenchmarkNftOneEndpointChange(b *testing.B) { benchOneChange(b, allPortsSha
 func BenchmarkNftOneEndpointChangePorts(b *testing.B) { benchOneChange(b, portsShape) }
 
 func benchOneChange(b *testing.B, shape int) {
-	dp := quietDP(b, lbtest.NewNetNS(b))
+	dp := quietDP(b, testenv.NetNS(b))
 	b.Cleanup(func() { _ = dp.Close() })
 	ctx := context.Background()
 	cfgs := []lb.Config{bigConfig(1000, 10, 0, shape), bigConfig(1000, 10, 1, shape)}

@@ -5,12 +5,13 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/shoal-org/shoal/internal/nsthread"
 )
 
 // nsHandles are the per-namespace kernel handles a dataplane keeps: a netlink
@@ -59,26 +60,7 @@ func (h *nsHandles) close() {
 // that opens the file, so the writes run on a locked thread moved into the
 // namespace; the thread is discarded if it cannot be moved back.
 func (h *nsHandles) setSysctls(kv map[string]string) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- fmt.Errorf("get current network namespace: %w", err)
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(h.ns); err != nil {
-			errc <- fmt.Errorf("enter network namespace %s: %w", h.path, err)
-			return
-		}
-		err = writeSysctls(kv)
-		if netns.Set(orig) == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	return <-errc
+	return nsthread.DoPath(h.path, func() error { return writeSysctls(kv) })
 }
 
 func writeSysctls(kv map[string]string) error {

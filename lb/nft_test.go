@@ -6,15 +6,14 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
-	"os"
-	"runtime"
 	"slices"
 	"testing"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	"github.com/shoal-org/shoal/internal/nsthread"
+	"github.com/shoal-org/shoal/internal/testenv"
 	"github.com/shoal-org/shoal/lb"
-	"github.com/shoal-org/shoal/lb/lbtest"
 	"github.com/vishvananda/netns"
 )
 
@@ -76,7 +75,7 @@ func TestNftIncremental(t *testing.T) {
 		{"ports", portsShape, 200 + 5, 2, []int{1}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			ns := lbtest.NewNetNS(t)
+			ns := testenv.NetNS(t)
 			dp := newNftDP(t, ns)
 			ctx := context.Background()
 			cfg := bigConfig(200, 10, 0, tt.shape)
@@ -129,7 +128,7 @@ func checkSlots(t *testing.T, cc *nftables.Conn, name string, want netip.Addr) {
 // TestNftReplacesStaleTable: a table of the same name left by an earlier
 // run, with unknown content, is replaced by the first Apply.
 func TestNftReplacesStaleTable(t *testing.T) {
-	ns := lbtest.NewNetNS(t)
+	ns := testenv.NetNS(t)
 	cc := nftIn(t, ns)
 	tbl := cc.AddTable(&nftables.Table{Name: lb.DefaultTableName, Family: nftables.TableFamilyIPv4})
 	junk := cc.AddChain(&nftables.Chain{Table: tbl, Name: "svc-1"})
@@ -165,7 +164,7 @@ func TestNftReplacesStaleTable(t *testing.T) {
 // TestNftTradePublishedPorts: two services swap published ports, and a
 // service moves to a new VIP keeping its published port, in one Apply.
 func TestNftTradePublishedPorts(t *testing.T) {
-	dp := newNftDP(t, lbtest.NewNetNS(t))
+	dp := newNftDP(t, testenv.NetNS(t))
 	ctx := context.Background()
 	mk := func(key string, vip string, pub uint16) lb.Service {
 		return lb.Service{Key: key, VIP: netip.MustParseAddr(vip), Port: 80, Proto: lb.TCP, PublishedPort: pub,
@@ -186,26 +185,16 @@ func TestNftTradePublishedPorts(t *testing.T) {
 // TestNftDefaultNamespace: with Options.NetNS "" the dataplane binds to the
 // namespace of the thread that called New, even when Apply runs elsewhere.
 func TestNftDefaultNamespace(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create a network namespace")
-	}
+	testenv.RequireRoot(t, "creates a network namespace")
 	const table = "shoal-nstest"
 	var dp lb.Dataplane
-	var nsPath string
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // the thread is discarded with the goroutine: never moved back
-		ns, err := netns.New()
-		if err != nil {
-			errc <- err
-			return
-		}
-		nsPath = fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), int(ns))
-		t.Cleanup(func() { ns.Close() })
+	ns := testenv.NetNS(t)
+	err := nsthread.DoPath(ns, func() error {
+		var err error
 		dp, err = lb.New(lb.KindNftables, lb.Options{TableName: table, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		errc <- err
-	}()
-	if err := <-errc; err != nil {
+		return err
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = dp.Close() })
@@ -219,7 +208,7 @@ func TestNftDefaultNamespace(t *testing.T) {
 		}
 		return slices.ContainsFunc(tables, func(tb *nftables.Table) bool { return tb.Name == table })
 	}
-	if !has(nftIn(t, nsPath)) {
+	if !has(nftIn(t, ns)) {
 		t.Errorf("table %s missing in the namespace New was called in", table)
 	}
 	host, err := nftables.New()

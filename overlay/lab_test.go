@@ -16,18 +16,17 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/shoal-org/shoal/internal/nsthread"
+	"github.com/shoal-org/shoal/internal/testenv"
 )
 
 // The lab: network namespaces made by the test (never the host's), joined
 // by a bridge in a "switch" namespace on 10.78.0.0/24. Deleting the
 // namespaces in Cleanup removes every device in them.
 
-func requireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates network namespaces, bridges and VXLAN devices")
-	}
-}
+// rootWhy is why the overlay's kernel tests need root.
+const rootWhy = "creates network namespaces, bridges and VXLAN devices"
 
 func must(t testing.TB, err error) {
 	t.Helper()
@@ -75,7 +74,7 @@ type lab struct {
 
 // newLab makes n nodes, node i with eth0 at 10.78.0.(i+1)/24 on the switch.
 func newLab(t testing.TB, n int) *lab {
-	requireRoot(t)
+	testenv.RequireRoot(t, rootWhy)
 	l := &lab{dir: t.TempDir()}
 	sw := handleAt(t, newNS(t, filepath.Join(l.dir, "switch")))
 	must(t, sw.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "lan"}}))
@@ -104,7 +103,7 @@ func newLab(t testing.TB, n int) *lab {
 			must(t, h.LinkSetUp(link))
 		}
 		// Strict reverse-path filtering, as many distributions set it.
-		must(t, inNS(path, func() error {
+		must(t, nsthread.DoPath(path, func() error {
 			for _, c := range []string{"all", "default", "eth0"} {
 				if err := os.WriteFile("/proc/sys/net/ipv4/conf/"+c+"/rp_filter", []byte("1"), 0o644); err != nil {
 					return err
@@ -168,21 +167,12 @@ func (l *lab) task(t testing.TB, i int, id string, reqs ...AttachRequest) string
 	return path
 }
 
-func inNS(path string, fn func() error) error {
-	ns, err := netns.GetFromPath(path)
-	if err != nil {
-		return err
-	}
-	defer ns.Close()
-	return doInNetNS(ns, fn)
-}
-
 // serve listens on TCP port 7000 in the namespace at path and answers every
 // connection with name. It stops at cleanup.
 func serve(t testing.TB, path, name string) {
 	t.Helper()
 	var ln net.Listener
-	must(t, inNS(path, func() (err error) {
+	must(t, nsthread.DoPath(path, func() (err error) {
 		ln, err = net.Listen("tcp4", ":7000")
 		return err
 	}))
@@ -207,7 +197,7 @@ func serve(t testing.TB, path, name string) {
 // server said.
 func dial(path, addr string) (string, error) {
 	var c net.Conn
-	err := inNS(path, func() (err error) {
+	err := nsthread.DoPath(path, func() (err error) {
 		c, err = net.DialTimeout("tcp4", net.JoinHostPort(addr, "7000"), 5*time.Second)
 		return err
 	})

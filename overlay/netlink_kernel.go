@@ -10,6 +10,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/shoal-org/shoal/internal/nsthread"
 )
 
 // NetlinkKernel is the Kernel of one network namespace, driven through
@@ -347,7 +349,7 @@ func (k *NetlinkKernel) setForwarding(dev string, on bool) error {
 	if on {
 		v = []byte("1")
 	}
-	err := doInNetNS(k.ns, func() error { return os.WriteFile(forwardingPath(dev), v, 0o644) })
+	err := nsthread.Do(k.ns, func() error { return os.WriteFile(forwardingPath(dev), v, 0o644) })
 	if err != nil {
 		return fmt.Errorf("set IPv4 forwarding of %s to %s: %w", dev, v, err)
 	}

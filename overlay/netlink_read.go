@@ -11,6 +11,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/shoal-org/shoal/internal/nsthread"
 )
 
 // Name prefixes of the links State reports. Any link with such a name is
@@ -102,7 +104,7 @@ func (k *NetlinkKernel) readForwarding(links []Link) error {
 	if len(links) == 0 {
 		return nil
 	}
-	err := doInNetNS(k.ns, func() error {
+	err := nsthread.Do(k.ns, func() error {
 		for i := range links {
 			b, err := os.ReadFile(forwardingPath(links[i].Name))
 			if err != nil {

@@ -11,6 +11,9 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/shoal-org/shoal/internal/nsthread"
+	"github.com/shoal-org/shoal/internal/testenv"
 )
 
 var (
@@ -195,7 +198,7 @@ func linkIndex(t *testing.T, path, name string) int {
 func TestNewNetlinkKernelUsesCallersNamespace(t *testing.T) {
 	l := newLab(t, 1)
 	var k *NetlinkKernel
-	must(t, inNS(l.nodes[0].ns, func() (err error) {
+	must(t, nsthread.DoPath(l.nodes[0].ns, func() (err error) {
 		k, err = NewNetlinkKernel()
 		return err
 	}))
@@ -212,7 +215,7 @@ func TestNewNetlinkKernelUsesCallersNamespace(t *testing.T) {
 }
 
 func TestCreateDeleteNetNS(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t, rootWhy)
 	path := t.TempDir() + "/ns"
 	must(t, CreateNetNS(path))
 	if err := CreateNetNS(path); !errors.Is(err, os.ErrExist) {

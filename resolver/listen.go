@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"slices"
 	"syscall"
 
 	"github.com/miekg/dns"
-	"github.com/vishvananda/netns"
+
+	"github.com/shoal-org/shoal/internal/nsthread"
 )
 
 // listener is one address served over UDP and TCP.
@@ -137,47 +137,12 @@ func (s *Server) bind(ap netip.AddrPort) (net.PacketConn, net.Listener, error) {
 	if s.netns == "" {
 		return listenBoth(ap)
 	}
-	type result struct {
-		pc  net.PacketConn
-		ln  net.Listener
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		var r result
-		r.pc, r.ln, r.err = inNetNS(s.netns, func() (net.PacketConn, net.Listener, error) { return listenBoth(ap) })
-		ch <- r
-	}()
-	r := <-ch
-	return r.pc, r.ln, r.err
-}
-
-// inNetNS runs fn on this goroutine's OS thread switched into the namespace
-// at path. Sockets keep the namespace they were created in. If the thread
-// cannot be switched back it stays locked, so the runtime discards it when
-// the goroutine ends. Run it on a goroutine of its own.
-func inNetNS(path string, fn func() (net.PacketConn, net.Listener, error)) (net.PacketConn, net.Listener, error) {
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return nil, nil, fmt.Errorf("resolver: get current network namespace: %w", err)
-	}
-	defer orig.Close()
-	target, err := netns.GetFromPath(path)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return nil, nil, fmt.Errorf("resolver: open network namespace %s: %w", path, err)
-	}
-	defer target.Close()
-	if err := netns.Set(target); err != nil {
-		runtime.UnlockOSThread()
-		return nil, nil, fmt.Errorf("resolver: enter network namespace %s: %w", path, err)
-	}
-	pc, ln, err := fn()
-	if netns.Set(orig) == nil {
-		runtime.UnlockOSThread()
-	}
+	var pc net.PacketConn
+	var ln net.Listener
+	err := nsthread.DoPath(s.netns, func() (err error) {
+		pc, ln, err = listenBoth(ap)
+		return err
+	})
 	return pc, ln, err
 }
 

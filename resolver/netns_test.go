@@ -4,14 +4,15 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/shoal-org/shoal/internal/testenv"
 	"github.com/shoal-org/shoal/store"
 )
 
@@ -63,20 +64,6 @@ func run(t *testing.T, name string, args ...string) {
 	}
 }
 
-// makeNetns creates a namespace, deleted when the test ends, with lo up.
-func makeNetns(t *testing.T) string {
-	t.Helper()
-	ns := fmt.Sprintf("shoal-resolver-%d", os.Getpid())
-	run(t, "ip", "netns", "add", ns)
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
-			t.Errorf("delete netns %s: %v: %s", ns, err, out)
-		}
-	})
-	run(t, "ip", "-n", ns, "link", "set", "lo", "up")
-	return ns
-}
-
 // addBridges gives ns two bridges holding the gateways of front
 // (10.240.1.1) and back (10.241.1.1), makes s listen on each as soon as
 // its bridge has the address, and adds one client address per network.
@@ -99,12 +86,8 @@ func addBridges(t *testing.T, ns string, s *Server) {
 }
 
 func TestNetnsDig(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create a network namespace")
-	}
-	if _, err := exec.LookPath("dig"); err != nil {
-		t.Skip("needs dig (Debian package dnsutils)")
-	}
+	testenv.RequireRoot(t, "creates a network namespace")
+	testenv.RequireCommands(t, "dnsutils", "dig")
 	f := newStoreFeed(t)
 	nets, svcs, tasks := fixture()
 	for i := range 100 {
@@ -119,8 +102,9 @@ func TestNetnsDig(t *testing.T) {
 	for _, o := range tasks {
 		f.put(o)
 	}
-	ns := makeNetns(t)
-	s, err := New(Config{Store: f.s, Upstreams: []string{}, NetNS: "/run/netns/" + ns, Logger: quietLogger()})
+	nsPath := testenv.NetNS(t)
+	ns := filepath.Base(nsPath) // for `ip -n` and `ip netns exec`
+	s, err := New(Config{Store: f.s, Upstreams: []string{}, NetNS: nsPath, Logger: quietLogger()})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-org/shoal/agent/runtime/runtimetest"
-	"github.com/shoal-org/shoal/e2e/testimages"
+	"github.com/shoal-org/shoal/internal/testenv"
+	"github.com/shoal-org/shoal/internal/testimages"
 )
 
 // BenchmarkContainerCycle measures one task's whole life on the node:
@@ -41,7 +41,7 @@ func BenchmarkContainerCycle(b *testing.B) {
 func BenchmarkExecHealthcheck(b *testing.B) {
 	_, r := benchRuntime(b)
 	ctx := context.Background()
-	if err := r.Create(ctx, Spec{ID: "probe", Image: "web:v1", NetNSPath: runtimetest.NewNetNS(b)}); err != nil {
+	if err := r.Create(ctx, Spec{ID: "probe", Image: "web:v1", NetNSPath: testenv.NetNS(b)}); err != nil {
 		b.Fatal(err)
 	}
 	if err := r.Start(ctx, "probe"); err != nil {
@@ -66,9 +66,9 @@ func BenchmarkExecHealthcheck(b *testing.B) {
 	}
 }
 
-func benchRuntime(b *testing.B) (*runtimetest.Daemon, *Runtime) {
+func benchRuntime(b *testing.B) (*testenv.ContainerdDaemon, *Runtime) {
 	b.Helper()
-	d := runtimetest.StartContainerd(b)
+	d := testenv.Containerd(b)
 	r, err := New(context.Background(), Config{Address: d.Address, StateDir: b.TempDir(),
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-org/shoal/agent/runtime/runtimetest"
+	"github.com/shoal-org/shoal/internal/testenv"
 )
 
 // TestExitAfterLastLog starts, again and again, a task that prints many
@@ -20,14 +20,14 @@ import (
 // shim's own copier drops stderr output left when stdout ends first
 // (hence the log driver).
 func TestExitAfterLastLog(t *testing.T) {
-	d := runtimetest.StartContainerd(t)
+	d := testenv.Containerd(t)
 	ctx := context.Background()
 	r := newRuntime(t, d, t.TempDir())
 	importImage(t, r, "crash:latest")
 	exits, err := r.Exits(ctx)
 	mustNoErr(t, "Exits", err)
 	const lines, attempts = 200, 30
-	ns := runtimetest.NewNetNS(t)
+	ns := testenv.NetNS(t)
 	check := func(t *testing.T, id, how string) {
 		t.Helper()
 		var logs bytes.Buffer

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-org/shoal/agent/runtime/runtimetest"
+	"github.com/shoal-org/shoal/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -16,13 +16,13 @@ func TestMain(m *testing.M) {
 		os.Exit(RunLogDriver(os.Args[1:]))
 	}
 	code := m.Run()
-	runtimetest.CleanupImages()
+	testenv.CleanupImages()
 	os.Exit(code)
 }
 
 // newRuntime connects a Runtime to d with state in stateDir; it is closed
 // in t.Cleanup (Close is idempotent, so a test may close it earlier).
-func newRuntime(t *testing.T, d *runtimetest.Daemon, stateDir string, insecure ...string) *Runtime {
+func newRuntime(t *testing.T, d *testenv.ContainerdDaemon, stateDir string, insecure ...string) *Runtime {
 	t.Helper()
 	r, err := New(context.Background(), Config{
 		Address: d.Address, Namespace: "shoal", StateDir: stateDir,
@@ -51,7 +51,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 // importImage loads ref's archive into r.
 func importImage(t testing.TB, r *Runtime, ref string) []string {
 	t.Helper()
-	f, err := os.Open(runtimetest.Image(t, ref).Path)
+	f, err := os.Open(testenv.Image(t, ref).Path)
 	if err != nil {
 		t.Fatal(err)
 	}

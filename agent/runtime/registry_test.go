@@ -13,8 +13,7 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/shoal-org/shoal/agent/runtime/runtimetest"
-	"github.com/shoal-org/shoal/e2e/testimages"
+	"github.com/shoal-org/shoal/internal/testenv"
 )
 
 // archiveManifestDigest reads the manifest digest an oci-archive's index
@@ -59,12 +58,11 @@ func closedPort(t *testing.T) string {
 // TestEnsureImageFromRegistry pulls from a real registry over plain HTTP
 // and checks the errors a user sees.
 func TestEnsureImageFromRegistry(t *testing.T) {
-	d := runtimetest.StartContainerd(t)
-	reg := runtimetest.StartRegistryT(t)
+	d := testenv.Containerd(t)
+	reg := testenv.Registry(t)
 	ctx := context.Background()
-	img := runtimetest.Image(t, "web:v1")
-	ref, err := testimages.Push(ctx, img, reg.Host)
-	mustNoErr(t, "push", err)
+	img := testenv.Image(t, "web:v1")
+	ref := reg.Push(t, "web:v1")
 	closed := closedPort(t)
 	r := newRuntime(t, d, t.TempDir(), reg.Host, closed)
 
@@ -77,7 +75,7 @@ func TestEnsureImageFromRegistry(t *testing.T) {
 		t.Fatalf("healthcheck lost on the way through the registry: %+v", info.Healthcheck)
 	}
 	// The pulled image is unpacked: a container can be made from it.
-	mustNoErr(t, "Create from pulled image", r.Create(ctx, Spec{ID: "pulled-1", Image: ref, NetNSPath: runtimetest.NewNetNS(t)}))
+	mustNoErr(t, "Create from pulled image", r.Create(ctx, Spec{ID: "pulled-1", Image: ref, NetNSPath: testenv.NetNS(t)}))
 	mustNoErr(t, "Remove", r.Remove(ctx, "pulled-1"))
 	// Reused, not pulled again: works with the registry gone.
 	reg.Stop()
@@ -95,15 +93,14 @@ func TestEnsureImageFromRegistry(t *testing.T) {
 }
 
 func TestEnsureImageErrorsFromLiveRegistry(t *testing.T) {
-	d := runtimetest.StartContainerd(t)
-	reg := runtimetest.StartRegistryT(t)
+	d := testenv.Containerd(t)
+	reg := testenv.Registry(t)
 	ctx := context.Background()
-	_, err := testimages.Push(ctx, runtimetest.Image(t, "web:v1"), reg.Host)
-	mustNoErr(t, "push", err)
+	reg.Push(t, "web:v1")
 
 	r := newRuntime(t, d, t.TempDir(), reg.Host)
 	ref := reg.Host + "/web:v9"
-	_, err = r.EnsureImage(ctx, ref)
+	_, err := r.EnsureImage(ctx, ref)
 	want := `image "` + ref + `": not found in registry ` + reg.Host
 	if !errors.Is(err, ErrImageNotFound) || err.Error() != want {
 		t.Fatalf("EnsureImage of an unknown tag = %v, want %q matching ErrImageNotFound", err, want)

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-org/shoal/agent/runtime/runtimetest"
 	"github.com/shoal-org/shoal/api/types"
-	"github.com/shoal-org/shoal/e2e/testimages"
+	"github.com/shoal-org/shoal/internal/testenv"
+	"github.com/shoal-org/shoal/internal/testimages"
 )
 
 // webAnswer is the web server's GET / line.
@@ -23,7 +23,7 @@ type webAnswer struct{ Version, Hostname, Task string }
 
 // getWeb asks the server in netns nsPath for its GET / answer.
 func getWeb(ctx context.Context, nsPath string) (webAnswer, string) {
-	code, body, err := runtimetest.HTTPGetIn(ctx, nsPath, "http://127.0.0.1:80/")
+	code, body, err := testenv.HTTPGetIn(ctx, nsPath, "http://127.0.0.1:80/")
 	if err != nil {
 		return webAnswer{}, err.Error()
 	}
@@ -37,7 +37,7 @@ func getWeb(ctx context.Context, nsPath string) (webAnswer, string) {
 // TestContainerLifecycle runs web:v1 through create, start, serve, exec,
 // logs, an agent restart (a second Runtime adopting it), stop and remove.
 func TestContainerLifecycle(t *testing.T) {
-	d := runtimetest.StartContainerd(t)
+	d := testenv.Containerd(t)
 	ctx := context.Background()
 	state := t.TempDir()
 	r1 := newRuntime(t, d, state)
@@ -53,7 +53,7 @@ func TestContainerLifecycle(t *testing.T) {
 		t.Fatalf("ImageInfo = %+v (healthcheck %+v)", info, info.Healthcheck)
 	}
 
-	ns := runtimetest.NewNetNS(t)
+	ns := testenv.NetNS(t)
 	hostDir := t.TempDir()
 	labels := map[string]string{"shoal.task": "web-1", "shoal.service": "web"}
 	spec := Spec{
@@ -197,7 +197,7 @@ func stopAndRemove(t *testing.T, r *Runtime, id, state string) {
 // TestCrashUnhealthyAndStopGrace covers the failing images and SIGKILL
 // after the grace period.
 func TestCrashUnhealthyAndStopGrace(t *testing.T) {
-	d := runtimetest.StartContainerd(t)
+	d := testenv.Containerd(t)
 	ctx := context.Background()
 	r := newRuntime(t, d, t.TempDir())
 	for _, ref := range []string{"web:v1", "crash:latest", "unhealthy:latest"} {
@@ -207,7 +207,7 @@ func TestCrashUnhealthyAndStopGrace(t *testing.T) {
 	mustNoErr(t, "Exits", err)
 
 	t.Run("crash", func(t *testing.T) {
-		mustNoErr(t, "Create", r.Create(ctx, Spec{ID: "crash-1", Image: "crash:latest", NetNSPath: runtimetest.NewNetNS(t)}))
+		mustNoErr(t, "Create", r.Create(ctx, Spec{ID: "crash-1", Image: "crash:latest", NetNSPath: testenv.NetNS(t)}))
 		mustNoErr(t, "Start", r.Start(ctx, "crash-1"))
 		if e := waitExit(t, exits, "crash-1"); e.Code != 1 {
 			t.Fatalf("crash exit = %+v, want code 1", e)
@@ -225,7 +225,7 @@ func TestCrashUnhealthyAndStopGrace(t *testing.T) {
 	})
 
 	t.Run("unhealthy", func(t *testing.T) {
-		ns := runtimetest.NewNetNS(t)
+		ns := testenv.NetNS(t)
 		mustNoErr(t, "Create", r.Create(ctx, Spec{ID: "sick-1", Image: "unhealthy:latest", NetNSPath: ns}))
 		mustNoErr(t, "Start", r.Start(ctx, "sick-1"))
 		waitFor(t, 30*time.Second, "unhealthy serves /", func() (bool, string) {
@@ -240,7 +240,7 @@ func TestCrashUnhealthyAndStopGrace(t *testing.T) {
 	})
 
 	t.Run("stop grace then SIGKILL", func(t *testing.T) {
-		spec := Spec{ID: "stubborn-1", Image: "web:v1", NetNSPath: runtimetest.NewNetNS(t),
+		spec := Spec{ID: "stubborn-1", Image: "web:v1", NetNSPath: testenv.NetNS(t),
 			Args: []string{"-listen", ":80", "-ignore-term"}, StopGrace: 300 * time.Millisecond}
 		mustNoErr(t, "Create", r.Create(ctx, spec))
 		mustNoErr(t, "Start", r.Start(ctx, "stubborn-1"))

@@ -12,9 +12,8 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/agent/runtime"
-	"github.com/shoal-org/shoal/agent/runtime/runtimetest"
 	"github.com/shoal-org/shoal/api/types"
-	"github.com/shoal-org/shoal/e2e/testimages"
+	"github.com/shoal-org/shoal/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -22,13 +21,13 @@ func TestMain(m *testing.M) {
 		os.Exit(runtime.RunLogDriver(os.Args[1:]))
 	}
 	code := m.Run()
-	runtimetest.CleanupImages()
+	testenv.CleanupImages()
 	os.Exit(code)
 }
 
 // realRuntime connects a runtime.Runtime to d with state in stateDir and
 // closes it when the test ends.
-func realRuntime(t *testing.T, d *runtimetest.Daemon, stateDir string, insecure ...string) *runtime.Runtime {
+func realRuntime(t *testing.T, d *testenv.ContainerdDaemon, stateDir string, insecure ...string) *runtime.Runtime {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -50,7 +49,7 @@ func realRuntime(t *testing.T, d *runtimetest.Daemon, stateDir string, insecure 
 func importImages(t *testing.T, r *runtime.Runtime, refs ...string) {
 	t.Helper()
 	for _, ref := range refs {
-		f, err := os.Open(runtimetest.Image(t, ref).Path)
+		f, err := os.Open(testenv.Image(t, ref).Path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,7 +71,7 @@ type netnsPerTask struct {
 
 func (n *netnsPerTask) add(t *testing.T, ids ...string) {
 	for _, id := range ids {
-		p := runtimetest.NewNetNS(t)
+		p := testenv.NetNS(t)
 		n.mu.Lock()
 		n.paths[id] = p
 		n.mu.Unlock()
@@ -105,7 +104,7 @@ func realStatus(t *testing.T, r *runtime.Runtime, id string) runtime.Status {
 // store fed through Apply and a Report that writes statuses back as the
 // leader does.
 func TestWithContainerd(t *testing.T) {
-	d := runtimetest.StartContainerd(t)
+	d := testenv.Containerd(t)
 	state := t.TempDir()
 	r1 := realRuntime(t, d, state)
 	importImages(t, r1, "web:v1", "crash:latest")
@@ -131,7 +130,7 @@ func TestWithContainerd(t *testing.T) {
 		t.Fatalf("container web1: %+v, want running", st)
 	}
 	waitFor(t, "web1 answers", func() (bool, string) {
-		code, body, err := runtimetest.HTTPGetIn(ctx, ns.get("web1"), "http://127.0.0.1:80/")
+		code, body, err := testenv.HTTPGetIn(ctx, ns.get("web1"), "http://127.0.0.1:80/")
 		if err != nil {
 			return false, err.Error()
 		}
@@ -219,12 +218,9 @@ func TestWithContainerd(t *testing.T) {
 // rejects a task whose image the registry does not have with the
 // runtime's message.
 func TestPullFromRegistry(t *testing.T) {
-	d := runtimetest.StartContainerd(t)
-	reg := runtimetest.StartRegistryT(t)
-	ref, err := testimages.Push(context.Background(), runtimetest.Image(t, "web:v2"), reg.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := testenv.Containerd(t)
+	reg := testenv.Registry(t)
+	ref := reg.Push(t, "web:v2")
 	r := realRuntime(t, d, t.TempDir(), reg.Host)
 	c := newCluster(t)
 	ns := &netnsPerTask{paths: map[string]string{}}
@@ -251,7 +247,7 @@ func TestPullFromRegistry(t *testing.T) {
 // (timings shortened by the task) fails until the task is failed. Each
 // network is released once its container is gone.
 func TestHealthcheckWithContainerd(t *testing.T) {
-	d := runtimetest.StartContainerd(t)
+	d := testenv.Containerd(t)
 	r := realRuntime(t, d, t.TempDir())
 	importImages(t, r, "web:v1", "unhealthy:latest")
 	c := newCluster(t)

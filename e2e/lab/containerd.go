@@ -5,26 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
-)
 
-// containerdConfig renders node n's containerd config: own root, state and
-// sockets, no CRI, no metrics or debug listeners, and the snapshotters that
-// cannot work here disabled so its log stays readable. Pure.
-func containerdConfig(n Node) string {
-	q := strconv.Quote
-	return "version = 2\n" +
-		"root = " + q(n.ContainerdRoot) + "\n" +
-		"state = " + q(n.ContainerdRun) + "\n" +
-		`disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.aufs",` +
-		` "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs"]` + "\n" +
-		"\n[grpc]\n  address = " + q(n.ContainerdSock) + "\n" +
-		"\n[ttrpc]\n  address = " + q(n.ContainerdSock+".ttrpc") + "\n" +
-		"\n[debug]\n  address = \"\"\n" +
-		"\n[metrics]\n  address = \"\"\n" +
-		"\n[plugins.\"io.containerd.internal.v1.opt\"]\n  path = " + q(filepath.Join(n.ContainerdRoot, "opt")) + "\n"
-}
+	"github.com/shoal-org/shoal/internal/testenv"
+)
 
 // startContainerd writes n's config and starts its containerd in n's
 // namespace, returning the PID. It does not wait for readiness.
@@ -34,7 +18,7 @@ func startContainerd(ctx context.Context, n Node) (int, error) {
 			return 0, fmt.Errorf("containerd on %s: %w", n.Name, err)
 		}
 	}
-	if err := os.WriteFile(n.ContainerdConf, []byte(containerdConfig(n)), 0o644); err != nil {
+	if err := os.WriteFile(n.ContainerdConf, []byte(testenv.ContainerdConfig(n.ContainerdRoot, n.ContainerdRun, n.ContainerdSock)), 0o644); err != nil {
 		return 0, fmt.Errorf("containerd on %s: write config: %w", n.Name, err)
 	}
 	pid, err := startDaemon(ctx, daemon{

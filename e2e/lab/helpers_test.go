@@ -14,14 +14,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoal-org/shoal/internal/testenv"
 )
 
 // needRoot skips tests that build real labs unless they can.
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates network namespaces and runs containerd")
-	}
+	testenv.RequireRoot(t, "creates network namespaces and runs containerd")
 	if testing.Short() {
 		t.Skip("builds a real lab; skipped with -short")
 	}

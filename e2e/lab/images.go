@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"github.com/shoal-org/shoal/e2e/testimages"
+	"github.com/shoal-org/shoal/internal/testimages"
 )
 
 // PushTestImages builds the test images (web:v1..v3, crash, unhealthy) into

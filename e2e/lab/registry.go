@@ -9,33 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/shoal-org/shoal/internal/testenv"
 )
 
 const registryBin = "/usr/bin/docker-registry"
-
-// registryConfig renders docker-registry's config: plain HTTP on the hub
-// address only, storage in the lab's data dir, no debug listener. Pure.
-func registryConfig(c Config) string {
-	return fmt.Sprintf(`version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: %s
-  delete:
-    enabled: true
-  maintenance:
-    uploadpurging:
-      enabled: false
-http:
-  addr: %s
-  # One registry behind no load balancer: a fixed secret is fine and keeps
-  # its log free of the "no HTTP secret" warning.
-  secret: shoal-lab
-`, c.registryDir(), RegistryAddr())
-}
 
 // startRegistry starts the registry in the hub namespace and waits until
 // /v2/ answers. It returns the PID.
@@ -43,7 +21,7 @@ func startRegistry(ctx context.Context, c Config, timeout time.Duration) (int, e
 	if err := os.MkdirAll(c.registryDir(), 0o755); err != nil {
 		return 0, fmt.Errorf("registry: %w", err)
 	}
-	if err := os.WriteFile(c.registryConf(), []byte(registryConfig(c)), 0o644); err != nil {
+	if err := os.WriteFile(c.registryConf(), []byte(testenv.RegistryConfig(c.registryDir(), RegistryAddr())), 0o644); err != nil {
 		return 0, fmt.Errorf("registry: write config: %w", err)
 	}
 	pid, err := startDaemon(ctx, daemon{

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/shoal-org/shoal/internal/testenv"
 )
 
 func testConfig(t *testing.T) Config {
@@ -97,7 +99,7 @@ func TestNetworkScripts(t *testing.T) {
 
 func TestContainerdConfig(t *testing.T) {
 	n := Config{}.withDefaults().newNode(1)
-	got := containerdConfig(n)
+	got := testenv.ContainerdConfig(n.ContainerdRoot, n.ContainerdRun, n.ContainerdSock)
 	for _, want := range []string{
 		`root = "/var/lib/shoal-lab/n1/containerd"`,
 		`state = "/run/shoal-lab/n1/containerd"`,

@@ -16,7 +16,8 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/e2e/lab"
-	"github.com/shoal-org/shoal/e2e/testimages"
+	"github.com/shoal-org/shoal/internal/testenv"
+	"github.com/shoal-org/shoal/internal/testimages"
 )
 
 // TestVagrantCluster brings the Vagrantfile's 3-node cluster up in VMs
@@ -25,9 +26,7 @@ import (
 // needs root; `make vm-test` builds the packages it installs
 // (SHOAL_VM_DEB and, for the upgrade, SHOAL_VM_DEB_NEXT).
 func TestVagrantCluster(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the VM test needs root (libvirtd, network namespaces)")
-	}
+	testenv.RequireRoot(t, "the VM test runs libvirtd and creates network namespaces")
 	deb, next := os.Getenv("SHOAL_VM_DEB"), os.Getenv("SHOAL_VM_DEB_NEXT")
 	if deb == "" || next == "" {
 		t.Fatal("SHOAL_VM_DEB and SHOAL_VM_DEB_NEXT must name two shoal packages: run `make vm-test`")

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-org/shoal/internal/testenv"
 	"github.com/shoal-org/shoal/lb/ipvsvm"
 )
 
@@ -19,12 +20,8 @@ import (
 // prints on the serial console. Set SHOAL_IPVSVM_SHOW=1 to log the console,
 // SHOAL_IPVSVM_CACHE to move the kernel cache.
 func TestIPVSInVM(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the kernel cache lives in " + ipvsvm.DefaultCacheDir + " and apt-get may need to run")
-	}
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		t.Skip("qemu-system-x86_64 not installed (Debian package qemu-system-x86)")
-	}
+	testenv.RequireRoot(t, "the kernel cache lives in "+ipvsvm.DefaultCacheDir+" and apt-get may need to run")
+	testenv.RequireCommands(t, "qemu-system-x86", "qemu-system-x86_64")
 	for _, tool := range []string{"/bin/busybox", "apt-get", "dpkg", "depmod", "modprobe"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s not found: install busybox-static, kmod and apt/dpkg", tool)

@@ -11,10 +11,10 @@ package lbtest
 import (
 	"context"
 	"net/netip"
-	"os"
 	"testing"
 	"time"
 
+	"github.com/shoal-org/shoal/internal/testenv"
 	"github.com/shoal-org/shoal/lb"
 	"github.com/vishvananda/netns"
 )
@@ -47,9 +47,7 @@ type NewDataplane func(t *testing.T, netnsPath string) lb.Dataplane
 // Run runs every case against the dataplanes newDP makes. It skips when not
 // run as root.
 func Run(t *testing.T, newDP NewDataplane, env Env) {
-	if os.Geteuid() != 0 {
-		t.Skip("lbtest needs root to create network namespaces")
-	}
+	testenv.RequireRoot(t, "lbtest creates network namespaces")
 	env = env.withDefaults()
 	cases := []struct {
 		name string

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -16,6 +15,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/shoal-org/shoal/internal/nsthread"
 )
 
 // Addresses of the test topology. Every one lives in namespaces the suite
@@ -40,49 +41,6 @@ const (
 // servedPortHeader is the response header in which a backend's HTTP server
 // names the port it served the request on.
 const servedPortHeader = "X-Served-Port"
-
-// onThread runs fn on a locked OS thread moved into ns (if open), and moves
-// it back. A thread that cannot be moved back is discarded with its
-// goroutine.
-func onThread(ns netns.NsHandle, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- fmt.Errorf("get current netns: %w", err)
-			return
-		}
-		defer orig.Close()
-		if ns.IsOpen() {
-			if err := netns.Set(ns); err != nil {
-				errc <- fmt.Errorf("enter netns: %w", err)
-				return
-			}
-		}
-		err = fn()
-		if netns.Set(orig) == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	return <-errc
-}
-
-// newNS creates an unnamed network namespace; it lives until its handle and
-// every socket in it are closed.
-func newNS() (netns.NsHandle, error) {
-	var ns netns.NsHandle
-	err := onThread(netns.None(), func() error {
-		var err error
-		ns, err = netns.New() // moves the thread; onThread moves it back
-		return err
-	})
-	if err != nil {
-		return netns.None(), fmt.Errorf("create network namespace: %w", err)
-	}
-	return ns, nil
-}
 
 // nsPath names a namespace handle by a path any thread can open.
 func nsPath(ns netns.NsHandle) string { return fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), int(ns)) }
@@ -130,7 +88,7 @@ func newTopo(t *testing.T, n int) *Topo {
 }
 
 func (tp *Topo) ns() (netns.NsHandle, error) {
-	ns, err := newNS()
+	ns, err := nsthread.New()
 	if err == nil {
 		tp.nsAll = append(tp.nsAll, ns)
 	}
@@ -150,7 +108,7 @@ func (tp *Topo) build(n int) error {
 	if err := setupNode(hn); err != nil {
 		return err
 	}
-	if err := onThread(tp.Node, func() error {
+	if err := nsthread.Do(tp.Node, func() error {
 		return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644)
 	}); err != nil {
 		return fmt.Errorf("enable forwarding in node ns: %w", err)
@@ -304,7 +262,7 @@ func (tp *Topo) addBackend(hn *netlink.Handle, i int) error {
 // start runs the backend's servers on sockets opened inside its namespace.
 func (b *Backend) start() error {
 	var lns []net.Listener
-	err := onThread(b.ns, func() error {
+	err := nsthread.Do(b.ns, func() error {
 		for _, port := range []int{backendHTTPPort, backendAltPort} {
 			ln, err := net.Listen("tcp4", fmt.Sprintf(":%d", port))
 			if err != nil {
@@ -388,28 +346,4 @@ func mustLink(h *netlink.Handle, name string) netlink.Link {
 
 func ipnet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
-}
-
-// NewNetNS creates an empty network namespace with lo up for tests and
-// benchmarks that program a dataplane without traffic, and returns a path
-// naming it; tb.Cleanup releases it. It skips tb when not root.
-func NewNetNS(tb testing.TB) string {
-	tb.Helper()
-	if os.Geteuid() != 0 {
-		tb.Skip("needs root to create a network namespace")
-	}
-	ns, err := newNS()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = ns.Close() })
-	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
-	if err != nil {
-		tb.Fatalf("netlink handle: %v", err)
-	}
-	defer h.Close()
-	if err := linkUp(h, "lo"); err != nil {
-		tb.Fatal(err)
-	}
-	return nsPath(ns)
 }

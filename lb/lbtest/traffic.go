@@ -13,13 +13,15 @@ import (
 	"time"
 
 	"github.com/vishvananda/netns"
+
+	"github.com/shoal-org/shoal/internal/nsthread"
 )
 
 // dialIn opens a connection from inside ns; the socket stays in ns for its
 // whole life whatever thread later uses it.
 func dialIn(ns netns.NsHandle, network string, to netip.AddrPort, timeout time.Duration) (net.Conn, error) {
 	var c net.Conn
-	err := onThread(ns, func() error {
+	err := nsthread.Do(ns, func() error {
 		var err error
 		d := net.Dialer{Timeout: timeout}
 		c, err = d.Dial(network, to.String())

@@ -1,8 +1,4 @@
-// Package runtimetest runs real daemons for tests of the runtime and for the
-// lab: a private containerd (own root, state and socket, CRI disabled) and a
-// local OCI registry (Debian's docker-registry). Both need root and the
-// Debian packages containerd, runc and docker-registry.
-package runtimetest
+package testenv
 
 import (
 	"bytes"
@@ -12,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,12 +17,13 @@ import (
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/namespaces"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/shoal-org/shoal/internal/nsthread"
 )
 
-// Options configures a containerd daemon.
-type Options struct {
+// ContainerdOptions configures a containerd daemon.
+type ContainerdOptions struct {
 	// Dir holds everything the daemon writes: config, root, state, its log
 	// and (if the path is short enough) its socket. Required.
 	Dir string
@@ -38,11 +34,11 @@ type Options struct {
 	Binary string
 }
 
-// Daemon is a running containerd.
-type Daemon struct {
+// ContainerdDaemon is a running containerd.
+type ContainerdDaemon struct {
 	// Address is the daemon's gRPC socket.
 	Address string
-	// Dir is Options.Dir; LogPath the daemon's own log.
+	// Dir is ContainerdOptions.Dir; LogPath the daemon's own log.
 	Dir     string
 	LogPath string
 
@@ -55,11 +51,12 @@ type Daemon struct {
 // room for the ".ttrpc" suffix.
 const maxSocketPath = 100
 
-// Start runs containerd with a config of its own under opts.Dir and waits
-// until it serves (or ctx ends). Stop it with Stop.
-func Start(ctx context.Context, opts Options) (*Daemon, error) {
+// StartContainerd runs containerd with a config of its own under opts.Dir
+// and waits until it serves (or ctx ends). Stop it with Stop. Tests call
+// Containerd instead, which also stops it.
+func StartContainerd(ctx context.Context, opts ContainerdOptions) (*ContainerdDaemon, error) {
 	if opts.Dir == "" {
-		return nil, errors.New("runtimetest: Options.Dir is required")
+		return nil, errors.New("testenv: ContainerdOptions.Dir is required")
 	}
 	bin := opts.Binary
 	if bin == "" {
@@ -69,7 +66,7 @@ func Start(ctx context.Context, opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("containerd is not installed (apt-get install containerd runc): %w", err)
 	}
-	d := &Daemon{Dir: opts.Dir, LogPath: filepath.Join(opts.Dir, "containerd.log"), exited: make(chan struct{})}
+	d := &ContainerdDaemon{Dir: opts.Dir, LogPath: filepath.Join(opts.Dir, "containerd.log"), exited: make(chan struct{})}
 	d.Address = filepath.Join(opts.Dir, "containerd.sock")
 	if len(d.Address) > maxSocketPath {
 		if d.sockDir, err = os.MkdirTemp("", "ctd-"); err != nil {
@@ -78,7 +75,8 @@ func Start(ctx context.Context, opts Options) (*Daemon, error) {
 		d.Address = filepath.Join(d.sockDir, "containerd.sock")
 	}
 	cfgPath := filepath.Join(opts.Dir, "config.toml")
-	if err := os.WriteFile(cfgPath, []byte(configTOML(opts.Dir, d.Address)), 0o644); err != nil {
+	cfg := ContainerdConfig(filepath.Join(opts.Dir, "root"), filepath.Join(opts.Dir, "state"), d.Address)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return nil, fmt.Errorf("write containerd config: %w", err)
 	}
 	logf, err := os.Create(d.LogPath)
@@ -104,34 +102,26 @@ func Start(ctx context.Context, opts Options) (*Daemon, error) {
 }
 
 // Pid is the daemon's process ID.
-func (d *Daemon) Pid() int { return d.cmd.Process.Pid }
+func (d *ContainerdDaemon) Pid() int { return d.cmd.Process.Pid }
 
-// configTOML is a containerd 1.6 config (version 2) that keeps every path
-// of the daemon under dir, so several daemons can run side by side.
-func configTOML(dir, address string) string {
+// ContainerdConfig renders a containerd 1.6 config (version 2) that keeps
+// every path of the daemon apart (root and opt under root, state, the gRPC
+// socket at address and the ttrpc one beside it), so several daemons run
+// side by side. CRI, the metrics and debug listeners and the snapshotters
+// that cannot work here are off, which keeps the daemon's log readable.
+// The lab's containerds use it too. Pure.
+func ContainerdConfig(root, state, address string) string {
 	q := strconv.Quote
-	return fmt.Sprintf(`version = 2
-root = %s
-state = %s
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-
-[grpc]
-  address = %s
-
-[ttrpc]
-  address = %s
-
-[debug]
-  address = ""
-  level = "info"
-
-[metrics]
-  address = ""
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = %s
-`, q(filepath.Join(dir, "root")), q(filepath.Join(dir, "state")), q(address),
-		q(address+".ttrpc"), q(filepath.Join(dir, "opt")))
+	return "version = 2\n" +
+		"root = " + q(root) + "\n" +
+		"state = " + q(state) + "\n" +
+		`disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.aufs",` +
+		` "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs"]` + "\n" +
+		"\n[grpc]\n  address = " + q(address) + "\n" +
+		"\n[ttrpc]\n  address = " + q(address+".ttrpc") + "\n" +
+		"\n[debug]\n  address = \"\"\n" +
+		"\n[metrics]\n  address = \"\"\n" +
+		"\n[plugins.\"io.containerd.internal.v1.opt\"]\n  path = " + q(filepath.Join(root, "opt")) + "\n"
 }
 
 // startIn starts cmd with its network namespace set to nsPath ("" = ours):
@@ -140,32 +130,10 @@ func startIn(nsPath string, cmd *exec.Cmd) error {
 	if nsPath == "" {
 		return cmd.Start()
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return err
-	}
-	defer orig.Close()
-	target, err := netns.GetFromPath(nsPath)
-	if err != nil {
-		return fmt.Errorf("netns %s: %w", nsPath, err)
-	}
-	defer target.Close()
-	if err := netns.Set(target); err != nil {
-		return fmt.Errorf("enter netns %s: %w", nsPath, err)
-	}
-	startErr := cmd.Start()
-	if err := netns.Set(orig); err != nil {
-		// This thread is in the wrong namespace: keep it locked so that it
-		// dies with this goroutine instead of serving others.
-		runtime.LockOSThread()
-		return fmt.Errorf("leave netns %s: %w", nsPath, err)
-	}
-	return startErr
+	return nsthread.DoPath(nsPath, cmd.Start)
 }
 
-func (d *Daemon) waitServing(ctx context.Context) error {
+func (d *ContainerdDaemon) waitServing(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -191,7 +159,7 @@ func (d *Daemon) waitServing(ctx context.Context) error {
 	}
 }
 
-func (d *Daemon) logTail() string {
+func (d *ContainerdDaemon) logTail() string {
 	b, _ := os.ReadFile(d.LogPath)
 	b = bytes.TrimSpace(b)
 	if len(b) > 2000 {
@@ -203,7 +171,7 @@ func (d *Daemon) logTail() string {
 // Stop removes every container the daemon runs (in all namespaces), stops
 // the daemon, kills leftover shims and their children and unmounts whatever
 // is still mounted under Dir. It is safe to call more than once.
-func (d *Daemon) Stop() error {
+func (d *ContainerdDaemon) Stop() error {
 	var errs []error
 	select {
 	case <-d.exited:
@@ -226,7 +194,7 @@ func (d *Daemon) Stop() error {
 }
 
 // removeAll deletes every task and container, so that shims exit cleanly.
-func (d *Daemon) removeAll() error {
+func (d *ContainerdDaemon) removeAll() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c, err := containerd.New(d.Address, containerd.WithTimeout(5*time.Second))
@@ -321,37 +289,31 @@ func unmountUnder(dir string) error {
 	return errors.Join(errs...)
 }
 
-// SkipUnlessAvailable skips t unless it runs as root on a machine with
+// RequireContainerd skips tb unless it runs as root on a machine with
 // containerd and runc installed.
-func SkipUnlessAvailable(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run containerd")
-	}
-	for _, bin := range []string{"containerd", "containerd-shim-runc-v2", "runc"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s is not installed (apt-get install containerd runc)", bin)
-		}
-	}
+func RequireContainerd(tb testing.TB) {
+	tb.Helper()
+	RequireRoot(tb, "runs containerd")
+	RequireCommands(tb, "containerd runc", "containerd", "containerd-shim-runc-v2", "runc")
 }
 
-// StartContainerd starts a containerd in a fresh t.TempDir() (after
-// skipping like SkipUnlessAvailable) and stops it in t.Cleanup. On failure
-// of the test, the daemon's log is printed.
-func StartContainerd(t testing.TB) *Daemon {
-	t.Helper()
-	SkipUnlessAvailable(t)
-	dir := t.TempDir()
-	d, err := Start(context.Background(), Options{Dir: dir})
+// Containerd starts a containerd of the test's own in a fresh tb.TempDir()
+// (after skipping like RequireContainerd) and stops it in tb.Cleanup,
+// removing its containers, shims and mounts. If the test failed, the
+// daemon's log is printed.
+func Containerd(tb testing.TB) *ContainerdDaemon {
+	tb.Helper()
+	RequireContainerd(tb)
+	d, err := StartContainerd(context.Background(), ContainerdOptions{Dir: tb.TempDir()})
 	if err != nil {
-		t.Fatalf("start containerd: %v", err)
+		tb.Fatalf("start containerd: %v", err)
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("containerd log:\n%s", d.logTail())
+	tb.Cleanup(func() {
+		if tb.Failed() {
+			tb.Logf("containerd log:\n%s", d.logTail())
 		}
 		if err := d.Stop(); err != nil {
-			t.Errorf("stop containerd: %v", err)
+			tb.Errorf("stop containerd: %v", err)
 		}
 	})
 	return d

@@ -1,4 +1,4 @@
-package runtimetest
+package testenv
 
 import (
 	"context"
@@ -12,10 +12,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shoal-org/shoal/internal/testimages"
 )
 
-// Registry is a running docker-registry serving plain HTTP.
-type Registry struct {
+// RegistryDaemon is a running docker-registry serving plain HTTP.
+type RegistryDaemon struct {
 	// Host is host:port, as image references and InsecureRegistries name it.
 	Host string
 	cmd  *exec.Cmd
@@ -24,7 +26,7 @@ type Registry struct {
 
 // StartRegistry runs Debian's docker-registry on addr (host:port; port 0
 // picks a free one) with its storage under dir, and waits until it answers.
-func StartRegistry(ctx context.Context, dir, addr string) (*Registry, error) {
+func StartRegistry(ctx context.Context, dir, addr string) (*RegistryDaemon, error) {
 	bin, err := exec.LookPath("docker-registry")
 	if err != nil {
 		return nil, fmt.Errorf("docker-registry is not installed (apt-get install docker-registry): %w", err)
@@ -38,20 +40,8 @@ func StartRegistry(ctx context.Context, dir, addr string) (*Registry, error) {
 			return nil, err
 		}
 	}
-	r := &Registry{Host: net.JoinHostPort(host, port), done: make(chan struct{})}
-	cfg := fmt.Sprintf(`version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: %s
-  delete:
-    enabled: true
-http:
-  addr: %s
-`, filepath.Join(dir, "data"), r.Host)
+	r := &RegistryDaemon{Host: net.JoinHostPort(host, port), done: make(chan struct{})}
+	cfg := RegistryConfig(filepath.Join(dir, "data"), r.Host)
 	cfgPath := filepath.Join(dir, "registry.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return nil, fmt.Errorf("write registry config: %w", err)
@@ -91,7 +81,7 @@ func freePort(host string) (string, error) {
 	return port, nil
 }
 
-func (r *Registry) waitReady(ctx context.Context) error {
+func (r *RegistryDaemon) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	client := &http.Client{Timeout: time.Second}
@@ -116,7 +106,7 @@ func (r *Registry) waitReady(ctx context.Context) error {
 }
 
 // Stop ends the registry and waits for it.
-func (r *Registry) Stop() {
+func (r *RegistryDaemon) Stop() {
 	select {
 	case <-r.done:
 		return
@@ -131,17 +121,52 @@ func (r *Registry) Stop() {
 	}
 }
 
-// StartRegistryT runs a registry on a free loopback port for the test and
-// stops it in t.Cleanup; it skips if docker-registry is not installed.
-func StartRegistryT(t testing.TB) *Registry {
-	t.Helper()
-	if _, err := exec.LookPath("docker-registry"); err != nil {
-		t.Skip("docker-registry is not installed")
-	}
-	r, err := StartRegistry(context.Background(), t.TempDir(), "127.0.0.1:0")
+// RegistryConfig renders docker-registry's config: plain HTTP on addr
+// (host:port) only, storage under dataDir with deletes allowed, no access
+// log. The lab's registry uses it too. Pure.
+func RegistryConfig(dataDir, addr string) string {
+	return fmt.Sprintf(`version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: %s
+  delete:
+    enabled: true
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: %s
+  # One registry behind no load balancer: a fixed secret is fine and keeps
+  # its log free of the "no HTTP secret" warning.
+  secret: shoal-lab
+`, dataDir, addr)
+}
+
+// Registry runs a docker-registry of the test's own on a free loopback
+// port and stops it in tb.Cleanup; it skips tb if docker-registry is not
+// installed. Push puts test images in it.
+func Registry(tb testing.TB) *RegistryDaemon {
+	tb.Helper()
+	RequireCommands(tb, "docker-registry", "docker-registry")
+	r, err := StartRegistry(context.Background(), tb.TempDir(), "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("start registry: %v", err)
+		tb.Fatalf("start registry: %v", err)
 	}
-	t.Cleanup(r.Stop)
+	tb.Cleanup(r.Stop)
 	return r
+}
+
+// Push copies the test image ref ("web:v1", see Image) into r and returns
+// the reference it is pulled by (HOST:PORT/web:v1). It needs skopeo.
+func (r *RegistryDaemon) Push(tb testing.TB, ref string) string {
+	tb.Helper()
+	full, err := testimages.Push(context.Background(), Image(tb, ref), r.Host)
+	if err != nil {
+		tb.Fatalf("push %s: %v", ref, err)
+	}
+	return full
 }

@@ -1,4 +1,4 @@
-package runtimetest_test
+package testenv_test
 
 import (
 	"bytes"
@@ -11,36 +11,27 @@ import (
 	"testing"
 
 	"github.com/shoal-org/shoal/agent/runtime"
-	"github.com/shoal-org/shoal/agent/runtime/runtimetest"
-	"github.com/shoal-org/shoal/e2e/testimages"
+	"github.com/shoal-org/shoal/internal/testenv"
+	"github.com/shoal-org/shoal/internal/testimages"
 )
-
-func inode(t *testing.T, path string) uint64 {
-	t.Helper()
-	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil {
-		t.Fatal(err)
-	}
-	return st.Ino
-}
 
 // TestDaemonInNetNSAndCleanStop starts containerd inside a fresh netns, runs
 // a container on it, and checks that Stop leaves no shim, process or mount
 // behind.
 func TestDaemonInNetNSAndCleanStop(t *testing.T) {
-	runtimetest.SkipUnlessAvailable(t)
-	ns := runtimetest.NewNetNS(t)
+	testenv.RequireContainerd(t)
+	ns := testenv.NetNS(t)
 	dir := t.TempDir()
 	ctx := context.Background()
-	d, err := runtimetest.Start(ctx, runtimetest.Options{Dir: dir, NetNSPath: ns})
+	d, err := testenv.StartContainerd(ctx, testenv.ContainerdOptions{Dir: dir, NetNSPath: ns})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Stop() })
-	if got, want := inode(t, "/proc/"+strconv.Itoa(d.Pid())+"/ns/net"), inode(t, ns); got != want {
+	if got, want := testenv.NetNSInode(t, "/proc/"+strconv.Itoa(d.Pid())+"/ns/net"), testenv.NetNSInode(t, ns); got != want {
 		t.Fatalf("containerd runs in netns inode %d, want %d", got, want)
 	}
-	if inode(t, "/proc/self/ns/net") == inode(t, ns) {
+	if testenv.NetNSInode(t, "/proc/self/ns/net") == testenv.NetNSInode(t, ns) {
 		t.Fatal("the test process was left in the daemon's netns")
 	}
 
@@ -72,7 +63,7 @@ func TestDaemonInNetNSAndCleanStop(t *testing.T) {
 	if err != nil || !st.Running {
 		t.Fatalf("Status = %+v, %v", st, err)
 	}
-	if got := inode(t, "/proc/"+strconv.Itoa(int(st.Pid))+"/ns/net"); got != inode(t, ns) {
+	if got := testenv.NetNSInode(t, "/proc/"+strconv.Itoa(int(st.Pid))+"/ns/net"); got != testenv.NetNSInode(t, ns) {
 		t.Fatal("host-network container is not in the daemon's netns")
 	}
 

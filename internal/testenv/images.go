@@ -1,4 +1,4 @@
-package runtimetest
+package testenv
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-org/shoal/e2e/testimages"
+	"github.com/shoal-org/shoal/internal/testimages"
 )
 
 var images struct {
