@@ -36,7 +36,7 @@ func (cl *cluster) watchCatchUp() {
 		// Another leader confirms what is committed; as leader, this node
 		// applies its whole log (the leader's barrier) and the index
 		// check above ends the wait.
-		if _, id := cl.raft.LeaderWithID(); id != "" && string(id) != cl.id.NodeID && !cl.syncReadNow(cl.ctx) &&
+		if id := cl.raft.LeaderID(); id != "" && id != cl.id.NodeID && !cl.syncReadNow(cl.ctx) &&
 			(!cl.rejoined || cl.store.View().Cluster() != nil) {
 			break
 		}

@@ -17,8 +17,6 @@ import (
 	ctrd "github.com/shoal-org/shoal/agent/runtime"
 	"github.com/shoal-org/shoal/apiserver"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/membership"
 	"github.com/shoal-org/shoal/pki"
@@ -28,13 +26,12 @@ import (
 // cluster is everything an agent runs once it belongs to a cluster: the
 // replica, raft, gossip, the mTLS API listener and the leader's loops.
 type cluster struct {
-	a      *Agent
-	id     *identity // the identity the cluster was started with
-	log    *slog.Logger
-	store  *store.Store
-	raft   *raft.Raft
-	rclose interface{ Close() error }
-	ml     *membership.Membership
+	a     *Agent
+	id    *identity // the identity the cluster was started with
+	log   *slog.Logger
+	store *store.Store
+	raft  *membership.Replica
+	ml    *membership.Membership
 	// guard gates raft on the recovery generation (see stale.go).
 	guard *membership.GenGuard
 
@@ -97,7 +94,7 @@ func (a *Agent) startClusterWith(ctx context.Context, o startOpts) error {
 	cl.rejoined = o.rejoin
 	if o.bootstrap {
 		cl.guard.Open()
-		if err := membership.BootstrapSingle(cl.raft, cl.id.NodeID, cl.raftAddr()); err != nil {
+		if err := cl.raft.Bootstrap(cl.id.NodeID, cl.raftAddr()); err != nil {
 			cl.stop(false)
 			return fmt.Errorf("bootstrap raft: %w", err)
 		}
@@ -168,7 +165,7 @@ func (a *Agent) newCluster(parent context.Context) (_ *cluster, err error) {
 		ResponseHeaderTimeout: 10 * time.Second}}
 
 	cl.guard = membership.NewGenGuard(id.ClusterID, id.generation(), cl.onStale)
-	cl.raft, cl.rclose, err = membership.NewRaft(membership.RaftConfig{
+	cl.raft, err = membership.OpenReplica(membership.RaftConfig{
 		NodeID: id.NodeID, DataDir: id.path("raft"),
 		BindAddr:      net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.RaftPort)),
 		AdvertiseAddr: cl.raftAddr(), ServerTLS: raftServerTLS, ClientTLS: cl.clientTLS, Logger: a.log,
@@ -300,12 +297,9 @@ func (cl *cluster) stop(leave bool) {
 		_ = cl.ml.Shutdown()
 	}
 	if cl.raft != nil {
-		if err := cl.raft.Shutdown().Error(); err != nil {
+		if err := cl.raft.Close(); err != nil {
 			cl.log.Warn("raft shutdown", "err", err)
 		}
-	}
-	if cl.rclose != nil {
-		_ = cl.rclose.Close()
 	}
 	cl.wg.Wait()
 }

@@ -90,13 +90,13 @@ func (cl *cluster) gatePeers() (ids, addrs []string) {
 	for _, a := range serfSnapshotPeers(cl.id.path("serf.snapshot"), cl.id.NodeID) {
 		add(a)
 	}
-	if f := cl.raft.GetConfiguration(); f.Error() == nil {
-		for _, s := range f.Configuration().Servers {
-			if string(s.ID) == cl.id.NodeID {
+	if servers, err := cl.raft.Servers(); err == nil {
+		for _, s := range servers {
+			if s.ID == cl.id.NodeID {
 				continue
 			}
-			ids = append(ids, string(s.ID))
-			if host, _, err := net.SplitHostPort(string(s.Address)); err == nil {
+			ids = append(ids, s.ID)
+			if host, _, err := net.SplitHostPort(s.Address); err == nil {
 				add(net.JoinHostPort(host, strconv.Itoa(cl.a.cfg.GossipPort)))
 			}
 		}

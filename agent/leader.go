@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/membership"
 	"github.com/shoal-org/shoal/store"
@@ -33,7 +31,7 @@ func (cl *cluster) leadershipLoop() {
 		case <-cl.raft.LeaderCh():
 		case <-tick.C:
 		}
-		leading := cl.raft.State() == raft.Leader
+		leading := cl.raft.IsLeader()
 		switch {
 		case leading && stop == nil:
 			cl.log.Info("became the leader")
@@ -59,7 +57,7 @@ func (cl *cluster) startLeading() func() {
 func (cl *cluster) lead(ctx context.Context) {
 	// Every entry of earlier terms is applied before this leader answers
 	// read-index requests or plans from its replica.
-	if err := cl.raft.Barrier(10 * time.Second).Error(); err != nil {
+	if err := cl.raft.Barrier(10 * time.Second); err != nil {
 		cl.log.Warn("leader barrier", "err", err)
 		return
 	}
@@ -70,7 +68,7 @@ func (cl *cluster) lead(ctx context.Context) {
 	defer wg.Wait()
 	// Autopilot adds and promotes only members of this generation: a stale
 	// one rejoins with an empty raft first.
-	pilot := membership.NewAutopilot(cl.raft, cl.ml.MemberInfos,
+	pilot := cl.raft.Autopilot(cl.ml.MemberInfos,
 		membership.VoterPolicy{MaxVoters: 5, FailedGrace: cl.a.cfg.VoterGrace, Generation: cl.guard.Generation()}, cl.log)
 	wg.Add(1)
 	go func() { defer wg.Done(); pilot.Run(ctx, cl.kickPilot) }()
@@ -101,16 +99,16 @@ func (cl *cluster) nodeLoop(ctx context.Context) {
 }
 
 func (cl *cluster) syncNodes(ctx context.Context) error {
-	cfgFuture := cl.raft.GetConfiguration()
-	if err := cfgFuture.Error(); err != nil {
-		return fmt.Errorf("raft configuration: %w", err)
+	servers, err := cl.raft.Servers()
+	if err != nil {
+		return err
 	}
 	roles := map[string]types.Role{}
-	for _, s := range cfgFuture.Configuration().Servers {
-		if s.Suffrage == raft.Voter {
-			roles[string(s.ID)] = types.RoleVoter
+	for _, s := range servers {
+		if s.Voter {
+			roles[s.ID] = types.RoleVoter
 		} else {
-			roles[string(s.ID)] = types.RoleNonvoter
+			roles[s.ID] = types.RoleNonvoter
 		}
 	}
 	view := cl.store.View()
@@ -136,7 +134,7 @@ func (cl *cluster) syncNodes(ctx context.Context) error {
 	if len(ops) == 0 {
 		return nil
 	}
-	_, err := cl.apply(ctx, store.Command{Ops: ops})
+	_, err = cl.apply(ctx, store.Command{Ops: ops})
 	if errors.Is(err, store.ErrConflict) {
 		kick(cl.kickNodes) // someone wrote in between: redo with fresh data
 		return nil

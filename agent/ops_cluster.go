@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/apiserver"
@@ -36,11 +34,10 @@ func (a *Agent) Info(ctx context.Context) api.Info {
 		// Without the catch-up wait of other reads: info answers at once
 		// on an agent that is still catching up.
 		info.Freshness = cl.freshness(!cl.syncReadNow(ctx))
-		info.RaftState = cl.raft.State().String()
-		_, lid := cl.raft.LeaderWithID()
-		info.LeaderID = string(lid)
+		info.RaftState = cl.raft.State()
+		info.LeaderID = cl.raft.LeaderID()
 		view := cl.store.View()
-		if n := view.Node(string(lid)); n != nil {
+		if n := view.Node(info.LeaderID); n != nil {
 			info.LeaderName = n.Hostname
 		}
 		info.Voters = cl.voterCount()
@@ -55,13 +52,13 @@ func (a *Agent) Info(ctx context.Context) api.Info {
 
 // role is a node's suffrage in this agent's copy of the raft configuration.
 func (cl *cluster) role(id string) types.Role {
-	f := cl.raft.GetConfiguration()
-	if f.Error() != nil {
+	servers, err := cl.raft.Servers()
+	if err != nil {
 		return ""
 	}
-	for _, s := range f.Configuration().Servers {
-		if string(s.ID) == id {
-			if s.Suffrage == raft.Voter {
+	for _, s := range servers {
+		if s.ID == id {
+			if s.Voter {
 				return types.RoleVoter
 			}
 			return types.RoleNonvoter
@@ -244,7 +241,7 @@ func (a *Agent) ReadIndex(ctx context.Context) (api.ReadIndexResponse, error) {
 	if !cl.isLeader() {
 		return api.ReadIndexResponse{}, &fault.Error{Kind: fault.Unavailable, Msg: "not the leader"}
 	}
-	if err := cl.raft.VerifyLeader().Error(); err != nil {
+	if err := cl.raft.VerifyLeader(); err != nil {
 		return api.ReadIndexResponse{}, errNoLeader
 	}
 	return api.ReadIndexResponse{Index: cl.raft.AppliedIndex()}, nil

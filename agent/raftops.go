@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/internal/fault"
 	"github.com/shoal-org/shoal/membership"
@@ -31,16 +29,15 @@ func (cl *cluster) apply(ctx context.Context, cmd store.Command) (uint64, error)
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
-	f := cl.raft.Apply(b, timeout)
-	if err := f.Error(); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrEnqueueTimeout) {
-			return 0, errNoLeader
-		}
-		return 0, fmt.Errorf("raft apply: %w", err)
+	resp, err := cl.raft.Apply(b, timeout)
+	if errors.Is(err, membership.ErrNotLeader) {
+		return 0, errNoLeader
+	} else if err != nil {
+		return 0, err
 	}
-	res, ok := f.Response().(*store.Result)
+	res, ok := resp.(*store.Result)
 	if !ok {
-		return 0, fmt.Errorf("raft apply: unexpected response %T", f.Response())
+		return 0, fmt.Errorf("raft apply: unexpected response %T", resp)
 	}
 	return res.Index, res.Err
 }
@@ -55,11 +52,11 @@ func (a *Agent) Leader() (self bool, id, base string, rt http.RoundTripper, err 
 	if cl.isLeader() {
 		return true, cl.id.NodeID, "", nil, nil
 	}
-	_, lid := cl.raft.LeaderWithID()
+	lid := cl.raft.LeaderID()
 	if base, err = cl.leaderBase(); err != nil {
 		return false, "", "", nil, err
 	}
-	return false, string(lid), base, cl.peerHTTP.Transport, nil
+	return false, lid, base, cl.peerHTTP.Transport, nil
 }
 
 // LeaderID implements apiserver.Leadership.
@@ -68,25 +65,24 @@ func (a *Agent) LeaderID() string {
 	if err != nil {
 		return ""
 	}
-	_, id := cl.raft.LeaderWithID()
-	return string(id)
+	return cl.raft.LeaderID()
 }
 
 // isLeader reports whether this agent leads right now.
-func (cl *cluster) isLeader() bool { return cl.raft.State() == raft.Leader }
+func (cl *cluster) isLeader() bool { return cl.raft.IsLeader() }
 
 // leaderBase returns the HTTPS base URL of the leader's API.
 func (cl *cluster) leaderBase() (string, error) {
-	_, id := cl.raft.LeaderWithID()
+	id := cl.raft.LeaderID()
 	if id == "" {
 		return "", errNoLeader
 	}
 	for _, m := range cl.ml.Members() {
-		if m.ID == string(id) && m.Tags["api"] != "" {
+		if m.ID == id && m.Tags["api"] != "" {
 			return "https://" + net.JoinHostPort(m.Addr, m.Tags["api"]), nil
 		}
 	}
-	if n := cl.store.View().Node(string(id)); n != nil && n.APIPort != 0 {
+	if n := cl.store.View().Node(id); n != nil && n.APIPort != 0 {
 		return "https://" + net.JoinHostPort(n.Addr, strconv.Itoa(n.APIPort)), nil
 	}
 	return "", errNoLeader
@@ -139,13 +135,13 @@ func (cl *cluster) syncReadNow(ctx context.Context) (stale bool) {
 
 // voterCount counts voters in the current raft configuration.
 func (cl *cluster) voterCount() int {
-	f := cl.raft.GetConfiguration()
-	if f.Error() != nil {
+	servers, err := cl.raft.Servers()
+	if err != nil {
 		return 0
 	}
 	n := 0
-	for _, s := range f.Configuration().Servers {
-		if s.Suffrage == raft.Voter {
+	for _, s := range servers {
+		if s.Voter {
 			n++
 		}
 	}
@@ -156,14 +152,13 @@ func (cl *cluster) voterCount() int {
 // removes itself it first makes sure another live voter exists, so the
 // cluster keeps a quorum after it is gone.
 func (cl *cluster) removePeer(ctx context.Context, id string) error {
-	f := cl.raft.GetConfiguration()
-	if err := f.Error(); err != nil {
-		return fmt.Errorf("raft configuration: %w", err)
+	servers, err := cl.raft.Servers()
+	if err != nil {
+		return err
 	}
-	servers := f.Configuration().Servers
 	found := false
 	for _, s := range servers {
-		found = found || string(s.ID) == id
+		found = found || s.ID == id
 	}
 	if !found {
 		return nil
@@ -175,8 +170,8 @@ func (cl *cluster) removePeer(ctx context.Context, id string) error {
 		}
 		promoted := false
 		for _, s := range servers {
-			if string(s.ID) != id && s.Suffrage != raft.Voter && alive[string(s.ID)] {
-				if err := cl.raft.AddVoter(s.ID, s.Address, 0, 10*time.Second).Error(); err != nil {
+			if s.ID != id && !s.Voter && alive[s.ID] {
+				if err := cl.raft.AddVoter(s.ID, s.Address, 10*time.Second); err != nil {
 					return fmt.Errorf("promote %s before leaving: %w", s.ID, err)
 				}
 				promoted = true
@@ -188,7 +183,7 @@ func (cl *cluster) removePeer(ctx context.Context, id string) error {
 				"start or join another agent first, or stop this one instead of leaving"}
 		}
 	}
-	if err := cl.raft.RemoveServer(raft.ServerID(id), 0, 10*time.Second).Error(); err != nil {
+	if err := cl.raft.RemoveServer(id, 10*time.Second); err != nil {
 		return fmt.Errorf("remove %s from raft: %w", id, err)
 	}
 	return nil

@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/shoal-org/shoal/membership"
 	"github.com/shoal-org/shoal/store"
 )
@@ -116,13 +114,13 @@ func Recover(dataDir, advertise string, raftPort int, survivors []string, logger
 	if id.ClusterID == "" {
 		return nil, fmt.Errorf("data dir %s holds no cluster: nothing to recover", dataDir)
 	}
-	voters := []raft.Server{{Suffrage: raft.Voter, ID: raft.ServerID(id.NodeID), Address: raft.ServerAddress(self)}}
+	voters := []membership.ServerInfo{{ID: id.NodeID, Address: self, Voter: true}}
 	ids := []string{id.NodeID}
 	for _, s := range others {
 		if s.NodeID == id.NodeID || s.Addr == self {
 			return nil, fmt.Errorf("--survivor %s@%s is this agent: name only the other survivors", s.NodeID, s.Addr)
 		}
-		voters = append(voters, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(s.NodeID), Address: raft.ServerAddress(s.Addr)})
+		voters = append(voters, membership.ServerInfo{ID: s.NodeID, Address: s.Addr, Voter: true})
 		ids = append(ids, s.NodeID)
 	}
 	res := &RecoverResult{NodeID: id.NodeID, Voters: ids, Previous: id.generation()}

@@ -6,8 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/membership"
@@ -75,28 +73,10 @@ func (w *leaderWatch) lastSeen(lastContact time.Time) time.Time {
 // watchLeader feeds raft's leader observations into cl.leaders until
 // cl.ctx ends. It runs in its own goroutine.
 func (cl *cluster) watchLeader() {
-	ch := make(chan raft.Observation, 16)
-	obs := raft.NewObserver(ch, false, func(o *raft.Observation) bool {
-		_, ok := o.Data.(raft.LeaderObservation)
-		return ok
-	})
-	cl.raft.RegisterObserver(obs)
-	defer cl.raft.DeregisterObserver(obs)
-	now := time.Now()
-	cl.leaders.start(now)
-	_, id := cl.raft.LeaderWithID()
-	cl.leaders.observe(id != "", now)
-	for {
-		select {
-		case <-cl.ctx.Done():
-			return
-		case o := <-ch:
-			// Observations dropped on a full channel are repaired by the
-			// next one; reads that reach a leader also count as seeing it.
-			lo, _ := o.Data.(raft.LeaderObservation)
-			cl.leaders.observe(lo.LeaderID != "", time.Now())
-		}
-	}
+	cl.leaders.start(time.Now())
+	// Observations dropped on a full channel are repaired by the next one;
+	// reads that reach a leader also count as seeing it.
+	cl.raft.WatchLeader(cl.ctx, func(id string) { cl.leaders.observe(id != "", time.Now()) })
 }
 
 // readFreshness brings the replica up to date as syncRead does and says
@@ -128,12 +108,12 @@ type statusView struct {
 // statusView gathers raft's and gossip's view for deriveNodes.
 func (cl *cluster) statusView(fresh api.Freshness) statusView {
 	sv := statusView{self: cl.id.NodeID, voters: map[string]bool{}, gossip: map[string]membership.Status{}, fresh: fresh}
-	if f := cl.raft.GetConfiguration(); f.Error() == nil {
-		for _, s := range f.Configuration().Servers {
-			sv.voters[string(s.ID)] = s.Suffrage == raft.Voter
+	if servers, err := cl.raft.Servers(); err == nil {
+		for _, s := range servers {
+			sv.voters[s.ID] = s.Voter
 		}
 	}
-	_, leader := cl.raft.LeaderWithID()
+	leader := cl.raft.LeaderID()
 	sv.leader = string(leader)
 	for _, m := range cl.ml.Members() {
 		sv.gossip[m.ID] = m.Status

@@ -30,8 +30,11 @@
 // OnStale; DecideGeneration is the whole decision, pure. Autopilot adds and
 // promotes only members of the leader's generation (SameGeneration).
 //
-// How the agent wires it: Start the Membership, Join peers, NewRaft (and
-// BootstrapSingle on `agent init`), then run
-// NewAutopilot(r, m.MemberInfos, policy, log).Run(ctx, kick) with kick
-// signalled on membership events.
+// How the agent wires it: Start the Membership, Join peers, OpenReplica
+// (and Replica.Bootstrap on `agent init`), then run
+// replica.Autopilot(m.MemberInfos, policy, log).Run(ctx, kick) with kick
+// signalled on membership events. Replica is the daemon's only view of
+// raft: apply a command, leadership and its changes, the configuration's
+// servers. Nothing outside this package and the store's FSM names
+// hashicorp/raft.
 package membership

@@ -332,14 +332,13 @@ func BootstrapSingle(r *raft.Raft, id, addr string) error {
 //     with the longest log wins, so its entries win.
 //
 // cfg.Transport and the TLS settings are not used: nothing is sent.
-func Recover(cfg RaftConfig, fsm raft.FSM, voters []raft.Server) error {
+func Recover(cfg RaftConfig, fsm raft.FSM, voters []ServerInfo) error {
 	if len(voters) == 0 {
 		return errors.New("raft: recover: the voter list is empty; name the surviving agents")
 	}
 	conf := raft.Configuration{Servers: make([]raft.Server, len(voters))}
 	for i, v := range voters {
-		v.Suffrage = raft.Voter
-		conf.Servers[i] = v
+		conf.Servers[i] = raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(v.ID), Address: raft.ServerAddress(v.Address)}
 	}
 	logger := hcLogger(orDefault(cfg.Logger), "raft-recover")
 	stores, err := openStores(cfg.DataDir, logger)

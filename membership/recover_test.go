@@ -82,7 +82,7 @@ func TestHasStateAndRecover(t *testing.T) {
 		t.Fatalf("HasState(n1) = %v, %v", ok, err)
 	}
 	scratch := &testFSM{}
-	survivor := []raft.Server{{ID: "n1", Address: raft.ServerAddress(n1.addr), Suffrage: raft.Nonvoter}}
+	survivor := []ServerInfo{{ID: "n1", Address: n1.addr}}
 	if err := Recover(n1.cfg, scratch, survivor); err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestRecoverRefusesEmptyInput(t *testing.T) {
 		t.Fatal("Recover with no voters succeeded")
 	}
 	// No state: raft refuses, as an operator error.
-	if err := Recover(cfg, &testFSM{}, []raft.Server{{ID: "n1", Address: "x"}}); err == nil {
+	if err := Recover(cfg, &testFSM{}, []ServerInfo{{ID: "n1", Address: "x"}}); err == nil {
 		t.Fatal("Recover on an empty data dir succeeded")
 	}
 }
