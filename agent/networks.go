@@ -6,71 +6,15 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
-	"time"
 
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/internal/fault"
 	"github.com/shoal-org/shoal/internal/idgen"
+	"github.com/shoal-org/shoal/netplan"
 	"github.com/shoal-org/shoal/spec"
 	"github.com/shoal-org/shoal/store"
 )
-
-// defaultNetworkOp creates the default network over the cluster's overlay
-// CIDR; init writes it with the cluster record.
-func defaultNetworkOp(cidr string) store.Op {
-	return store.Op{Kind: store.OpCreate, Table: store.TableNetworks, Network: &types.Network{
-		ID: idgen.New(), Name: DefaultNetwork, Subnet: cidr, VNI: firstVNI, Default: true}}
-}
-
-// leaseLoop keeps every network's lease table in step with the nodes table:
-// each node holds a block of every network, a removed node's blocks are
-// freed. Like nodeLoop it compares the whole picture each round.
-func (cl *cluster) leaseLoop(ctx context.Context) {
-	changes, cancel := cl.store.Subscribe(store.TableNodes, store.TableNetworks)
-	defer cancel()
-	for {
-		v := cl.store.View()
-		if err := cl.ensureDefaultNetwork(ctx, v); err != nil && ctx.Err() == nil {
-			cl.log.Warn("create the default network", "err", err)
-		}
-		changed, errs := planLeases(v.Networks(), v.Nodes())
-		for _, err := range errs {
-			cl.log.Warn("overlay leases", "err", err)
-		}
-		if len(changed) > 0 {
-			ops := make([]store.Op, 0, len(changed))
-			for _, n := range changed {
-				ops = append(ops, store.Op{Kind: store.OpPut, Table: store.TableNetworks, Network: n, IfVersion: n.Version})
-			}
-			if _, err := cl.apply(ctx, store.Command{Ops: ops}); err != nil && ctx.Err() == nil && !errors.Is(err, store.ErrConflict) {
-				cl.log.Warn("write overlay leases", "err", err)
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(time.Second):
-				}
-				continue
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-changes:
-		}
-	}
-}
-
-// ensureDefaultNetwork creates the default network in a cluster made
-// before networks existed.
-func (cl *cluster) ensureDefaultNetwork(ctx context.Context, v *store.View) error {
-	c := v.Cluster()
-	if c == nil || c.OverlayCIDR == "" || v.DefaultNetwork() != nil {
-		return nil
-	}
-	_, err := cl.apply(ctx, store.Command{Ops: []store.Op{defaultNetworkOp(c.OverlayCIDR)}})
-	return err
-}
 
 // withVIPs sets svc.VIPs (svc is a copy about to be written) for the
 // networks its spec joins, checks its spec against the rest of the cluster
@@ -81,11 +25,11 @@ func withVIPs(v *store.View, svc *types.Service) ([]store.Op, error) {
 	if err := admitService(v, svc); err != nil {
 		return nil, err
 	}
-	nets, err := serviceNetworks(svc.Spec, v)
+	nets, err := netplan.ServiceNetworks(svc.Spec, v)
 	if err != nil {
 		return nil, err
 	}
-	vips, err := allocVIPs(nets, svc.VIPs, svc.Spec.Endpoint.Mode, usedVIPs(v.Services(), svc.ID))
+	vips, err := netplan.AllocVIPs(nets, svc.VIPs, svc.Spec.Endpoint.Mode, netplan.UsedVIPs(v.Services(), svc.ID))
 	if err != nil {
 		return nil, err
 	}
@@ -124,8 +68,8 @@ func (a *Agent) NetworkCreate(ctx context.Context, req api.NetworkCreateRequest)
 		return api.NetworkCreateResponse{}, err
 	}
 	nets := v.Networks()
-	n := &types.Network{ID: idgen.New(), Name: req.Name, Subnet: subnet.String(), VNI: nextVNI(nets), Labels: req.Labels}
-	if leased, _ := planLeases([]*types.Network{n}, v.Nodes()); len(leased) == 1 {
+	n := &types.Network{ID: idgen.New(), Name: req.Name, Subnet: subnet.String(), VNI: netplan.NextVNI(nets), Labels: req.Labels}
+	if leased, _ := netplan.PlanLeases([]*types.Network{n}, v.Nodes()); len(leased) == 1 {
 		n.Leases = leased[0].Leases
 	}
 	if _, err := cl.apply(ctx, store.Command{Ops: []store.Op{{Kind: store.OpCreate, Table: store.TableNetworks, Network: n}}}); err != nil {
@@ -187,7 +131,7 @@ func (a *Agent) NetworkRemove(ctx context.Context, ref string) error {
 
 // admitNetwork checks a network create request against the front door's
 // rules and the cluster (package spec) and returns the range to use: the
-// one asked for, or a free one of networkPool.
+// one asked for, or a free one of NetworkPool.
 func admitNetwork(v *store.View, req api.NetworkCreateRequest) (netip.Prefix, error) {
 	if err := spec.ValidateNetworkName(req.Name); err != nil {
 		return netip.Prefix{}, specError(err)
@@ -205,7 +149,7 @@ func admitNetwork(v *store.View, req api.NetworkCreateRequest) (netip.Prefix, er
 	if err := spec.CheckLabels("label", req.Labels, lim); err != nil {
 		return netip.Prefix{}, specError(err)
 	}
-	subnet, err := newNetworkRange(c.Networks)
+	subnet, err := netplan.NewNetworkRange(c.Networks)
 	if req.Subnet != "" {
 		subnet, err = spec.ParseSubnet(req.Subnet)
 	}

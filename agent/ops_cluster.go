@@ -12,6 +12,8 @@ import (
 	"github.com/shoal-org/shoal/apiserver"
 	"github.com/shoal-org/shoal/internal/fault"
 	"github.com/shoal-org/shoal/internal/idgen"
+	"github.com/shoal-org/shoal/leader"
+	"github.com/shoal-org/shoal/netplan"
 	"github.com/shoal-org/shoal/pki"
 	"github.com/shoal-org/shoal/store"
 )
@@ -159,10 +161,10 @@ func (a *Agent) initCluster(ctx context.Context, req api.InitRequest) (_ *api.In
 	cluster := &types.Cluster{ID: clusterID, CACertPEM: ca.CertPEM, CAKeyPEM: ca.KeyPEM, GossipKey: gossipKey,
 		JoinSecret: secret, OverlayCIDR: req.OverlayCIDR, TaskHistory: 5}
 	if _, err := cl.apply(ctx, store.Command{Ops: []store.Op{
-		{Kind: store.OpCreate, Table: store.TableCluster, Cluster: cluster}, defaultNetworkOp(req.OverlayCIDR)}}); err != nil {
+		{Kind: store.OpCreate, Table: store.TableCluster, Cluster: cluster}, netplan.DefaultNetworkOp(req.OverlayCIDR)}}); err != nil {
 		return nil, fmt.Errorf("record the cluster: %w", err)
 	}
-	if err := cl.syncNodes(ctx); err != nil {
+	if err := leader.SyncNodes(ctx, cl.leaderDeps()); err != nil {
 		return nil, fmt.Errorf("record this node: %w", err)
 	}
 	token, cmd, err := cl.joinToken()

@@ -1,4 +1,10 @@
-package agent
+// Package netplan is how the leader plans overlay networks, as pure
+// functions of a snapshot: ranges for new networks, VXLAN IDs, each node's
+// lease of a block of every network, and service VIPs. Callers (the API's
+// operations, the leader's lease loop) write the result through raft with
+// version checks, so two plans made at once conflict instead of sharing an
+// address.
+package netplan
 
 import (
 	"fmt"
@@ -8,14 +14,11 @@ import (
 
 	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/internal/fault"
+	"github.com/shoal-org/shoal/internal/idgen"
 	"github.com/shoal-org/shoal/overlay"
 	"github.com/shoal-org/shoal/store"
 )
 
-// Overlay networks as the leader plans them. Everything here is pure: the
-// leader's loops and handlers call it on a snapshot and write the result
-// through raft with version checks.
-//
 // A network's range is cut into node-sized blocks (overlay.NodeBits). The first
 // block holds the VIPs of the network's services; every other block can be
 // leased to one node, which then owns its addresses (node-local IPAM).
@@ -23,17 +26,17 @@ import (
 const (
 	// DefaultNetwork is the network services join when they name none.
 	DefaultNetwork = "shoal"
-	// firstVNI is the default network's VXLAN ID; later networks count up.
-	firstVNI = 4096
-	// networkPool is where `network create` without --subnet finds a range.
-	networkPool = "10.241.0.0/16"
+	// FirstVNI is the default network's VXLAN ID; later networks count up.
+	FirstVNI = 4096
+	// NetworkPool is where `network create` without --subnet finds a range.
+	NetworkPool = "10.241.0.0/16"
 	// vipLeaseKey reserves the VIP block in a network's lease table while
 	// leases are computed. It sorts before every node ID.
 	vipLeaseKey = "\x00vips"
 )
 
-// vipBlock is the block of network n that holds its services' VIPs.
-func vipBlock(n *types.Network) (netip.Prefix, error) {
+// VIPBlock is the block of network n that holds its services' VIPs.
+func VIPBlock(n *types.Network) (netip.Prefix, error) {
 	p, err := netip.ParsePrefix(n.Subnet)
 	if err != nil {
 		return netip.Prefix{}, fmt.Errorf("network %q: subnet %q: %w", n.Name, n.Subnet, err)
@@ -41,18 +44,18 @@ func vipBlock(n *types.Network) (netip.Prefix, error) {
 	return overlay.VIPBlock(p), nil
 }
 
-// planLeases returns changed copies of the networks whose lease tables need
+// PlanLeases returns changed copies of the networks whose lease tables need
 // a change: every node in nodes gets a block of every network (keeping the
 // one it holds), and leases of nodes no longer in the store are freed.
 // A network that is full is reported in errs and leases what it can.
-func planLeases(nets []*types.Network, nodes []*types.Node) (changed []*types.Network, errs []error) {
+func PlanLeases(nets []*types.Network, nodes []*types.Node) (changed []*types.Network, errs []error) {
 	ids := make([]string, 0, len(nodes))
 	for _, n := range nodes {
 		ids = append(ids, n.ID)
 	}
 	slices.Sort(ids)
 	for _, nw := range nets {
-		block, err := vipBlock(nw)
+		block, err := VIPBlock(nw)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -81,9 +84,9 @@ func planLeases(nets []*types.Network, nodes []*types.Node) (changed []*types.Ne
 	return changed, errs
 }
 
-// serviceNetworks resolves the networks a service spec joins: those it
+// ServiceNetworks resolves the networks a service spec joins: those it
 // names, or the default network.
-func serviceNetworks(spec types.ServiceSpec, v *store.View) ([]*types.Network, error) {
+func ServiceNetworks(spec types.ServiceSpec, v *store.View) ([]*types.Network, error) {
 	names := spec.Task.Networks
 	if len(names) == 0 {
 		if n := v.DefaultNetwork(); n != nil {
@@ -105,11 +108,11 @@ func serviceNetworks(spec types.ServiceSpec, v *store.View) ([]*types.Network, e
 	return out, nil
 }
 
-// allocVIPs gives a service a VIP on each of nets, keeping the ones it has
+// AllocVIPs gives a service a VIP on each of nets, keeping the ones it has
 // (old), taking the lowest free address of each network's VIP block. used
 // holds every VIP in use by other services, as "network/address". dnsrr
 // services get none.
-func allocVIPs(nets []*types.Network, old map[string]string, mode string, used map[string]bool) (map[string]string, error) {
+func AllocVIPs(nets []*types.Network, old map[string]string, mode string, used map[string]bool) (map[string]string, error) {
 	if mode == "dnsrr" || len(nets) == 0 {
 		return nil, nil
 	}
@@ -119,7 +122,7 @@ func allocVIPs(nets []*types.Network, old map[string]string, mode string, used m
 			out[n.Name] = a
 			continue
 		}
-		block, err := vipBlock(n)
+		block, err := VIPBlock(n)
 		if err != nil {
 			return nil, err
 		}
@@ -137,8 +140,8 @@ func allocVIPs(nets []*types.Network, old map[string]string, mode string, used m
 	return out, nil
 }
 
-// usedVIPs collects the VIPs of every service but skipID.
-func usedVIPs(svcs []*types.Service, skipID string) map[string]bool {
+// UsedVIPs collects the VIPs of every service but skipID.
+func UsedVIPs(svcs []*types.Service, skipID string) map[string]bool {
 	used := map[string]bool{}
 	for _, s := range svcs {
 		if s.ID == skipID {
@@ -151,27 +154,34 @@ func usedVIPs(svcs []*types.Service, skipID string) map[string]bool {
 	return used
 }
 
-// newNetworkRange picks the lowest /24 of networkPool that overlaps no
+// NewNetworkRange picks the lowest /24 of NetworkPool that overlaps no
 // existing network, for `network create` without --subnet.
-func newNetworkRange(nets []*types.Network) (netip.Prefix, error) {
+func NewNetworkRange(nets []*types.Network) (netip.Prefix, error) {
 	var taken []netip.Prefix
 	for _, n := range nets {
 		if p, err := netip.ParsePrefix(n.Subnet); err == nil {
 			taken = append(taken, p)
 		}
 	}
-	p, err := overlay.FreeBlock(netip.MustParsePrefix(networkPool), 24, taken)
+	p, err := overlay.FreeBlock(netip.MustParsePrefix(NetworkPool), 24, taken)
 	if err != nil {
-		return p, fault.Invalidf("no free /24 left in %s for a new network: pass --subnet", networkPool)
+		return p, fault.Invalidf("no free /24 left in %s for a new network: pass --subnet", NetworkPool)
 	}
 	return p, nil
 }
 
-// nextVNI is one more than the highest VNI in use.
-func nextVNI(nets []*types.Network) uint32 {
-	v := uint32(firstVNI)
+// NextVNI is one more than the highest VNI in use.
+func NextVNI(nets []*types.Network) uint32 {
+	v := uint32(FirstVNI)
 	for _, n := range nets {
 		v = max(v, n.VNI+1)
 	}
 	return v
+}
+
+// DefaultNetworkOp creates the default network over the cluster's overlay
+// CIDR; init writes it with the cluster record.
+func DefaultNetworkOp(cidr string) store.Op {
+	return store.Op{Kind: store.OpCreate, Table: store.TableNetworks, Network: &types.Network{
+		ID: idgen.New(), Name: DefaultNetwork, Subnet: cidr, VNI: FirstVNI, Default: true}}
 }

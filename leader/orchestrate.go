@@ -1,4 +1,4 @@
-package agent
+package leader
 
 import (
 	"context"
@@ -15,8 +15,8 @@ import (
 // for a plan over a snapshot of the replica and commits the plan as one
 // raft command. It owns no state: a lost race (version conflict) is simply
 // recomputed from the next snapshot.
-func (cl *cluster) orchestrate(ctx context.Context) {
-	changes, cancel := cl.store.Subscribe(store.TableNodes, store.TableServices, store.TableTasks)
+func (l *loops) orchestrate(ctx context.Context) {
+	changes, cancel := l.Store.Subscribe(store.TableNodes, store.TableServices, store.TableTasks)
 	defer cancel()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -27,17 +27,17 @@ func (cl *cluster) orchestrate(ctx context.Context) {
 		case <-changes:
 		case <-timer.C:
 		}
-		wake, err := cl.reconcileOnce(ctx)
+		wake, err := l.reconcileOnce(ctx)
 		if err != nil && ctx.Err() == nil && !errors.Is(err, store.ErrConflict) {
-			cl.log.Warn("reconcile", "err", err)
+			l.Log.Warn("reconcile", "err", err)
 			wake = time.Now().Add(time.Second)
 		}
 		resetTimer(timer, wake)
 	}
 }
 
-func (cl *cluster) reconcileOnce(ctx context.Context) (time.Time, error) {
-	view := cl.store.View()
+func (l *loops) reconcileOnce(ctx context.Context) (time.Time, error) {
+	view := l.Store.View()
 	in := rollout.Input{Now: time.Now().UTC(), Nodes: view.Nodes(), Services: view.Services(), Tasks: view.Tasks()}
 	if c := view.Cluster(); c != nil {
 		in.HistoryLimit = c.TaskHistory
@@ -46,7 +46,7 @@ func (cl *cluster) reconcileOnce(ctx context.Context) (time.Time, error) {
 	if plan.Empty() {
 		return plan.WakeAt, nil
 	}
-	_, err := cl.apply(ctx, store.Command{Ops: planOps(plan)})
+	_, err := l.Apply(ctx, store.Command{Ops: planOps(plan)})
 	return plan.WakeAt, err
 }
 
