@@ -208,3 +208,29 @@ func TestNoPackageDominates(t *testing.T) {
 		}
 	}
 }
+
+// TestArchitectureDocNamesRealPaths: every file or directory that
+// docs/ARCHITECTURE.md names in backquotes exists, so the doc stays true
+// to the tree.
+func TestArchitectureDocNamesRealPaths(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join(root(t), "docs", "ARCHITECTURE.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := 0
+	parts := strings.Split(string(doc), "`")
+	for i := 1; i < len(parts); i += 2 { // the text between backquotes
+		word := parts[i]
+		if !strings.HasSuffix(word, ".go") && !strings.Contains(word, "/") || strings.ContainsAny(word, " :=<>{") ||
+			strings.HasPrefix(word, "/") {
+			continue
+		}
+		named++
+		if m, _ := filepath.Glob(filepath.Join(root(t), word)); len(m) == 0 {
+			t.Errorf("docs/ARCHITECTURE.md names %s, which does not exist", word)
+		}
+	}
+	if named < 20 {
+		t.Fatalf("found only %d paths in docs/ARCHITECTURE.md: is the parser broken?", named)
+	}
+}
