@@ -98,13 +98,16 @@ func TestServices(t *testing.T) {
 
 	t.Run("drain moves tasks off a node, active lets them back", func(t *testing.T) {
 		agentctl(t, l, "n1", "node", "update", "--availability", "drain", "n1")
-		ts := waitRunning(t, l, "web", 4, "", 30*time.Second)
-		if s := perNode(ts); strings.Contains(s, "n1=") {
-			t.Fatalf("tasks still on drained n1: %s", s)
-		}
+		// The leader moves the tasks after the update returns: wait for
+		// the move, not only for 4 running (which holds before it).
+		waitUntil(t, 30*time.Second, "web: 4 running tasks, none on drained n1", func() (bool, string) {
+			rs := running(serviceTasks(t, l, "n1", "web"))
+			s := perNode(rs)
+			return len(rs) == 4 && !strings.Contains(s, "n1="), s
+		})
 		agentctl(t, l, "n1", "node", "update", "--availability", "active", "n1")
 		agentctl(t, l, "n1", "service", "scale", "--detach", "web=6")
-		ts = waitRunning(t, l, "web", 6, "", 30*time.Second)
+		ts := waitRunning(t, l, "web", 6, "", 30*time.Second)
 		if s := perNode(ts); !strings.Contains(s, "n1=") {
 			t.Errorf("no new task on n1 after it became active: %s", s)
 		}
