@@ -93,6 +93,12 @@
 // its conntrack entries for that service are deleted (for an all-port VIP,
 // every TCP and UDP flow to the VIP answered by that address), so no
 // further packet of those flows reaches it; draining (weight 0) keeps them.
+// Entries are deleted by their reply tuple, which names the backend, and
+// closed TCP entries (TIME_WAIT, CLOSE) are left to expire: a client that
+// reuses such an entry's source port gets a new entry with the same
+// original tuple, balanced to a live backend, and a delete by original
+// tuple (even with the conntrack ID, which the new entry often gets
+// again) would cut that new connection in flight (see deleteFlows).
 // Published ports are not answered at VIPs: a port VIP answers at its
 // port only, an all-port VIP forwards every port to its backends.
 //

@@ -2,12 +2,12 @@ package lb
 
 import (
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
@@ -21,6 +21,7 @@ type nsHandles struct {
 	path string // names ns for APIs that take a path
 	ns   netns.NsHandle
 	nl   *netlink.Handle
+	ct   *nl.SocketHandle // netfilter socket for conntrack deletes; nil until needed
 }
 
 // openNS opens the namespace at path, or for "" the calling thread's own,
@@ -47,6 +48,9 @@ func openNS(path string) (*nsHandles, error) {
 }
 
 func (h *nsHandles) close() {
+	if h.ct != nil {
+		h.ct.Close()
+	}
 	if h.nl != nil {
 		h.nl.Close()
 	}
@@ -71,83 +75,4 @@ func writeSysctls(kv map[string]string) error {
 		}
 	}
 	return nil
-}
-
-// flowTarget names the connections to cut when a backend leaves a service:
-// those whose original destination is the frontend (VIP:port, any TCP or
-// UDP port of the VIP for an all-port service, or any address at the
-// published port) and whose reply comes from the backend (its address, and
-// its port unless the service is all-port).
-type flowTarget struct {
-	proto     uint8 // 0 in an all-port service: TCP and UDP
-	vip       netip.Addr
-	port      uint16
-	published uint16
-	backend   netip.AddrPort
-}
-
-// flowFilter matches conntrack flows against a list of targets; it
-// implements netlink.CustomConntrackFilter.
-type flowFilter []flowTarget
-
-// MatchConntrackFlow reports whether flow was balanced to one of the
-// removed backends.
-func (f flowFilter) MatchConntrackFlow(flow *netlink.ConntrackFlow) bool {
-	fwd, rev := flow.Forward, flow.Reverse
-	src, ok := netip.AddrFromSlice(rev.SrcIP)
-	if !ok {
-		return false
-	}
-	dst, ok := netip.AddrFromSlice(fwd.DstIP)
-	if !ok {
-		return false
-	}
-	src, dst = src.Unmap(), dst.Unmap()
-	for _, t := range f {
-		if src != t.backend.Addr() {
-			continue
-		}
-		if t.proto == 0 { // all ports
-			if dst == t.vip && (fwd.Protocol == unix.IPPROTO_TCP || fwd.Protocol == unix.IPPROTO_UDP) {
-				return true
-			}
-			continue
-		}
-		if fwd.Protocol != t.proto || rev.SrcPort != t.backend.Port() {
-			continue
-		}
-		if t.vip.IsValid() && fwd.DstPort == t.port && dst == t.vip {
-			return true
-		}
-		if t.published != 0 && fwd.DstPort == t.published && dst != t.backend.Addr() {
-			return true
-		}
-	}
-	return false
-}
-
-// flowTargets lists the targets for the backends of s named in removed.
-func flowTargets(s Service, removed []netip.AddrPort) []flowTarget {
-	out := make([]flowTarget, 0, len(removed))
-	for _, b := range removed {
-		t := flowTarget{vip: s.VIP, port: s.Port, published: s.PublishedPort, backend: b}
-		if !s.AllPorts() {
-			t.proto = protoNumber(s.Proto)
-		}
-		out = append(out, t)
-	}
-	return out
-}
-
-// deleteFlows removes the conntrack entries of the targets so that no
-// further packet of those connections reaches the removed backends.
-func (h *nsHandles) deleteFlows(targets []flowTarget) (uint, error) {
-	if len(targets) == 0 {
-		return 0, nil
-	}
-	n, err := h.nl.ConntrackDeleteFilters(netlink.ConntrackTable, unix.AF_INET, flowFilter(targets))
-	if err != nil {
-		return n, fmt.Errorf("delete conntrack entries of %d removed backends: %w", len(targets), err)
-	}
-	return n, nil
 }

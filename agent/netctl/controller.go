@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -55,6 +57,9 @@ type Controller struct {
 	ipams    map[string]*overlay.IPAM
 	applied  map[string]overlay.Network
 	dnsAddrs func([]netip.Addr)
+	// lbLast is each service's backends as last applied, to log changes;
+	// only the load balancer's loop touches it.
+	lbLast map[string]string
 }
 
 // New builds the controller: a netlink overlay manager, the load balancer
@@ -212,9 +217,31 @@ func (c *Controller) newIPAM(n overlay.Network) (*overlay.IPAM, error) {
 	return p, nil
 }
 
-// syncLB programs the load balancer from the store.
+// syncLB programs the load balancer from the store, and logs the backends
+// of each service whose backends changed (address=weight), so that a
+// connection's fate can be set beside the moment its backend came or went.
 func (c *Controller) syncLB(ctx context.Context) error {
-	return c.dp.Apply(ctx, lbConfig(c.cfg.Store.View()))
+	cfg := lbConfig(c.cfg.Store.View())
+	if err := c.dp.Apply(ctx, cfg); err != nil {
+		return err
+	}
+	now := make(map[string]string, len(cfg.Services))
+	for _, s := range cfg.Services {
+		now[s.Key] = backendsText(s.Backends)
+		if c.lbLast[s.Key] != now[s.Key] {
+			c.log.Info("load balancer backends", "service", s.Key, "backends", now[s.Key])
+		}
+	}
+	c.lbLast = now
+	return nil
+}
+
+func backendsText(bs []lb.Backend) string {
+	parts := make([]string, 0, len(bs))
+	for _, b := range bs {
+		parts = append(parts, b.IP.String()+"="+strconv.Itoa(b.Weight))
+	}
+	return strings.Join(parts, " ")
 }
 
 // TaskNetwork wires task t into its networks: a pinned network namespace,

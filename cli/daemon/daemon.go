@@ -68,7 +68,7 @@ type RunCmd struct {
 	Dataplane        string        `default:"auto" enum:"auto,ipvs,nftables,none" help:"Load balancer for VIPs and published ports: auto picks IPVS where the kernel has it, else nftables."`
 	DNSUpstream      []string      `name:"dns-upstream" placeholder:"IP[:PORT]" help:"Server that names outside the cluster are forwarded to; repeatable; none for no forwarding (default: the host's /etc/resolv.conf)."`
 	StopDrain        time.Duration `default:"2s" help:"How long a leaving task is out of every load balancer before it gets its stop signal (its stop grace period comes after)."`
-	LogLevel         string        `default:"info" enum:"debug,info,warn,error" help:"Log level: debug, info, warn, error."`
+	LogLevel         string        `env:"SHOAL_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level: debug, info, warn, error."`
 }
 
 func (r *RunCmd) config() agent.Config {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"sync"
 	"time"
 )
@@ -33,7 +34,9 @@ type HTTPLoad struct {
 // HTTPLoadResult counts a load's answers.
 type HTTPLoadResult struct {
 	OK, Failed int64
-	// Errors are the first ten failures, each with its time.
+	// Errors are the first ten failures, each with the time it ended,
+	// when it began, the local address of its connection and how far it
+	// got (see Failure.String).
 	Errors []string
 	// ByTask and ByVersion count the successful answers per task and
 	// per version of the web image.
@@ -70,19 +73,66 @@ func StartHTTPLoad(hc *http.Client, url string, rate int) *HTTPLoad {
 }
 
 func (ld *HTTPLoad) one(c *http.Client, url string) {
-	a, err := GetWeb(c, url)
+	f := &Failure{Began: time.Now()}
+	a, err := GetWeb(c, url, f)
 	ld.mu.Lock()
 	defer ld.mu.Unlock()
 	if err != nil {
+		f.mu.Lock()
+		f.Ended, f.Err = time.Now(), err
+		f.mu.Unlock()
 		ld.res.Failed++
 		if len(ld.res.Errors) < 10 {
-			ld.res.Errors = append(ld.res.Errors, time.Now().Format("15:04:05.000")+" "+err.Error())
+			ld.res.Errors = append(ld.res.Errors, f.String())
 		}
 		return
 	}
 	ld.res.OK++
 	ld.res.ByTask[a.Task]++
 	ld.res.ByVersion[a.Version]++
+}
+
+// Failure is how far a failed request got, to place it on a timeline
+// beside the dataplane's changes: a request that never connected lost its
+// SYN (or its SYN-ACK), one that wrote its request and got no answer lost
+// it on an established connection. Its local address names its flow in
+// conntrack.
+type Failure struct {
+	mu           sync.Mutex // the trace's callbacks may run after the request ended
+	Began, Ended time.Time
+	Local        string        // the connection's local address; "" if it never connected
+	Connected    time.Duration // after Began; 0 if it never connected
+	Wrote        time.Duration // request written, after Began; 0 if never
+	Err          error
+}
+
+// String is "ENDED (began BEGAN, local ADDR, connected +D, wrote +D): ERR".
+func (f *Failure) String() string {
+	ms := func(d time.Duration) string {
+		if d == 0 {
+			return "never"
+		}
+		return "+" + d.Round(100*time.Microsecond).String()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return fmt.Sprintf("%s (began %s, local %s, connected %s, wrote %s): %v", f.Ended.Format("15:04:05.000"),
+		f.Began.Format("15:04:05.000"), f.Local, ms(f.Connected), ms(f.Wrote), f.Err)
+}
+
+func (f *Failure) trace() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		GotConn: func(i httptrace.GotConnInfo) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.Local, f.Connected = i.Conn.LocalAddr().String(), time.Since(f.Began)
+		},
+		WroteRequest: func(httptrace.WroteRequestInfo) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.Wrote = time.Since(f.Began)
+		},
+	}
 }
 
 // Stop ends the load, waits for the requests in flight and returns the
@@ -95,10 +145,18 @@ func (ld *HTTPLoad) Stop() HTTPLoadResult {
 	return ld.res
 }
 
-// GetWeb asks the test image's web server at url who answers.
-func GetWeb(c *http.Client, url string) (WebAnswer, error) {
+// GetWeb asks the test image's web server at url who answers. A non-nil
+// f records how far the request got (its Began must be set; it is read under its lock afterwards).
+func GetWeb(c *http.Client, url string, f *Failure) (WebAnswer, error) {
 	var a WebAnswer
-	resp, err := c.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return a, err
+	}
+	if f != nil {
+		req = req.WithContext(httptrace.WithClientTrace(context.Background(), f.trace()))
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		return a, err
 	}

@@ -261,7 +261,7 @@ func (v *vmRun) publishedEverywhere() error {
 	hc := lab.HTTPClientIn(v.h.cfg.Netns)
 	seen := map[string]int{}
 	for r := 0; r < 48; r++ {
-		a, err := lab.GetWeb(hc, fmt.Sprintf("http://%s:8080/", NodeIP(r%3+1)))
+		a, err := lab.GetWeb(hc, fmt.Sprintf("http://%s:8080/", NodeIP(r%3+1)), nil)
 		if err != nil {
 			return fmt.Errorf("from the host side: %w", err)
 		}

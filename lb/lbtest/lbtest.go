@@ -70,6 +70,7 @@ func Run(t *testing.T, newDP NewDataplane, env Env) {
 		{"AllPortsRestart", (*suite).allPortsRestart},
 		{"PublishedOverVXLAN", (*suite).publishedOverVXLAN},
 		{"RollUnderLoad", (*suite).rollUnderLoad},
+		{"ReusedPorts", (*suite).reusedPorts},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
