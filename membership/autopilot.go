@@ -85,12 +85,28 @@ func (a *Autopilot) reconcile(ctx context.Context) {
 			return
 		}
 		f := a.apply(c, index)
-		if err := f.Error(); err != nil {
+		if err := waitFuture(ctx, f); err != nil {
 			a.log.Warn("voter change failed", "change", c.Kind, "id", c.ID, "reason", c.Reason, "err", err)
 			return
 		}
 		index = f.Index()
 		a.log.Info("voter change", "change", c.Kind, "id", c.ID, "addr", c.Address, "reason", c.Reason)
+	}
+}
+
+// waitFuture waits for f, or for ctx to end: a change that cannot commit
+// (its new configuration has no reachable quorum) must not hold the
+// autopilot, and with it the leader's loops, after leadership or the
+// agent ends. The abandoned wait ends when raft answers f, at the latest
+// on shutdown.
+func waitFuture(ctx context.Context, f raft.IndexFuture) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
