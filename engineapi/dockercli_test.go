@@ -45,20 +45,54 @@ func dockerEnv(t *testing.T, b *fakeBackend) func(args ...string) (string, error
 	}
 }
 
-func TestDockerCLISmoke(t *testing.T) {
+// TestDockerCLI drives the Engine API with the real docker CLI (28.x)
+// and checks what it prints and what reached the backend.
+func TestDockerCLI(t *testing.T) {
 	b := newFake()
 	docker := dockerEnv(t, b)
-	for _, args := range [][]string{
-		{"version"}, {"info"}, {"node", "ls"}, {"node", "inspect", "--pretty", "beta"},
-		{"service", "create", "--detach", "--name", "web", "--replicas", "3", "reg:5000/web:v1"},
-		{"service", "ls"}, {"service", "ps", "web"}, {"service", "inspect", "--pretty", "web"},
-		{"service", "scale", "--detach", "web=5"},
-		{"service", "update", "--detach", "--image", "reg:5000/web:v2", "web"},
-		{"service", "ls"}, {"service", "ps", "web"},
-		{"service", "rm", "web"}, {"ps"}, {"run", "busybox"},
-	} {
-		out, err := docker(args...)
-		t.Logf("docker %s: err=%v\n%s", strings.Join(args, " "), err, out)
+	steps := []struct {
+		args    []string
+		want    []string // substrings of the output
+		wantErr bool
+	}{
+		{args: []string{"version", "--format", "{{.Server.Version}} {{.Server.APIVersion}} {{.Client.APIVersion}}"}, want: []string{"0.1.0 " + MaxAPIVersion + " 1.50"}},
+		{args: []string{"info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} {{.Swarm.Nodes}} {{.Swarm.Managers}}"}, want: []string{"active true 3 2"}},
+		{args: []string{"info"}, want: []string{"Swarm: active", "Is Manager: true", "ClusterID: cluster1"}},
+		{args: []string{"node", "ls"}, want: []string{"alpha      Ready     Active         Leader", "beta       Ready     Active         Reachable", "gamma"}},
+		{args: []string{"node", "update", "--label-add", "env=test", "--availability", "drain", "gamma"}, want: []string{"gamma"}},
+		{args: []string{"node", "inspect", "--format", "{{.Spec.Availability}} {{.Spec.Labels}}", "gamma"}, want: []string{"drain map[env:test]"}},
+		{args: []string{"node", "promote", "gamma"}, wantErr: true, want: []string{"automatically"}},
+		{args: []string{"service", "create", "--name", "web", "--replicas", "3", "reg:5000/web:v1"}, want: []string{"overall progress: 3 out of 3 tasks", "verify: Service", "converged"}},
+		{args: []string{"service", "create", "--detach", "--name", "web", "reg:5000/web:v1"}, wantErr: true, want: []string{"already exists"}},
+		{args: []string{"service", "create", "--detach", "--tty", "--name", "tty", "busybox"}, wantErr: true, want: []string{"TTY is not served by shoal"}},
+		{args: []string{"service", "ls"}, want: []string{"web       replicated   3/3        reg:5000/web:v1"}},
+		{args: []string{"service", "ps", "web"}, want: []string{"web.1", "web.2", "web.3", "Running"}},
+		{args: []string{"service", "inspect", "--format", "{{.Spec.Name}} {{.Spec.Mode.Replicated.Replicas}}", "svc1"}, want: []string{"web 3"}},
+		{args: []string{"service", "scale", "--detach", "web=5"}, want: []string{"web scaled to 5"}},
+		{args: []string{"service", "update", "--detach", "--image", "reg:5000/web:v2", "web"}, want: []string{"web"}},
+		{args: []string{"service", "ls", "--format", "{{.Name}} {{.Replicas}} {{.Image}}"}, want: []string{"web 5/5 reg:5000/web:v2"}},
+		{args: []string{"service", "rollback", "--detach", "web"}, want: []string{"web"}},
+		{args: []string{"service", "rm", "web"}, want: []string{"web"}},
+		{args: []string{"service", "inspect", "web"}, wantErr: true, want: []string{"web"}},
+		{args: []string{"ps"}, wantErr: true, want: []string{"not served by shoal: use `docker service create`"}},
+		{args: []string{"run", "busybox"}, wantErr: true, want: []string{"not served by shoal: use `docker service create`"}},
+		{args: []string{"swarm", "init"}, wantErr: true, want: []string{"agent init"}},
 	}
-	t.Log(b.writes())
+	for _, st := range steps {
+		out, err := docker(st.args...)
+		cmd := "docker " + strings.Join(st.args, " ")
+		if (err != nil) != st.wantErr {
+			t.Fatalf("%s: err = %v, want error %v\n%s", cmd, err, st.wantErr, out)
+		}
+		for _, w := range st.want {
+			if !strings.Contains(out, w) {
+				t.Fatalf("%s: output lacks %q:\n%s", cmd, w, out)
+			}
+		}
+	}
+	want := []string{"node update gamma drain +map[env:test] -[]", "create web", "update web replicas=5 image=reg:5000/web:v1",
+		"update web replicas=5 image=reg:5000/web:v2", "rollback web", "rm web"}
+	if got := b.writes(); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("writes:\n%q\nwant\n%q", got, want)
+	}
 }

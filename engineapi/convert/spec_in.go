@@ -21,7 +21,7 @@ import (
 // are left to the backend, except the replica count, which Docker
 // defaults to 1 when the replicated mode names none.
 func FromServiceSpec(in swarm.ServiceSpec, base *types.ServiceSpec) (types.ServiceSpec, error) {
-	out := types.ServiceSpec{Name: in.Name, Labels: maps.Clone(in.Labels)}
+	out := types.ServiceSpec{Name: in.Name, Labels: nilIfEmpty(in.Labels)}
 	switch m := in.Mode; {
 	case m.ReplicatedJob != nil || m.GlobalJob != nil:
 		return out, fault.Invalidf("Mode: jobs (replicated-job, global-job) are not served by shoal: use a replicated or global service")
@@ -104,7 +104,7 @@ func fromContainerSpec(cs swarm.ContainerSpec, out *types.TaskTemplate) error {
 	if cs.Isolation != "" && cs.Isolation != "default" {
 		return fault.Invalidf("TaskTemplate.ContainerSpec.Isolation %q is not served by shoal (Linux containers only)", cs.Isolation)
 	}
-	out.Image, out.Labels, out.Command, out.Args = cs.Image, maps.Clone(cs.Labels), slices.Clone(cs.Command), slices.Clone(cs.Args)
+	out.Image, out.Labels, out.Command, out.Args = cs.Image, nilIfEmpty(cs.Labels), slices.Clone(cs.Command), slices.Clone(cs.Args)
 	out.Env, out.Dir, out.User, out.StopSignal = slices.Clone(cs.Env), cs.Dir, cs.User, cs.StopSignal
 	out.StopGracePeriod = deref(cs.StopGracePeriod)
 	if h := cs.Healthcheck; h != nil {
@@ -208,4 +208,13 @@ func deref[T any](p *T) T {
 		return zero
 	}
 	return *p
+}
+
+// nilIfEmpty copies m; an empty map (Docker's labels are never null) is
+// stored as none.
+func nilIfEmpty(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	return maps.Clone(m)
 }
