@@ -11,20 +11,24 @@ import (
 	"testing"
 )
 
-// dockerCLI is the real docker client this test drives; the test skips
-// without it.
-const dockerCLI = "/usr/local/bin/docker"
+// dockerCLIs are the real docker clients the tests drive: the machine's
+// (28.x, API 1.50) and those SHOAL_DOCKER_CLI lists (colon-separated),
+// e.g. Debian's docker.io 20.10 (API 1.41) unpacked with
+// `apt-get download docker.io && dpkg -x`. Those absent are skipped.
+func dockerCLIs() []string {
+	bins := []string{"/usr/local/bin/docker"}
+	if env := os.Getenv("SHOAL_DOCKER_CLI"); env != "" {
+		bins = append(bins, strings.Split(env, ":")...)
+	}
+	return bins
+}
 
 // dockerEnv serves the Engine API over b on a unix socket and returns a
-// function running the real docker CLI against it.
-func dockerEnv(t *testing.T, b *fakeBackend) func(args ...string) (string, error) {
+// function running the docker CLI bin against it.
+func dockerEnv(t *testing.T, b *fakeBackend, bin string) func(args ...string) (string, error) {
 	t.Helper()
-	bin := os.Getenv("SHOAL_DOCKER_CLI")
-	if bin == "" {
-		bin = dockerCLI
-	}
 	if _, err := os.Stat(bin); err != nil {
-		t.Skipf("no docker CLI at %s (set SHOAL_DOCKER_CLI): %v", bin, err)
+		t.Skipf("no docker CLI at %s: %v", bin, err)
 	}
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "docker.sock")
@@ -48,14 +52,20 @@ func dockerEnv(t *testing.T, b *fakeBackend) func(args ...string) (string, error
 // TestDockerCLI drives the Engine API with the real docker CLI (28.x)
 // and checks what it prints and what reached the backend.
 func TestDockerCLI(t *testing.T) {
+	for _, bin := range dockerCLIs() {
+		t.Run(bin, func(t *testing.T) { testDockerCLI(t, bin) })
+	}
+}
+
+func testDockerCLI(t *testing.T, bin string) {
 	b := newFake()
-	docker := dockerEnv(t, b)
+	docker := dockerEnv(t, b, bin)
 	steps := []struct {
 		args    []string
 		want    []string // substrings of the output
 		wantErr bool
 	}{
-		{args: []string{"version", "--format", "{{.Server.Version}} {{.Server.APIVersion}} {{.Client.APIVersion}}"}, want: []string{"0.1.0 " + MaxAPIVersion + " 1.50"}},
+		{args: []string{"version", "--format", "{{.Server.Version}} {{.Server.APIVersion}} {{.Server.MinAPIVersion}}"}, want: []string{"0.1.0 " + MaxAPIVersion + " " + MinAPIVersion}},
 		{args: []string{"info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} {{.Swarm.Nodes}} {{.Swarm.Managers}}"}, want: []string{"active true 3 2"}},
 		{args: []string{"info"}, want: []string{"Swarm: active", "Is Manager: true", "ClusterID: cluster1"}},
 		{args: []string{"node", "ls"}, want: []string{"alpha      Ready     Active         Leader", "beta       Ready     Active         Reachable", "gamma"}},

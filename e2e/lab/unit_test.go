@@ -165,7 +165,7 @@ func TestNodeEnvAndArgv(t *testing.T) {
 	env := nodeEnv([]string{"HOME=/root", "PATH=/usr/bin", "SHOAL_HOST=tcp://elsewhere"}, "/opt/shoal/bin", &n)
 	sort.Strings(env)
 	want := []string{
-		"CONTAINERD_ADDRESS=/run/shoal-lab/n2/containerd.sock", "CONTAINERD_NAMESPACE=shoal", "HOME=/root",
+		"CONTAINERD_ADDRESS=/run/shoal-lab/n2/containerd.sock", "CONTAINERD_NAMESPACE=shoal", "DOCKER_HOST=unix:///run/shoal-lab/n2/docker.sock", "HOME=/root",
 		"PATH=/opt/shoal/bin:/usr/bin", "SHOAL_API_SOCKET=/run/shoal-lab/n2/agent.sock", "SHOAL_HOST=unix:///run/shoal-lab/n2/agent.sock",
 	}
 	if !reflect.DeepEqual(env, want) {
@@ -173,7 +173,7 @@ func TestNodeEnvAndArgv(t *testing.T) {
 	}
 	argv := strings.Join(agentArgv("/b", n), " ")
 	wantArgv := "/b/agent run --name n2 --data-dir /var/lib/shoal-lab/n2/agent --advertise 10.77.0.2 --bind 10.77.0.2 " +
-		"--api-socket /run/shoal-lab/n2/agent.sock --containerd /run/shoal-lab/n2/containerd.sock --insecure-registry 10.77.0.254:5000 --dns-upstream none"
+		"--api-socket /run/shoal-lab/n2/agent.sock --docker-socket /run/shoal-lab/n2/docker.sock --containerd /run/shoal-lab/n2/containerd.sock --insecure-registry 10.77.0.254:5000 --dns-upstream none"
 	if argv != wantArgv {
 		t.Errorf("agentArgv = %s\nwant %s", argv, wantArgv)
 	}

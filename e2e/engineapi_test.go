@@ -1,0 +1,109 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/e2e/lab"
+)
+
+// TestEngineAPI drives a 3-node lab with the real docker CLI through each
+// node's Engine API socket (DOCKER_HOST, set by the lab on every node),
+// sending writes to followers too so that they are forwarded to the
+// leader, and checks what docker prints against what shoal's own API
+// reports.
+func TestEngineAPI(t *testing.T) {
+	if _, err := exec.LookPath("docker"); err != nil {
+		t.Skip("no docker CLI on PATH: " + err.Error())
+	}
+	l := upLab(t, lab.Options{Nodes: 3})
+	img := pushImages(t, l)
+	docker := func(node string, args ...string) string {
+		t.Helper()
+		out, err := dockerOn(l, node, args...)
+		if err != nil {
+			t.Fatalf("docker %s on %s: %v\n%s", strings.Join(args, " "), node, err, out)
+		}
+		return out
+	}
+	want := func(out string, subs ...string) {
+		t.Helper()
+		for _, s := range subs {
+			if !strings.Contains(out, s) {
+				t.Fatalf("output lacks %q:\n%s", s, out)
+			}
+		}
+	}
+
+	want(docker("n1", "version", "--format", "{{.Server.APIVersion}} {{.Client.APIVersion}}"), "1.57 1.50")
+	want(docker("n2", "info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} {{.Swarm.Nodes}} {{.Name}}"), "active true 3 n2")
+	ls := docker("n3", "node", "ls")
+	want(ls, "Leader", " n1 ", " n2 ", " n3 ")
+	if strings.Count(ls, "Ready") != 3 || !strings.Contains(ls, "* ") {
+		t.Fatalf("node ls:\n%s", ls)
+	}
+
+	// Create with the progress display, on every node in turn below.
+	want(docker("n2", "service", "create", "--name", "web", "--replicas", "3", img["web:v1"]), "converged")
+	waitRunning(t, l, "web", 3, "", 60*time.Second)
+	want(docker("n3", "service", "ls", "--format", "{{.Name}} {{.Mode}} {{.Replicas}} {{.Image}}"), "web replicated 3/3 "+img["web:v1"])
+	ps := docker("n1", "service", "ps", "--filter", "desired-state=running", "--format", "{{.Name}} {{.Node}} {{.CurrentState}}", "web")
+	if strings.Count(ps, "Running") != 3 || !strings.Contains(ps, "web.1 ") {
+		t.Fatalf("service ps:\n%s", ps)
+	}
+
+	want(docker("n3", "service", "scale", "--detach", "web=5"), "web scaled to 5")
+	waitRunning(t, l, "web", 5, "", 60*time.Second)
+	want(docker("n1", "service", "ls", "--format", "{{.Name}} {{.Replicas}}"), "web 5/5")
+
+	want(docker("n2", "service", "update", "--image", img["web:v2"], "web"), "converged")
+	waitUntil(t, 120*time.Second, "every running task on web:v2", func() (bool, string) {
+		rs := running(serviceTasks(t, l, "n1", "web"))
+		n := 0
+		for _, r := range rs {
+			if r.Spec.Image == img["web:v2"] {
+				n++
+			}
+		}
+		return n == 5 && len(rs) == 5, perNode(rs)
+	})
+	want(docker("n3", "service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}} {{.UpdateStatus.State}}", "web"), img["web:v2"])
+
+	out, err := dockerOn(l, "n1", "node", "demote", "n3") // all three are voters
+	if err == nil || !strings.Contains(out, "automatically") {
+		t.Fatalf("node demote: %v\n%s", err, out)
+	}
+	out, err = dockerOn(l, "n1", "run", "busybox")
+	if err == nil || !strings.Contains(out, "use `docker service create`") {
+		t.Fatalf("docker run: %v\n%s", err, out)
+	}
+
+	want(docker("n3", "service", "rm", "web"), "web")
+	waitUntil(t, 30*time.Second, "web gone", func() (bool, string) {
+		var svcs []api.Service
+		apiGet(t, l, "n1", "/v1/services", &svcs)
+		return len(svcs) == 0, ""
+	})
+}
+
+// dockerOn runs the docker CLI on node, whose environment points
+// DOCKER_HOST at that node's Engine API socket.
+func dockerOn(l *lab.Lab, node string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	argv := append([]string{"docker"}, args...)
+	cmd, err := l.Command(ctx, node, argv...)
+	if err != nil {
+		return "", err
+	}
+	cmd.Env = append(cmd.Env, "DOCKER_CONFIG="+os.TempDir()+"/shoal-e2e-docker-config")
+	b, err := cmd.CombinedOutput()
+	return string(b), err
+}
