@@ -84,6 +84,15 @@ func testDockerCLI(t *testing.T, bin string) {
 		{args: []string{"service", "rollback", "--detach", "web"}, want: []string{"web"}},
 		{args: []string{"service", "rm", "web"}, want: []string{"web"}},
 		{args: []string{"service", "inspect", "web"}, wantErr: true, want: []string{"web"}},
+		{args: []string{"network", "create", "--driver", "overlay", "--subnet", "10.99.0.0/24", "back"}, want: []string{"net2"}},
+		{args: []string{"network", "create", "--driver", "bridge", "br"}, wantErr: true, want: []string{"overlay networks"}},
+		{args: []string{"network", "ls"}, want: []string{"back      overlay   swarm", "shoal     overlay   swarm"}},
+		{args: []string{"service", "create", "--detach", "--name", "api", "--network", "back", "busybox"}, want: []string{"yyyyyyyy"}},
+		{args: []string{"service", "inspect", "--format", "{{range .Spec.TaskTemplate.Networks}}{{.Target}}{{end}}", "api"}, want: []string{"net2"}},
+		{args: []string{"network", "rm", "back"}, want: []string{"back"}},
+		{args: []string{"secret", "ls", "--quiet"}},
+		{args: []string{"config", "ls", "--quiet"}},
+		{args: []string{"stack", "ls"}, want: []string{"NAME"}},
 		{args: []string{"ps"}, wantErr: true, want: []string{"not served by shoal: use `docker service create`"}},
 		{args: []string{"run", "busybox"}, wantErr: true, want: []string{"not served by shoal: use `docker service create`"}},
 		{args: []string{"swarm", "init"}, wantErr: true, want: []string{"agent init"}},
@@ -101,7 +110,8 @@ func testDockerCLI(t *testing.T, bin string) {
 		}
 	}
 	want := []string{"node update gamma drain +map[env:test] -[]", "create web", "update web replicas=5 image=reg:5000/web:v1",
-		"update web replicas=5 image=reg:5000/web:v2", "rollback web", "rm web"}
+		"update web replicas=5 image=reg:5000/web:v2", "rollback web", "rm web",
+		"network create back 10.99.0.0/24", "create api", "network rm back"}
 	if got := b.writes(); strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("writes:\n%q\nwant\n%q", got, want)
 	}

@@ -26,6 +26,7 @@ type fakeBackend struct {
 	nodes    []api.Node
 	services []*api.Service
 	tasks    []api.Task
+	networks []*types.Network
 	calls    []string // writes, in order: "create web", "update web 3"...
 }
 
@@ -43,6 +44,7 @@ func newFake() *fakeBackend {
 	f.nodes[0].ManagerStatus, f.nodes[0].Self = "Leader", true
 	f.nodes[2].Role, f.nodes[2].ManagerStatus = types.RoleNonvoter, ""
 	f.nodes[1].Labels = map[string]string{"zone": "a"}
+	f.networks = []*types.Network{{ID: "net1" + strings.Repeat("w", 20), Name: "shoal", Subnet: "10.240.0.0/16", VNI: 4096, Default: true}}
 	return f
 }
 
@@ -310,4 +312,53 @@ func (f *fakeBackend) writes() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]string(nil), f.calls...)
+}
+
+func (f *fakeBackend) Networks(context.Context) ([]*types.Network, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]*types.Network(nil), f.networks...), nil
+}
+
+func (f *fakeBackend) findNetwork(ref string) (int, error) {
+	return find(f.networks, func(n *types.Network) string { return n.ID }, func(n *types.Network) string { return n.Name }, "network", ref)
+}
+
+func (f *fakeBackend) Network(_ context.Context, ref string) (*types.Network, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i, err := f.findNetwork(ref)
+	if err != nil {
+		return nil, err
+	}
+	return f.networks[i], nil
+}
+
+func (f *fakeBackend) NetworkCreate(_ context.Context, req api.NetworkCreateRequest) (api.NetworkCreateResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, err := f.findNetwork(req.Name); err == nil {
+		return api.NetworkCreateResponse{}, fault.New(fault.Conflict, "network %q already exists", req.Name)
+	}
+	subnet := req.Subnet
+	if subnet == "" {
+		subnet = fmt.Sprintf("10.241.%d.0/24", len(f.networks))
+	}
+	n := &types.Network{ID: fmt.Sprintf("net%d%s", len(f.networks)+1, strings.Repeat("w", 20)), Name: req.Name, Subnet: subnet,
+		VNI: uint32(4096 + len(f.networks)), Labels: req.Labels}
+	f.networks = append(f.networks, n)
+	f.calls = append(f.calls, "network create "+req.Name+" "+subnet)
+	return api.NetworkCreateResponse{ID: n.ID}, nil
+}
+
+func (f *fakeBackend) NetworkRemove(_ context.Context, ref string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i, err := f.findNetwork(ref)
+	if err != nil {
+		return err
+	}
+	f.calls = append(f.calls, "network rm "+f.networks[i].Name)
+	f.networks = append(f.networks[:i], f.networks[i+1:]...)
+	return nil
 }

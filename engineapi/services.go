@@ -23,6 +23,7 @@ func (s *Server) serviceList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	idx := s.networkIndex(r.Context())
 	out := []swarm.Service{}
 	for _, sv := range svcs {
 		mode := "replicated"
@@ -31,7 +32,9 @@ func (s *Server) serviceList(w http.ResponseWriter, r *http.Request) error {
 		}
 		if f.prefix("id", sv.ID) && f.prefix("name", sv.Spec.Name) && f.labels("label", sv.Spec.Labels) &&
 			f.any("mode", func(v string) bool { return v == mode }) {
-			out = append(out, convert.Service(sv, status))
+			ds := convert.Service(sv, status)
+			idx.service(&ds, sv.VIPs)
+			out = append(out, ds)
 		}
 	}
 	return writeJSON(w, http.StatusOK, out)
@@ -44,7 +47,9 @@ func (s *Server) serviceInspect(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, convert.Service(sv, false))
+	ds := convert.Service(sv, false)
+	s.networkIndex(r.Context()).service(&ds, sv.VIPs)
+	return writeJSON(w, http.StatusOK, ds)
 }
 
 // serviceCreate answers POST /services/create. X-Registry-Auth is not
@@ -52,6 +57,9 @@ func (s *Server) serviceInspect(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) serviceCreate(w http.ResponseWriter, r *http.Request) error {
 	var in swarm.ServiceSpec
 	if err := apiserver.ReadJSONLenient(r, &in); err != nil {
+		return err
+	}
+	if err := s.netNames(r.Context(), &in); err != nil {
 		return err
 	}
 	spec, err := convert.FromServiceSpec(in, nil)
@@ -90,6 +98,9 @@ func (s *Server) serviceUpdate(w http.ResponseWriter, r *http.Request) error {
 	case "previous":
 		resp, err = s.b.ServiceRollback(r.Context(), cur.ID, api.ServiceRollbackRequest{})
 	case "":
+		if err := s.netNames(r.Context(), &in); err != nil {
+			return err
+		}
 		spec, cerr := convert.FromServiceSpec(in, &cur.Spec)
 		if cerr != nil {
 			return cerr

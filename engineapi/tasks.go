@@ -56,6 +56,7 @@ func (s *Server) taskList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	idx := s.networkIndex(ctx)
 	out := []swarm.Task{}
 	for _, t := range tasks {
 		sv, ok := byID[t.ServiceID]
@@ -63,7 +64,9 @@ func (s *Server) taskList(w http.ResponseWriter, r *http.Request) error {
 			continue // its service is being removed
 		}
 		if matchTask(f, t, sv, svcIDs, nodeIDs) {
-			out = append(out, convert.Task(t))
+			dt := convert.Task(t)
+			idx.ids(&dt.Spec)
+			out = append(out, dt)
 		}
 	}
 	return writeJSON(w, http.StatusOK, out)
@@ -120,5 +123,7 @@ func (s *Server) taskInspect(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, convert.Task(t))
+	dt := convert.Task(t)
+	s.networkIndex(r.Context()).ids(&dt.Spec)
+	return writeJSON(w, http.StatusOK, dt)
 }

@@ -225,15 +225,7 @@ func TestNodeUpdate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := NodeUpdate(cur, tt.spec, 7)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil || !reflect.DeepEqual(got, tt.want) {
-				t.Fatalf("got %+v, %v; want %+v", got, err, tt.want)
-			}
+			expect(t, got, err, tt.want, tt.wantErr)
 		})
 	}
 }
@@ -277,5 +269,20 @@ func TestSwarmInfo(t *testing.T) {
 	if got.LocalNodeState != swarm.LocalNodeStateActive || !got.ControlAvailable || got.NodeID != "n1" || got.Cluster == nil ||
 		got.Cluster.ID != "c1" || got.Nodes != 2 || got.Managers != 1 || len(got.RemoteManagers) != 1 {
 		t.Fatalf("got %+v", got)
+	}
+}
+
+// expect checks a conversion's result: an error containing wantErr, or
+// exactly want.
+func expect[T any](t *testing.T, got T, err error, want T, wantErr string) {
+	t.Helper()
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("err = %v, want %q", err, wantErr)
+		}
+		return
+	}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v, %v; want %+v", got, err, want)
 	}
 }
