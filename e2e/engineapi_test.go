@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -59,6 +60,11 @@ func TestEngineAPI(t *testing.T) {
 		t.Fatalf("service ps:\n%s", ps)
 	}
 
+	logs := docker("n3", "service", "logs", "web")
+	for _, tk := range running(serviceTasks(t, l, "n1", "web")) {
+		want(logs, fmt.Sprintf("web.%d.%s@%s    | ", tk.Slot, tk.ID[:12], tk.NodeHostname), "listening on")
+	}
+
 	want(docker("n3", "service", "scale", "--detach", "web=5"), "web scaled to 5")
 	waitRunning(t, l, "web", 5, "", 60*time.Second)
 	want(docker("n1", "service", "ls", "--format", "{{.Name}} {{.Replicas}}"), "web 5/5")
@@ -84,6 +90,23 @@ func TestEngineAPI(t *testing.T) {
 	if err == nil || !strings.Contains(out, "use `docker service create`") {
 		t.Fatalf("docker run: %v\n%s", err, out)
 	}
+
+	// An overlay network, a service on it (the CLI names it by ID, shoal
+	// stores its name), and the network refused while in use.
+	docker("n2", "network", "create", "--driver", "overlay", "back")
+	want(docker("n1", "network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}}"), "back overlay swarm", "shoal overlay swarm")
+	docker("n3", "service", "create", "--detach", "--name", "api", "--network", "back", img["web:v1"])
+	var apiSvc api.Service
+	apiGet(t, l, "n1", "/v1/services/api", &apiSvc)
+	if nets := apiSvc.Spec.Task.Networks; len(nets) != 1 || nets[0] != "back" || apiSvc.VIPs["back"] == "" {
+		t.Fatalf("api service networks %v, VIPs %v", nets, apiSvc.VIPs)
+	}
+	want(docker("n2", "service", "inspect", "--format", "{{range .Endpoint.VirtualIPs}}{{.Addr}} {{end}}", "api"), apiSvc.VIPs["back"]+"/")
+	if out, err := dockerOn(l, "n1", "network", "rm", "back"); err == nil || !strings.Contains(out, "in use by service") {
+		t.Fatalf("network rm while in use: %v\n%s", err, out)
+	}
+	docker("n1", "service", "rm", "api")
+	docker("n1", "network", "rm", "back")
 
 	want(docker("n3", "service", "rm", "web"), "web")
 	waitUntil(t, 30*time.Second, "web gone", func() (bool, string) {

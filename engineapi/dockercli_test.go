@@ -78,6 +78,7 @@ func testDockerCLI(t *testing.T, bin string) {
 		{args: []string{"service", "ls"}, want: []string{"web       replicated   3/3        reg:5000/web:v1"}},
 		{args: []string{"service", "ps", "web"}, want: []string{"web.1", "web.2", "web.3", "Running"}},
 		{args: []string{"service", "inspect", "--format", "{{.Spec.Name}} {{.Spec.Mode.Replicated.Replicas}}", "svc1"}, want: []string{"web 3"}},
+		{args: []string{"service", "logs", "web"}, want: []string{"web.1.task", "@beta    | hello from task"}},
 		{args: []string{"service", "scale", "--detach", "web=5"}, want: []string{"web scaled to 5"}},
 		{args: []string{"service", "update", "--detach", "--image", "reg:5000/web:v2", "web"}, want: []string{"web"}},
 		{args: []string{"service", "ls", "--format", "{{.Name}} {{.Replicas}} {{.Image}}"}, want: []string{"web 5/5 reg:5000/web:v2"}},

@@ -3,6 +3,7 @@ package engineapi
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -360,5 +361,18 @@ func (f *fakeBackend) NetworkRemove(_ context.Context, ref string) error {
 	}
 	f.calls = append(f.calls, "network rm "+f.networks[i].Name)
 	f.networks = append(f.networks[:i], f.networks[i+1:]...)
+	return nil
+}
+
+// TaskLogs writes two lines for the task, prefixed as the agent prefixes
+// them, the second without a final newline; Tail is echoed.
+func (f *fakeBackend) TaskLogs(_ context.Context, ref string, o api.LogOptions, open func() io.Writer) error {
+	t, err := f.Task(context.Background(), ref)
+	if err != nil {
+		return err
+	}
+	prefix := fmt.Sprintf("%s.%d.%s@%s    | ", t.ServiceName, t.Slot, t.ID, t.NodeHostname)
+	w := open()
+	fmt.Fprintf(w, "%shello from %s\n%stail=%d follow=%v", prefix, t.ID, prefix, o.Tail, o.Follow)
 	return nil
 }
