@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +51,8 @@ func TestEngineAPI(t *testing.T) {
 	if strings.Count(ls, "Ready") != 3 || !strings.Contains(ls, "* ") {
 		t.Fatalf("node ls:\n%s", ls)
 	}
+
+	engineAPIOverTLS(t, l)
 
 	// Create with the progress display, on every node in turn below.
 	want(docker("n2", "service", "create", "--name", "web", "--replicas", "3", img["web:v1"]), "converged")
@@ -129,4 +132,42 @@ func dockerOn(l *lab.Lab, node string, args ...string) (string, error) {
 	cmd.Env = append(cmd.Env, "DOCKER_CONFIG="+os.TempDir()+"/shoal-e2e-docker-config")
 	b, err := cmd.CombinedOutput()
 	return string(b), err
+}
+
+// engineAPIOverTLS reaches the Engine API on n2's TCP API port from the
+// hub (outside every node) with mutual TLS: n1's certificate of the
+// cluster CA, in docker's file names, is accepted; a client without a
+// certificate is refused, naming what it needs.
+func engineAPIOverTLS(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	n1, err := l.Node("n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n2, err := l.Node("n2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs := t.TempDir()
+	for src, dst := range map[string]string{"ca.pem": "ca.pem", "node.pem": "cert.pem", "node-key.pem": "key.pem"} {
+		b, err := os.ReadFile(filepath.Join(n1.DataDir, "tls", src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(certs, dst), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	host := "DOCKER_HOST=tcp://" + n2.Addr + ":7948"
+	ctx := context.Background()
+	out, stderr, err := l.Exec(ctx, lab.HubName, "env", host, "DOCKER_TLS_VERIFY=1", "DOCKER_CERT_PATH="+certs, "DOCKER_CONFIG="+certs,
+		"docker", "info", "--format", "{{.Name}} {{.Swarm.LocalNodeState}}")
+	if err != nil || !strings.Contains(out, "n2 active") {
+		t.Fatalf("docker info over mutual TLS: %v\n%s%s", err, out, stderr)
+	}
+	// The docker CLI will not send TLS without a certificate: curl does.
+	out, stderr, err = l.Exec(ctx, lab.HubName, "curl", "-sS", "--cacert", filepath.Join(certs, "ca.pem"), "https://"+n2.Addr+":7948/v1.50/nodes")
+	if err != nil || !strings.Contains(out, "needs a client certificate of the cluster") {
+		t.Fatalf("the Engine API over TCP without a certificate: %v\n%s%s", err, out, stderr)
+	}
 }
