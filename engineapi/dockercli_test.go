@@ -2,12 +2,15 @@ package engineapi
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -36,7 +39,7 @@ func dockerEnv(t *testing.T, b *fakeBackend, bin string) func(args ...string) (s
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: New(b).Handler(false)}
+	srv := &http.Server{Handler: recordBodies(New(b).Handler(false), os.Getenv("SHOAL_RECORD_REQUESTS"))}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return func(args ...string) (string, error) {
@@ -116,4 +119,27 @@ func testDockerCLI(t *testing.T, bin string) {
 	if got := b.writes(); strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("writes:\n%q\nwant\n%q", got, want)
 	}
+}
+
+// recordBodies saves the body of every POST the CLI sends into dir (none
+// if dir is ""), named by its path: how testdata/requests was made
+// (SHOAL_RECORD_REQUESTS=DIR go test -run TestDockerCLI).
+func recordBodies(h http.Handler, dir string) http.Handler {
+	if dir == "" {
+		return h
+	}
+	var mu sync.Mutex
+	n := 0
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			mu.Lock()
+			n++
+			name := fmt.Sprintf("%02d%s.json", n, strings.ReplaceAll(r.URL.Path, "/", "_"))
+			mu.Unlock()
+			_ = os.WriteFile(filepath.Join(dir, name), body, 0o644)
+		}
+		h.ServeHTTP(w, r)
+	})
 }
