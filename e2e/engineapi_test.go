@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -55,9 +56,15 @@ func TestEngineAPI(t *testing.T) {
 	engineAPIOverTLS(t, l)
 
 	// Create with the progress display, on every node in turn below.
-	want(docker("n2", "service", "create", "--name", "web", "--replicas", "3", img["web:v1"]), "converged")
-	waitRunning(t, l, "web", 3, "", 60*time.Second)
-	want(docker("n3", "service", "ls", "--format", "{{.Name}} {{.Mode}} {{.Replicas}} {{.Image}}"), "web replicated 3/3 "+img["web:v1"])
+	want(docker("n2", "service", "create", "--name", "web", "--replicas", "3", "--publish", "8080:80", img["web:v1"]), "converged")
+	webTasks := waitRunning(t, l, "web", 3, "", 60*time.Second)
+	want(docker("n3", "service", "ls", "--format", "{{.Name}} {{.Mode}} {{.Replicas}} {{.Image}} {{.Ports}}"), "web replicated 3/3 "+img["web:v1"]+" *:8080->80/tcp")
+	for _, node := range l.Nodes() {
+		out, stderr, err := l.Exec(context.Background(), lab.HubName, "curl", "-sS", "-m", "3", "http://"+node.Addr+":8080/")
+		if err != nil || !strings.Contains(out, `"version":"v1"`) || !slices.ContainsFunc(webTasks, func(tk api.Task) bool { return strings.Contains(out, tk.ID) }) {
+			t.Fatalf("published port on %s: %q %v %s", node.Name, out, err, stderr)
+		}
+	}
 	ps := docker("n1", "service", "ps", "--filter", "desired-state=running", "--format", "{{.Name}} {{.Node}} {{.CurrentState}}", "web")
 	if strings.Count(ps, "Running") != 3 || !strings.Contains(ps, "web.1 ") {
 		t.Fatalf("service ps:\n%s", ps)
