@@ -92,6 +92,21 @@ func TestEngineAPI(t *testing.T) {
 	})
 	want(docker("n3", "service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}} {{.UpdateStatus.State}}", "web"), img["web:v2"])
 
+	// A rollback with the progress display: the update status moves on at
+	// once, so the CLI waits for the rollback rather than reading the
+	// update's "completed".
+	want(docker("n1", "service", "rollback", "web"), "rollback")
+	waitUntil(t, 120*time.Second, "every running task back on web:v1", func() (bool, string) {
+		rs := running(serviceTasks(t, l, "n1", "web"))
+		n := 0
+		for _, r := range rs {
+			if r.Spec.Image == img["web:v1"] {
+				n++
+			}
+		}
+		return n == 5 && len(rs) == 5, perNode(rs)
+	})
+
 	out, err := dockerOn(l, "n1", "node", "demote", "n3") // all three are voters
 	if err == nil || !strings.Contains(out, "automatically") {
 		t.Fatalf("node demote: %v\n%s", err, out)
@@ -124,14 +139,77 @@ func TestEngineAPI(t *testing.T) {
 		apiGet(t, l, "n1", "/v1/services", &svcs)
 		return len(svcs) == 0, ""
 	})
+
+	t.Run("Debian's docker.io 20.10, API 1.41", func(t *testing.T) {
+		legacyDockerClient(t, l, img)
+	})
+}
+
+// legacyDockerClient drives the lab with Debian's docker.io 20.10 client
+// (API 1.41), which the test fetches with apt-get download and unpacks
+// with dpkg -x into a cache directory on first use.
+func legacyDockerClient(t *testing.T, l *lab.Lab, img map[string]string) {
+	const cache = "/var/cache/shoal-e2e/docker.io"
+	bin := filepath.Join(cache, "usr", "bin", "docker")
+	if _, err := os.Stat(bin); err != nil {
+		dl := t.TempDir()
+		get := exec.Command("apt-get", "download", "docker.io")
+		get.Dir = dl
+		if out, err := get.CombinedOutput(); err != nil {
+			t.Skipf("cannot fetch Debian's docker.io (apt-get download docker.io): %v\n%s", err, out)
+		}
+		debs, _ := filepath.Glob(filepath.Join(dl, "docker.io_*.deb"))
+		if len(debs) != 1 {
+			t.Fatalf("apt-get download docker.io left %v", debs)
+		}
+		if err := os.MkdirAll(cache, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("dpkg", "-x", debs[0], cache).CombinedOutput(); err != nil {
+			t.Fatalf("dpkg -x %s: %v\n%s", debs[0], err, out)
+		}
+	}
+	docker := func(node string, args ...string) string {
+		t.Helper()
+		out, err := dockerBinOn(l, bin, node, args...)
+		if err != nil {
+			t.Fatalf("docker 20.10 %s on %s: %v\n%s", strings.Join(args, " "), node, err, out)
+		}
+		return out
+	}
+	if out := docker("n1", "version", "--format", "{{.Client.Version}} {{.Client.APIVersion}} {{.Server.APIVersion}}"); !strings.Contains(out, "20.10") || !strings.Contains(out, " 1.41 1.57") {
+		t.Fatalf("docker version: %s", out)
+	}
+	if out := docker("n2", "node", "ls"); strings.Count(out, "Ready") != 3 || !strings.Contains(out, "Leader") {
+		t.Fatalf("node ls:\n%s", out)
+	}
+	docker("n3", "service", "create", "--detach", "--name", "old", "--replicas", "2", img["web:v1"])
+	waitRunning(t, l, "old", 2, "", 60*time.Second)
+	if out := docker("n1", "service", "ls", "--format", "{{.Name}} {{.Replicas}}"); !strings.Contains(out, "old 2/2") {
+		t.Fatalf("service ls:\n%s", out)
+	}
+	if out := docker("n2", "service", "ps", "--filter", "desired-state=running", "--format", "{{.Name}} {{.CurrentState}}", "old"); strings.Count(out, "Running") != 2 {
+		t.Fatalf("service ps:\n%s", out)
+	}
+	docker("n1", "service", "update", "--detach", "--image", img["web:v2"], "old")
+	waitUntil(t, 120*time.Second, "old on web:v2", func() (bool, string) {
+		rs := running(serviceTasks(t, l, "n1", "old"))
+		return len(rs) == 2 && rs[0].Spec.Image == img["web:v2"] && rs[1].Spec.Image == img["web:v2"], perNode(rs)
+	})
+	docker("n2", "service", "rm", "old")
 }
 
 // dockerOn runs the docker CLI on node, whose environment points
 // DOCKER_HOST at that node's Engine API socket.
 func dockerOn(l *lab.Lab, node string, args ...string) (string, error) {
+	return dockerBinOn(l, "docker", node, args...)
+}
+
+// dockerBinOn is dockerOn with the docker binary bin.
+func dockerBinOn(l *lab.Lab, bin, node string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	argv := append([]string{"docker"}, args...)
+	argv := append([]string{bin}, args...)
 	cmd, err := l.Command(ctx, node, argv...)
 	if err != nil {
 		return "", err
