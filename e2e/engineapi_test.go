@@ -80,32 +80,14 @@ func TestEngineAPI(t *testing.T) {
 	want(docker("n1", "service", "ls", "--format", "{{.Name}} {{.Replicas}}"), "web 5/5")
 
 	want(docker("n2", "service", "update", "--image", img["web:v2"], "web"), "converged")
-	waitUntil(t, 120*time.Second, "every running task on web:v2", func() (bool, string) {
-		rs := running(serviceTasks(t, l, "n1", "web"))
-		n := 0
-		for _, r := range rs {
-			if r.Spec.Image == img["web:v2"] {
-				n++
-			}
-		}
-		return n == 5 && len(rs) == 5, perNode(rs)
-	})
+	waitImage(t, l, "web", 5, img["web:v2"])
 	want(docker("n3", "service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}} {{.UpdateStatus.State}}", "web"), img["web:v2"])
 
 	// A rollback with the progress display: the update status moves on at
 	// once, so the CLI waits for the rollback rather than reading the
 	// update's "completed".
 	want(docker("n1", "service", "rollback", "web"), "rollback")
-	waitUntil(t, 120*time.Second, "every running task back on web:v1", func() (bool, string) {
-		rs := running(serviceTasks(t, l, "n1", "web"))
-		n := 0
-		for _, r := range rs {
-			if r.Spec.Image == img["web:v1"] {
-				n++
-			}
-		}
-		return n == 5 && len(rs) == 5, perNode(rs)
-	})
+	waitImage(t, l, "web", 5, img["web:v1"])
 
 	out, err := dockerOn(l, "n1", "node", "demote", "n3") // all three are voters
 	if err == nil || !strings.Contains(out, "automatically") {
@@ -192,11 +174,21 @@ func legacyDockerClient(t *testing.T, l *lab.Lab, img map[string]string) {
 		t.Fatalf("service ps:\n%s", out)
 	}
 	docker("n1", "service", "update", "--detach", "--image", img["web:v2"], "old")
-	waitUntil(t, 120*time.Second, "old on web:v2", func() (bool, string) {
-		rs := running(serviceTasks(t, l, "n1", "old"))
-		return len(rs) == 2 && rs[0].Spec.Image == img["web:v2"] && rs[1].Spec.Image == img["web:v2"], perNode(rs)
-	})
+	waitImage(t, l, "old", 2, img["web:v2"])
 	docker("n2", "service", "rm", "old")
+}
+
+// waitImage waits until svc runs exactly n tasks, all of image.
+func waitImage(t *testing.T, l *lab.Lab, svc string, n int, image string) {
+	t.Helper()
+	waitUntil(t, 120*time.Second, fmt.Sprintf("%s: %d running tasks of %s", svc, n, image), func() (bool, string) {
+		rs := running(serviceTasks(t, l, "n1", svc))
+		ok := len(rs) == n
+		for _, r := range rs {
+			ok = ok && r.Spec.Image == image
+		}
+		return ok, perNode(rs)
+	})
 }
 
 // dockerOn runs the docker CLI on node, whose environment points
