@@ -24,7 +24,7 @@ func TestNodeNaming(t *testing.T) {
 	c := Config{}.withDefaults()
 	n := c.newNode(2)
 	want := Node{Name: "n2", Index: 2, Addr: "10.77.0.2", Netns: "shoal-n2",
-		AgentSock: "/run/shoal-lab/n2/agent.sock", ContainerdSock: "/run/shoal-lab/n2/containerd.sock",
+		AgentSock: "/run/shoal-lab/n2/agent.sock", DockerSock: "/run/shoal-lab/n2/docker.sock", ContainerdSock: "/run/shoal-lab/n2/containerd.sock",
 		DataDir: "/var/lib/shoal-lab/n2/agent", AgentLog: "/var/lib/shoal-lab/n2/agent.log",
 		ContainerdRoot: "/var/lib/shoal-lab/n2/containerd", ContainerdRun: "/run/shoal-lab/n2/containerd",
 		ContainerdConf: "/run/shoal-lab/n2/containerd.toml", ContainerdLog: "/var/lib/shoal-lab/n2/containerd.log"}
