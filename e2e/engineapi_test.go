@@ -28,67 +28,17 @@ func TestEngineAPI(t *testing.T) {
 	}
 	l := upLab(t, lab.Options{Nodes: 3})
 	img := pushImages(t, l)
-	docker := func(node string, args ...string) string {
-		t.Helper()
-		out, err := dockerOn(l, node, args...)
-		if err != nil {
-			t.Fatalf("docker %s on %s: %v\n%s", strings.Join(args, " "), node, err, out)
-		}
-		return out
-	}
-	want := func(out string, subs ...string) {
-		t.Helper()
-		for _, s := range subs {
-			if !strings.Contains(out, s) {
-				t.Fatalf("output lacks %q:\n%s", s, out)
-			}
-		}
-	}
+	d := dockerLab{t: t, l: l}
 
-	want(docker("n1", "version", "--format", "{{.Server.APIVersion}} {{.Client.APIVersion}}"), "1.57 1.50")
-	want(docker("n2", "info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} {{.Swarm.Nodes}} {{.Name}}"), "active true 3 n2")
-	ls := docker("n3", "node", "ls")
-	want(ls, "Leader", " n1 ", " n2 ", " n3 ")
+	d.want(d.run("n1", "version", "--format", "{{.Server.APIVersion}} {{.Client.APIVersion}}"), "1.57 1.50")
+	d.want(d.run("n2", "info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} {{.Swarm.Nodes}} {{.Name}}"), "active true 3 n2")
+	ls := d.run("n3", "node", "ls")
+	d.want(ls, "Leader", " n1 ", " n2 ", " n3 ")
 	if strings.Count(ls, "Ready") != 3 || !strings.Contains(ls, "* ") {
 		t.Fatalf("node ls:\n%s", ls)
 	}
-
 	engineAPIOverTLS(t, l)
-
-	// Create with the progress display, on every node in turn below.
-	want(docker("n2", "service", "create", "--name", "web", "--replicas", "3", "--publish", "8080:80", img["web:v1"]), "converged")
-	webTasks := waitRunning(t, l, "web", 3, "", 60*time.Second)
-	want(docker("n3", "service", "ls", "--format", "{{.Name}} {{.Mode}} {{.Replicas}} {{.Image}} {{.Ports}}"), "web replicated 3/3 "+img["web:v1"]+" *:8080->80/tcp")
-	for _, node := range l.Nodes() {
-		out, stderr, err := l.Exec(context.Background(), lab.HubName, "curl", "-sS", "-m", "3", "http://"+node.Addr+":8080/")
-		if err != nil || !strings.Contains(out, `"version":"v1"`) || !slices.ContainsFunc(webTasks, func(tk api.Task) bool { return strings.Contains(out, tk.ID) }) {
-			t.Fatalf("published port on %s: %q %v %s", node.Name, out, err, stderr)
-		}
-	}
-	ps := docker("n1", "service", "ps", "--filter", "desired-state=running", "--format", "{{.Name}} {{.Node}} {{.CurrentState}}", "web")
-	if strings.Count(ps, "Running") != 3 || !strings.Contains(ps, "web.1 ") {
-		t.Fatalf("service ps:\n%s", ps)
-	}
-
-	logs := docker("n3", "service", "logs", "web")
-	for _, tk := range running(serviceTasks(t, l, "n1", "web")) {
-		want(logs, fmt.Sprintf("web.%d.%s@%s    | ", tk.Slot, tk.ID[:12], tk.NodeHostname), "listening on")
-	}
-
-	want(docker("n3", "service", "scale", "--detach", "web=5"), "web scaled to 5")
-	waitRunning(t, l, "web", 5, "", 60*time.Second)
-	want(docker("n1", "service", "ls", "--format", "{{.Name}} {{.Replicas}}"), "web 5/5")
-
-	want(docker("n2", "service", "update", "--image", img["web:v2"], "web"), "converged")
-	waitImage(t, l, "web", 5, img["web:v2"])
-	want(docker("n3", "service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}} {{.UpdateStatus.State}}", "web"), img["web:v2"])
-
-	// A rollback with the progress display: the update status moves on at
-	// once, so the CLI waits for the rollback rather than reading the
-	// update's "completed".
-	want(docker("n1", "service", "rollback", "web"), "rollback")
-	waitImage(t, l, "web", 5, img["web:v1"])
-
+	engineAPIServiceLife(d, img)
 	out, err := dockerOn(l, "n1", "node", "demote", "n3") // all three are voters
 	if err == nil || !strings.Contains(out, "automatically") {
 		t.Fatalf("node demote: %v\n%s", err, out)
@@ -97,25 +47,8 @@ func TestEngineAPI(t *testing.T) {
 	if err == nil || !strings.Contains(out, "use `docker service create`") {
 		t.Fatalf("docker run: %v\n%s", err, out)
 	}
-
-	// An overlay network, a service on it (the CLI names it by ID, shoal
-	// stores its name), and the network refused while in use.
-	docker("n2", "network", "create", "--driver", "overlay", "back")
-	want(docker("n1", "network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}}"), "back overlay swarm", "shoal overlay swarm")
-	docker("n3", "service", "create", "--detach", "--name", "api", "--network", "back", img["web:v1"])
-	var apiSvc api.Service
-	apiGet(t, l, "n1", "/v1/services/api", &apiSvc)
-	if nets := apiSvc.Spec.Task.Networks; len(nets) != 1 || nets[0] != "back" || apiSvc.VIPs["back"] == "" {
-		t.Fatalf("api service networks %v, VIPs %v", nets, apiSvc.VIPs)
-	}
-	want(docker("n2", "service", "inspect", "--format", "{{range .Endpoint.VirtualIPs}}{{.Addr}} {{end}}", "api"), apiSvc.VIPs["back"]+"/")
-	if out, err := dockerOn(l, "n1", "network", "rm", "back"); err == nil || !strings.Contains(out, "in use by service") {
-		t.Fatalf("network rm while in use: %v\n%s", err, out)
-	}
-	docker("n1", "service", "rm", "api")
-	docker("n1", "network", "rm", "back")
-
-	want(docker("n3", "service", "rm", "web"), "web")
+	engineAPINetworks(d, img)
+	d.want(d.run("n3", "service", "rm", "web"), "web")
 	waitUntil(t, 30*time.Second, "web gone", func() (bool, string) {
 		var svcs []api.Service
 		apiGet(t, l, "n1", "/v1/services", &svcs)
@@ -125,6 +58,97 @@ func TestEngineAPI(t *testing.T) {
 	t.Run("Debian's docker.io 20.10, API 1.41", func(t *testing.T) {
 		legacyDockerClient(t, l, img)
 	})
+}
+
+// dockerLab runs the docker CLI (bin, or docker from PATH) on the lab's
+// nodes for a test.
+type dockerLab struct {
+	t   *testing.T
+	l   *lab.Lab
+	bin string
+}
+
+// run runs docker on node and fails the test if it fails.
+func (d dockerLab) run(node string, args ...string) string {
+	d.t.Helper()
+	bin := d.bin
+	if bin == "" {
+		bin = "docker"
+	}
+	out, err := dockerBinOn(d.l, bin, node, args...)
+	if err != nil {
+		d.t.Fatalf("%s %s on %s: %v\n%s", bin, strings.Join(args, " "), node, err, out)
+	}
+	return out
+}
+
+// want fails the test unless out holds every one of subs.
+func (d dockerLab) want(out string, subs ...string) {
+	d.t.Helper()
+	for _, s := range subs {
+		if !strings.Contains(out, s) {
+			d.t.Fatalf("output lacks %q:\n%s", s, out)
+		}
+	}
+}
+
+// engineAPIServiceLife creates the service web with a published port and
+// the progress display, lists it, reads its tasks and logs, scales it,
+// updates its image and rolls it back, sending each command to another
+// node; web stays, with 5 tasks of web:v1.
+func engineAPIServiceLife(d dockerLab, img map[string]string) {
+	t, l := d.t, d.l
+	d.want(d.run("n2", "service", "create", "--name", "web", "--replicas", "3", "--publish", "8080:80", img["web:v1"]), "converged")
+	webTasks := waitRunning(t, l, "web", 3, "", 60*time.Second)
+	d.want(d.run("n3", "service", "ls", "--format", "{{.Name}} {{.Mode}} {{.Replicas}} {{.Image}} {{.Ports}}"), "web replicated 3/3 "+img["web:v1"]+" *:8080->80/tcp")
+	for _, node := range l.Nodes() {
+		out, stderr, err := l.Exec(context.Background(), lab.HubName, "curl", "-sS", "-m", "3", "http://"+node.Addr+":8080/")
+		if err != nil || !strings.Contains(out, `"version":"v1"`) || !slices.ContainsFunc(webTasks, func(tk api.Task) bool { return strings.Contains(out, tk.ID) }) {
+			t.Fatalf("published port on %s: %q %v %s", node.Name, out, err, stderr)
+		}
+	}
+	ps := d.run("n1", "service", "ps", "--filter", "desired-state=running", "--format", "{{.Name}} {{.Node}} {{.CurrentState}}", "web")
+	if strings.Count(ps, "Running") != 3 || !strings.Contains(ps, "web.1 ") {
+		t.Fatalf("service ps:\n%s", ps)
+	}
+	logs := d.run("n3", "service", "logs", "web")
+	for _, tk := range running(serviceTasks(t, l, "n1", "web")) {
+		d.want(logs, fmt.Sprintf("web.%d.%s@%s    | ", tk.Slot, tk.ID[:12], tk.NodeHostname), "listening on")
+	}
+
+	d.want(d.run("n3", "service", "scale", "--detach", "web=5"), "web scaled to 5")
+	waitRunning(t, l, "web", 5, "", 60*time.Second)
+	d.want(d.run("n1", "service", "ls", "--format", "{{.Name}} {{.Replicas}}"), "web 5/5")
+
+	d.want(d.run("n2", "service", "update", "--image", img["web:v2"], "web"), "converged")
+	waitImage(t, l, "web", 5, img["web:v2"])
+	d.want(d.run("n3", "service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}} {{.UpdateStatus.State}}", "web"), img["web:v2"])
+	// A rollback with the progress display: the update status moves on at
+	// once, so the CLI waits for the rollback rather than reading the
+	// update's "completed".
+	d.want(d.run("n1", "service", "rollback", "web"), "rollback")
+	waitImage(t, l, "web", 5, img["web:v1"])
+}
+
+// engineAPINetworks creates an overlay network and a service on it (the
+// CLI names it by ID, shoal stores its name), checks the network is
+// refused removal while in use, and removes both.
+func engineAPINetworks(d dockerLab, img map[string]string) {
+	t, l := d.t, d.l
+	d.run("n2", "network", "create", "--driver", "overlay", "back")
+	d.want(d.run("n1", "network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}}"), "back overlay swarm", "shoal overlay swarm")
+	d.run("n3", "service", "create", "--detach", "--name", "api", "--network", "back", img["web:v1"])
+	var apiSvc api.Service
+	apiGet(t, l, "n1", "/v1/services/api", &apiSvc)
+	if nets := apiSvc.Spec.Task.Networks; len(nets) != 1 || nets[0] != "back" || apiSvc.VIPs["back"] == "" {
+		t.Fatalf("api service networks %v, VIPs %v", nets, apiSvc.VIPs)
+	}
+	d.want(d.run("n2", "service", "inspect", "--format", "{{range .Endpoint.VirtualIPs}}{{.Addr}} {{end}}", "api"), apiSvc.VIPs["back"]+"/")
+	if out, err := dockerOn(l, "n1", "network", "rm", "back"); err == nil || !strings.Contains(out, "in use by service") {
+		t.Fatalf("network rm while in use: %v\n%s", err, out)
+	}
+	d.run("n1", "service", "rm", "api")
+	d.run("n1", "network", "rm", "back")
 }
 
 // legacyDockerClient drives the lab with Debian's docker.io 20.10 client
@@ -151,31 +175,24 @@ func legacyDockerClient(t *testing.T, l *lab.Lab, img map[string]string) {
 			t.Fatalf("dpkg -x %s: %v\n%s", debs[0], err, out)
 		}
 	}
-	docker := func(node string, args ...string) string {
-		t.Helper()
-		out, err := dockerBinOn(l, bin, node, args...)
-		if err != nil {
-			t.Fatalf("docker 20.10 %s on %s: %v\n%s", strings.Join(args, " "), node, err, out)
-		}
-		return out
-	}
-	if out := docker("n1", "version", "--format", "{{.Client.Version}} {{.Client.APIVersion}} {{.Server.APIVersion}}"); !strings.Contains(out, "20.10") || !strings.Contains(out, " 1.41 1.57") {
+	d := dockerLab{t: t, l: l, bin: bin}
+	if out := d.run("n1", "version", "--format", "{{.Client.Version}} {{.Client.APIVersion}} {{.Server.APIVersion}}"); !strings.Contains(out, "20.10") || !strings.Contains(out, " 1.41 1.57") {
 		t.Fatalf("docker version: %s", out)
 	}
-	if out := docker("n2", "node", "ls"); strings.Count(out, "Ready") != 3 || !strings.Contains(out, "Leader") {
+	if out := d.run("n2", "node", "ls"); strings.Count(out, "Ready") != 3 || !strings.Contains(out, "Leader") {
 		t.Fatalf("node ls:\n%s", out)
 	}
-	docker("n3", "service", "create", "--detach", "--name", "old", "--replicas", "2", img["web:v1"])
+	d.run("n3", "service", "create", "--detach", "--name", "old", "--replicas", "2", img["web:v1"])
 	waitRunning(t, l, "old", 2, "", 60*time.Second)
-	if out := docker("n1", "service", "ls", "--format", "{{.Name}} {{.Replicas}}"); !strings.Contains(out, "old 2/2") {
+	if out := d.run("n1", "service", "ls", "--format", "{{.Name}} {{.Replicas}}"); !strings.Contains(out, "old 2/2") {
 		t.Fatalf("service ls:\n%s", out)
 	}
-	if out := docker("n2", "service", "ps", "--filter", "desired-state=running", "--format", "{{.Name}} {{.CurrentState}}", "old"); strings.Count(out, "Running") != 2 {
+	if out := d.run("n2", "service", "ps", "--filter", "desired-state=running", "--format", "{{.Name}} {{.CurrentState}}", "old"); strings.Count(out, "Running") != 2 {
 		t.Fatalf("service ps:\n%s", out)
 	}
-	docker("n1", "service", "update", "--detach", "--image", img["web:v2"], "old")
+	d.run("n1", "service", "update", "--detach", "--image", img["web:v2"], "old")
 	waitImage(t, l, "old", 2, img["web:v2"])
-	docker("n2", "service", "rm", "old")
+	d.run("n2", "service", "rm", "old")
 }
 
 // waitImage waits until svc runs exactly n tasks, all of image.
