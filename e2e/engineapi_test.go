@@ -98,8 +98,17 @@ func (d dockerLab) want(out string, subs ...string) {
 // node; web stays, with 5 tasks of web:v1.
 func engineAPIServiceLife(d dockerLab, img map[string]string) {
 	t, l := d.t, d.l
-	d.want(d.run("n2", "service", "create", "--name", "web", "--replicas", "3", "--publish", "8080:80", img["web:v1"]), "converged")
+	// The CLI pins the image to the digest the registry gives
+	// (/distribution), so it has no warning to print.
+	out := d.run("n2", "service", "create", "--name", "web", "--replicas", "3", "--publish", "8080:80", img["web:v1"])
+	d.want(out, "converged")
+	if strings.Contains(out, "could not be accessed on a registry") {
+		t.Fatalf("the CLI could not resolve the image's digest:\n%s", out)
+	}
 	webTasks := waitRunning(t, l, "web", 3, "", 60*time.Second)
+	if !strings.HasPrefix(webTasks[0].Spec.Image, img["web:v1"]+"@sha256:") {
+		t.Fatalf("task image %q is not pinned to a digest", webTasks[0].Spec.Image)
+	}
 	d.want(d.run("n3", "service", "ls", "--format", "{{.Name}} {{.Mode}} {{.Replicas}} {{.Image}} {{.Ports}}"), "web replicated 3/3 "+img["web:v1"]+" *:8080->80/tcp")
 	for _, node := range l.Nodes() {
 		out, stderr, err := l.Exec(context.Background(), lab.HubName, "curl", "-sS", "-m", "3", "http://"+node.Addr+":8080/")
@@ -195,14 +204,15 @@ func legacyDockerClient(t *testing.T, l *lab.Lab, img map[string]string) {
 	d.run("n2", "service", "rm", "old")
 }
 
-// waitImage waits until svc runs exactly n tasks, all of image.
+// waitImage waits until svc runs exactly n tasks, all of image (pinned to
+// a digest or not).
 func waitImage(t *testing.T, l *lab.Lab, svc string, n int, image string) {
 	t.Helper()
 	waitUntil(t, 120*time.Second, fmt.Sprintf("%s: %d running tasks of %s", svc, n, image), func() (bool, string) {
 		rs := running(serviceTasks(t, l, "n1", svc))
 		ok := len(rs) == n
 		for _, r := range rs {
-			ok = ok && r.Spec.Image == image
+			ok = ok && (r.Spec.Image == image || strings.HasPrefix(r.Spec.Image, image+"@"))
 		}
 		return ok, perNode(rs)
 	})

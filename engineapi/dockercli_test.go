@@ -113,8 +113,8 @@ func testDockerCLI(t *testing.T, bin string) {
 			}
 		}
 	}
-	want := []string{"node update gamma drain +map[env:test] -[]", "create web", "update web replicas=5 image=reg:5000/web:v1",
-		"update web replicas=5 image=reg:5000/web:v2", "rollback web", "rm web",
+	want := []string{"node update gamma drain +map[env:test] -[]", "create web", "update web replicas=5 image=reg:5000/web:v1@" + fakeDigest,
+		"update web replicas=5 image=reg:5000/web:v2@" + fakeDigest, "rollback web", "rm web",
 		"network create back 10.99.0.0/24", "create api", "network rm back"}
 	if got := b.writes(); strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("writes:\n%q\nwant\n%q", got, want)

@@ -376,3 +376,16 @@ func (f *fakeBackend) TaskLogs(_ context.Context, ref string, o api.LogOptions, 
 	fmt.Fprintf(w, "%shello from %s\n%stail=%d follow=%v", prefix, t.ID, prefix, o.Tail, o.Follow)
 	return nil
 }
+
+// fakeDigest is the digest every reg:5000/ image has in the fake registry.
+const fakeDigest = "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+
+// ImageDistribution knows the images of reg:5000 (one platform each);
+// every other registry is unreachable.
+func (f *fakeBackend) ImageDistribution(_ context.Context, ref string) (api.ImageDistribution, error) {
+	if !strings.HasPrefix(ref, "reg:5000/") {
+		return api.ImageDistribution{}, fault.New(fault.Upstream, "registry of %s unreachable", ref)
+	}
+	return api.ImageDistribution{MediaType: "application/vnd.oci.image.manifest.v1+json", Digest: fakeDigest, Size: 1234,
+		Platforms: []types.Platform{{OS: "linux", Architecture: "amd64"}}}, nil
+}

@@ -17,7 +17,7 @@ func New(b apiserver.Backend) *Server { return &Server{b: b} }
 
 // served lists what this API answers, for the 501 of everything else.
 const served = "shoal serves the swarm subset of the Engine API: /_ping, /version, /info, /swarm (inspect), " +
-	"/nodes, /services (and their logs), /tasks, /networks (overlay), and /secrets and /configs (listed, none yet)"
+	"/distribution, /nodes, /services (and their logs), /tasks, /networks (overlay), and /secrets and /configs (listed, none yet)"
 
 // Handler returns the API. tcp=true is the agent's TCP listener, where
 // every request needs a client certificate of the cluster (mutual TLS).
@@ -31,6 +31,7 @@ func (s *Server) Handler(tcp bool) http.Handler {
 	handle("GET /swarm", s.swarmInspect)
 	handle("POST /swarm/{op}", s.swarmRefuse)
 	handle("GET /swarm/unlockkey", s.swarmRefuse)
+	handle("GET /distribution/{ref...}", s.distribution)
 	handle("GET /nodes", s.nodeList)
 	handle("GET /nodes/{id}", s.nodeInspect)
 	write("POST /nodes/{id}/update", s.nodeUpdate)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/api/types/system"
 
@@ -370,3 +371,13 @@ func (f *followerFake) Leader() (bool, string, string, http.RoundTripper, error)
 	return false, "leader", f.base, http.DefaultTransport, nil
 }
 func (f *followerFake) LeaderID() string { return "leader" }
+
+func TestDistribution(t *testing.T) {
+	b := newFake()
+	d := decode[registry.DistributionInspect](t, call(t, b, "GET", "/v1.50/distribution/reg:5000/web:v1/json", ""))
+	if d.Descriptor.Digest.String() != fakeDigest || d.Descriptor.Size != 1234 || len(d.Platforms) != 1 || d.Platforms[0].Architecture != "amd64" {
+		t.Fatalf("distribution %+v", d)
+	}
+	message(t, call(t, b, "GET", "/distribution/elsewhere/web:v1/json", ""), 502)
+	message(t, call(t, b, "GET", "/distribution/reg:5000/web:v1", ""), 501)
+}

@@ -3,6 +3,7 @@ package engineapi
 import (
 	"net/http"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/system"
@@ -60,4 +61,19 @@ func (s *Server) swarmRefuse(w http.ResponseWriter, r *http.Request) error {
 	}
 	return fault.New(fault.NotImplemented, "%s %s is not served by shoal: the cluster's settings are shoal's own (`agentctl` and `agent`); %s",
 		r.Method, r.URL.Path, served)
+}
+
+// distribution answers GET /distribution/{ref}/json from the image's
+// registry, asked by this node. The docker CLI pins a service's image to
+// the digest; when this fails it only warns.
+func (s *Server) distribution(w http.ResponseWriter, r *http.Request) error {
+	ref, ok := strings.CutSuffix(r.PathValue("ref"), "/json")
+	if !ok || ref == "" {
+		return notServed(w, r)
+	}
+	d, err := s.b.ImageDistribution(r.Context(), ref)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, convert.Distribution(d))
 }
