@@ -85,6 +85,7 @@ func testDockerCLI(t *testing.T, bin string) {
 		{args: []string{"service", "scale", "--detach", "web=5"}, want: []string{"web scaled to 5"}},
 		{args: []string{"service", "update", "--detach", "--image", "reg:5000/web:v2", "web"}, want: []string{"web"}},
 		{args: []string{"service", "ls", "--format", "{{.Name}} {{.Replicas}} {{.Image}}"}, want: []string{"web 5/5 reg:5000/web:v2"}},
+		{args: []string{"service", "update", "--image", "reg:5000/web:broken", "web"}, wantErr: true, want: []string{"update paused due to failure or early termination of task"}},
 		{args: []string{"service", "rollback", "--detach", "web"}, want: []string{"web"}},
 		{args: []string{"service", "rm", "web"}, want: []string{"web"}},
 		{args: []string{"service", "inspect", "web"}, wantErr: true, want: []string{"web"}},
@@ -114,7 +115,7 @@ func testDockerCLI(t *testing.T, bin string) {
 		}
 	}
 	want := []string{"node update gamma drain +map[env:test] -[]", "create web", "update web replicas=5 image=reg:5000/web:v1@" + fakeDigest,
-		"update web replicas=5 image=reg:5000/web:v2@" + fakeDigest, "rollback web", "rm web",
+		"update web replicas=5 image=reg:5000/web:v2@" + fakeDigest, "update web replicas=5 image=reg:5000/web:broken@" + fakeDigest, "rollback web", "rm web",
 		"network create back 10.99.0.0/24", "create api", "network rm back"}
 	if got := b.writes(); strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("writes:\n%q\nwant\n%q", got, want)

@@ -287,6 +287,17 @@ func (f *fakeBackend) converge(s *api.Service) {
 	if s.SpecVersion > 1 {
 		s.UpdateStatus = &types.UpdateStatus{State: types.UpdateCompleted, StartedAt: time.Now().UTC(), CompletedAt: time.Now().UTC()}
 	}
+	if strings.Contains(s.Spec.Task.Image, ":broken") {
+		// The new tasks fail: the update pauses, as shoal's updater does.
+		for i := range f.tasks {
+			if t := &f.tasks[i]; t.ServiceID == s.ID && t.SpecVersion == s.SpecVersion {
+				t.Status.State, t.Status.Err = types.TaskFailed, "task: non-zero exit (1)"
+			}
+		}
+		s.RunningTasks = 0
+		s.UpdateStatus = &types.UpdateStatus{State: types.UpdatePaused, StartedAt: time.Now().UTC(),
+			Message: "update paused due to failure or early termination of task " + f.tasks[len(f.tasks)-1].ID}
+	}
 }
 
 func (f *fakeBackend) Tasks(_ context.Context, service string) ([]api.Task, error) {
