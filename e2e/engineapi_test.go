@@ -100,10 +100,10 @@ func engineAPIServiceLife(d dockerLab, img map[string]string) {
 	t, l := d.t, d.l
 	// The CLI pins the image to the digest the registry gives
 	// (/distribution), so it has no warning to print.
-	out := d.run("n2", "service", "create", "--name", "web", "--replicas", "3", "--publish", "8080:80", img["web:v1"])
-	d.want(out, "converged")
-	if strings.Contains(out, "could not be accessed on a registry") {
-		t.Fatalf("the CLI could not resolve the image's digest:\n%s", out)
+	created := d.run("n2", "service", "create", "--name", "web", "--replicas", "3", "--publish", "8080:80", img["web:v1"])
+	d.want(created, "converged")
+	if strings.Contains(created, "could not be accessed on a registry") {
+		t.Fatalf("the CLI could not resolve the image's digest:\n%s", created)
 	}
 	webTasks := waitRunning(t, l, "web", 3, "", 60*time.Second)
 	if !strings.HasPrefix(webTasks[0].Spec.Image, img["web:v1"]+"@sha256:") {
@@ -136,6 +136,16 @@ func engineAPIServiceLife(d dockerLab, img map[string]string) {
 	// once, so the CLI waits for the rollback rather than reading the
 	// update's "completed".
 	d.want(d.run("n1", "service", "rollback", "web"), "rollback")
+	waitImage(t, l, "web", 5, img["web:v1"])
+
+	// An image the registry does not have: the update pauses, and the
+	// CLI's progress display prints why and exits non-zero, as with Swarm.
+	out, err := dockerOn(l, "n2", "service", "update", "--update-parallelism", "1", "--image", l.RegistryAddr()+"/web:v9", "web")
+	if err == nil || !strings.Contains(out, "update paused") || !strings.Contains(out, "task ") {
+		t.Fatalf("update to a missing image: %v\n%s", err, out)
+	}
+	d.want(d.run("n3", "service", "inspect", "--format", "{{.UpdateStatus.State}}", "web"), "paused")
+	d.run("n1", "service", "rollback", "--detach", "web")
 	waitImage(t, l, "web", 5, img["web:v1"])
 }
 
