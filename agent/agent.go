@@ -17,6 +17,7 @@ import (
 
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/apiserver"
+	"github.com/shoal-org/shoal/engineapi"
 	"github.com/shoal-org/shoal/internal/fault"
 	"github.com/shoal-org/shoal/internal/hostaddr"
 	"github.com/shoal-org/shoal/lb"
@@ -25,14 +26,18 @@ import (
 
 // Config is everything `agent run` takes.
 type Config struct {
-	DataDir            string
-	Name               string // node hostname; default os.Hostname()
-	BindAddr           string // IP to listen on; default 0.0.0.0
-	AdvertiseAddr      string // IP other agents use; default the first non-loopback address
-	GossipPort         int
-	RaftPort           int
-	APIPort            int
-	APISocket          string
+	DataDir       string
+	Name          string // node hostname; default os.Hostname()
+	BindAddr      string // IP to listen on; default 0.0.0.0
+	AdvertiseAddr string // IP other agents use; default the first non-loopback address
+	GossipPort    int
+	RaftPort      int
+	APIPort       int
+	APISocket     string
+	// DockerSocket is where the Docker Engine API (package engineapi)
+	// listens for local docker clients: "" for docker.sock beside
+	// APISocket (/run/shoal/docker.sock by default), "none" for nowhere.
+	DockerSocket       string
 	Containerd         string
 	InsecureRegistries []string
 	// TaskNetwork is "overlay" (each task in a network namespace of its own
@@ -81,6 +86,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.APISocket == "" {
 		c.APISocket = api.DefaultSocket
+	}
+	if c.DockerSocket == "" {
+		c.DockerSocket = filepath.Join(filepath.Dir(c.APISocket), "docker.sock")
 	}
 	if c.Name == "" {
 		h, err := os.Hostname()
@@ -206,16 +214,19 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: apiserver.New(a).Handler(false), ReadHeaderTimeout: 10 * time.Second}
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error("local API stopped", "err", err)
+	srv := a.serve(ln, apiserver.New(a).Handler(false), "local API")
+	var dockerSrv *http.Server
+	if a.cfg.DockerSocket != "none" {
+		dln, err := listenUnix(a.cfg.DockerSocket)
+		if err != nil {
+			_ = srv.Close()
+			return fmt.Errorf("docker API socket: %w", err)
 		}
-	}()
+		dockerSrv = a.serve(dln, engineapi.New(a).Handler(false), "docker API")
+	}
 	id := a.ident()
-	a.log.Info("agent started", "node", id.NodeID, "name", id.Name, "socket", a.cfg.APISocket, "advertise", a.cfg.AdvertiseAddr)
+	a.log.Info("agent started", "node", id.NodeID, "name", id.Name, "socket", a.cfg.APISocket,
+		"docker_socket", a.cfg.DockerSocket, "advertise", a.cfg.AdvertiseAddr)
 
 	if id.ClusterID != "" {
 		if err := a.startCluster(ctx, nil, false); err != nil {
@@ -231,11 +242,29 @@ func (a *Agent) Run(ctx context.Context) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutCtx)
+	if dockerSrv != nil {
+		_ = dockerSrv.Shutdown(shutCtx)
+		_ = os.Remove(a.cfg.DockerSocket)
+	}
 	a.stopCluster(false)
 	a.wg.Wait()
 	_ = os.Remove(a.cfg.APISocket)
 	a.log.Info("agent stopped")
 	return nil
+}
+
+// serve serves h on ln in a goroutine the agent waits for; what names the
+// listener in the log.
+func (a *Agent) serve(ln net.Listener, h http.Handler, what string) *http.Server {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error(what+" stopped", "err", err)
+		}
+	}()
+	return srv
 }
 
 // ident returns the current identity.

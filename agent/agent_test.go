@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -169,6 +170,8 @@ func TestInitJoinReplicateLeave(t *testing.T) {
 		t.Fatalf("n3 as seen by n3 right after the write: labels %v availability %s", n3.Labels, n3.Availability)
 	}
 
+	dockerEngineAPI(t, agents[1], n3)
+
 	// Bad input is refused and changes nothing.
 	err := agents[0].do(http.MethodPost, "/v1/nodes/n3/update", api.NodeUpdate{Availability: "sleep"}, nil)
 	if err == nil || !strings.Contains(err.Error(), "use active, pause or drain") {
@@ -293,4 +296,40 @@ func TestRestartRejoinsWithoutFlags(t *testing.T) {
 		}
 		return fmt.Errorf("nodes: %+v", agents[0].nodes(t))
 	})
+}
+
+// dockerEngineAPI drives the Engine API on a follower's docker.sock (n2:
+// n1 founded the cluster and normally leads), as
+// the docker CLI does: a node update with a stale ?version= is refused and
+// changes nothing; one with the version read is forwarded to the leader's
+// TCP listener (Docker paths beside /v1) and applied.
+func dockerEngineAPI(t *testing.T, follower *testAgent, n api.Node) {
+	t.Helper()
+	sock := follower.a.cfg.DockerSocket
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	post := func(version uint64, spec string) (int, string) {
+		url := fmt.Sprintf("http://docker/v1.50/nodes/%s/update?version=%d", n.ID, version)
+		resp, err := hc.Post(url, "application/json", strings.NewReader(spec))
+		if err != nil {
+			t.Fatalf("POST %s: %v", url, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	spec := `{"Labels":{"env":"test","docker":"yes"},"Role":"manager","Availability":"drain"}`
+	if code, body := post(n.Version-1, spec); code != http.StatusConflict || !strings.Contains(body, "update out of sequence") {
+		t.Fatalf("stale version: %d %s", code, body)
+	}
+	if code, body := post(n.Version, spec); code != http.StatusOK {
+		t.Fatalf("update through %s: %d %s", sock, code, body)
+	}
+	got := follower.nodes(t)
+	for _, m := range got {
+		if m.ID == n.ID && (m.Labels["docker"] != "yes" || m.Labels["env"] != "test") {
+			t.Fatalf("after the Engine API update: labels %v", m.Labels)
+		}
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/shoal-org/shoal/agent/netctl"
 	ctrd "github.com/shoal-org/shoal/agent/runtime"
 	"github.com/shoal-org/shoal/apiserver"
+	"github.com/shoal-org/shoal/engineapi"
 
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/membership"
@@ -189,7 +190,7 @@ func (a *Agent) newCluster(parent context.Context) (_ *cluster, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen for the API on port %d: %w", cfg.APIPort, err)
 	}
-	cl.apiSrv = &http.Server{Handler: apiserver.New(a).Handler(true), TLSConfig: cl.serverTLS, ReadHeaderTimeout: 10 * time.Second}
+	cl.apiSrv = &http.Server{Handler: tcpHandler(a), TLSConfig: cl.serverTLS, ReadHeaderTimeout: 10 * time.Second}
 	cl.wg.Add(1)
 	go func() {
 		defer cl.wg.Done()
@@ -302,4 +303,15 @@ func (cl *cluster) stop(leave bool) {
 		}
 	}
 	cl.wg.Wait()
+}
+
+// tcpHandler is the TCP listener's API: shoal's /v1 and, on every other
+// path, the Docker Engine API (which the other agents forward their docker
+// clients' writes to, and remote docker clients with a cluster certificate
+// reach). "/v1/" does not match Docker's "/v1.41/" prefixes.
+func tcpHandler(a *Agent) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", apiserver.New(a).Handler(true))
+	mux.Handle("/", engineapi.New(a).Handler(true))
+	return mux
 }

@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -200,4 +201,30 @@ func (a *Agent) ImageLoad(ctx context.Context, archive io.Reader) (api.ImageLoad
 		return api.ImageLoadResponse{}, fault.Invalidf("load image archive: %v (expected an OCI archive, as `skopeo copy ... oci-archive:FILE` writes)", err)
 	}
 	return api.ImageLoadResponse{Images: names, Node: cl.a.ident().Name}, nil
+}
+
+// ImageDistribution asks ref's registry, from this node and without
+// pulling, what ref names now (for the Engine API's
+// /distribution/{ref}/json, with which the docker CLI pins images).
+func (a *Agent) ImageDistribution(ctx context.Context, ref string) (api.ImageDistribution, error) {
+	cl, err := a.cluster()
+	if err != nil {
+		return api.ImageDistribution{}, err
+	}
+	rt, err := cl.containerd()
+	if err != nil {
+		return api.ImageDistribution{}, err
+	}
+	desc, plats, err := rt.Distribution(ctx, ref)
+	if errors.Is(err, runtime.ErrImageNotFound) {
+		return api.ImageDistribution{}, &fault.Error{Kind: fault.NotFound, Msg: err.Error()}
+	}
+	if err != nil {
+		return api.ImageDistribution{}, &fault.Error{Kind: fault.Upstream, Msg: err.Error()}
+	}
+	out := api.ImageDistribution{MediaType: desc.MediaType, Digest: desc.Digest.String(), Size: desc.Size}
+	for _, p := range plats {
+		out.Platforms = append(out.Platforms, types.Platform{OS: p.OS, Architecture: p.Architecture})
+	}
+	return out, nil
 }

@@ -55,6 +55,10 @@ func (a *Agent) NodeUpdate(ctx context.Context, ref string, upd api.NodeUpdate) 
 		if err != nil {
 			return api.Node{}, err
 		}
+		if upd.Version != 0 && upd.Version != n.Version {
+			return api.Node{}, &fault.Error{Kind: fault.Conflict, Msg: fmt.Sprintf(
+				"update out of sequence: node %s changed since it was read (version %d, now %d): read it again and retry", n.Hostname, upd.Version, n.Version)}
+		}
 		if err := checkLabelRm(n, upd.LabelRm); err != nil {
 			return api.Node{}, err
 		}

@@ -73,6 +73,15 @@ type Task struct {
 	NodeHostname string `json:"NodeHostname"`
 }
 
+// ImageDistribution is what an image's registry says a reference names
+// now: its manifest's (or index's) descriptor and the platforms it offers.
+type ImageDistribution struct {
+	MediaType string           `json:"MediaType"`
+	Digest    string           `json:"Digest"`
+	Size      int64            `json:"Size"`
+	Platforms []types.Platform `json:"Platforms,omitempty"`
+}
+
 // ImageLoadResponse lists the images an archive contained.
 type ImageLoadResponse struct {
 	Images []string `json:"Images"`

@@ -160,11 +160,14 @@ type Node struct {
 	Freshness
 }
 
-// NodeUpdate changes a node's operator-set fields.
+// NodeUpdate changes a node's operator-set fields. A non-zero Version is
+// the node's Meta.Version the client read: the update is refused (a
+// conflict) if the node changed since, as Docker's ?version= does.
 type NodeUpdate struct {
 	Availability string            `json:"Availability,omitempty"`
 	LabelAdd     map[string]string `json:"LabelAdd,omitempty"`
 	LabelRm      []string          `json:"LabelRm,omitempty"`
+	Version      uint64            `json:"Version,omitempty"`
 }
 
 // LeaveRequest asks the leader to take a node out of the raft configuration.

@@ -27,6 +27,10 @@ type Backend interface {
 	Limits(ctx context.Context) ([]api.Limit, error)
 	UpdateLimits(ctx context.Context, upd api.LimitsUpdate) ([]api.Limit, error)
 	ImageLoad(ctx context.Context, archive io.Reader) (api.ImageLoadResponse, error)
+	// ImageDistribution asks ref's registry, from the answering node and
+	// without pulling, what ref names now (the Engine API's
+	// /distribution/{ref}/json).
+	ImageDistribution(ctx context.Context, ref string) (api.ImageDistribution, error)
 
 	Nodes(ctx context.Context) ([]api.Node, error)
 	Node(ctx context.Context, ref string) (api.Node, error)

@@ -23,9 +23,15 @@ var errNoLeader = fault.Unavailablef("no leader reachable: this agent cannot rea
 
 // leaderOnly runs h on the leader; on any other agent it forwards the
 // request to the leader over mutual TLS and relays the answer.
-func (s *Server) leaderOnly(h handler) handler {
+func (s *Server) leaderOnly(h handler) handler { return LeaderOnly(s.b, h) }
+
+// LeaderOnly runs h on the leader; on any other agent it forwards the
+// request, path and body unchanged, to the base URL of the leader's API
+// over mutual TLS and relays the answer. The leader's TCP listener must
+// therefore serve the same path: the Engine API uses it for its writes.
+func LeaderOnly(l Leadership, h HandlerFunc) HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		self, leader, base, rt, err := s.b.Leader()
+		self, leader, base, rt, err := l.Leader()
 		if err != nil {
 			return err
 		}
@@ -47,7 +53,7 @@ func (s *Server) leaderOnly(h handler) handler {
 		}
 		ctx, cancel := context.WithCancelCause(r.Context())
 		defer cancel(nil)
-		go s.cancelOnLeaderChange(ctx, cancel, leader)
+		go cancelOnLeaderChange(ctx, l, cancel, leader)
 		var proxyErr error
 		proxy := &httputil.ReverseProxy{
 			Rewrite: func(pr *httputil.ProxyRequest) {
@@ -71,7 +77,7 @@ func (s *Server) leaderOnly(h handler) handler {
 // agent's raft no longer names leader, so that a write forwarded to a
 // leader cut off by a partition fails within moments, not after the
 // transport's timeout. It returns when ctx ends.
-func (s *Server) cancelOnLeaderChange(ctx context.Context, cancel context.CancelCauseFunc, leader string) {
+func cancelOnLeaderChange(ctx context.Context, l Leadership, cancel context.CancelCauseFunc, leader string) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -79,7 +85,7 @@ func (s *Server) cancelOnLeaderChange(ctx context.Context, cancel context.Cancel
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			if s.b.LeaderID() != leader {
+			if l.LeaderID() != leader {
 				cancel(errLeaderChanged)
 				return
 			}

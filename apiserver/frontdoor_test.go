@@ -89,7 +89,7 @@ func TestDecodeJSONFields(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := decodeJSON([]byte(tt.body), tt.v)
+			err := decodeJSON([]byte(tt.body), tt.v, true)
 			switch {
 			case tt.want == "" && err != nil:
 				t.Fatalf("decodeJSON(%q): %v", tt.body, err)

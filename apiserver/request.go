@@ -28,7 +28,14 @@ const MaxRequestBody = spec.MaxRequestBytes
 // readJSON decodes r's body into v with decodeJSON's rules. A body over
 // MaxRequestBody is answered 413 naming the limit; an empty body leaves v
 // as it is (several endpoints take an optional body).
-func readJSON(r *http.Request, v any) error {
+func readJSON(r *http.Request, v any) error { return readBody(r, v, true) }
+
+// ReadJSONLenient is readJSON for the Engine API: the same size limit and
+// error answers (413 naming the limit, 400 naming the field and offset),
+// but unknown fields are ignored, as Docker ignores them.
+func ReadJSONLenient(r *http.Request, v any) error { return readBody(r, v, false) }
+
+func readBody(r *http.Request, v any, strict bool) error {
 	if r.ContentLength > MaxRequestBody {
 		return bodyTooLarge(r.ContentLength)
 	}
@@ -40,7 +47,7 @@ func readJSON(r *http.Request, v any) error {
 	if err != nil {
 		return fault.Invalidf("request body: %v", err)
 	}
-	return decodeJSON(data, v)
+	return decodeJSON(data, v, strict)
 }
 
 func bodyTooLarge(n int64) error {
@@ -61,12 +68,14 @@ func bodyTooLarge(n int64) error {
 // sends a field the agent does not know unless the two are of different
 // releases, where silently dropping (say) a misspelt "Replica" would apply
 // a spec other than the one the user wrote. The error names the field.
-func decodeJSON(data []byte, v any) error {
+func decodeJSON(data []byte, v any, strict bool) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(v); err != nil {
 		return decodeError(data, err)
 	}

@@ -41,7 +41,7 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add(byte(1), []byte(`{"Spec":{}} trailing`))
 	f.Fuzz(func(t *testing.T, kind byte, body []byte) {
 		v := requestTypes[int(kind)%len(requestTypes)]()
-		err := decodeJSON(body, v)
+		err := decodeJSON(body, v, true)
 		if err != nil {
 			var he *fault.Error
 			if !errors.As(err, &he) || he.Kind != fault.Invalid || he.Msg == "" {
@@ -53,7 +53,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		if err != nil {
 			t.Fatalf("accepted %q but cannot encode it again: %v", body, err)
 		}
-		if err := decodeJSON(b, requestTypes[int(kind)%len(requestTypes)]()); err != nil {
+		if err := decodeJSON(b, requestTypes[int(kind)%len(requestTypes)](), true); err != nil {
 			t.Fatalf("accepted %q, re-encoded as %q, then refused it: %v", body, b, err)
 		}
 	})

@@ -19,7 +19,11 @@ type Server struct{ b Backend }
 // New returns the API served by b.
 func New(b Backend) *Server { return &Server{b: b} }
 
-type handler func(w http.ResponseWriter, r *http.Request) error
+// HandlerFunc serves a request and returns its error, which the server
+// answers (see Serve).
+type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+type handler = HandlerFunc
 
 // Handler returns the API. tcp=true is the agent-to-agent and remote
 // listener: everything there but the admission of new nodes needs a client
@@ -69,9 +73,14 @@ func (s *Server) Handler(tcp bool) http.Handler {
 	return mux
 }
 
-// serve runs h with a context that tracks whether its reads were
-// unconfirmed, and answers its error.
-func serve(h handler) http.Handler {
+func serve(h handler) http.Handler { return Serve(h) }
+
+// Serve runs h with a context that tracks whether its reads were
+// unconfirmed, and answers its error as JSON {"message": ...} with the
+// status StatusOf gives (a not-found from an unconfirmed replica becomes a
+// 503). The Engine API answers errors the same way: Docker's error body is
+// the same.
+func Serve(h HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, rs := fault.TrackReads(r.Context())
 		if err := h(w, r.WithContext(ctx)); err != nil {

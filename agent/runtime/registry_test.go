@@ -113,3 +113,30 @@ func TestEnsureImageErrorsFromLiveRegistry(t *testing.T) {
 		t.Fatalf("EnsureImage over HTTPS from a plain-HTTP registry = %v", err)
 	}
 }
+
+// TestDistribution asks a real registry what a reference names, without
+// pulling: the manifest digest the archive pushed, its platform from the
+// image config, and the errors of an unknown tag.
+func TestDistribution(t *testing.T) {
+	d := testenv.Containerd(t)
+	reg := testenv.Registry(t)
+	ctx := context.Background()
+	img := testenv.Image(t, "web:v1")
+	ref := reg.Push(t, "web:v1")
+	r := newRuntime(t, d, t.TempDir(), reg.Host)
+
+	desc, plats, err := r.Distribution(ctx, ref)
+	mustNoErr(t, "Distribution "+ref, err)
+	if want := archiveManifestDigest(t, img.Path); desc.Digest.String() != want || desc.Size == 0 {
+		t.Fatalf("descriptor %+v, want digest %s", desc, want)
+	}
+	if len(plats) != 1 || plats[0].OS != "linux" || plats[0].Architecture == "" {
+		t.Fatalf("platforms %+v", plats)
+	}
+	if _, err := r.client.GetImage(ctx, ref); err == nil {
+		t.Fatalf("Distribution pulled %s", ref)
+	}
+	if _, _, err := r.Distribution(ctx, reg.Host+"/web:v9"); !errors.Is(err, ErrImageNotFound) {
+		t.Fatalf("Distribution of an unknown tag = %v, want ErrImageNotFound", err)
+	}
+}

@@ -26,6 +26,7 @@ func agentArgv(bin string, n Node) []string {
 		"--advertise", n.Addr,
 		"--bind", n.Addr,
 		"--api-socket", n.AgentSock,
+		"--docker-socket", n.DockerSock,
 		"--containerd", n.ContainerdSock,
 		"--insecure-registry", RegistryAddr(),
 		// The lab has no way out: names outside the cluster get SERVFAIL.
@@ -42,6 +43,7 @@ func nodeEnv(base []string, bin string, n *Node) []string {
 		set = map[string]string{
 			"SHOAL_HOST":           "unix://" + n.AgentSock,
 			"SHOAL_API_SOCKET":     n.AgentSock,
+			"DOCKER_HOST":          "unix://" + n.DockerSock,
 			"CONTAINERD_ADDRESS":   n.ContainerdSock,
 			"CONTAINERD_NAMESPACE": ContainerdNamespace,
 		}

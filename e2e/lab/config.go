@@ -234,6 +234,7 @@ func (c Config) newNode(k int) Node {
 		Addr:           nodeAddr(k),
 		Netns:          c.nodeNetns(k),
 		AgentSock:      filepath.Join(run, "agent.sock"),
+		DockerSock:     filepath.Join(run, "docker.sock"),
 		ContainerdSock: filepath.Join(run, "containerd.sock"),
 		DataDir:        filepath.Join(data, "agent"),
 		AgentLog:       filepath.Join(data, "agent.log"),

@@ -69,6 +69,7 @@ func fakeAgent(args []string) int {
 	sock, ctrd, reg := fs.String("api-socket", "", ""), fs.String("containerd", "", ""), fs.String("insecure-registry", "", "")
 	quiet, token := fs.Bool("q", false, ""), fs.String("token", "", "")
 	_ = fs.String("dns-upstream", "", "")
+	_ = fs.String("docker-socket", "", "")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}

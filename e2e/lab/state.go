@@ -37,7 +37,9 @@ type Node struct {
 	Addr  string `json:"addr"`
 	Netns string `json:"netns"`
 
-	AgentSock      string `json:"agentSock"`
+	AgentSock string `json:"agentSock"`
+	// DockerSock is the node's Docker Engine API socket (DOCKER_HOST).
+	DockerSock     string `json:"dockerSock"`
 	ContainerdSock string `json:"containerdSock"`
 	// DataDir is the agent's --data-dir.
 	DataDir        string `json:"dataDir"`

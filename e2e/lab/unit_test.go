@@ -24,7 +24,7 @@ func TestNodeNaming(t *testing.T) {
 	c := Config{}.withDefaults()
 	n := c.newNode(2)
 	want := Node{Name: "n2", Index: 2, Addr: "10.77.0.2", Netns: "shoal-n2",
-		AgentSock: "/run/shoal-lab/n2/agent.sock", ContainerdSock: "/run/shoal-lab/n2/containerd.sock",
+		AgentSock: "/run/shoal-lab/n2/agent.sock", DockerSock: "/run/shoal-lab/n2/docker.sock", ContainerdSock: "/run/shoal-lab/n2/containerd.sock",
 		DataDir: "/var/lib/shoal-lab/n2/agent", AgentLog: "/var/lib/shoal-lab/n2/agent.log",
 		ContainerdRoot: "/var/lib/shoal-lab/n2/containerd", ContainerdRun: "/run/shoal-lab/n2/containerd",
 		ContainerdConf: "/run/shoal-lab/n2/containerd.toml", ContainerdLog: "/var/lib/shoal-lab/n2/containerd.log"}
@@ -165,7 +165,7 @@ func TestNodeEnvAndArgv(t *testing.T) {
 	env := nodeEnv([]string{"HOME=/root", "PATH=/usr/bin", "SHOAL_HOST=tcp://elsewhere"}, "/opt/shoal/bin", &n)
 	sort.Strings(env)
 	want := []string{
-		"CONTAINERD_ADDRESS=/run/shoal-lab/n2/containerd.sock", "CONTAINERD_NAMESPACE=shoal", "HOME=/root",
+		"CONTAINERD_ADDRESS=/run/shoal-lab/n2/containerd.sock", "CONTAINERD_NAMESPACE=shoal", "DOCKER_HOST=unix:///run/shoal-lab/n2/docker.sock", "HOME=/root",
 		"PATH=/opt/shoal/bin:/usr/bin", "SHOAL_API_SOCKET=/run/shoal-lab/n2/agent.sock", "SHOAL_HOST=unix:///run/shoal-lab/n2/agent.sock",
 	}
 	if !reflect.DeepEqual(env, want) {
@@ -173,7 +173,7 @@ func TestNodeEnvAndArgv(t *testing.T) {
 	}
 	argv := strings.Join(agentArgv("/b", n), " ")
 	wantArgv := "/b/agent run --name n2 --data-dir /var/lib/shoal-lab/n2/agent --advertise 10.77.0.2 --bind 10.77.0.2 " +
-		"--api-socket /run/shoal-lab/n2/agent.sock --containerd /run/shoal-lab/n2/containerd.sock --insecure-registry 10.77.0.254:5000 --dns-upstream none"
+		"--api-socket /run/shoal-lab/n2/agent.sock --docker-socket /run/shoal-lab/n2/docker.sock --containerd /run/shoal-lab/n2/containerd.sock --insecure-registry 10.77.0.254:5000 --dns-upstream none"
 	if argv != wantArgv {
 		t.Errorf("agentArgv = %s\nwant %s", argv, wantArgv)
 	}
