@@ -240,10 +240,19 @@ func (a *Agent) handleReadIndex(w http.ResponseWriter, r *http.Request) error {
 	if !cl.isLeader() {
 		return &httpError{code: http.StatusServiceUnavailable, msg: "not the leader"}
 	}
+	// Every write acknowledged before this request was applied to the
+	// leader's store first, so its index is the one a follower must reach
+	// (raft's own applied index may name a no-op or barrier, which no
+	// store ever applies). Before the leader's barrier it may miss entries
+	// of earlier terms.
+	if !cl.leaderApplied.Load() {
+		return &httpError{code: http.StatusServiceUnavailable, msg: "the leader has not applied the earlier terms' entries yet"}
+	}
+	idx := cl.store.Index()
 	if err := cl.raft.VerifyLeader().Error(); err != nil {
 		return errNoLeader
 	}
-	return writeJSON(w, http.StatusOK, api.ReadIndexResponse{Index: cl.raft.AppliedIndex()})
+	return writeJSON(w, http.StatusOK, api.ReadIndexResponse{Index: idx})
 }
 
 // waitFor polls cond until it holds or the deadline passes.

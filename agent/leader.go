@@ -62,6 +62,8 @@ func (cl *cluster) lead(ctx context.Context) {
 		cl.log.Warn("leader barrier", "err", err)
 		return
 	}
+	cl.leaderApplied.Store(true)
+	defer cl.leaderApplied.Store(false)
 	if err := cl.raiseGeneration(ctx); err != nil {
 		cl.log.Warn("leader", "err", err)
 	}
