@@ -77,7 +77,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, timeout tim
 	code, err := r.runExec(ctx, proc, timeout)
 	// Deleting the process waits for the shim's copy into outPath to end.
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	if _, derr := proc.Delete(dctx, containerd.WithProcessKill); derr != nil && !errdefs.IsNotFound(derr) {
+	if _, derr := proc.Delete(dctx, killExec); derr != nil && !errdefs.IsNotFound(derr) {
 		r.log.Warn("delete exec process", "id", id, "err", derr)
 	}
 	cancel()
@@ -117,6 +117,25 @@ func (r *Runtime) runExec(ctx context.Context, proc containerd.Process, timeout 
 		return -1, ctx.Err()
 	}
 	return -1, fmt.Errorf("after %s: %w", timeout, ErrExecTimeout)
+}
+
+// killExec is a delete option that kills exec'd process p unless it has
+// exited, and waits for its exit (containerd.WithProcessKill does not wait
+// for an exec'd process: its kill-all is refused for one).
+func killExec(ctx context.Context, p containerd.Process) error {
+	exited, err := p.Wait(ctx)
+	if err != nil {
+		return err
+	}
+	if err := p.Kill(ctx, syscall.SIGKILL); err != nil && !errdefs.IsNotFound(err) && !errdefs.IsFailedPrecondition(err) {
+		return err
+	}
+	select {
+	case <-exited:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // readHead returns the first n bytes of file path ("" if unreadable).
