@@ -275,7 +275,7 @@ func TestRestartRejoinsWithoutFlags(t *testing.T) {
 		return fmt.Errorf("nodes: %+v", agents[0].nodes(t))
 	})
 	// Same data dir and ports, no join: it must come back by itself.
-	restarted(t, cfg)
+	restartAgent(t, cfg)
 	eventually(t, 20*time.Second, "r3 Ready again", func() error {
 		for _, n := range agents[0].nodes(t) {
 			if n.Hostname == "r3" && n.Status == store.NodeReady && n.ManagerStatus != "" {
@@ -284,26 +284,6 @@ func TestRestartRejoinsWithoutFlags(t *testing.T) {
 		}
 		return fmt.Errorf("nodes: %+v", agents[0].nodes(t))
 	})
-}
-
-// restarted starts an agent again with cfg (the data dir, ports and
-// socket of one that stopped), as a restarted daemon would; it is stopped
-// when the test ends.
-func restarted(t *testing.T, cfg Config) *testAgent {
-	t.Helper()
-	a, err := New(Config{DataDir: cfg.DataDir, Name: cfg.Name, BindAddr: cfg.BindAddr, GossipPort: cfg.GossipPort,
-		RaftPort: cfg.RaftPort, APIPort: cfg.APIPort, APISocket: cfg.APISocket, VoterGrace: cfg.VoterGrace, Logger: cfg.Logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ta := &testAgent{a: a, cancel: cancel, done: make(chan error, 1)}
-	go func() { ta.done <- a.Run(ctx) }()
-	if ta.c, err = api.NewClient("unix://"+cfg.APISocket, nil); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ta.stop)
-	return ta
 }
 
 // TestLoneLeaderRestarts restarts the only agent of a cluster several
@@ -317,7 +297,7 @@ func TestLoneLeaderRestarts(t *testing.T) {
 	cfg := ta.a.cfg
 	for round := range 3 {
 		ta.stop()
-		ta = restarted(t, cfg)
+		ta = restartAgent(t, cfg)
 		eventually(t, 20*time.Second, fmt.Sprintf("restart %d: the replica caught up", round+1), func() error {
 			cl, err := ta.a.cluster()
 			if err != nil {
