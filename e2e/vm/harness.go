@@ -120,7 +120,11 @@ func Start(ctx context.Context, cfg Config) (_ *Harness, err error) {
 	for _, d := range []string{"virtlogd", "libvirtd"} {
 		pid := filepath.Join(cfg.RunDir, d+".pid")
 		_ = os.Remove(pid)
-		if err := h.inNetns(ctx, time.Minute, d, "-d", "-p", pid); err != nil {
+		cmd := []string{d, "-d", "-p", pid}
+		if d == "libvirtd" {
+			cmd = h.withoutKVM(cmd)
+		}
+		if err := h.inNetns(ctx, time.Minute, cmd...); err != nil {
 			return nil, fmt.Errorf("start %s: %w", d, err)
 		}
 		h.daemons = append(h.daemons, pid)
@@ -140,6 +144,22 @@ func Start(ctx context.Context, cfg Config) (_ *Harness, err error) {
 	}
 	_ = exec.CommandContext(ctx, "virsh", "-c", "qemu:///system", "pool-start", "default").Run()
 	return h, nil
+}
+
+// withoutKVM wraps the command that starts libvirtd so that it sees no
+// usable /dev/kvm (the VMs run under software emulation anyway): in the
+// private mount namespace `ip netns exec` gives it, a root-only empty file
+// covers /dev/kvm. Where /dev/kvm exists but only root may open it,
+// libvirt's qemu probe (as root) found KVM while its check of the cache
+// (as the qemu user) did not, so it took every cached capability as
+// outdated and probed the emulators again on each lookup: each domain
+// definition took 50 to 120 s.
+func (h *Harness) withoutKVM(cmd []string) []string {
+	if _, err := os.Stat("/dev/kvm"); err != nil {
+		return cmd
+	}
+	mask := filepath.Join(h.cfg.RunDir, "kvm-mask")
+	return append([]string{"sh", "-c", `: >"$0" && chmod 600 "$0" && mount --bind "$0" /dev/kvm && exec "$@"`, mask}, cmd...)
 }
 
 // EnsureBox builds the box unless CacheDir holds it, and adds it to
@@ -332,7 +352,7 @@ func (h *Harness) vagrantOutput(ctx context.Context, timeout time.Duration, args
 	if f, err := os.OpenFile(filepath.Join(h.cfg.RunDir, "vagrant.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
 		defer f.Close()
 		fmt.Fprintf(f, "=== %s vagrant %s\n", time.Now().Format(time.TimeOnly), strings.Join(args, " "))
-		w = io.MultiWriter(&out, f)
+		w = io.MultiWriter(&out, &stampWriter{w: f, start: time.Now(), bol: true})
 	}
 	c.Stdout, c.Stderr = w, w
 	err := c.Run()
@@ -403,4 +423,28 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// stampWriter prefixes each line written through it with the seconds
+// since start, so that vagrant.log shows where a long `vagrant up` spends
+// its time.
+type stampWriter struct {
+	w     io.Writer
+	start time.Time
+	bol   bool // at the beginning of a line
+}
+
+func (s *stampWriter) Write(p []byte) (int, error) {
+	var b bytes.Buffer
+	for _, c := range p {
+		if s.bol {
+			fmt.Fprintf(&b, "+%6.1fs ", time.Since(s.start).Seconds())
+		}
+		b.WriteByte(c)
+		s.bol = c == '\n'
+	}
+	if _, err := s.w.Write(b.Bytes()); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
