@@ -120,11 +120,7 @@ func Start(ctx context.Context, cfg Config) (_ *Harness, err error) {
 	for _, d := range []string{"virtlogd", "libvirtd"} {
 		pid := filepath.Join(cfg.RunDir, d+".pid")
 		_ = os.Remove(pid)
-		cmd := []string{d, "-d", "-p", pid}
-		if d == "libvirtd" {
-			cmd = h.withoutKVM(cmd)
-		}
-		if err := h.inNetns(ctx, time.Minute, cmd...); err != nil {
+		if err := h.inNetns(ctx, time.Minute, d, "-d", "-p", pid); err != nil {
 			return nil, fmt.Errorf("start %s: %w", d, err)
 		}
 		h.daemons = append(h.daemons, pid)
@@ -144,22 +140,6 @@ func Start(ctx context.Context, cfg Config) (_ *Harness, err error) {
 	}
 	_ = exec.CommandContext(ctx, "virsh", "-c", "qemu:///system", "pool-start", "default").Run()
 	return h, nil
-}
-
-// withoutKVM wraps the command that starts libvirtd so that it sees no
-// usable /dev/kvm (the VMs run under software emulation anyway): in the
-// private mount namespace `ip netns exec` gives it, a root-only empty file
-// covers /dev/kvm. Where /dev/kvm exists but only root may open it,
-// libvirt's qemu probe (as root) found KVM while its check of the cache
-// (as the qemu user) did not, so it took every cached capability as
-// outdated and probed the emulators again on each lookup: each domain
-// definition took 50 to 120 s.
-func (h *Harness) withoutKVM(cmd []string) []string {
-	if _, err := os.Stat("/dev/kvm"); err != nil {
-		return cmd
-	}
-	mask := filepath.Join(h.cfg.RunDir, "kvm-mask")
-	return append([]string{"sh", "-c", `: >"$0" && chmod 600 "$0" && mount --bind "$0" /dev/kvm && exec "$@"`, mask}, cmd...)
 }
 
 // EnsureBox builds the box unless CacheDir holds it, and adds it to

@@ -120,9 +120,20 @@ func (v *vmRun) step(name string, fn func() error) {
 	v.t.Helper()
 	start := time.Now()
 	if err := fn(); err != nil {
+		v.journals()
 		v.t.Fatalf("%s: %v", name, err)
 	}
 	v.t.Logf("ok: %s (%s)", name, since(start))
+}
+
+// journals logs the end of every node's agent journal (its raft and
+// leadership lines first), for a step that failed.
+func (v *vmRun) journals() {
+	for i := 1; i <= v.nodes; i++ {
+		out, err := v.h.SSH(v.ctx, i, time.Minute, "journalctl -u shoal-agent --no-pager -o short-precise --since -15min | "+
+			"grep -E 'raft|leader|election|level=(WARN|ERROR)' | tail -40; journalctl -u shoal-agent --no-pager -o short-precise -n 20")
+		v.t.Logf("node%d's agent journal (%v):\n%s", i, err, out)
+	}
 }
 
 func (v *vmRun) ssh(i int, cmd string) (string, error) { return v.h.SSH(v.ctx, i, 3*time.Minute, cmd) }
