@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin
 E2E_TIMEOUT ?= 25m
 
-.PHONY: all build deps lint unit e2e chaos test demo bench clean deb vm-test
+.PHONY: all build deps lint unit e2e chaos test demo bench clean deb vm-test vm-smoke
 
 all: build
 
@@ -55,13 +55,19 @@ deb:
 # without KVM once the box is cached, 3-4 more to build it; the goal is 10): 3 Debian VMs with
 # the stock kernel (IPVS) from the Vagrantfile under libvirt, confined to a
 # network namespace; two packages, the second for the in-place upgrade.
-vm-test: deps
-	@bash e2e/vm/host-setup.sh
-	@v=$$(sed -n 's/^const Version = "\(.*\)"/\1/p' api/types.go); \
+# vm-smoke is its one-node smoke test (kill -9, upgrade, agent doctor).
+VM_PKGS = v=$$(sed -n 's/^const Version = "\(.*\)"/\1/p' api/types.go); \
 	  deb=$$(DEB_VERSION=$$v+vm1 bash scripts/mkdeb.sh dist/vm) && \
 	  next=$$(DEB_VERSION=$$v+vm2 bash scripts/mkdeb.sh dist/vm) && \
-	  SHOAL_VM_DEB=$$PWD/$$deb SHOAL_VM_DEB_NEXT=$$PWD/$$next \
-	  $(GO) test -tags vm -count=1 -timeout 60m -v ./e2e/vm/
+	  export SHOAL_VM_DEB=$$PWD/$$deb SHOAL_VM_DEB_NEXT=$$PWD/$$next
+
+vm-test: deps
+	@bash e2e/vm/host-setup.sh
+	@$(VM_PKGS) && $(GO) test -tags vm -count=1 -timeout 60m -run 'TestVagrantCluster$$' -v ./e2e/vm/
+
+vm-smoke: deps
+	@bash e2e/vm/host-setup.sh
+	@$(VM_PKGS) && $(GO) test -tags vm -count=1 -timeout 30m -run 'TestVagrantOneNode$$' -v ./e2e/vm/
 
 clean:
 	rm -rf $(BIN) dist e2e.log

@@ -12,8 +12,13 @@ import (
 // worker would stop containers whose tasks it does not see, the overlay
 // would delete bridges and veths, the load balancer would flush its
 // services. So everything that acts on the replica waits until it has
-// caught up: until it holds every entry the log held at start, or a leader
-// has confirmed (read index) that it holds everything committed. A node that
+// caught up: until it has applied the last command the log held at start,
+// or a leader has confirmed (read index) that it holds everything
+// committed. The mark is the last command, not the log's last index: the
+// no-op and the barrier a leader appends at the start of its term never
+// reach the store, so a log ending with them (a quiet cluster's leader
+// restarted) never counted as applied, and a lone agent waited for good
+// with no worker and no leader duties. A node that
 // cannot reach a leader and lost part of its log then stays as it was,
 // leaving its containers and network running, until a leader is back.
 //
@@ -27,10 +32,10 @@ func (cl *cluster) watchCatchUp() {
 	start := time.Now()
 	for {
 		if cl.rejoined {
-			if cl.isLeader() && cl.store.Index() >= cl.raft.CommitIndex() && cl.store.View().Cluster() != nil {
+			if cl.isLeader() && cl.leaderApplied.Load() && cl.store.View().Cluster() != nil {
 				break
 			}
-		} else if cl.store.Index() >= cl.bootIndex {
+		} else if cl.store.Index() >= cl.bootCommand {
 			break
 		}
 		// Another leader confirms what is committed; as leader, this node
@@ -47,7 +52,8 @@ func (cl *cluster) watchCatchUp() {
 		}
 	}
 	if cl.bootIndex > 0 || cl.rejoined {
-		cl.log.Info("replica caught up", "index", cl.store.Index(), "log-at-start", cl.bootIndex, "took", time.Since(start).Round(time.Millisecond))
+		cl.log.Info("replica caught up", "index", cl.store.Index(), "log-at-start", cl.bootIndex,
+			"last-command-at-start", cl.bootCommand, "took", time.Since(start).Round(time.Millisecond))
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shoal-org/shoal/agent/netctl"
@@ -54,10 +55,17 @@ type cluster struct {
 	netc   *netctl.Controller
 	netErr error
 
-	// bootIndex is the raft log's last index when the agent started;
-	// caughtUp is closed once the replica holds it (see catchup.go).
-	bootIndex uint64
-	caughtUp  chan struct{}
+	// bootIndex is the raft log's last index when the agent started (> 0:
+	// the agent has raft state); bootCommand is the index of the log's
+	// last command then, and caughtUp is closed once the replica has
+	// applied it (see catchup.go).
+	bootIndex   uint64
+	bootCommand uint64
+	caughtUp    chan struct{}
+	// leaderApplied is set while this agent leads and its replica holds
+	// every entry committed before its term (its barrier returned): its
+	// store's index is then the last committed command's.
+	leaderApplied atomic.Bool
 	// rejoined is set on a cluster started by a stale rejoin: its replica
 	// starts empty, so only a leader's confirmation ends the catch-up.
 	rejoined bool
@@ -166,6 +174,9 @@ func (a *Agent) newCluster(parent context.Context) (_ *cluster, err error) {
 		ResponseHeaderTimeout: 10 * time.Second}}
 
 	cl.guard = membership.NewGenGuard(id.ClusterID, id.generation(), cl.onStale)
+	if cl.bootCommand, err = membership.LastCommandIndex(id.path("raft")); err != nil {
+		return nil, fmt.Errorf("start raft: %w", err)
+	}
 	cl.raft, err = membership.OpenReplica(membership.RaftConfig{
 		NodeID: id.NodeID, DataDir: id.path("raft"),
 		BindAddr:      net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.RaftPort)),

@@ -55,5 +55,6 @@ func (cl *cluster) leaderDeps() leader.Deps {
 		Members: cl.ml.Members, MemberInfos: cl.ml.MemberInfos,
 		Generation: cl.guard.Generation, RaiseGeneration: cl.raiseGeneration,
 		VoterGrace: cl.a.cfg.VoterGrace, KickNodes: cl.kickNodes, KickPilot: cl.kickPilot, Log: cl.log,
+		Applied: cl.leaderApplied.Store,
 	}
 }

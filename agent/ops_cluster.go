@@ -243,10 +243,19 @@ func (a *Agent) ReadIndex(ctx context.Context) (api.ReadIndexResponse, error) {
 	if !cl.isLeader() {
 		return api.ReadIndexResponse{}, &fault.Error{Kind: fault.Unavailable, Msg: "not the leader"}
 	}
+	// Every write acknowledged before this request was applied to the
+	// leader's store first, so its index is the one a follower must reach
+	// (raft's own applied index may name a no-op or barrier, which no
+	// store ever applies). Before the leader's barrier it may miss entries
+	// of earlier terms.
+	if !cl.leaderApplied.Load() {
+		return api.ReadIndexResponse{}, fault.Unavailablef("the leader has not applied the earlier terms' entries yet")
+	}
+	idx := cl.store.Index()
 	if err := cl.raft.VerifyLeader(); err != nil {
 		return api.ReadIndexResponse{}, errNoLeader
 	}
-	return api.ReadIndexResponse{Index: cl.raft.AppliedIndex()}, nil
+	return api.ReadIndexResponse{Index: idx}, nil
 }
 
 // waitFor polls cond until it holds or the deadline passes.

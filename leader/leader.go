@@ -41,6 +41,10 @@ type Deps struct {
 	KickNodes chan struct{}
 	KickPilot chan struct{}
 	Log       *slog.Logger
+	// Applied, when set, is told true once this leader has applied every
+	// entry of earlier terms (its barrier), and false when Run returns:
+	// only then may it answer read-index requests with its store's index.
+	Applied func(bool)
 }
 
 type loops struct{ Deps }
@@ -65,6 +69,10 @@ func Run(ctx context.Context, d Deps) {
 	if err := l.Replica.Barrier(10 * time.Second); err != nil {
 		l.Log.Warn("leader barrier", "err", err)
 		return
+	}
+	if l.Applied != nil {
+		l.Applied(true)
+		defer l.Applied(false)
 	}
 	if err := l.RaiseGeneration(ctx); err != nil {
 		l.Log.Warn("leader", "err", err)

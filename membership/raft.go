@@ -304,6 +304,51 @@ func HasState(dataDir string) (bool, error) {
 	return ok, nil
 }
 
+// LastCommandIndex returns the index of the last command entry in
+// dataDir's raft log (0 if it holds none): the index a replica restored
+// from this data dir has applied once it holds everything the log held.
+// The log's own last index is no such mark: the entries a leader appends
+// at the start of its term (a no-op, the agent's barrier) never reach the
+// FSM, so a replica whose log ends with them never reports that index as
+// applied. Call it before NewRaft: the running raft holds the store's
+// file lock.
+func LastCommandIndex(dataDir string) (uint64, error) {
+	if _, err := os.Stat(filepath.Join(dataDir, raftDBFile)); errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	stores, err := openStores(dataDir, hclog.NewNullLogger())
+	if err != nil {
+		return 0, err
+	}
+	defer stores.bolt.Close()
+	return lastCommand(stores.logs)
+}
+
+// lastCommand scans logs from the end for the last LogCommand entry.
+func lastCommand(logs raft.LogStore) (uint64, error) {
+	first, err := logs.FirstIndex()
+	if err != nil {
+		return 0, fmt.Errorf("raft: read the log's first index: %w", err)
+	}
+	last, err := logs.LastIndex()
+	if err != nil {
+		return 0, fmt.Errorf("raft: read the log's last index: %w", err)
+	}
+	for i := last; i >= first && i > 0; i-- {
+		var l raft.Log
+		if err := logs.GetLog(i, &l); err != nil {
+			if errors.Is(err, raft.ErrLogNotFound) {
+				continue
+			}
+			return 0, fmt.Errorf("raft: read log entry %d: %w", i, err)
+		}
+		if l.Type == raft.LogCommand {
+			return i, nil
+		}
+	}
+	return 0, nil
+}
+
 // BootstrapSingle makes r a cluster of one voter (id at addr), as `agent
 // init` does. It fails with raft.ErrCantBootstrap if r already has state.
 func BootstrapSingle(r *raft.Raft, id, addr string) error {

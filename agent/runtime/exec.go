@@ -1,12 +1,16 @@
 package runtime
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
-	"sync"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -19,14 +23,29 @@ import (
 // 4 KiB of a healthcheck's output too).
 const maxExecOutput = 4096
 
+// execDir (under StateDir) holds the output files of Exec'd commands.
+const execDir = "exec"
+
+// execOutputMaxAge is the age past which New removes an exec output file
+// as a leftover of an agent killed mid-probe.
+const execOutputMaxAge = time.Hour
+
 // DefaultExecTimeout applies when Exec is given no timeout.
 const DefaultExecTimeout = 30 * time.Second
 
 // Exec runs cmd inside container id's running task, with the container's
 // environment, user and working directory, and returns its exit code and
-// combined output (the first 4 KiB). If it runs past timeout it is killed
-// and the error matches ErrExecTimeout. Used for healthchecks; safe for
-// concurrent use.
+// combined output (the first 4 KiB). If it runs past
+// timeout it is killed and the error matches ErrExecTimeout. Used for
+// healthchecks; safe for concurrent use.
+//
+// The shim writes the command's output to a file of the runtime's own
+// (StateDir/exec), never to FIFOs that this process reads: containerd
+// 1.6's shim opens an exec's stdout FIFO for writing in its Start while
+// holding the lock that its exit handling, and then every State call for
+// the task, waits for, so a caller killed between Exec and Start (an agent
+// killed mid-probe) left no reader and wedged the task's shim for good:
+// the task read "UNKNOWN", PID 0, and its next probes timed out.
 func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, timeout time.Duration) (int, string, error) {
 	if len(cmd) == 0 {
 		return -1, "", fmt.Errorf("exec in %s: empty command", id)
@@ -49,74 +68,108 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, timeout tim
 	}
 	pspec := *spec.Process
 	pspec.Args, pspec.Terminal = cmd, false
-	out := &limitedBuffer{limit: maxExecOutput}
-	proc, err := task.Exec(ctx, execID(), &pspec, cio.NewCreator(cio.WithStreams(nil, out, out)))
+	xid := execID()
+	outPath := filepath.Join(r.cfg.StateDir, execDir, xid+".out")
+	proc, err := task.Exec(ctx, xid, &pspec, cio.LogFile(outPath))
 	if err != nil {
 		return -1, "", fmt.Errorf("exec %q in %s: %w", cmd[0], id, err)
 	}
-	// The process must be deleted even when ctx is already cancelled.
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if _, err := proc.Delete(dctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
-			r.log.Warn("delete exec process", "id", id, "err", err)
-		}
-	}()
+	code, err := r.runExec(ctx, proc, timeout)
+	// Deleting the process waits for the shim's copy into outPath to end.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	if _, derr := proc.Delete(dctx, killExec); derr != nil && !errdefs.IsNotFound(derr) {
+		r.log.Warn("delete exec process", "id", id, "err", derr)
+	}
+	cancel()
+	out := readHead(outPath, maxExecOutput)
+	if rerr := os.Remove(outPath); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+		r.log.Warn("remove exec output", "path", outPath, "err", rerr)
+	}
+	if err != nil {
+		return -1, out, fmt.Errorf("exec %q in %s: %w", cmd[0], id, err)
+	}
+	return code, out, nil
+}
+
+// runExec starts proc and returns its exit code; past timeout it kills
+// proc and fails with ErrExecTimeout.
+func (r *Runtime) runExec(ctx context.Context, proc containerd.Process, timeout time.Duration) (int, error) {
 	exited, err := proc.Wait(ctx)
 	if err != nil {
-		return -1, "", fmt.Errorf("exec %q in %s: wait: %w", cmd[0], id, err)
+		return -1, fmt.Errorf("wait: %w", err)
 	}
 	if err := proc.Start(ctx); err != nil {
-		return -1, "", fmt.Errorf("exec %q in %s: %w", cmd[0], id, err)
+		return -1, err
 	}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
 	case st := <-exited:
-		proc.IO().Wait() // drain the output before reading it
 		code, _, err := st.Result()
-		if err != nil {
-			return -1, out.String(), fmt.Errorf("exec %q in %s: %w", cmd[0], id, err)
-		}
-		return int(code), out.String(), nil
+		return int(code), err
 	case <-timer.C:
 	case <-ctx.Done():
 	}
 	if err := proc.Kill(context.WithoutCancel(ctx), syscall.SIGKILL); err != nil && !errdefs.IsNotFound(err) {
-		r.log.Warn("kill exec process", "id", id, "err", err)
+		r.log.Warn("kill exec process", "exec", proc.ID(), "err", err)
 	}
 	if ctx.Err() != nil {
-		return -1, out.String(), fmt.Errorf("exec %q in %s: %w", cmd[0], id, ctx.Err())
+		return -1, ctx.Err()
 	}
-	return -1, out.String(), fmt.Errorf("exec %q in %s: after %s: %w", cmd[0], id, timeout, ErrExecTimeout)
+	return -1, fmt.Errorf("after %s: %w", timeout, ErrExecTimeout)
+}
+
+// killExec is a delete option that kills exec'd process p unless it has
+// exited, and waits for its exit (containerd.WithProcessKill does not wait
+// for an exec'd process: its kill-all is refused for one).
+func killExec(ctx context.Context, p containerd.Process) error {
+	exited, err := p.Wait(ctx)
+	if err != nil {
+		return err
+	}
+	if err := p.Kill(ctx, syscall.SIGKILL); err != nil && !errdefs.IsNotFound(err) && !errdefs.IsFailedPrecondition(err) {
+		return err
+	}
+	select {
+	case <-exited:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// readHead returns the first n bytes of file path ("" if unreadable).
+func readHead(path string, n int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(io.LimitReader(f, n))
+	return string(b)
+}
+
+// sweepExecOutputs removes the output files in dir that are older than
+// execOutputMaxAge: those of probes whose agent was killed before it read
+// them (a running probe's file is younger than its timeout).
+func sweepExecOutputs(dir string, log *slog.Logger) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || time.Since(info.ModTime()) < execOutputMaxAge {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			log.Warn("remove a leftover exec output", "path", filepath.Join(dir, e.Name()), "err", err)
+		}
+	}
 }
 
 func execID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return "exec-" + hex.EncodeToString(b[:])
-}
-
-// limitedBuffer keeps the first limit bytes written and drops the rest
-// without failing the writer (the process must not block on a full pipe).
-// Safe for concurrent use, since stdout and stderr copy in two goroutines.
-type limitedBuffer struct {
-	mu    sync.Mutex
-	buf   bytes.Buffer
-	limit int
-}
-
-func (b *limitedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if room := b.limit - b.buf.Len(); room > 0 {
-		b.buf.Write(p[:min(room, len(p))])
-	}
-	return len(p), nil
-}
-
-func (b *limitedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

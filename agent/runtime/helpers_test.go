@@ -15,6 +15,9 @@ func TestMain(m *testing.M) {
 	if IsLogDriver(os.Args[1:]) { // this test binary is the tests' log driver
 		os.Exit(RunLogDriver(os.Args[1:]))
 	}
+	if spec := os.Getenv(execLoopEnv); spec != "" { // TestExecCallerKilled's prober
+		os.Exit(runExecLoop(spec))
+	}
 	code := m.Run()
 	testenv.CleanupImages()
 	os.Exit(code)

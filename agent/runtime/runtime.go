@@ -54,7 +54,8 @@ type Config struct {
 	InsecureRegistries []string
 	// Auth holds registry credentials by host:port.
 	Auth map[string]Credential
-	// StateDir holds logs/<id>.log, volumes/<name> and hosts/<id>.
+	// StateDir holds logs/<id>.log, volumes/<name>, hosts/<id> and the
+	// output of Exec'd commands (exec/).
 	StateDir string
 	// Snapshotter is the containerd snapshotter (containerd's default,
 	// overlayfs, if empty).
@@ -109,7 +110,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if _, err := os.Stat(cfg.Address); err != nil {
 		return nil, fmt.Errorf("containerd socket %s: %w (is containerd running? start it, or pass its socket)", cfg.Address, err)
 	}
-	for _, d := range []string{"logs", "volumes", "hosts"} {
+	for _, d := range []string{"logs", "volumes", "hosts", execDir} {
 		if err := os.MkdirAll(filepath.Join(cfg.StateDir, d), 0o700); err != nil {
 			return nil, fmt.Errorf("runtime state dir: %w", err)
 		}
@@ -126,6 +127,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		client.Close()
 		return nil, fmt.Errorf("containerd at %s does not answer: %w (is containerd running?)", cfg.Address, err)
 	}
+	sweepExecOutputs(filepath.Join(cfg.StateDir, execDir), log)
 	log.Debug("connected to containerd", "address", cfg.Address, "version", v.Version, "namespace", cfg.Namespace)
 	return &Runtime{client: client, cfg: cfg, log: log, clog: containerdLogger(log), done: make(chan struct{})}, nil
 }

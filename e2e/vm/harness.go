@@ -332,7 +332,7 @@ func (h *Harness) vagrantOutput(ctx context.Context, timeout time.Duration, args
 	if f, err := os.OpenFile(filepath.Join(h.cfg.RunDir, "vagrant.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
 		defer f.Close()
 		fmt.Fprintf(f, "=== %s vagrant %s\n", time.Now().Format(time.TimeOnly), strings.Join(args, " "))
-		w = io.MultiWriter(&out, f)
+		w = io.MultiWriter(&out, &stampWriter{w: f, start: time.Now(), bol: true})
 	}
 	c.Stdout, c.Stderr = w, w
 	err := c.Run()
@@ -403,4 +403,28 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// stampWriter prefixes each line written through it with the seconds
+// since start, so that vagrant.log shows where a long `vagrant up` spends
+// its time.
+type stampWriter struct {
+	w     io.Writer
+	start time.Time
+	bol   bool // at the beginning of a line
+}
+
+func (s *stampWriter) Write(p []byte) (int, error) {
+	var b bytes.Buffer
+	for _, c := range p {
+		if s.bol {
+			fmt.Fprintf(&b, "+%6.1fs ", time.Since(s.start).Seconds())
+		}
+		b.WriteByte(c)
+		s.bol = c == '\n'
+	}
+	if _, err := s.w.Write(b.Bytes()); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

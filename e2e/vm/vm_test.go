@@ -26,38 +26,12 @@ import (
 // needs root; `make vm-test` builds the packages it installs
 // (SHOAL_VM_DEB and, for the upgrade, SHOAL_VM_DEB_NEXT).
 func TestVagrantCluster(t *testing.T) {
-	testenv.RequireRoot(t, "the VM test runs libvirtd and creates network namespaces")
-	deb, next := os.Getenv("SHOAL_VM_DEB"), os.Getenv("SHOAL_VM_DEB_NEXT")
-	if deb == "" || next == "" {
-		t.Fatal("SHOAL_VM_DEB and SHOAL_VM_DEB_NEXT must name two shoal packages: run `make vm-test`")
-	}
-	begin := time.Now()
-	ctx := context.Background()
-	root := repoRoot(t)
 	// Three VMs under software emulation on two cores stall for seconds:
 	// at the fast default they flapped between failed and alive.
-	h, err := Start(ctx, Config{Root: root, Deb: deb, AgentFlags: "--gossip-profile slow", Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
-	t.Cleanup(func() { checkConsoles(t, h) })
-
-	built, err := h.EnsureBox(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("box ready after %s (built now: %v)", since(begin), built)
-	upStart := time.Now()
-	if err := h.Up(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("vagrant up of 3 nodes, provisioned and joined: %s", since(upStart))
-	v := &vmRun{t: t, h: h, ctx: ctx}
-
+	v, next := startVMs(t, 3, "--gossip-profile slow")
 	v.step("3 Ready nodes, one leader, IPVS dataplane", v.clusterReady)
 	v.step("provisioning again changes nothing", v.reprovision)
-	v.step("test images loaded on every node", v.loadImages)
+	v.step("test images loaded on every node", func() error { return v.loadImages(3) })
 	v.step("create web ×3 publishing 8080", func() error {
 		return v.converge("service create --name web --replicas 3 --publish 8080:80 web:v1", 3, "v1")
 	})
@@ -70,29 +44,95 @@ func TestVagrantCluster(t *testing.T) {
 		return v.converge("service update --update-parallelism 2 --update-delay 5s --image web:v3 web", 4, "v3")
 	})
 	v.step("rollback to v2", func() error { return v.converge("service rollback web", 4, "v2") })
-	v.step("kill -9 of the agent: systemd restarts it, no container restarted", v.killAgent)
+	v.systemdSteps(2, next)
+	v.t.Logf("make vm-test wall time so far: %s", since(v.begin))
+}
+
+// TestVagrantOneNode is the VM path's smoke test: the box, the package,
+// the unit and the provisioning on one node, then what needs systemd and
+// the package: kill -9 of the agent and an upgrade in place restart no
+// task, and `agent doctor` passes. `make vm-smoke` runs it.
+func TestVagrantOneNode(t *testing.T) {
+	v, next := startVMs(t, 1, "")
+	v.step("1 Ready node, the leader, IPVS dataplane", v.clusterReady)
+	v.step("test image loaded", func() error { return v.loadImages(1) })
+	v.step("create web ×2 publishing 8080", func() error {
+		return v.converge("service create --name web --replicas 2 --publish 8080:80 web:v1", 2, "v1")
+	})
+	v.systemdSteps(1, next)
+	v.t.Logf("make vm-smoke wall time: %s", since(v.begin))
+}
+
+// startVMs brings up nodes VMs provisioned with the package SHOAL_VM_DEB
+// (the agents run with flags) and returns the run and the package to
+// upgrade to. The VMs are torn down, and their consoles checked for
+// kernel faults, when the test ends.
+func startVMs(t *testing.T, nodes int, flags string) (*vmRun, string) {
+	testenv.RequireRoot(t, "the VM test runs libvirtd and creates network namespaces")
+	deb, next := os.Getenv("SHOAL_VM_DEB"), os.Getenv("SHOAL_VM_DEB_NEXT")
+	if deb == "" || next == "" {
+		t.Fatal("SHOAL_VM_DEB and SHOAL_VM_DEB_NEXT must name two shoal packages: run `make vm-test`")
+	}
+	begin := time.Now()
+	ctx := context.Background()
+	h, err := Start(ctx, Config{Root: repoRoot(t), Deb: deb, Nodes: nodes, AgentFlags: flags, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	t.Cleanup(func() { checkConsoles(t, h) })
+	built, err := h.EnsureBox(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("box ready after %s (built now: %v)", since(begin), built)
+	upStart := time.Now()
+	if err := h.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("vagrant up of %d nodes, provisioned and joined: %s", nodes, since(upStart))
+	return &vmRun{t: t, h: h, ctx: ctx, nodes: nodes, begin: begin}, next
+}
+
+// systemdSteps are the steps that need systemd and the package: node
+// victim's agent killed with SIGKILL, the upgrade to package next on
+// every node, `agent doctor` on node victim.
+func (v *vmRun) systemdSteps(victim int, next string) {
+	v.step("kill -9 of the agent: systemd restarts it, no container restarted", func() error { return v.killAgent(victim) })
 	v.step("upgrade in place with a newer package: no container restarted", func() error { return v.upgrade(next) })
 	v.step("agent doctor passes in the VM", func() error {
-		out, err := h.SSH(ctx, 2, 2*time.Minute, "agent doctor")
-		t.Logf("agent doctor on node2:\n%s", out)
+		out, err := v.h.SSH(v.ctx, victim, 2*time.Minute, "agent doctor")
+		v.t.Logf("agent doctor on node%d:\n%s", victim, out)
 		return err
 	})
-	t.Logf("make vm-test wall time so far: %s", since(begin))
 }
 
 type vmRun struct {
-	t   *testing.T
-	h   *Harness
-	ctx context.Context
+	t     *testing.T
+	h     *Harness
+	ctx   context.Context
+	nodes int
+	begin time.Time
 }
 
 func (v *vmRun) step(name string, fn func() error) {
 	v.t.Helper()
 	start := time.Now()
 	if err := fn(); err != nil {
+		v.journals()
 		v.t.Fatalf("%s: %v", name, err)
 	}
 	v.t.Logf("ok: %s (%s)", name, since(start))
+}
+
+// journals logs the end of every node's agent journal (its raft and
+// leadership lines first), for a step that failed.
+func (v *vmRun) journals() {
+	for i := 1; i <= v.nodes; i++ {
+		out, err := v.h.SSH(v.ctx, i, time.Minute, "journalctl -u shoal-agent --no-pager -o short-precise --since -15min | "+
+			"grep -E 'raft|leader|election|level=(WARN|ERROR)' | tail -40; journalctl -u shoal-agent --no-pager -o short-precise -n 20")
+		v.t.Logf("node%d's agent journal (%v):\n%s", i, err, out)
+	}
 }
 
 func (v *vmRun) ssh(i int, cmd string) (string, error) { return v.h.SSH(v.ctx, i, 3*time.Minute, cmd) }
@@ -125,8 +165,8 @@ func (v *vmRun) clusterReady() error {
 				leaders++
 			}
 		}
-		if ready != 3 || leaders != 1 {
-			return fmt.Errorf("want 3 Ready nodes and one leader, node ls:\n%s", out)
+		if ready != v.nodes || leaders != 1 {
+			return fmt.Errorf("want %d Ready nodes and one leader, node ls:\n%s", v.nodes, out)
 		}
 		return nil
 	})
@@ -146,7 +186,7 @@ func (v *vmRun) clusterReady() error {
 // agentPIDs returns each node's agent main PID.
 func (v *vmRun) agentPIDs() ([]string, error) {
 	var pids []string
-	for i := 1; i <= 3; i++ {
+	for i := 1; i <= v.nodes; i++ {
 		out, err := v.ssh(i, "systemctl show -p MainPID --value shoal-agent")
 		if err != nil {
 			return nil, err
@@ -174,18 +214,19 @@ func (v *vmRun) reprovision() error {
 	return v.clusterReady()
 }
 
-func (v *vmRun) loadImages() error {
+// loadImages loads web:v1 to web:vN on every node.
+func (v *vmRun) loadImages(n int) error {
 	imgs, err := testimages.Build(v.ctx, filepath.Join(v.h.cfg.CacheDir, "images"))
 	if err != nil {
 		return err
 	}
 	var wg sync.WaitGroup
-	errs := make([]error, 3)
-	for i := 1; i <= 3; i++ {
+	errs := make([]error, v.nodes)
+	for i := 1; i <= v.nodes; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for _, img := range imgs[:3] { // web:v1..v3
+			for _, img := range imgs[:n] { // web:v1..vn
 				dst := "/tmp/" + filepath.Base(img.Path)
 				if err := v.h.Upload(v.ctx, i, img.Path, dst); err != nil {
 					errs[i-1] = err
@@ -354,23 +395,40 @@ func (v *vmRun) restartAgent(i int, act string) error {
 		return err
 	}
 	if before != after {
-		logs, _ := v.ssh(i, "journalctl -u shoal-agent -u containerd --no-pager -n 120 -o short-precise")
-		return fmt.Errorf("node%d's tasks changed:\nbefore:\n%s\nafter:\n%s\nlast journal lines:\n%s", i, before, after, logs)
+		time.Sleep(10 * time.Second) // tells a passing state from a lasting one
+		later, _ := v.tasksOn(i)
+		diag, _ := v.ssh(i, "systemctl status --no-pager -l shoal-agent containerd | grep -v '^ *$'; "+
+			"journalctl -u shoal-agent -u containerd --no-pager -n 150 -o short-precise")
+		return fmt.Errorf("node%d's tasks changed:\nbefore:\n%s\nafter:\n%s\n10 s later:\n%s\nunits and last journal lines:\n%s",
+			i, before, after, later, diag)
 	}
 	return v.clusterReady()
 }
 
-func (v *vmRun) killAgent() error {
-	return v.restartAgent(2, "kill -9 $(systemctl show -p MainPID --value shoal-agent)")
+// killAgent kills node i's agent with SIGKILL. Its unit's cgroup must
+// hold the agent alone first: systemd kills whatever else is there when
+// the agent stops (the tasks' shims and log drivers belong to containerd's).
+func (v *vmRun) killAgent(i int) error {
+	out, err := v.ssh(i, "cat /sys/fs/cgroup$(systemctl show -p ControlGroup --value shoal-agent)/cgroup.procs; "+
+		"echo main $(systemctl show -p MainPID --value shoal-agent); ps -eo pid,ppid,cgroup:48,args --sort pid | grep -E 'log-driver|shim' | grep -v grep")
+	if err != nil {
+		return err
+	}
+	v.t.Logf("node%d before kill -9: the agent's cgroup, then the shims and log drivers:\n%s", i, out)
+	f := strings.Fields(out)
+	if len(f) < 3 || f[1] != "main" || f[0] != f[2] {
+		return fmt.Errorf("node%d: the agent's cgroup holds more than the agent (or the agent is not its main PID):\n%s", i, out)
+	}
+	return v.restartAgent(i, "kill -9 $(systemctl show -p MainPID --value shoal-agent)")
 }
 
 func (v *vmRun) upgrade(next string) error {
-	for i := 1; i <= 3; i++ {
+	for i := 1; i <= v.nodes; i++ {
 		if err := v.h.Upload(v.ctx, i, next, "/tmp/shoal-next.deb"); err != nil {
 			return err
 		}
 	}
-	for i := 1; i <= 3; i++ {
+	for i := 1; i <= v.nodes; i++ {
 		if err := v.restartAgent(i, "dpkg -i --force-confold /tmp/shoal-next.deb"); err != nil {
 			return fmt.Errorf("node%d: %w", i, err)
 		}
