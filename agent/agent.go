@@ -57,8 +57,11 @@ type Config struct {
 	// GossipTiming and VoterGrace tune failure detection; zero values are
 	// the defaults of the membership package.
 	GossipTiming membership.Timing
-	VoterGrace   time.Duration
-	Logger       *slog.Logger
+	// RaftTiming tunes elections and the leader's lease; zero values are
+	// DefaultRaftTiming's.
+	RaftTiming membership.RaftTiming
+	VoterGrace time.Duration
+	Logger     *slog.Logger
 }
 
 func (c *Config) setDefaults() error {

@@ -181,7 +181,7 @@ func (a *Agent) newCluster(parent context.Context) (_ *cluster, err error) {
 		NodeID: id.NodeID, DataDir: id.path("raft"),
 		BindAddr:      net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.RaftPort)),
 		AdvertiseAddr: cl.raftAddr(), ServerTLS: raftServerTLS, ClientTLS: cl.clientTLS, Logger: a.log,
-		Guard: cl.guard,
+		Guard: cl.guard, Timing: cfg.RaftTiming,
 	}, cl.store)
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)

@@ -68,6 +68,29 @@ func DefaultRaftTiming() RaftTiming {
 	}
 }
 
+// RaftTimingProfile is raft's timing for a gossip profile (TimingProfile):
+// fast keeps DefaultRaftTiming; lan doubles it and slow multiplies it by
+// five (heartbeat and election 5 s, lease 2.5 s), as Consul's
+// raft_multiplier does for slow hosts. On hosts that stall for seconds (VMs
+// under software emulation) a 500 ms lease makes the leader step down
+// again and again, and writes meet "no leader" between elections.
+func RaftTimingProfile(name string) (RaftTiming, error) {
+	d := DefaultRaftTiming()
+	scale := func(k time.Duration) RaftTiming {
+		return RaftTiming{HeartbeatTimeout: k * d.HeartbeatTimeout, ElectionTimeout: k * d.ElectionTimeout,
+			LeaderLeaseTimeout: k * d.LeaderLeaseTimeout, CommitTimeout: d.CommitTimeout}
+	}
+	switch name {
+	case ProfileFast, "":
+		return d, nil
+	case ProfileLAN:
+		return scale(2), nil
+	case ProfileSlow:
+		return scale(5), nil
+	}
+	return RaftTiming{}, fmt.Errorf("gossip profile %q: use %s, %s or %s", name, ProfileFast, ProfileLAN, ProfileSlow)
+}
+
 func (t RaftTiming) withDefaults() RaftTiming {
 	d := DefaultRaftTiming()
 	if t.HeartbeatTimeout <= 0 {

@@ -33,3 +33,23 @@ func TestTimingProfile(t *testing.T) {
 		t.Error("an unknown profile was accepted")
 	}
 }
+
+// TestRaftTimingProfile: fast keeps raft's defaults; lan and slow stretch
+// heartbeat, election and lease together, the lease staying within the
+// heartbeat as raft requires; an unknown profile is refused.
+func TestRaftTimingProfile(t *testing.T) {
+	d := DefaultRaftTiming()
+	for name, k := range map[string]time.Duration{ProfileFast: 1, "": 1, ProfileLAN: 2, ProfileSlow: 5} {
+		got, err := RaftTimingProfile(name)
+		if err != nil {
+			t.Fatalf("%q: %v", name, err)
+		}
+		if got.HeartbeatTimeout != k*d.HeartbeatTimeout || got.ElectionTimeout != k*d.ElectionTimeout ||
+			got.LeaderLeaseTimeout != k*d.LeaderLeaseTimeout || got.LeaderLeaseTimeout > got.HeartbeatTimeout {
+			t.Errorf("%q: %+v, want the defaults times %d", name, got, k)
+		}
+	}
+	if _, err := RaftTimingProfile("glacial"); err == nil {
+		t.Error("unknown profile accepted")
+	}
+}

@@ -63,7 +63,7 @@ type RunCmd struct {
 	Containerd       string        `default:"/run/containerd/containerd.sock" help:"containerd socket."`
 	InsecureRegistry []string      `help:"Registry (host:port) to reach over plain HTTP; repeatable. For labs only."`
 	VoterGrace       time.Duration `default:"10s" help:"How long a raft voter may be failed before another agent replaces it."`
-	GossipProfile    string        `default:"fast" enum:"fast,lan,slow" help:"Failure detection: fast (a dead host is seen in 1-2 s), lan (5-6 s, busy or virtualised hosts), slow (20-30 s, VMs without hardware virtualisation, overcommitted hosts). Every agent of a cluster should use the same."`
+	GossipProfile    string        `default:"fast" enum:"fast,lan,slow" help:"Failure detection and raft timing: fast (a dead host is seen in 1-2 s, raft's LAN defaults), lan (5-6 s, raft timeouts doubled; busy or virtualised hosts), slow (20-30 s, raft timeouts x5; VMs without hardware virtualisation, overcommitted hosts). Every agent of a cluster should use the same."`
 	TaskNetwork      string        `default:"overlay" enum:"overlay,host" help:"overlay: each task gets its own network namespace on the overlay, with service VIPs and DNS; host: tasks share the node's network (no VIPs, no DNS)."`
 	Dataplane        string        `default:"auto" enum:"auto,ipvs,nftables,none" help:"Load balancer for VIPs and published ports: auto picks IPVS where the kernel has it, else nftables."`
 	DNSUpstream      []string      `name:"dns-upstream" placeholder:"IP[:PORT]" help:"Server that names outside the cluster are forwarded to; repeatable; none for no forwarding (default: the host's /etc/resolv.conf)."`
@@ -75,9 +75,10 @@ type RunCmd struct {
 func (r *RunCmd) config() agent.Config {
 	// kong's enum has already refused an unknown profile.
 	timing, _ := membership.TimingProfile(r.GossipProfile)
+	raftTiming, _ := membership.RaftTimingProfile(r.GossipProfile)
 	return agent.Config{
-		GossipTiming: timing,
-		DataDir:      r.DataDir, Name: r.Name, BindAddr: r.Bind, AdvertiseAddr: r.Advertise,
+		GossipTiming: timing, RaftTiming: raftTiming,
+		DataDir: r.DataDir, Name: r.Name, BindAddr: r.Bind, AdvertiseAddr: r.Advertise,
 		GossipPort: r.GossipPort, RaftPort: r.RaftPort, APIPort: r.APIPort,
 		Containerd: r.Containerd, InsecureRegistries: r.InsecureRegistry, VoterGrace: r.VoterGrace,
 		TaskNetwork: r.TaskNetwork, Dataplane: r.Dataplane, StopDrain: r.StopDrain, DNSUpstreams: r.DNSUpstream,

@@ -4,6 +4,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alecthomas/kong"
 )
@@ -65,4 +66,16 @@ func FuzzParseAgentArgs(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, in string) { _ = parseAgent(strings.Split(in, "\n")) })
+}
+
+// TestGossipProfileTimesRaft: --gossip-profile sets raft's timing with
+// gossip's, so a slow host gets a longer leader lease as well as slower
+// failure detection.
+func TestGossipProfileTimesRaft(t *testing.T) {
+	for profile, hb := range map[string]time.Duration{"fast": time.Second, "lan": 2 * time.Second, "slow": 5 * time.Second} {
+		r := RunCmd{GossipProfile: profile}
+		if got := r.config().RaftTiming.HeartbeatTimeout; got != hb {
+			t.Errorf("--gossip-profile %s: raft heartbeat %v, want %v", profile, got, hb)
+		}
+	}
 }
