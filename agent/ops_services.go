@@ -88,12 +88,19 @@ func (a *Agent) Service(ctx context.Context, ref string) (api.Service, error) {
 	return serviceViews(v, []*types.Service{s}, fresh)[0], nil
 }
 
-func (a *Agent) ServiceUpdate(ctx context.Context, ref string, req api.ServiceUpdateRequest) (api.ServiceUpdateResponse, error) {
+// findService returns the cluster and the service ref names in this
+// agent's replica (the leader's, for the writes that use it).
+func (a *Agent) findService(ref string) (*cluster, *types.Service, error) {
 	cl, err := a.cluster()
 	if err != nil {
-		return api.ServiceUpdateResponse{}, err
+		return nil, nil, err
 	}
 	s, err := cl.store.View().FindService(ref)
+	return cl, s, err
+}
+
+func (a *Agent) ServiceUpdate(ctx context.Context, ref string, req api.ServiceUpdateRequest) (api.ServiceUpdateResponse, error) {
+	cl, s, err := a.findService(ref)
 	if err != nil {
 		return api.ServiceUpdateResponse{}, err
 	}
@@ -137,11 +144,7 @@ func (cl *cluster) writeSpec(ctx context.Context, s *types.Service, spec types.S
 }
 
 func (a *Agent) ServiceRollback(ctx context.Context, ref string, req api.ServiceRollbackRequest) (api.ServiceUpdateResponse, error) {
-	cl, err := a.cluster()
-	if err != nil {
-		return api.ServiceUpdateResponse{}, err
-	}
-	s, err := cl.store.View().FindService(ref)
+	cl, s, err := a.findService(ref)
 	if err != nil {
 		return api.ServiceUpdateResponse{}, err
 	}
