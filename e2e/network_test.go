@@ -151,12 +151,18 @@ func TestOverlay(t *testing.T) {
 		agentctl(t, l, "n1", "service", "create", "--detach", "--name", "pub", "--publish", "8080:80",
 			"--constraint", "node.hostname==n3", web)
 		pub := waitRunning(t, l, "pub", 1, "n3=1", 60*time.Second)[0]
+		// The leader has seen the task healthy; every other node programs
+		// the port when its replica applies that (raft's commit reaches a
+		// follower within its commit timeout, 50 ms), so each node gets a
+		// few seconds to converge.
 		for _, node := range []string{"n1", "n2"} {
 			n, _ := l.Node(node)
-			out, stderr, err := l.Exec(ctx, lab.HubName, "curl", "-sS", "-m", "3", "http://"+n.Addr+":8080/")
-			if err != nil || !strings.Contains(out, pub.ID) {
-				t.Errorf("published port on %s: %q %v %s", node, out, err, stderr)
-			}
+			start := time.Now()
+			waitUntil(t, 5*time.Second, "published port on "+node, func() (bool, string) {
+				out, stderr, err := l.Exec(ctx, lab.HubName, "curl", "-sS", "-m", "3", "http://"+n.Addr+":8080/")
+				return err == nil && strings.Contains(out, pub.ID), fmt.Sprintf("%q%s %s", out, errString(err), stderr)
+			})
+			t.Logf("published port on %s answered %v after the task was seen serving", node, time.Since(start).Round(time.Millisecond))
 		}
 	})
 
