@@ -41,6 +41,11 @@ type HTTPLoadResult struct {
 	// ByTask and ByVersion count the successful answers per task and
 	// per version of the web image.
 	ByTask, ByVersion map[string]int
+	// Slowest is the longest a successful request took, and OverSecond
+	// how many took longer than a second: a request that is slow but
+	// answers tells a stalled host from a lost packet, which never does.
+	Slowest    time.Duration
+	OverSecond int64
 }
 
 // StartHTTPLoad starts a load on hc (whose transport should not keep
@@ -88,6 +93,12 @@ func (ld *HTTPLoad) one(c *http.Client, url string) {
 		return
 	}
 	ld.res.OK++
+	if took := time.Since(f.Began); took > ld.res.Slowest {
+		ld.res.Slowest = took
+	}
+	if time.Since(f.Began) > time.Second {
+		ld.res.OverSecond++
+	}
 	ld.res.ByTask[a.Task]++
 	ld.res.ByVersion[a.Version]++
 }

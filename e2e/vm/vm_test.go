@@ -344,7 +344,8 @@ func (v *vmRun) updateUnderLoad() error {
 	err := v.converge("service update --image web:v2 web", 4, "v2")
 	time.Sleep(3 * time.Second) // requests after the last task changed
 	res := ld.Stop()
-	v.t.Logf("load during the update: %d ok, %d failed, by version %v", res.OK, res.Failed, res.ByVersion)
+	v.t.Logf("load during the update: %d ok, %d failed, by version %v; slowest answer %v, %d over a second",
+		res.OK, res.Failed, res.ByVersion, res.Slowest.Round(time.Millisecond), res.OverSecond)
 	if err != nil {
 		return err
 	}
