@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -37,7 +38,11 @@ type Config struct {
 	// DockerSocket is where the Docker Engine API (package engineapi)
 	// listens for local docker clients: "" for docker.sock beside
 	// APISocket (/run/shoal/docker.sock by default), "none" for nowhere.
-	DockerSocket       string
+	DockerSocket string
+	// DockerTCP is HOST:PORT (or :PORT) to serve the Engine API on over
+	// mutual TLS, for docker clients on other hosts with a certificate of
+	// the cluster (docker's port is 2376); "" serves none.
+	DockerTCP          string
 	Containerd         string
 	InsecureRegistries []string
 	// TaskNetwork is "overlay" (each task in a network namespace of its own
@@ -166,6 +171,18 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s %d is also %s: the gossip, raft and API ports must differ", p.flag, port, other)
 		}
 		seen[port] = p.flag
+	}
+	if c.DockerTCP != "" {
+		host, port, err := net.SplitHostPort(c.DockerTCP)
+		n, perr := strconv.Atoi(port)
+		switch {
+		case err != nil || perr != nil || n < 1 || n > 65535:
+			return fmt.Errorf("--docker-tcp %q: give HOST:PORT or :PORT, such as :2376", c.DockerTCP)
+		case host != "" && net.ParseIP(host) == nil:
+			return fmt.Errorf("--docker-tcp %q: the host must be an IP address of this host (or empty for all)", c.DockerTCP)
+		case seen[n] != "":
+			return fmt.Errorf("--docker-tcp %q: port %d is also %s: pick another, such as 2376", c.DockerTCP, n, seen[n])
+		}
 	}
 	if c.VoterGrace < 0 {
 		return fmt.Errorf("--voter-grace %v is negative: pass a duration such as 10s", c.VoterGrace)

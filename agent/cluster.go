@@ -41,6 +41,7 @@ type cluster struct {
 	clientTLS *tls.Config // mutual TLS client for forwarding
 	peerHTTP  *http.Client
 	apiSrv    *http.Server
+	dockerSrv *http.Server // --docker-tcp; nil when not served
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -160,6 +161,7 @@ func (a *Agent) newCluster(parent context.Context) (_ *cluster, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("raft TLS: %w", err)
 	}
+	raftServerTLS = pki.NodesOnly(raftServerTLS) // never a client certificate (agentctl cert create)
 	if cl.serverTLS, err = pki.ServerTLS(id.caPEM, id.certPEM, id.keyPEM, tls.VerifyClientCertIfGiven); err != nil {
 		return nil, fmt.Errorf("API TLS: %w", err)
 	}
@@ -197,19 +199,39 @@ func (a *Agent) newCluster(parent context.Context) (_ *cluster, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("start gossip on %s:%d: %w", cfg.BindAddr, cfg.GossipPort, err)
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.APIPort)))
-	if err != nil {
-		return nil, fmt.Errorf("listen for the API on port %d: %w", cfg.APIPort, err)
+	apiAddr := net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.APIPort))
+	if cl.apiSrv, err = cl.serveTLS(apiAddr, tcpHandler(a), cl.serverTLS, "TCP API"); err != nil {
+		return nil, err
 	}
-	cl.apiSrv = &http.Server{Handler: tcpHandler(a), TLSConfig: cl.serverTLS, ReadHeaderTimeout: 10 * time.Second}
+	if cfg.DockerTCP != "" {
+		// Every request needs a certificate of the cluster: a client's
+		// (agentctl cert create) or a node's.
+		dockerTLS, err := pki.ServerTLS(id.caPEM, id.certPEM, id.keyPEM, tls.RequireAndVerifyClientCert)
+		if err != nil {
+			return nil, fmt.Errorf("Engine API TLS: %w", err)
+		}
+		if cl.dockerSrv, err = cl.serveTLS(cfg.DockerTCP, engineapi.New(a).Handler(true), dockerTLS, "Engine API over TCP"); err != nil {
+			return nil, err
+		}
+	}
+	return cl, nil
+}
+
+// serveTLS serves h on addr with TLS until stop shuts the server down.
+func (cl *cluster) serveTLS(addr string, h http.Handler, conf *tls.Config, what string) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for the %s on %s: %w", what, addr, err)
+	}
+	srv := &http.Server{Handler: h, TLSConfig: conf, ReadHeaderTimeout: 10 * time.Second}
 	cl.wg.Add(1)
 	go func() {
 		defer cl.wg.Done()
-		if err := cl.apiSrv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			cl.log.Error("TCP API stopped", "err", err)
+		if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			cl.log.Error(what+" stopped", "err", err)
 		}
 	}()
-	return cl, nil
+	return srv, nil
 }
 
 // joinKnown joins the gossip addresses a restarted agent knows.
@@ -295,10 +317,12 @@ func (cl *cluster) stop(leave bool) {
 	if cl.cancel != nil {
 		cl.cancel()
 	}
-	if cl.apiSrv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		_ = cl.apiSrv.Shutdown(ctx)
-		cancel()
+	for _, srv := range []*http.Server{cl.apiSrv, cl.dockerSrv} {
+		if srv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			_ = srv.Shutdown(ctx)
+			cancel()
+		}
 	}
 	if cl.ml != nil {
 		if leave {

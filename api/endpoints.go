@@ -52,6 +52,12 @@ func (c *Client) JoinToken(ctx context.Context) (TokenResponse, error) {
 	return call[TokenResponse](ctx, c, http.MethodGet, "/v1/cluster/join-token", nil)
 }
 
+// SignClientCert is POST /v1/cluster/certs: the answering agent signs a
+// client certificate with the cluster's CA.
+func (c *Client) SignClientCert(ctx context.Context, req CertRequest) (CertResponse, error) {
+	return call[CertResponse](ctx, c, http.MethodPost, "/v1/cluster/certs", req)
+}
+
 // RotateJoinToken is POST /v1/cluster/join-token/rotate: the old token
 // stops working.
 func (c *Client) RotateJoinToken(ctx context.Context) (TokenResponse, error) {

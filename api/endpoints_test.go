@@ -36,6 +36,7 @@ func TestEndpointRoutes(t *testing.T) {
 		{"POST /v1/cluster/leave", func() error { return c.ClusterLeave(ctx) }},
 		{"GET /v1/cluster/join-token", func() error { _, err := c.JoinToken(ctx); return err }},
 		{"POST /v1/cluster/join-token/rotate", func() error { _, err := c.RotateJoinToken(ctx); return err }},
+		{"POST /v1/cluster/certs", func() error { _, err := c.SignClientCert(ctx, CertRequest{}); return err }},
 		{"GET /v1/cluster/limits", func() error { _, err := c.Limits(ctx); return err }},
 		{"PUT /v1/cluster/limits", func() error { _, err := c.UpdateLimits(ctx, LimitsUpdate{}); return err }},
 		{"POST /v1/images/load", func() error { _, err := c.ImageLoad(ctx, strings.NewReader("x")); return err }},

@@ -104,6 +104,23 @@ type TokenResponse struct {
 	JoinCommand string `json:"JoinCommand"`
 }
 
+// CertRequest asks the cluster's CA to sign a client certificate
+// (`agentctl cert create`): the key stays with the client, only its
+// certificate request travels.
+type CertRequest struct {
+	CSR []byte `json:"CSR"` // PEM CERTIFICATE REQUEST; its common name names the client
+	// Validity is how long the certificate lasts; 0 means 90 days.
+	Validity time.Duration `json:"Validity,omitempty"`
+}
+
+// CertResponse is a signed client certificate and the CA to trust.
+type CertResponse struct {
+	Name     string    `json:"Name"`
+	Cert     []byte    `json:"Cert"` // PEM
+	CA       []byte    `json:"CA"`   // PEM
+	NotAfter time.Time `json:"NotAfter"`
+}
+
 // AdmitRequest is sent by a joining agent to any member (agent-to-agent,
 // over TLS pinned by the token's CA digest).
 type AdmitRequest struct {

@@ -24,6 +24,8 @@ type Backend interface {
 	ClusterLeave(ctx context.Context) error
 	JoinToken(ctx context.Context) (api.TokenResponse, error)
 	RotateJoinToken(ctx context.Context) (api.TokenResponse, error)
+	// SignClientCert signs a client certificate with the cluster's CA.
+	SignClientCert(ctx context.Context, req api.CertRequest) (api.CertResponse, error)
 	Limits(ctx context.Context) ([]api.Limit, error)
 	UpdateLimits(ctx context.Context, upd api.LimitsUpdate) ([]api.Limit, error)
 	ImageLoad(ctx context.Context, archive io.Reader) (api.ImageLoadResponse, error)

@@ -72,6 +72,15 @@ func (s *Server) joinTokenRotate(w http.ResponseWriter, r *http.Request) error {
 	return answer(w, http.StatusOK, resp, err)
 }
 
+func (s *Server) signClientCert(w http.ResponseWriter, r *http.Request) error {
+	req, err := decoded[api.CertRequest](r)
+	if err != nil {
+		return err
+	}
+	resp, err := s.b.SignClientCert(r.Context(), req)
+	return answer(w, http.StatusOK, resp, err)
+}
+
 func (s *Server) limits(w http.ResponseWriter, r *http.Request) error {
 	rows, err := s.b.Limits(r.Context())
 	return answer(w, http.StatusOK, rows, err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/internal/fault"
+	"github.com/shoal-org/shoal/pki"
 )
 
 // Server is the /v1 API of one agent.
@@ -41,6 +42,7 @@ func (s *Server) Handler(tcp bool) http.Handler {
 	write("DELETE /v1/nodes/{ref}", s.nodeRemove)
 	handle("GET /v1/cluster/join-token", s.joinToken)
 	handle("GET /v1/cluster/limits", s.limits)
+	handle("POST /v1/cluster/certs", s.signClientCert)
 	write("PUT /v1/cluster/limits", s.limitsUpdate)
 	write("POST /v1/cluster/join-token/rotate", s.joinTokenRotate)
 	write("POST /v1/internal/remove-peer", s.removePeer)
@@ -120,13 +122,22 @@ func (e *allowError) Unwrap() error { return e.err }
 
 // requireClientCert refuses every TCP request without a verified cluster
 // certificate, except the admission of a new node (which proves the join
-// secret instead).
+// secret instead). The agent-to-agent endpoints (/v1/internal/) take only a
+// node's certificate, checked here, where the request enters the cluster,
+// since a follower forwards writes to the leader under its own.
 func requireClientCert(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/v1/internal/admit" && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
+		switch {
+		case r.URL.Path == "/v1/internal/admit":
+		case r.TLS == nil || len(r.TLS.VerifiedChains) == 0:
 			writeError(w, fault.New(fault.Unauthenticated,
 				"this API needs a client certificate of the cluster (use the local socket, or pass --tlscacert, --tlscert and --tlskey)"))
 			return
+		case strings.HasPrefix(r.URL.Path, "/v1/internal/"):
+			if _, node := pki.VerifiedNodeID(r.TLS); !node {
+				writeError(w, fault.New(fault.Forbidden, "%s is for the cluster's agents only: a client certificate cannot call it", r.URL.Path))
+				return
+			}
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -22,6 +22,7 @@ type CtlCLI struct {
 	Network NetworkCmd `cmd:"" help:"Manage overlay networks."`
 	Cluster ClusterCmd `cmd:"" help:"Manage the cluster's settings."`
 	Image   ImageCmd   `cmd:"" help:"Manage images on a node."`
+	Cert    CertCmd    `cmd:"" help:"Issue client certificates for the TCP APIs."`
 	Info    InfoCmd    `cmd:"" help:"Show the agent's state."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
 }

@@ -248,40 +248,56 @@ func dockerBinOn(l *lab.Lab, bin, node string, args ...string) (string, error) {
 	return string(b), err
 }
 
-// engineAPIOverTLS reaches the Engine API on n2's TCP API port from the
-// hub (outside every node) with mutual TLS: n1's certificate of the
-// cluster CA, in docker's file names, is accepted; a client without a
+// engineAPIOverTLS reaches n2 from the hub (outside every node) with a
+// client certificate that `agentctl cert create` issued on n1: the docker
+// CLI over mutual TLS on docker's port 2376 and agentctl on the API port
+// are let in; the agents' own endpoints are not; a client without a
 // certificate is refused, naming what it needs.
 func engineAPIOverTLS(t *testing.T, l *lab.Lab) {
 	t.Helper()
-	n1, err := l.Node("n1")
-	if err != nil {
-		t.Fatal(err)
-	}
 	n2, err := l.Node("n2")
 	if err != nil {
 		t.Fatal(err)
 	}
-	certs := t.TempDir()
-	for src, dst := range map[string]string{"ca.pem": "ca.pem", "node.pem": "cert.pem", "node-key.pem": "key.pem"} {
-		b, err := os.ReadFile(filepath.Join(n1.DataDir, "tls", src))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(certs, dst), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
+	certs := filepath.Join(t.TempDir(), "laptop")
+	out := agentctl(t, l, "n1", "cert", "create", "--out", certs, "--name", "ci@laptop", "--expiry", "24h")
+	if !strings.Contains(out, `Client certificate "ci@laptop" issued`) {
+		t.Fatalf("agentctl cert create: %s", out)
 	}
-	host := "DOCKER_HOST=tcp://" + n2.Addr + ":7948"
+	if fi, err := os.Stat(filepath.Join(certs, "key.pem")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key.pem: %v %v, want mode 0600", fi, err)
+	}
+	if _, err := l.Agentctl(context.Background(), "n1", "cert", "create", "--out", certs); err == nil {
+		t.Fatal("cert create over an existing certificate without --force succeeded")
+	}
 	ctx := context.Background()
-	out, stderr, err := l.Exec(ctx, lab.HubName, "env", host, "DOCKER_TLS_VERIFY=1", "DOCKER_CERT_PATH="+certs, "DOCKER_CONFIG="+certs,
-		"docker", "info", "--format", "{{.Name}} {{.Swarm.LocalNodeState}}")
+	tlsEnv := []string{"env", "DOCKER_HOST=tcp://" + n2.Addr + ":2376", "DOCKER_TLS_VERIFY=1", "DOCKER_CERT_PATH=" + certs, "DOCKER_CONFIG=" + certs}
+	out, stderr, err := l.Exec(ctx, lab.HubName, append(tlsEnv, "docker", "info", "--format", "{{.Name}} {{.Swarm.LocalNodeState}}")...)
 	if err != nil || !strings.Contains(out, "n2 active") {
-		t.Fatalf("docker info over mutual TLS: %v\n%s%s", err, out, stderr)
+		t.Fatalf("docker info over mutual TLS on 2376: %v\n%s%s", err, out, stderr)
+	}
+	out, stderr, err = l.Exec(ctx, lab.HubName, append(tlsEnv, "docker", "node", "ls", "--format", "{{.Hostname}}")...)
+	if err != nil || strings.Count(out, "\n") != 3 {
+		t.Fatalf("docker node ls over mutual TLS on 2376: %v\n%s%s", err, out, stderr)
+	}
+	ctl := filepath.Join(l.Bin(), "agentctl")
+	out, stderr, err = l.Exec(ctx, lab.HubName, ctl, "--host", "tcp://"+n2.Addr+":7948", "--tlscacert", certs+"/ca.pem",
+		"--tlscert", certs+"/cert.pem", "--tlskey", certs+"/key.pem", "node", "ls", "-q")
+	if err != nil || strings.Count(out, "\n") != 3 {
+		t.Fatalf("agentctl over TCP with the client certificate: %v\n%s%s", err, out, stderr)
+	}
+	// An agent's own endpoint: a client certificate is not a node.
+	curl := []string{"curl", "-sS", "--cacert", certs + "/ca.pem", "--cert", certs + "/cert.pem", "--key", certs + "/key.pem"}
+	out, stderr, err = l.Exec(ctx, lab.HubName, append(curl, "-X", "POST", "-d", "[]", "https://"+n2.Addr+":7948/v1/internal/task-status")...)
+	if err != nil || !strings.Contains(out, "for the cluster's agents only") {
+		t.Fatalf("a client certificate on /v1/internal/task-status: %v\n%s%s", err, out, stderr)
 	}
 	// The docker CLI will not send TLS without a certificate: curl does.
 	out, stderr, err = l.Exec(ctx, lab.HubName, "curl", "-sS", "--cacert", filepath.Join(certs, "ca.pem"), "https://"+n2.Addr+":7948/v1.50/nodes")
 	if err != nil || !strings.Contains(out, "needs a client certificate of the cluster") {
 		t.Fatalf("the Engine API over TCP without a certificate: %v\n%s%s", err, out, stderr)
+	}
+	if out, _, err = l.Exec(ctx, lab.HubName, "curl", "-sS", "--cacert", filepath.Join(certs, "ca.pem"), "https://"+n2.Addr+":2376/v1.50/nodes"); err == nil {
+		t.Fatalf("port 2376 answered a client without a certificate: %s", out)
 	}
 }

@@ -168,12 +168,13 @@ func verifyServer(certs []*x509.Certificate, pool *x509.CertPool) error {
 	return nil
 }
 
-// VerifiedNodeID returns the node ID of a client whose certificate the server
-// verified against the cluster CA, and false if the client presented none (as
-// on the join endpoint). cs is a server-side state such as http.Request.TLS;
-// it may be nil.
+// VerifiedNodeID returns the node ID of a client whose node certificate the
+// server verified against the cluster CA, and false if the client presented
+// none (as on the join endpoint) or a client certificate (IsClientCert): a
+// person's certificate is never a node. cs is a server-side state such as
+// http.Request.TLS; it may be nil.
 func VerifiedNodeID(cs *tls.ConnectionState) (string, bool) {
-	if cs == nil || len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
+	if cs == nil || len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 || IsClientCert(cs.VerifiedChains[0][0]) {
 		return "", false
 	}
 	return NodeID(cs.VerifiedChains[0][0]), true

@@ -68,6 +68,7 @@ type RunCmd struct {
 	Dataplane        string        `default:"auto" enum:"auto,ipvs,nftables,none" help:"Load balancer for VIPs and published ports: auto picks IPVS where the kernel has it, else nftables."`
 	DNSUpstream      []string      `name:"dns-upstream" placeholder:"IP[:PORT]" help:"Server that names outside the cluster are forwarded to; repeatable; none for no forwarding (default: the host's /etc/resolv.conf)."`
 	StopDrain        time.Duration `default:"2s" help:"How long a leaving task is out of every load balancer before it gets its stop signal (its stop grace period comes after)."`
+	DockerTCP        string        `name:"docker-tcp" placeholder:"[HOST]:PORT" help:"Also serve the Docker Engine API over TCP with mutual TLS on this address (docker's port is :2376), for docker clients on other hosts with a certificate from 'agentctl cert create'."`
 	DockerSocket     string        `name:"docker-socket" placeholder:"PATH" help:"Unix socket of the Docker Engine API, for the docker CLI (DOCKER_HOST=unix://PATH); default docker.sock beside --api-socket (/run/shoal/docker.sock); none to serve none."`
 	LogLevel         string        `env:"SHOAL_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level: debug, info, warn, error."`
 }
@@ -82,7 +83,7 @@ func (r *RunCmd) config() agent.Config {
 		GossipPort: r.GossipPort, RaftPort: r.RaftPort, APIPort: r.APIPort,
 		Containerd: r.Containerd, InsecureRegistries: r.InsecureRegistry, VoterGrace: r.VoterGrace,
 		TaskNetwork: r.TaskNetwork, Dataplane: r.Dataplane, StopDrain: r.StopDrain, DNSUpstreams: r.DNSUpstream,
-		DockerSocket: r.DockerSocket,
+		DockerSocket: r.DockerSocket, DockerTCP: r.DockerTCP,
 	}
 }
 

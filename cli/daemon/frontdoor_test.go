@@ -41,6 +41,11 @@ func TestAgentRunFlags(t *testing.T) {
 		{[]string{"run", "--gossip-port=-1"}, "--gossip-port -1"},
 		{[]string{"run", "--api-port", "7946"}, "--api-port 7946 is also --gossip-port"},
 		{[]string{"run", "--raft-port", "7948"}, "--api-port 7948 is also --raft-port"},
+		{[]string{"run", "--docker-tcp", ":2376"}, ""},
+		{[]string{"run", "--docker-tcp", "10.0.0.1:2376"}, ""},
+		{[]string{"run", "--docker-tcp", "2376"}, `--docker-tcp "2376": give HOST:PORT or :PORT`},
+		{[]string{"run", "--docker-tcp", "host.example:2376"}, "the host must be an IP address"},
+		{[]string{"run", "--docker-tcp", ":7948"}, "port 7948 is also --api-port"},
 	}
 	for _, tt := range tests {
 		err := parseAgent(tt.args)

@@ -27,6 +27,7 @@ func agentArgv(bin string, n Node) []string {
 		"--bind", n.Addr,
 		"--api-socket", n.AgentSock,
 		"--docker-socket", n.DockerSock,
+		"--docker-tcp", n.Addr + ":2376",
 		"--containerd", n.ContainerdSock,
 		"--insecure-registry", RegistryAddr(),
 		// The lab has no way out: names outside the cluster get SERVFAIL.

@@ -70,6 +70,7 @@ func fakeAgent(args []string) int {
 	quiet, token := fs.Bool("q", false, ""), fs.String("token", "", "")
 	_ = fs.String("dns-upstream", "", "")
 	_ = fs.String("docker-socket", "", "")
+	_ = fs.String("docker-tcp", "", "")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
