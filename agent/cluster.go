@@ -18,6 +18,7 @@ import (
 	ctrd "github.com/shoal-org/shoal/agent/runtime"
 	"github.com/shoal-org/shoal/apiserver"
 	"github.com/shoal-org/shoal/engineapi"
+	"github.com/shoal-org/shoal/events"
 
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/membership"
@@ -42,6 +43,7 @@ type cluster struct {
 	peerHTTP  *http.Client
 	apiSrv    *http.Server
 	dockerSrv *http.Server // --docker-tcp; nil when not served
+	events    *events.Log  // what changed, for /v1/events and /events
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -150,7 +152,7 @@ func (a *Agent) newCluster(parent context.Context) (_ *cluster, err error) {
 	id := a.ident()
 	cfg := a.cfg
 	ctx, cancel := context.WithCancel(parent)
-	cl := &cluster{a: a, id: id, log: a.log, store: store.New(a.log), ctx: ctx, cancel: cancel,
+	cl := &cluster{a: a, id: id, log: a.log, store: store.New(a.log), events: events.New(0), ctx: ctx, cancel: cancel,
 		kickNodes: make(chan struct{}, 1), kickPilot: make(chan struct{}, 1)}
 	defer func() {
 		if err != nil {
@@ -280,7 +282,8 @@ func (cl *cluster) startLoops() {
 	go func() { defer cl.wg.Done(); cl.watchCatchUp() }()
 	go func() { defer cl.wg.Done(); cl.watchLeader() }()
 	cl.startNetwork()
-	cl.wg.Add(3)
+	cl.wg.Add(4)
+	go func() { defer cl.wg.Done(); cl.runEvents() }()
 	go func() { defer cl.wg.Done(); cl.eventLoop() }()
 	go func() { defer cl.wg.Done(); cl.leadershipLoop() }()
 	go func() { defer cl.wg.Done(); cl.runWorker() }()

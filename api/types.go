@@ -104,6 +104,20 @@ type TokenResponse struct {
 	JoinCommand string `json:"JoinCommand"`
 }
 
+// Event is a change of the cluster's state: a service, node or network
+// created, updated or removed (GET /v1/events; the Engine API's /events).
+// Attributes hold "name" and, for an update, the fields that changed as
+// FIELD.old and FIELD.new (image, replicas, updatestate for services;
+// availability, state, role for nodes), as docker reports them.
+type Event struct {
+	Time       time.Time         `json:"Time"`
+	Type       string            `json:"Type"`   // service | node | network
+	Action     string            `json:"Action"` // create | update | remove
+	ID         string            `json:"ID"`
+	Name       string            `json:"Name"`
+	Attributes map[string]string `json:"Attributes,omitempty"`
+}
+
 // CertRequest asks the cluster's CA to sign a client certificate
 // (`agentctl cert create`): the key stays with the client, only its
 // certificate request travels.

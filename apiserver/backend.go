@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/api/types"
@@ -24,6 +25,10 @@ type Backend interface {
 	ClusterLeave(ctx context.Context) error
 	JoinToken(ctx context.Context) (api.TokenResponse, error)
 	RotateJoinToken(ctx context.Context) (api.TokenResponse, error)
+	// SubscribeEvents returns the events kept since `since` (none for the
+	// zero time) and a channel of the ones that follow, closed when the
+	// agent leaves its cluster; cancel ends the subscription.
+	SubscribeEvents(since time.Time) (past []api.Event, live <-chan api.Event, cancel func(), err error)
 	// SignClientCert signs a client certificate with the cluster's CA.
 	SignClientCert(ctx context.Context, req api.CertRequest) (api.CertResponse, error)
 	Limits(ctx context.Context) ([]api.Limit, error)

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -54,6 +55,8 @@ func TestEngineAPI(t *testing.T) {
 		apiGet(t, l, "n1", "/v1/services", &svcs)
 		return len(svcs) == 0, ""
 	})
+
+	engineAPIEvents(d)
 
 	t.Run("Debian's docker.io 20.10, API 1.41", func(t *testing.T) {
 		legacyDockerClient(t, l, img)
@@ -299,5 +302,37 @@ func engineAPIOverTLS(t *testing.T, l *lab.Lab) {
 	}
 	if out, _, err = l.Exec(ctx, lab.HubName, "curl", "-sS", "--cacert", filepath.Join(certs, "ca.pem"), "https://"+n2.Addr+":2376/v1.50/nodes"); err == nil {
 		t.Fatalf("port 2376 answered a client without a certificate: %s", out)
+	}
+}
+
+// engineAPIEvents reads the cluster's events with `docker events`: the past
+// ones (web's life, up to now) and a live one (a node labelled while the
+// stream is open).
+func engineAPIEvents(d dockerLab) {
+	d.t.Helper()
+	// n2 sees the removal when its replica applies it: soon, not at once.
+	waitUntil(d.t, 10*time.Second, "web's life in docker events on n2", func() (bool, string) {
+		past := d.run("n2", "events", "--since", "15m", "--until", "0s", "--filter", "scope=swarm", "--filter", "type=service",
+			"--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}")
+		return strings.Contains(past, "service create web\n") && strings.Contains(past, "service update web\n") &&
+			strings.HasSuffix(past, "service remove web\n"), past
+	})
+	until := strconv.FormatInt(time.Now().Add(8*time.Second).Unix(), 10)
+	type result struct {
+		out string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := dockerOn(d.l, "n3", "events", "--until", until, "--filter", "type=node",
+			"--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}} {{index .Actor.Attributes \"availability.new\"}}")
+		done <- result{out, err}
+	}()
+	time.Sleep(2 * time.Second) // the stream is open
+	d.run("n1", "node", "update", "--availability", "pause", "n2")
+	d.run("n1", "node", "update", "--availability", "active", "n2")
+	r := <-done
+	if r.err != nil || !strings.Contains(r.out, "node update n2 pause") || !strings.Contains(r.out, "node update n2 active") {
+		d.t.Fatalf("docker events (live): %v\n%s", r.err, r.out)
 	}
 }

@@ -17,7 +17,7 @@ func New(b apiserver.Backend) *Server { return &Server{b: b} }
 
 // served lists what this API answers, for the 501 of everything else.
 const served = "shoal serves the swarm subset of the Engine API: /_ping, /version, /info, /swarm (inspect), " +
-	"/distribution, /nodes, /services (and their logs), /tasks, /networks (overlay), and /secrets and /configs (listed, none yet)"
+	"/distribution, /events (swarm scope), /nodes, /services (and their logs), /tasks, /networks (overlay), and /secrets and /configs (listed, none yet)"
 
 // Handler returns the API. tcp=true is the agent's TCP listener, where
 // every request needs a client certificate of the cluster (mutual TLS).
@@ -45,6 +45,7 @@ func (s *Server) Handler(tcp bool) http.Handler {
 	handle("GET /tasks", s.taskList)
 	handle("GET /tasks/{id}", s.taskInspect)
 	handle("GET /tasks/{id}/logs", s.taskLogs)
+	handle("GET /events", s.events)
 	handle("GET /networks", s.networkList)
 	handle("GET /networks/{id}", s.networkInspect)
 	write("POST /networks/create", s.networkCreate)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strconv"
 	"syscall"
 	"text/tabwriter"
@@ -230,7 +231,40 @@ func (c *pushCmd) Run(e *runEnv) error {
 }
 
 type benchCmd struct {
-	Scale benchScaleCmd `cmd:"" help:"Time service scale NAME=N until all run, against creating and starting the same containers through containerd."`
+	Scale     benchScaleCmd     `cmd:"" help:"Time service scale NAME=N until all run, against creating and starting the same containers through containerd."`
+	EngineAPI benchEngineAPICmd `cmd:"" name:"engine-api" help:"Time docker service ls / ps (the real docker CLI) and their server requests with many services."`
+}
+
+type benchEngineAPICmd struct {
+	Node     string `default:"n1" help:"Node whose Engine API is timed."`
+	Services int    `default:"1000" help:"Services of one (pending) task each; missing ones are created, and left for the next run."`
+	Runs     int    `default:"10" help:"Runs of each command and request."`
+}
+
+func (c *benchEngineAPICmd) Run(e *runEnv) error {
+	l, err := e.load()
+	if err != nil {
+		return err
+	}
+	r, err := l.BenchEngineAPI(e.ctx, c.Node, c.Services, c.Runs)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%d services of one task on %s (creating the missing ones took %v); median of %d runs:\n",
+		r.Services, c.Node, r.Created.Round(time.Millisecond), c.Runs)
+	for _, row := range []struct {
+		what string
+		ds   []time.Duration
+	}{
+		{"docker service ls (CLI, end to end)", r.ServiceLs},
+		{"docker service ps ONE (CLI, end to end)", r.ServicePs},
+		{"GET /services?status=true (server)", r.ListStatus},
+		{"GET /tasks?filters=service (server)", r.TasksOfOne},
+	} {
+		fmt.Fprintf(e.stdout, "  %-42s %v (min %v, max %v)\n", row.what, Median(row.ds).Round(100*time.Microsecond),
+			slices.Min(row.ds).Round(100*time.Microsecond), slices.Max(row.ds).Round(100*time.Microsecond))
+	}
+	return nil
 }
 
 type benchScaleCmd struct {
