@@ -17,6 +17,7 @@ import (
 
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/apiserver"
+	"github.com/shoal-org/shoal/control"
 	"github.com/shoal-org/shoal/engineapi"
 	"github.com/shoal-org/shoal/internal/fault"
 	"github.com/shoal-org/shoal/internal/hostaddr"
@@ -178,6 +179,9 @@ func (c *Config) Validate() error {
 
 // Agent is one host's daemon. Run it once.
 type Agent struct {
+	// Ops are the cluster's operations of the API (see backend.go).
+	*control.Ops
+
 	cfg Config
 	log *slog.Logger
 	id  *identity
@@ -200,7 +204,9 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Agent{cfg: cfg, log: cfg.Logger, id: id}, nil
+	a := &Agent{cfg: cfg, log: cfg.Logger, id: id}
+	a.Ops = control.New(a.controlCluster)
+	return a, nil
 }
 
 // Run serves until ctx ends, then stops gracefully: the node is seen as

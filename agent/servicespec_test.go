@@ -1,8 +1,6 @@
 package agent
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -11,8 +9,6 @@ import (
 
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/api/types"
-	"github.com/shoal-org/shoal/apiserver"
-	"github.com/shoal-org/shoal/internal/fault"
 )
 
 func u64(v uint64) *uint64 { return &v }
@@ -107,64 +103,5 @@ func TestSpecFrontDoor(t *testing.T) {
 	var svcs []api.Service
 	if err := a.do(http.MethodGet, "/v1/services", nil, &svcs); err != nil || len(svcs) != 2 {
 		t.Errorf("services after the refusals: %d, %v; want the 2 created", len(svcs), err)
-	}
-}
-
-// TestClusterLimits: overrides are stored in the cluster record and the
-// front door applies them at once; a bad override changes nothing.
-func TestClusterLimits(t *testing.T) {
-	a := formCluster(t, "lim1")[0]
-	put := func(body string) (int, []api.Limit) {
-		t.Helper()
-		var upd api.LimitsUpdate
-		if err := json.Unmarshal([]byte(body), &upd); err != nil {
-			t.Fatal(err)
-		}
-		rows, err := a.a.UpdateLimits(context.Background(), upd)
-		if err != nil {
-			if _, ok := fault.As(err); !ok {
-				t.Fatalf("PUT %s: %v", body, err)
-			}
-			return apiserver.StatusOf(err), nil
-		}
-		return http.StatusOK, rows
-	}
-	value := func(rows []api.Limit, key string) int64 {
-		for _, r := range rows {
-			if r.Key == key {
-				return r.Value
-			}
-		}
-		return -1
-	}
-	for _, bad := range []string{`{"Set":{"bananas":5}}`, `{"Set":{"replicas":0}}`, `{"Reset":["bananas"]}`, `{"Set":{"replicas":5},"Reset":["replicas"]}`} {
-		if code, _ := put(bad); code != http.StatusBadRequest {
-			t.Errorf("PUT %s: %d, want 400", bad, code)
-		}
-	}
-	cl, err := a.a.cluster()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c := cl.store.View().Cluster(); c.Limits != nil {
-		t.Fatalf("bad overrides were stored: %v", c.Limits)
-	}
-	code, rows := put(`{"Set":{"replicas":5}}`)
-	if code != http.StatusOK || value(rows, "replicas") != 5 || value(rows, "tasks") != 100_000 {
-		t.Fatalf("set replicas=5: %d %+v", code, rows)
-	}
-	create := func(n uint64) error {
-		return a.do(http.MethodPost, "/v1/services", api.ServiceCreateRequest{Spec: types.ServiceSpec{
-			Name: "s" + strings.Repeat("x", int(n)), Mode: types.ServiceMode{Replicas: n}, Task: types.TaskTemplate{Image: "web"}}}, nil)
-	}
-	var se *api.StatusError
-	if err := create(6); !errors.As(err, &se) || se.Code != 400 || !strings.Contains(se.Message, "limit 5") {
-		t.Errorf("6 replicas over a limit of 5: %v", err)
-	}
-	if err := create(5); err != nil {
-		t.Errorf("5 replicas within the limit: %v", err)
-	}
-	if _, rows = put(`{"Reset":["replicas"]}`); value(rows, "replicas") != 10_000 {
-		t.Errorf("reset: replicas = %d, want the default", value(rows, "replicas"))
 	}
 }

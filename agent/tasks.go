@@ -9,7 +9,6 @@ import (
 	"github.com/shoal-org/shoal/agent/runtime"
 	"github.com/shoal-org/shoal/agent/worker"
 	"github.com/shoal-org/shoal/api/types"
-	"github.com/shoal-org/shoal/store"
 )
 
 // runWorker connects to containerd and runs this node's task executor. A
@@ -59,46 +58,11 @@ func (cl *cluster) runWorker() {
 // when this agent leads).
 func (cl *cluster) reportTasks(ctx context.Context, ups []types.TaskUpdate) error {
 	if cl.isLeader() {
-		return cl.applyTaskUpdates(ctx, ups)
+		return cl.ctl.ApplyTaskUpdates(ctx, ups)
 	}
 	c, err := cl.leaderClient()
 	if err != nil {
 		return err
 	}
 	return c.ReportTaskStatus(ctx, ups)
-}
-
-// applyTaskUpdates records observed states; a state never moves backwards
-// and updates of tasks that are gone are dropped.
-func (cl *cluster) applyTaskUpdates(ctx context.Context, ups []types.TaskUpdate) error {
-	view := cl.store.View()
-	var ops []store.Op
-	for _, u := range ups {
-		t := view.Task(u.TaskID)
-		if t == nil || u.Status.State.Rank() < t.Status.State.Rank() {
-			continue
-		}
-		cp := t.Copy()
-		cp.Status = u.Status
-		if u.Addresses != nil {
-			cp.Addresses = u.Addresses
-		}
-		ops = append(ops, store.Op{Kind: store.OpPut, Table: store.TableTasks, Task: cp, IfVersion: t.Version})
-	}
-	if len(ops) == 0 {
-		return nil
-	}
-	_, err := cl.apply(ctx, store.Command{Ops: ops})
-	return err
-}
-
-func (a *Agent) ReportTaskStatus(ctx context.Context, ups []types.TaskUpdate) error {
-	cl, err := a.cluster()
-	if err != nil {
-		return err
-	}
-	if err := cl.applyTaskUpdates(ctx, ups); err != nil {
-		return err
-	}
-	return nil
 }
