@@ -1,4 +1,4 @@
-package agent
+package control
 
 import (
 	"context"
@@ -14,34 +14,34 @@ import (
 
 // nodeViews decorates stored nodes with what this agent sees right after a
 // write the leader acknowledged.
-func (cl *cluster) nodeViews(nodes []*types.Node) []api.Node {
+func (cl *Cluster) nodeViews(nodes []*types.Node) []api.Node {
 	return deriveNodes(nodes, cl.statusView(api.Freshness{Authoritative: true}))
 }
 
-func (a *Agent) Nodes(ctx context.Context) ([]api.Node, error) {
-	cl, err := a.cluster()
+func (o *Ops) Nodes(ctx context.Context) ([]api.Node, error) {
+	cl, err := o.cluster()
 	if err != nil {
 		return nil, err
 	}
-	fresh := cl.readFreshness(ctx)
-	return deriveNodes(cl.store.View().Nodes(), cl.statusView(fresh)), nil
+	fresh := cl.Sync(ctx)
+	return deriveNodes(cl.Store.View().Nodes(), cl.statusView(fresh)), nil
 }
 
-func (a *Agent) Node(ctx context.Context, ref string) (api.Node, error) {
-	cl, err := a.cluster()
+func (o *Ops) Node(ctx context.Context, ref string) (api.Node, error) {
+	cl, err := o.cluster()
 	if err != nil {
 		return api.Node{}, err
 	}
-	fresh := cl.readFreshness(ctx)
-	n, err := cl.store.View().FindNode(ref)
+	fresh := cl.Sync(ctx)
+	n, err := cl.Store.View().FindNode(ref)
 	if err != nil {
 		return api.Node{}, err
 	}
 	return deriveNodes([]*types.Node{n}, cl.statusView(fresh))[0], nil
 }
 
-func (a *Agent) NodeUpdate(ctx context.Context, ref string, upd api.NodeUpdate) (api.Node, error) {
-	cl, err := a.cluster()
+func (o *Ops) NodeUpdate(ctx context.Context, ref string, upd api.NodeUpdate) (api.Node, error) {
+	cl, err := o.cluster()
 	if err != nil {
 		return api.Node{}, err
 	}
@@ -51,7 +51,7 @@ func (a *Agent) NodeUpdate(ctx context.Context, ref string, upd api.NodeUpdate) 
 	// Read-modify-write with a version check; retried if gossip updated
 	// the same row in between.
 	for attempt := 0; ; attempt++ {
-		n, err := cl.store.View().FindNode(ref)
+		n, err := cl.Store.View().FindNode(ref)
 		if err != nil {
 			return api.Node{}, err
 		}
@@ -64,14 +64,14 @@ func (a *Agent) NodeUpdate(ctx context.Context, ref string, upd api.NodeUpdate) 
 		}
 		cp := n.Copy()
 		applyNodeUpdate(cp, upd)
-		_, err = cl.apply(ctx, store.Command{Ops: []store.Op{{Kind: store.OpPut, Table: store.TableNodes, Node: cp, IfVersion: n.Version}}})
+		_, err = cl.Apply(ctx, store.Command{Ops: []store.Op{{Kind: store.OpPut, Table: store.TableNodes, Node: cp, IfVersion: n.Version}}})
 		if errors.Is(err, store.ErrConflict) && attempt < 5 {
 			continue
 		}
 		if err != nil {
 			return api.Node{}, err
 		}
-		return cl.nodeViews([]*types.Node{cl.store.View().Node(cp.ID)})[0], nil
+		return cl.nodeViews([]*types.Node{cl.Store.View().Node(cp.ID)})[0], nil
 	}
 }
 
@@ -120,12 +120,12 @@ func applyNodeUpdate(n *types.Node, u api.NodeUpdate) {
 	}
 }
 
-func (a *Agent) NodeRemove(ctx context.Context, ref string, force bool) error {
-	cl, err := a.cluster()
+func (o *Ops) NodeRemove(ctx context.Context, ref string, force bool) error {
+	cl, err := o.cluster()
 	if err != nil {
 		return err
 	}
-	n, err := cl.store.View().FindNode(ref)
+	n, err := cl.Store.View().FindNode(ref)
 	if err != nil {
 		return err
 	}
@@ -134,14 +134,14 @@ func (a *Agent) NodeRemove(ctx context.Context, ref string, force bool) error {
 			"node %s (%s) is %s: only a Down node can be removed; run `agent leave` on it or stop its agent first, or pass --force",
 			n.Hostname, n.ID, n.Status)}
 	}
-	if n.ID == cl.id.NodeID {
+	if n.ID == cl.NodeID {
 		return fault.Invalidf("node %s is the agent answering this request: run `agent leave` on it instead", n.Hostname)
 	}
-	if err := cl.removePeer(ctx, n.ID); err != nil {
+	if err := cl.RemovePeer(ctx, n.ID); err != nil {
 		return err
 	}
 	ops := []store.Op{{Kind: store.OpDelete, Table: store.TableNodes, ID: n.ID}}
-	if _, err := cl.apply(ctx, store.Command{Ops: ops}); err != nil {
+	if _, err := cl.Apply(ctx, store.Command{Ops: ops}); err != nil {
 		return err
 	}
 	return nil
