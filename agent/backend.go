@@ -31,13 +31,7 @@ func (cl *cluster) newControl() *control.Cluster {
 	return &control.Cluster{
 		NodeID: cl.id.NodeID, NodeName: cl.id.Name, Store: cl.store, Apply: cl.apply, Sync: cl.readFreshness,
 		Servers: cl.raft.Servers, LeaderID: cl.raft.LeaderID, Members: cl.ml.Members, RemovePeer: cl.removePeer,
-		Now: time.Now,
-		Runtime: func() control.Runtime {
-			if rt, err := cl.containerd(); err == nil {
-				return rt
-			}
-			return nil
-		},
+		Runtime: cl.containerd, Now: time.Now,
 		Dial: func(addr string) *api.Client { return api.NewHTTPClient("https://"+addr, cl.peerHTTP) },
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/shoal-org/shoal/agent/runtime"
 	"github.com/shoal-org/shoal/agent/worker"
 	"github.com/shoal-org/shoal/api/types"
+	"github.com/shoal-org/shoal/control"
 )
 
 // runWorker connects to containerd and runs this node's task executor. A
@@ -65,4 +66,22 @@ func (cl *cluster) reportTasks(ctx context.Context, ups []types.TaskUpdate) erro
 		return err
 	}
 	return c.ReportTaskStatus(ctx, ups)
+}
+
+// setRuntime records the runtime the worker uses, for logs and image loads.
+func (cl *cluster) setRuntime(rt *runtime.Runtime) {
+	cl.rtMu.Lock()
+	cl.rt = rt
+	cl.rtMu.Unlock()
+}
+
+// containerd is the seam's Runtime: the worker's runtime, nil while
+// containerd is not connected.
+func (cl *cluster) containerd() control.Runtime {
+	cl.rtMu.Lock()
+	defer cl.rtMu.Unlock()
+	if cl.rt == nil {
+		return nil // not a nil *runtime.Runtime in the interface
+	}
+	return cl.rt
 }

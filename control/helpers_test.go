@@ -2,7 +2,6 @@ package control
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -110,6 +109,3 @@ func refused(t *testing.T, what string, err error, code int, want string) {
 		t.Fatalf("%s: %d %v, want %d mentioning %q", what, got, err, code, want)
 	}
 }
-
-// errRuntime is a fake runtime's failure.
-var errRuntime = errors.New("fake runtime failure")
