@@ -9,10 +9,11 @@ import (
 )
 
 // The Agent is the API's backend (apiserver.Backend, served by apiserver
-// and engineapi): the cluster's operations are package control's, embedded
-// in the Agent and run over the seam cl.ctl; the agent's own are those of
-// its lifecycle: info, members, init, join, leave, join tokens, admission,
-// read index and raft peers (ops_cluster.go, join.go, raftops.go).
+// and engineapi): the cluster's operations (apiserver.Operations) are
+// package control's, embedded in the Agent and run over the seam cl.ctl;
+// the agent's own are those of its lifecycle (apiserver.Lifecycle): info,
+// members, init, join, leave, join tokens, admission, read index and raft
+// peers (lifecycle.go, join.go, raftops.go).
 var _ apiserver.Backend = (*Agent)(nil)
 
 // controlCluster is the seam of the running cluster for package control,

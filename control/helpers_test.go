@@ -109,3 +109,6 @@ func refused(t *testing.T, what string, err error, code int, want string) {
 		t.Fatalf("%s: %d %v, want %d mentioning %q", what, got, err, code, want)
 	}
 }
+
+// Ops serve the cluster's part of the API's backend.
+var _ apiserver.Operations = (*Ops)(nil)
