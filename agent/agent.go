@@ -1,6 +1,8 @@
-// Package agent is the daemon every host runs: it serves the API, and once
-// the host is part of a cluster it runs membership, the raft replica and,
-// while it leads, the leader's loops.
+// Package agent is the daemon every host runs, and its wiring: it serves
+// the API (the cluster's operations are package control's, over the seam
+// the agent builds; the agent's own are its lifecycle's), and once the
+// host is part of a cluster it runs membership, the raft replica, the
+// worker, the network controller and, while it leads, the leader's loops.
 package agent
 
 import (
