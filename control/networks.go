@@ -57,6 +57,8 @@ func (cl *Cluster) commitService(ctx context.Context, build func(v *store.View) 
 	return err
 }
 
+// NetworkCreate admits a new overlay network (admitNetwork) and records it
+// with its range, VNI and every node's lease of it.
 func (o *Ops) NetworkCreate(ctx context.Context, req api.NetworkCreateRequest) (api.NetworkCreateResponse, error) {
 	cl, err := o.cluster()
 	if err != nil {
@@ -78,6 +80,7 @@ func (o *Ops) NetworkCreate(ctx context.Context, req api.NetworkCreateRequest) (
 	return api.NetworkCreateResponse{ID: n.ID}, nil
 }
 
+// Networks lists the overlay networks, never nil.
 func (o *Ops) Networks(ctx context.Context) ([]*types.Network, error) {
 	cl, err := o.cluster()
 	if err != nil {
@@ -91,6 +94,7 @@ func (o *Ops) Networks(ctx context.Context) ([]*types.Network, error) {
 	return nets, nil
 }
 
+// Network finds one overlay network by ID, ID prefix or name.
 func (o *Ops) Network(ctx context.Context, ref string) (*types.Network, error) {
 	cl, err := o.cluster()
 	if err != nil {
@@ -104,6 +108,8 @@ func (o *Ops) Network(ctx context.Context, ref string) (*types.Network, error) {
 	return n, nil
 }
 
+// NetworkRemove removes a network no service uses; the default network
+// stays.
 func (o *Ops) NetworkRemove(ctx context.Context, ref string) error {
 	cl, err := o.cluster()
 	if err != nil {

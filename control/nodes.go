@@ -18,6 +18,7 @@ func (cl *Cluster) nodeViews(nodes []*types.Node) []api.Node {
 	return deriveNodes(nodes, cl.statusView(api.Freshness{Authoritative: true}))
 }
 
+// Nodes lists the nodes with the statuses this agent can vouch for.
 func (o *Ops) Nodes(ctx context.Context) ([]api.Node, error) {
 	cl, err := o.cluster()
 	if err != nil {
@@ -27,6 +28,7 @@ func (o *Ops) Nodes(ctx context.Context) ([]api.Node, error) {
 	return deriveNodes(cl.Store.View().Nodes(), cl.statusView(fresh)), nil
 }
 
+// Node is one node of Nodes, by ID, ID prefix or hostname.
 func (o *Ops) Node(ctx context.Context, ref string) (api.Node, error) {
 	cl, err := o.cluster()
 	if err != nil {
@@ -40,6 +42,8 @@ func (o *Ops) Node(ctx context.Context, ref string) (api.Node, error) {
 	return deriveNodes([]*types.Node{n}, cl.statusView(fresh))[0], nil
 }
 
+// NodeUpdate changes a node's availability and labels at the version the
+// client read (0: any), and returns the node as written.
 func (o *Ops) NodeUpdate(ctx context.Context, ref string, upd api.NodeUpdate) (api.Node, error) {
 	cl, err := o.cluster()
 	if err != nil {
@@ -120,6 +124,8 @@ func applyNodeUpdate(n *types.Node, u api.NodeUpdate) {
 	}
 }
 
+// NodeRemove takes a Down node (any node but this one, with force) out of
+// raft and then out of the nodes table.
 func (o *Ops) NodeRemove(ctx context.Context, ref string, force bool) error {
 	cl, err := o.cluster()
 	if err != nil {

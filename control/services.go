@@ -12,6 +12,9 @@ import (
 	"github.com/shoal-org/shoal/store"
 )
 
+// ServiceCreate fills the server's defaults into the spec, admits it
+// against the cluster and its limits, and records the service at its
+// first revision with its VIPs.
 func (o *Ops) ServiceCreate(ctx context.Context, req api.ServiceCreateRequest) (api.ServiceCreateResponse, error) {
 	cl, err := o.cluster()
 	if err != nil {
@@ -62,6 +65,7 @@ func serviceViews(v *store.View, svcs []*types.Service, fresh api.Freshness) []a
 	return out
 }
 
+// Services lists the services with their task counts.
 func (o *Ops) Services(ctx context.Context) ([]api.Service, error) {
 	cl, err := o.cluster()
 	if err != nil {
@@ -72,6 +76,7 @@ func (o *Ops) Services(ctx context.Context) ([]api.Service, error) {
 	return serviceViews(v, v.Services(), fresh), nil
 }
 
+// Service is one service of Services, by ID, ID prefix or name.
 func (o *Ops) Service(ctx context.Context, ref string) (api.Service, error) {
 	cl, err := o.cluster()
 	if err != nil {
@@ -97,6 +102,9 @@ func (o *Ops) findService(ref string) (*Cluster, *types.Service, error) {
 	return cl, s, err
 }
 
+// ServiceUpdate writes a new spec for the service at the version the
+// client read (0: any); the name and the mode never change. A change of
+// the task or the endpoint starts a revision and a rolling update.
 func (o *Ops) ServiceUpdate(ctx context.Context, ref string, req api.ServiceUpdateRequest) (api.ServiceUpdateResponse, error) {
 	cl, s, err := o.findService(ref)
 	if err != nil {
@@ -141,6 +149,9 @@ func (cl *Cluster) writeSpec(ctx context.Context, s *types.Service, spec types.S
 	return api.ServiceUpdateResponse{SpecVersion: cp.SpecVersion}, nil
 }
 
+// ServiceRollback goes back to the previous spec, or to revision
+// req.ToRevision, keeping the replicas and the update and rollback
+// settings.
 func (o *Ops) ServiceRollback(ctx context.Context, ref string, req api.ServiceRollbackRequest) (api.ServiceUpdateResponse, error) {
 	cl, s, err := o.findService(ref)
 	if err != nil {
@@ -166,6 +177,7 @@ func (o *Ops) ServiceRollback(ctx context.Context, ref string, req api.ServiceRo
 	return cl.writeSpec(ctx, s, spec, cause, true)
 }
 
+// ServiceHistory lists the revisions the service keeps, oldest first.
 func (o *Ops) ServiceHistory(ctx context.Context, ref string) ([]types.Revision, error) {
 	cl, err := o.cluster()
 	if err != nil {
@@ -179,6 +191,7 @@ func (o *Ops) ServiceHistory(ctx context.Context, ref string) ([]types.Revision,
 	return s.Revisions, nil
 }
 
+// ServiceRemove removes the service; the leader stops its tasks.
 func (o *Ops) ServiceRemove(ctx context.Context, ref string) error {
 	cl, err := o.cluster()
 	if err != nil {

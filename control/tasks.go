@@ -9,6 +9,8 @@ import (
 	"github.com/shoal-org/shoal/store"
 )
 
+// Tasks lists the tasks of the service named (all when service is ""),
+// sorted by ID, with their node's hostname.
 func (o *Ops) Tasks(ctx context.Context, service string) ([]api.Task, error) {
 	cl, err := o.cluster()
 	if err != nil {
@@ -38,6 +40,7 @@ func (o *Ops) Tasks(ctx context.Context, service string) ([]api.Task, error) {
 	return out, nil
 }
 
+// Task is one task by ID or ID prefix, with its node's hostname.
 func (o *Ops) Task(ctx context.Context, ref string) (api.Task, error) {
 	cl, err := o.cluster()
 	if err != nil {
