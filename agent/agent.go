@@ -1,6 +1,8 @@
-// Package agent is the daemon every host runs: it serves the API, and once
-// the host is part of a cluster it runs membership, the raft replica and,
-// while it leads, the leader's loops.
+// Package agent is the daemon every host runs, and its wiring: it serves
+// the API (the cluster's operations are package control's, over the seam
+// the agent builds; the agent's own are its lifecycle's), and once the
+// host is part of a cluster it runs membership, the raft replica, the
+// worker, the network controller and, while it leads, the leader's loops.
 package agent
 
 import (
@@ -18,6 +20,7 @@ import (
 
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/apiserver"
+	"github.com/shoal-org/shoal/control"
 	"github.com/shoal-org/shoal/engineapi"
 	"github.com/shoal-org/shoal/internal/fault"
 	"github.com/shoal-org/shoal/internal/hostaddr"
@@ -195,6 +198,9 @@ func (c *Config) Validate() error {
 
 // Agent is one host's daemon. Run it once.
 type Agent struct {
+	// Ops are the cluster's operations of the API (see backend.go).
+	*control.Ops
+
 	cfg Config
 	log *slog.Logger
 	id  *identity
@@ -217,7 +223,9 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Agent{cfg: cfg, log: cfg.Logger, id: id}, nil
+	a := &Agent{cfg: cfg, log: cfg.Logger, id: id}
+	a.Ops = control.New(a.controlCluster)
+	return a, nil
 }
 
 // Run serves until ctx ends, then stops gracefully: the node is seen as

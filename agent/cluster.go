@@ -17,6 +17,7 @@ import (
 	"github.com/shoal-org/shoal/agent/netctl"
 	ctrd "github.com/shoal-org/shoal/agent/runtime"
 	"github.com/shoal-org/shoal/apiserver"
+	"github.com/shoal-org/shoal/control"
 	"github.com/shoal-org/shoal/engineapi"
 	"github.com/shoal-org/shoal/events"
 
@@ -79,6 +80,9 @@ type cluster struct {
 	// rt is the worker's container runtime once containerd is connected.
 	rtMu sync.Mutex
 	rt   *ctrd.Runtime
+
+	// ctl is the seam package control's operations see of this cluster.
+	ctl *control.Cluster
 }
 
 // startCluster brings up the cluster machinery from the identity on disk.
@@ -201,6 +205,7 @@ func (a *Agent) newCluster(parent context.Context) (_ *cluster, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("start gossip on %s:%d: %w", cfg.BindAddr, cfg.GossipPort, err)
 	}
+	cl.ctl = cl.newControl()
 	apiAddr := net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.APIPort))
 	if cl.apiSrv, err = cl.serveTLS(apiAddr, tcpHandler(a), cl.serverTLS, "TCP API"); err != nil {
 		return nil, err

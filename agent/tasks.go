@@ -9,7 +9,7 @@ import (
 	"github.com/shoal-org/shoal/agent/runtime"
 	"github.com/shoal-org/shoal/agent/worker"
 	"github.com/shoal-org/shoal/api/types"
-	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/control"
 )
 
 // runWorker connects to containerd and runs this node's task executor. A
@@ -59,7 +59,7 @@ func (cl *cluster) runWorker() {
 // when this agent leads).
 func (cl *cluster) reportTasks(ctx context.Context, ups []types.TaskUpdate) error {
 	if cl.isLeader() {
-		return cl.applyTaskUpdates(ctx, ups)
+		return cl.ctl.ApplyTaskUpdates(ctx, ups)
 	}
 	c, err := cl.leaderClient()
 	if err != nil {
@@ -68,37 +68,20 @@ func (cl *cluster) reportTasks(ctx context.Context, ups []types.TaskUpdate) erro
 	return c.ReportTaskStatus(ctx, ups)
 }
 
-// applyTaskUpdates records observed states; a state never moves backwards
-// and updates of tasks that are gone are dropped.
-func (cl *cluster) applyTaskUpdates(ctx context.Context, ups []types.TaskUpdate) error {
-	view := cl.store.View()
-	var ops []store.Op
-	for _, u := range ups {
-		t := view.Task(u.TaskID)
-		if t == nil || u.Status.State.Rank() < t.Status.State.Rank() {
-			continue
-		}
-		cp := t.Copy()
-		cp.Status = u.Status
-		if u.Addresses != nil {
-			cp.Addresses = u.Addresses
-		}
-		ops = append(ops, store.Op{Kind: store.OpPut, Table: store.TableTasks, Task: cp, IfVersion: t.Version})
-	}
-	if len(ops) == 0 {
-		return nil
-	}
-	_, err := cl.apply(ctx, store.Command{Ops: ops})
-	return err
+// setRuntime records the runtime the worker uses, for logs and image loads.
+func (cl *cluster) setRuntime(rt *runtime.Runtime) {
+	cl.rtMu.Lock()
+	cl.rt = rt
+	cl.rtMu.Unlock()
 }
 
-func (a *Agent) ReportTaskStatus(ctx context.Context, ups []types.TaskUpdate) error {
-	cl, err := a.cluster()
-	if err != nil {
-		return err
+// containerd is the seam's Runtime: the worker's runtime, nil while
+// containerd is not connected.
+func (cl *cluster) containerd() control.Runtime {
+	cl.rtMu.Lock()
+	defer cl.rtMu.Unlock()
+	if cl.rt == nil {
+		return nil // not a nil *runtime.Runtime in the interface
 	}
-	if err := cl.applyTaskUpdates(ctx, ups); err != nil {
-		return err
-	}
-	return nil
+	return cl.rt
 }

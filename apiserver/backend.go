@@ -17,7 +17,14 @@ import (
 // forwards them there (see Leadership).
 type Backend interface {
 	Leadership
+	Lifecycle
+	Operations
+}
 
+// Lifecycle are the operations on the agent itself and its place in the
+// cluster: what it is, init, join, leave, join tokens, admitting a joining
+// node, the read index and raft peers (package agent).
+type Lifecycle interface {
 	Info(ctx context.Context) api.Info
 	Members(ctx context.Context) ([]api.Member, error)
 	ClusterInit(ctx context.Context, req api.InitRequest) (api.InitResponse, error)
@@ -25,12 +32,20 @@ type Backend interface {
 	ClusterLeave(ctx context.Context) error
 	JoinToken(ctx context.Context) (api.TokenResponse, error)
 	RotateJoinToken(ctx context.Context) (api.TokenResponse, error)
+	Admit(ctx context.Context, req api.AdmitRequest) (api.AdmitResponse, error)
+	ReadIndex(ctx context.Context) (api.ReadIndexResponse, error)
+	RemovePeer(ctx context.Context, req api.LeaveRequest) error
 	// SubscribeEvents returns the events kept since `since` (none for the
 	// zero time) and a channel of the ones that follow, closed when the
 	// agent leaves its cluster; cancel ends the subscription.
 	SubscribeEvents(since time.Time) (past []api.Event, live <-chan api.Event, cancel func(), err error)
 	// SignClientCert signs a client certificate with the cluster's CA.
 	SignClientCert(ctx context.Context, req api.CertRequest) (api.CertResponse, error)
+}
+
+// Operations are the cluster's operations: services, nodes, tasks,
+// networks, limits, logs and images (package control).
+type Operations interface {
 	Limits(ctx context.Context) ([]api.Limit, error)
 	UpdateLimits(ctx context.Context, upd api.LimitsUpdate) ([]api.Limit, error)
 	ImageLoad(ctx context.Context, archive io.Reader) (api.ImageLoadResponse, error)
@@ -59,16 +74,12 @@ type Backend interface {
 	Task(ctx context.Context, ref string) (api.Task, error)
 	// TaskLogs is ServiceLogs for one task.
 	TaskLogs(ctx context.Context, ref string, o api.LogOptions, open func() io.Writer) error
+	ReportTaskStatus(ctx context.Context, ups []types.TaskUpdate) error
 
 	Networks(ctx context.Context) ([]*types.Network, error)
 	Network(ctx context.Context, ref string) (*types.Network, error)
 	NetworkCreate(ctx context.Context, req api.NetworkCreateRequest) (api.NetworkCreateResponse, error)
 	NetworkRemove(ctx context.Context, ref string) error
-
-	Admit(ctx context.Context, req api.AdmitRequest) (api.AdmitResponse, error)
-	ReadIndex(ctx context.Context) (api.ReadIndexResponse, error)
-	ReportTaskStatus(ctx context.Context, ups []types.TaskUpdate) error
-	RemovePeer(ctx context.Context, req api.LeaveRequest) error
 }
 
 // Leadership tells the server where writes go.

@@ -129,7 +129,7 @@ func TestNotServed(t *testing.T) {
 		{"POST", "/containers/create", "use `docker service create`"},
 		{"POST", "/v1.41/build", "use `docker service create`"},
 		{"GET", "/v1.50/volumes", "use `docker service create`"},
-		{"GET", "/v1.50/events", "/nodes, /services (and their logs), /tasks"},
+		{"GET", "/v1.50/system/df", "/nodes, /services (and their logs), /tasks"},
 		{"PUT", "/services", "not served by shoal"},
 	} {
 		if m := message(t, call(t, b, tt.method, tt.path, ""), 501); !strings.Contains(m, tt.want) {

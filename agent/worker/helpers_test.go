@@ -26,9 +26,9 @@ var errNoLeader = errors.New("no leader")
 
 // cluster is a store.Store fed through Apply as raft would feed it, plus a
 // Report func that plays the leader: it writes reported statuses (and
-// addresses) back into the store, as agent.applyTaskUpdates does: never
-// backwards (an equal state is accepted, for health changes), only for
-// tasks that exist.
+// addresses) back into the store, as control.Cluster.ApplyTaskUpdates
+// does: never backwards (an equal state is accepted, for health changes),
+// only for tasks that exist.
 type cluster struct {
 	t  *testing.T
 	st *store.Store

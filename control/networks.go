@@ -1,4 +1,4 @@
-package agent
+package control
 
 import (
 	"context"
@@ -43,26 +43,28 @@ func withVIPs(v *store.View, svc *types.Service) ([]store.Op, error) {
 
 // commitService writes the service build makes from a fresh view, retrying
 // a few times when a concurrent write (another VIP allocation) got in first.
-func (cl *cluster) commitService(ctx context.Context, build func(v *store.View) ([]store.Op, error)) error {
+func (cl *Cluster) commitService(ctx context.Context, build func(v *store.View) ([]store.Op, error)) error {
 	var err error
 	for range 5 {
 		var ops []store.Op
-		if ops, err = build(cl.store.View()); err != nil {
+		if ops, err = build(cl.Store.View()); err != nil {
 			return err
 		}
-		if _, err = cl.apply(ctx, store.Command{Ops: ops}); !errors.Is(err, store.ErrConflict) {
+		if _, err = cl.Apply(ctx, store.Command{Ops: ops}); !errors.Is(err, store.ErrConflict) {
 			return err
 		}
 	}
 	return err
 }
 
-func (a *Agent) NetworkCreate(ctx context.Context, req api.NetworkCreateRequest) (api.NetworkCreateResponse, error) {
-	cl, err := a.cluster()
+// NetworkCreate admits a new overlay network (admitNetwork) and records it
+// with its range, VNI and every node's lease of it.
+func (o *Ops) NetworkCreate(ctx context.Context, req api.NetworkCreateRequest) (api.NetworkCreateResponse, error) {
+	cl, err := o.cluster()
 	if err != nil {
 		return api.NetworkCreateResponse{}, err
 	}
-	v := cl.store.View()
+	v := cl.Store.View()
 	subnet, err := admitNetwork(v, req)
 	if err != nil {
 		return api.NetworkCreateResponse{}, err
@@ -72,44 +74,48 @@ func (a *Agent) NetworkCreate(ctx context.Context, req api.NetworkCreateRequest)
 	if leased, _ := netplan.PlanLeases([]*types.Network{n}, v.Nodes()); len(leased) == 1 {
 		n.Leases = leased[0].Leases
 	}
-	if _, err := cl.apply(ctx, store.Command{Ops: []store.Op{{Kind: store.OpCreate, Table: store.TableNetworks, Network: n}}}); err != nil {
+	if _, err := cl.Apply(ctx, store.Command{Ops: []store.Op{{Kind: store.OpCreate, Table: store.TableNetworks, Network: n}}}); err != nil {
 		return api.NetworkCreateResponse{}, err
 	}
 	return api.NetworkCreateResponse{ID: n.ID}, nil
 }
 
-func (a *Agent) Networks(ctx context.Context) ([]*types.Network, error) {
-	cl, err := a.cluster()
+// Networks lists the overlay networks, never nil.
+func (o *Ops) Networks(ctx context.Context) ([]*types.Network, error) {
+	cl, err := o.cluster()
 	if err != nil {
 		return nil, err
 	}
-	cl.syncRead(ctx)
-	nets := cl.store.View().Networks()
+	cl.Sync(ctx)
+	nets := cl.Store.View().Networks()
 	if nets == nil {
 		nets = []*types.Network{}
 	}
 	return nets, nil
 }
 
-func (a *Agent) Network(ctx context.Context, ref string) (*types.Network, error) {
-	cl, err := a.cluster()
+// Network finds one overlay network by ID, ID prefix or name.
+func (o *Ops) Network(ctx context.Context, ref string) (*types.Network, error) {
+	cl, err := o.cluster()
 	if err != nil {
 		return nil, err
 	}
-	cl.syncRead(ctx)
-	n, err := cl.store.View().FindNetwork(ref)
+	cl.Sync(ctx)
+	n, err := cl.Store.View().FindNetwork(ref)
 	if err != nil {
 		return nil, err
 	}
 	return n, nil
 }
 
-func (a *Agent) NetworkRemove(ctx context.Context, ref string) error {
-	cl, err := a.cluster()
+// NetworkRemove removes a network no service uses; the default network
+// stays.
+func (o *Ops) NetworkRemove(ctx context.Context, ref string) error {
+	cl, err := o.cluster()
 	if err != nil {
 		return err
 	}
-	v := cl.store.View()
+	v := cl.Store.View()
 	n, err := v.FindNetwork(ref)
 	if err != nil {
 		return err
@@ -123,7 +129,7 @@ func (a *Agent) NetworkRemove(ctx context.Context, ref string) error {
 				"network %q is in use by service %q: remove the service or update it with --network-rm %s first", n.Name, s.Spec.Name, n.Name)}
 		}
 	}
-	if _, err := cl.apply(ctx, store.Command{Ops: []store.Op{{Kind: store.OpDelete, Table: store.TableNetworks, ID: n.ID, IfVersion: n.Version}}}); err != nil {
+	if _, err := cl.Apply(ctx, store.Command{Ops: []store.Op{{Kind: store.OpDelete, Table: store.TableNetworks, ID: n.ID, IfVersion: n.Version}}}); err != nil {
 		return err
 	}
 	return nil
@@ -142,19 +148,19 @@ func admitNetwork(v *store.View, req api.NetworkCreateRequest) (netip.Prefix, er
 				"network %q already exists (as %q; names differ in more than case): pick another name", req.Name, n.Name)}
 		}
 	}
-	c, lim := specCluster(v), clusterLimits(v)
-	if err := spec.CheckNetworkCount(c, lim); err != nil {
+	sc, lim := specCluster(v), clusterLimits(v)
+	if err := spec.CheckNetworkCount(sc, lim); err != nil {
 		return netip.Prefix{}, specError(err)
 	}
 	if err := spec.CheckLabels("label", req.Labels, lim); err != nil {
 		return netip.Prefix{}, specError(err)
 	}
-	subnet, err := netplan.NewNetworkRange(c.Networks)
+	subnet, err := netplan.NewNetworkRange(sc.Networks)
 	if req.Subnet != "" {
 		subnet, err = spec.ParseSubnet(req.Subnet)
 	}
 	if err != nil {
 		return subnet, specError(err)
 	}
-	return subnet, specError(spec.CheckSubnet(c, subnet))
+	return subnet, specError(spec.CheckSubnet(sc, subnet))
 }

@@ -1,4 +1,4 @@
-package agent
+package control
 
 import (
 	"context"
@@ -9,11 +9,6 @@ import (
 	"github.com/shoal-org/shoal/spec"
 	"github.com/shoal-org/shoal/store"
 )
-
-// Routes for server.go (owned by the transport work; add there):
-//
-//	handle("GET /v1/cluster/limits", a.handleLimits)
-//	handle("PUT /v1/cluster/limits", a.leaderOnly(a.handleLimitsUpdate))
 
 // limitRows lists the effective limits of cluster record c.
 func limitRows(c *types.Cluster) []api.Limit {
@@ -30,25 +25,25 @@ func limitRows(c *types.Cluster) []api.Limit {
 	return rows
 }
 
-// handleLimits answers the cluster's limits: the defaults with its
-// overrides applied.
-func (a *Agent) Limits(ctx context.Context) ([]api.Limit, error) {
-	cl, err := a.cluster()
+// Limits answers the cluster's limits: the defaults with its overrides
+// applied.
+func (o *Ops) Limits(ctx context.Context) ([]api.Limit, error) {
+	cl, err := o.cluster()
 	if err != nil {
 		return nil, err
 	}
-	cl.syncRead(ctx)
-	return limitRows(cl.store.View().Cluster()), nil
+	cl.Sync(ctx)
+	return limitRows(cl.Store.View().Cluster()), nil
 }
 
-// handleLimitsUpdate stores new overrides in the cluster record; bad keys
-// or values change nothing.
-func (a *Agent) UpdateLimits(ctx context.Context, req api.LimitsUpdate) ([]api.Limit, error) {
-	cl, err := a.cluster()
+// UpdateLimits stores new overrides in the cluster record; bad keys or
+// values change nothing.
+func (o *Ops) UpdateLimits(ctx context.Context, req api.LimitsUpdate) ([]api.Limit, error) {
+	cl, err := o.cluster()
 	if err != nil {
 		return nil, err
 	}
-	c := cl.store.View().Cluster()
+	c := cl.Store.View().Cluster()
 	if c == nil {
 		return nil, &fault.Error{Kind: fault.Unavailable, Msg: "the cluster record is missing on the leader; retry in a moment"}
 	}
@@ -58,7 +53,7 @@ func (a *Agent) UpdateLimits(ctx context.Context, req api.LimitsUpdate) ([]api.L
 		return nil, err
 	}
 	cp.Limits = next
-	if _, err := cl.apply(ctx, store.Command{Ops: []store.Op{{Kind: store.OpPut, Table: store.TableCluster, Cluster: cp, IfVersion: c.Version}}}); err != nil {
+	if _, err := cl.Apply(ctx, store.Command{Ops: []store.Op{{Kind: store.OpPut, Table: store.TableCluster, Cluster: cp, IfVersion: c.Version}}}); err != nil {
 		return nil, err
 	}
 	return limitRows(cp), nil

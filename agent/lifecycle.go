@@ -9,7 +9,6 @@ import (
 
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/api/types"
-	"github.com/shoal-org/shoal/apiserver"
 	"github.com/shoal-org/shoal/internal/fault"
 	"github.com/shoal-org/shoal/internal/idgen"
 	"github.com/shoal-org/shoal/leader"
@@ -17,11 +16,6 @@ import (
 	"github.com/shoal-org/shoal/pki"
 	"github.com/shoal-org/shoal/store"
 )
-
-// The Agent is the API's backend: each exported method here and in the
-// other ops_*.go files is one endpoint's operation, called by package
-// apiserver once the request is decoded (and, for writes, on the leader).
-var _ apiserver.Backend = (*Agent)(nil)
 
 // DefaultOverlayCIDR is split into per-node subnets unless init says otherwise.
 const DefaultOverlayCIDR = "10.240.0.0/16"

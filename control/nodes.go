@@ -1,4 +1,4 @@
-package agent
+package control
 
 import (
 	"context"
@@ -14,34 +14,38 @@ import (
 
 // nodeViews decorates stored nodes with what this agent sees right after a
 // write the leader acknowledged.
-func (cl *cluster) nodeViews(nodes []*types.Node) []api.Node {
+func (cl *Cluster) nodeViews(nodes []*types.Node) []api.Node {
 	return deriveNodes(nodes, cl.statusView(api.Freshness{Authoritative: true}))
 }
 
-func (a *Agent) Nodes(ctx context.Context) ([]api.Node, error) {
-	cl, err := a.cluster()
+// Nodes lists the nodes with the statuses this agent can vouch for.
+func (o *Ops) Nodes(ctx context.Context) ([]api.Node, error) {
+	cl, err := o.cluster()
 	if err != nil {
 		return nil, err
 	}
-	fresh := cl.readFreshness(ctx)
-	return deriveNodes(cl.store.View().Nodes(), cl.statusView(fresh)), nil
+	fresh := cl.Sync(ctx)
+	return deriveNodes(cl.Store.View().Nodes(), cl.statusView(fresh)), nil
 }
 
-func (a *Agent) Node(ctx context.Context, ref string) (api.Node, error) {
-	cl, err := a.cluster()
+// Node is one node of Nodes, by ID, ID prefix or hostname.
+func (o *Ops) Node(ctx context.Context, ref string) (api.Node, error) {
+	cl, err := o.cluster()
 	if err != nil {
 		return api.Node{}, err
 	}
-	fresh := cl.readFreshness(ctx)
-	n, err := cl.store.View().FindNode(ref)
+	fresh := cl.Sync(ctx)
+	n, err := cl.Store.View().FindNode(ref)
 	if err != nil {
 		return api.Node{}, err
 	}
 	return deriveNodes([]*types.Node{n}, cl.statusView(fresh))[0], nil
 }
 
-func (a *Agent) NodeUpdate(ctx context.Context, ref string, upd api.NodeUpdate) (api.Node, error) {
-	cl, err := a.cluster()
+// NodeUpdate changes a node's availability and labels at the version the
+// client read (0: any), and returns the node as written.
+func (o *Ops) NodeUpdate(ctx context.Context, ref string, upd api.NodeUpdate) (api.Node, error) {
+	cl, err := o.cluster()
 	if err != nil {
 		return api.Node{}, err
 	}
@@ -51,7 +55,7 @@ func (a *Agent) NodeUpdate(ctx context.Context, ref string, upd api.NodeUpdate) 
 	// Read-modify-write with a version check; retried if gossip updated
 	// the same row in between.
 	for attempt := 0; ; attempt++ {
-		n, err := cl.store.View().FindNode(ref)
+		n, err := cl.Store.View().FindNode(ref)
 		if err != nil {
 			return api.Node{}, err
 		}
@@ -64,14 +68,14 @@ func (a *Agent) NodeUpdate(ctx context.Context, ref string, upd api.NodeUpdate) 
 		}
 		cp := n.Copy()
 		applyNodeUpdate(cp, upd)
-		_, err = cl.apply(ctx, store.Command{Ops: []store.Op{{Kind: store.OpPut, Table: store.TableNodes, Node: cp, IfVersion: n.Version}}})
+		_, err = cl.Apply(ctx, store.Command{Ops: []store.Op{{Kind: store.OpPut, Table: store.TableNodes, Node: cp, IfVersion: n.Version}}})
 		if errors.Is(err, store.ErrConflict) && attempt < 5 {
 			continue
 		}
 		if err != nil {
 			return api.Node{}, err
 		}
-		return cl.nodeViews([]*types.Node{cl.store.View().Node(cp.ID)})[0], nil
+		return cl.nodeViews([]*types.Node{cl.Store.View().Node(cp.ID)})[0], nil
 	}
 }
 
@@ -120,12 +124,14 @@ func applyNodeUpdate(n *types.Node, u api.NodeUpdate) {
 	}
 }
 
-func (a *Agent) NodeRemove(ctx context.Context, ref string, force bool) error {
-	cl, err := a.cluster()
+// NodeRemove takes a Down node (any node but this one, with force) out of
+// raft and then out of the nodes table.
+func (o *Ops) NodeRemove(ctx context.Context, ref string, force bool) error {
+	cl, err := o.cluster()
 	if err != nil {
 		return err
 	}
-	n, err := cl.store.View().FindNode(ref)
+	n, err := cl.Store.View().FindNode(ref)
 	if err != nil {
 		return err
 	}
@@ -134,14 +140,14 @@ func (a *Agent) NodeRemove(ctx context.Context, ref string, force bool) error {
 			"node %s (%s) is %s: only a Down node can be removed; run `agent leave` on it or stop its agent first, or pass --force",
 			n.Hostname, n.ID, n.Status)}
 	}
-	if n.ID == cl.id.NodeID {
+	if n.ID == cl.NodeID {
 		return fault.Invalidf("node %s is the agent answering this request: run `agent leave` on it instead", n.Hostname)
 	}
-	if err := cl.removePeer(ctx, n.ID); err != nil {
+	if err := cl.RemovePeer(ctx, n.ID); err != nil {
 		return err
 	}
 	ops := []store.Op{{Kind: store.OpDelete, Table: store.TableNodes, ID: n.ID}}
-	if _, err := cl.apply(ctx, store.Command{Ops: ops}); err != nil {
+	if _, err := cl.Apply(ctx, store.Command{Ops: ops}); err != nil {
 		return err
 	}
 	return nil

@@ -1,11 +1,9 @@
-package agent
+package control
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
-	"time"
 
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/api/types"
@@ -14,15 +12,18 @@ import (
 	"github.com/shoal-org/shoal/store"
 )
 
-func (a *Agent) ServiceCreate(ctx context.Context, req api.ServiceCreateRequest) (api.ServiceCreateResponse, error) {
-	cl, err := a.cluster()
+// ServiceCreate fills the server's defaults into the spec, admits it
+// against the cluster and its limits, and records the service at its
+// first revision with its VIPs.
+func (o *Ops) ServiceCreate(ctx context.Context, req api.ServiceCreateRequest) (api.ServiceCreateResponse, error) {
+	cl, err := o.cluster()
 	if err != nil {
 		return api.ServiceCreateResponse{}, err
 	}
 	if err := normalizeSpec(&req.Spec); err != nil {
 		return api.ServiceCreateResponse{}, err
 	}
-	now := time.Now().UTC()
+	now := cl.now()
 	svc := &types.Service{ID: idgen.New(), Spec: req.Spec, SpecVersion: 1,
 		Revisions: []types.Revision{{Number: 1, Spec: req.Spec, CreatedAt: now, Cause: "create"}}}
 	err = cl.commitService(ctx, func(v *store.View) ([]store.Op, error) {
@@ -64,23 +65,25 @@ func serviceViews(v *store.View, svcs []*types.Service, fresh api.Freshness) []a
 	return out
 }
 
-func (a *Agent) Services(ctx context.Context) ([]api.Service, error) {
-	cl, err := a.cluster()
+// Services lists the services with their task counts.
+func (o *Ops) Services(ctx context.Context) ([]api.Service, error) {
+	cl, err := o.cluster()
 	if err != nil {
 		return nil, err
 	}
-	fresh := cl.readFreshness(ctx)
-	v := cl.store.View()
+	fresh := cl.Sync(ctx)
+	v := cl.Store.View()
 	return serviceViews(v, v.Services(), fresh), nil
 }
 
-func (a *Agent) Service(ctx context.Context, ref string) (api.Service, error) {
-	cl, err := a.cluster()
+// Service is one service of Services, by ID, ID prefix or name.
+func (o *Ops) Service(ctx context.Context, ref string) (api.Service, error) {
+	cl, err := o.cluster()
 	if err != nil {
 		return api.Service{}, err
 	}
-	fresh := cl.readFreshness(ctx)
-	v := cl.store.View()
+	fresh := cl.Sync(ctx)
+	v := cl.Store.View()
 	s, err := v.FindService(ref)
 	if err != nil {
 		return api.Service{}, err
@@ -90,17 +93,20 @@ func (a *Agent) Service(ctx context.Context, ref string) (api.Service, error) {
 
 // findService returns the cluster and the service ref names in this
 // agent's replica (the leader's, for the writes that use it).
-func (a *Agent) findService(ref string) (*cluster, *types.Service, error) {
-	cl, err := a.cluster()
+func (o *Ops) findService(ref string) (*Cluster, *types.Service, error) {
+	cl, err := o.cluster()
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := cl.store.View().FindService(ref)
+	s, err := cl.Store.View().FindService(ref)
 	return cl, s, err
 }
 
-func (a *Agent) ServiceUpdate(ctx context.Context, ref string, req api.ServiceUpdateRequest) (api.ServiceUpdateResponse, error) {
-	cl, s, err := a.findService(ref)
+// ServiceUpdate writes a new spec for the service at the version the
+// client read (0: any); the name and the mode never change. A change of
+// the task or the endpoint starts a revision and a rolling update.
+func (o *Ops) ServiceUpdate(ctx context.Context, ref string, req api.ServiceUpdateRequest) (api.ServiceUpdateResponse, error) {
+	cl, s, err := o.findService(ref)
 	if err != nil {
 		return api.ServiceUpdateResponse{}, err
 	}
@@ -125,15 +131,15 @@ func (a *Agent) ServiceUpdate(ctx context.Context, ref string, req api.ServiceUp
 }
 
 // writeSpec commits a new spec for s, guarded by the version it was read at.
-func (cl *cluster) writeSpec(ctx context.Context, s *types.Service, spec types.ServiceSpec, cause string, rollback bool) (api.ServiceUpdateResponse, error) {
+func (cl *Cluster) writeSpec(ctx context.Context, s *types.Service, spec types.ServiceSpec, cause string, rollback bool) (api.ServiceUpdateResponse, error) {
 	cp := s.Copy()
-	changeSpec(cp, spec, cause, time.Now().UTC(), rollback)
-	guards, err := withVIPs(cl.store.View(), cp)
+	changeSpec(cp, spec, cause, cl.now(), rollback)
+	guards, err := withVIPs(cl.Store.View(), cp)
 	if err != nil {
 		return api.ServiceUpdateResponse{}, err
 	}
 	ops := append([]store.Op{{Kind: store.OpPut, Table: store.TableServices, Service: cp, IfVersion: s.Version}}, guards...)
-	_, err = cl.apply(ctx, store.Command{Ops: ops})
+	_, err = cl.Apply(ctx, store.Command{Ops: ops})
 	if errors.Is(err, store.ErrConflict) {
 		return api.ServiceUpdateResponse{}, &fault.Error{Kind: fault.Conflict, Msg: fmt.Sprintf("service %q changed during the update: run the command again", s.Spec.Name)}
 	}
@@ -143,8 +149,11 @@ func (cl *cluster) writeSpec(ctx context.Context, s *types.Service, spec types.S
 	return api.ServiceUpdateResponse{SpecVersion: cp.SpecVersion}, nil
 }
 
-func (a *Agent) ServiceRollback(ctx context.Context, ref string, req api.ServiceRollbackRequest) (api.ServiceUpdateResponse, error) {
-	cl, s, err := a.findService(ref)
+// ServiceRollback goes back to the previous spec, or to revision
+// req.ToRevision, keeping the replicas and the update and rollback
+// settings.
+func (o *Ops) ServiceRollback(ctx context.Context, ref string, req api.ServiceRollbackRequest) (api.ServiceUpdateResponse, error) {
+	cl, s, err := o.findService(ref)
 	if err != nil {
 		return api.ServiceUpdateResponse{}, err
 	}
@@ -168,77 +177,32 @@ func (a *Agent) ServiceRollback(ctx context.Context, ref string, req api.Service
 	return cl.writeSpec(ctx, s, spec, cause, true)
 }
 
-func (a *Agent) ServiceHistory(ctx context.Context, ref string) ([]types.Revision, error) {
-	cl, err := a.cluster()
+// ServiceHistory lists the revisions the service keeps, oldest first.
+func (o *Ops) ServiceHistory(ctx context.Context, ref string) ([]types.Revision, error) {
+	cl, err := o.cluster()
 	if err != nil {
 		return nil, err
 	}
-	cl.syncRead(ctx)
-	s, err := cl.store.View().FindService(ref)
+	cl.Sync(ctx)
+	s, err := cl.Store.View().FindService(ref)
 	if err != nil {
 		return nil, err
 	}
 	return s.Revisions, nil
 }
 
-func (a *Agent) ServiceRemove(ctx context.Context, ref string) error {
-	cl, err := a.cluster()
+// ServiceRemove removes the service; the leader stops its tasks.
+func (o *Ops) ServiceRemove(ctx context.Context, ref string) error {
+	cl, err := o.cluster()
 	if err != nil {
 		return err
 	}
-	s, err := cl.store.View().FindService(ref)
+	s, err := cl.Store.View().FindService(ref)
 	if err != nil {
 		return err
 	}
-	if _, err := cl.apply(ctx, store.Command{Ops: []store.Op{{Kind: store.OpDelete, Table: store.TableServices, ID: s.ID}}}); err != nil {
+	if _, err := cl.Apply(ctx, store.Command{Ops: []store.Op{{Kind: store.OpDelete, Table: store.TableServices, ID: s.ID}}}); err != nil {
 		return err
 	}
 	return nil
-}
-
-func (a *Agent) Tasks(ctx context.Context, service string) ([]api.Task, error) {
-	cl, err := a.cluster()
-	if err != nil {
-		return nil, err
-	}
-	cl.syncRead(ctx)
-	v := cl.store.View()
-	var tasks []*types.Task
-	if ref := service; ref != "" {
-		s, err := v.FindService(ref)
-		if err != nil {
-			return nil, err
-		}
-		tasks = v.TasksByService(s.ID)
-	} else {
-		tasks = v.Tasks()
-	}
-	out := make([]api.Task, 0, len(tasks))
-	for _, t := range tasks {
-		at := api.Task{Task: *t}
-		if n := v.Node(t.NodeID); n != nil {
-			at.NodeHostname = n.Hostname
-		}
-		out = append(out, at)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, nil
-}
-
-func (a *Agent) Task(ctx context.Context, ref string) (api.Task, error) {
-	cl, err := a.cluster()
-	if err != nil {
-		return api.Task{}, err
-	}
-	cl.syncRead(ctx)
-	v := cl.store.View()
-	t, err := v.FindTask(ref)
-	if err != nil {
-		return api.Task{}, err
-	}
-	at := api.Task{Task: *t}
-	if n := v.Node(t.NodeID); n != nil {
-		at.NodeHostname = n.Hostname
-	}
-	return at, nil
 }

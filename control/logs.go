@@ -1,19 +1,16 @@
-package agent
+package control
 
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"strconv"
 	"sync"
 
-	"github.com/shoal-org/shoal/agent/runtime"
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/api/types"
-	"github.com/shoal-org/shoal/internal/fault"
 	"github.com/shoal-org/shoal/store"
 )
 
@@ -24,34 +21,14 @@ import (
 // the task's name and node as docker does ("web.1.abc123@n2    | ...").
 // Lines of different tasks are interleaved as they arrive.
 
-// errNoRuntime answers log and image requests on a node whose containerd is
-// not connected.
-var errNoRuntime = &fault.Error{Kind: fault.Unavailable, Msg: "this node's containerd is not connected (see the agent's log and --containerd)"}
-
-// setRuntime records the runtime the worker uses, for logs and image loads.
-func (cl *cluster) setRuntime(rt *runtime.Runtime) {
-	cl.rtMu.Lock()
-	cl.rt = rt
-	cl.rtMu.Unlock()
-}
-
-func (cl *cluster) containerd() (*runtime.Runtime, error) {
-	cl.rtMu.Lock()
-	defer cl.rtMu.Unlock()
-	if cl.rt == nil {
-		return nil, errNoRuntime
-	}
-	return cl.rt, nil
-}
-
 // ServiceLogs streams the logs of the service's tasks that have started.
-func (a *Agent) ServiceLogs(ctx context.Context, ref string, opts api.LogOptions, open func() io.Writer) error {
-	cl, err := a.cluster()
+func (o *Ops) ServiceLogs(ctx context.Context, ref string, opts api.LogOptions, open func() io.Writer) error {
+	cl, err := o.cluster()
 	if err != nil {
 		return err
 	}
-	cl.syncRead(ctx)
-	v := cl.store.View()
+	cl.Sync(ctx)
+	v := cl.Store.View()
 	svc, err := v.FindService(ref)
 	if err != nil {
 		return err
@@ -68,15 +45,15 @@ func (a *Agent) ServiceLogs(ctx context.Context, ref string, opts api.LogOptions
 
 // TaskLogs streams one task's log; with opts.Local, only this node's copy,
 // unprefixed (another agent asking).
-func (a *Agent) TaskLogs(ctx context.Context, ref string, opts api.LogOptions, open func() io.Writer) error {
-	cl, err := a.cluster()
+func (o *Ops) TaskLogs(ctx context.Context, ref string, opts api.LogOptions, open func() io.Writer) error {
+	cl, err := o.cluster()
 	if err != nil {
 		return err
 	}
 	if !opts.Local {
-		cl.syncRead(ctx)
+		cl.Sync(ctx)
 	}
-	v := cl.store.View()
+	v := cl.Store.View()
 	t, err := v.FindTask(ref)
 	if err != nil {
 		return err
@@ -99,7 +76,7 @@ func (a *Agent) TaskLogs(ctx context.Context, ref string, opts api.LogOptions, o
 // streamLogs merges the logs of tasks into out, each line prefixed with
 // the task's name and node. A node that cannot be reached is reported in
 // the stream.
-func (cl *cluster) streamLogs(ctx context.Context, out io.Writer, v *store.View, tasks []*types.Task, opts api.LogOptions) {
+func (cl *Cluster) streamLogs(ctx context.Context, out io.Writer, v *store.View, tasks []*types.Task, opts api.LogOptions) {
 	var wg sync.WaitGroup
 	for _, t := range tasks {
 		node := v.Node(t.NodeID)
@@ -120,9 +97,9 @@ func (cl *cluster) streamLogs(ctx context.Context, out io.Writer, v *store.View,
 
 // taskLog copies one task's log, from this node's runtime or from the
 // agent of the node that ran it.
-func (cl *cluster) taskLog(ctx context.Context, t *types.Task, node *types.Node, opts api.LogOptions, w *prefixWriter) error {
+func (cl *Cluster) taskLog(ctx context.Context, t *types.Task, node *types.Node, opts api.LogOptions, w *prefixWriter) error {
 	defer w.flush()
-	if t.NodeID == cl.id.NodeID {
+	if t.NodeID == cl.NodeID {
 		rt, err := cl.containerd()
 		if err != nil {
 			return err
@@ -132,7 +109,7 @@ func (cl *cluster) taskLog(ctx context.Context, t *types.Task, node *types.Node,
 	if node == nil || node.APIPort == 0 {
 		return fmt.Errorf("node %s is not in the cluster any more: its logs are gone with it", t.NodeID)
 	}
-	c := api.NewHTTPClient("https://"+net.JoinHostPort(node.Addr, strconv.Itoa(node.APIPort)), cl.peerHTTP)
+	c := cl.Dial(net.JoinHostPort(node.Addr, strconv.Itoa(node.APIPort)))
 	opts.Local = true
 	body, err := c.TaskLogs(ctx, t.ID, opts)
 	if err != nil {
@@ -184,47 +161,4 @@ func (p *prefixWriter) flush() {
 		_, _ = p.out.Write(append(append([]byte(p.prefix), p.partial...), '\n'))
 		p.partial = nil
 	}
-}
-
-// ImageLoad imports an image archive into this node's containerd.
-func (a *Agent) ImageLoad(ctx context.Context, archive io.Reader) (api.ImageLoadResponse, error) {
-	cl, err := a.cluster()
-	if err != nil {
-		return api.ImageLoadResponse{}, err
-	}
-	rt, err := cl.containerd()
-	if err != nil {
-		return api.ImageLoadResponse{}, err
-	}
-	names, err := rt.ImportArchive(ctx, archive)
-	if err != nil {
-		return api.ImageLoadResponse{}, fault.Invalidf("load image archive: %v (expected an OCI archive, as `skopeo copy ... oci-archive:FILE` writes)", err)
-	}
-	return api.ImageLoadResponse{Images: names, Node: cl.a.ident().Name}, nil
-}
-
-// ImageDistribution asks ref's registry, from this node and without
-// pulling, what ref names now (for the Engine API's
-// /distribution/{ref}/json, with which the docker CLI pins images).
-func (a *Agent) ImageDistribution(ctx context.Context, ref string) (api.ImageDistribution, error) {
-	cl, err := a.cluster()
-	if err != nil {
-		return api.ImageDistribution{}, err
-	}
-	rt, err := cl.containerd()
-	if err != nil {
-		return api.ImageDistribution{}, err
-	}
-	desc, plats, err := rt.Distribution(ctx, ref)
-	if errors.Is(err, runtime.ErrImageNotFound) {
-		return api.ImageDistribution{}, &fault.Error{Kind: fault.NotFound, Msg: err.Error()}
-	}
-	if err != nil {
-		return api.ImageDistribution{}, &fault.Error{Kind: fault.Upstream, Msg: err.Error()}
-	}
-	out := api.ImageDistribution{MediaType: desc.MediaType, Digest: desc.Digest.String(), Size: desc.Size}
-	for _, p := range plats {
-		out.Platforms = append(out.Platforms, types.Platform{OS: p.OS, Architecture: p.Architecture})
-	}
-	return out, nil
 }
