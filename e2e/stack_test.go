@@ -1,0 +1,226 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/api/types"
+	"github.com/shoal-org/shoal/e2e/lab"
+)
+
+// stackCompose is a two-service stack: front publishes 8080 and reaches
+// back over the stack's default network.
+func stackCompose(front, back string, withBack bool) string {
+	s := fmt.Sprintf(`version: "3.8"
+services:
+  front:
+    image: %s
+    ports: ["8080:80"]
+    build: ./front
+    deploy:
+      replicas: 2
+      update_config: {parallelism: 2, order: start-first}
+`, front)
+	if withBack {
+		s += fmt.Sprintf(`  back:
+    image: %s
+    stop_grace_period: 3s
+    deploy:
+      replicas: 1
+`, back)
+	}
+	return s
+}
+
+// stackVersions maps the stack's services to their Meta.Version and
+// SpecVersion, as n1 sees them.
+func stackVersions(t *testing.T, l *lab.Lab, ns string) map[string][2]uint64 {
+	t.Helper()
+	var svcs []api.Service
+	apiGet(t, l, "n1", "/v1/services", &svcs)
+	out := map[string][2]uint64{}
+	for _, s := range svcs {
+		if s.Spec.Labels["com.docker.stack.namespace"] == ns {
+			out[s.Spec.Name] = [2]uint64{s.Version, s.SpecVersion}
+		}
+	}
+	return out
+}
+
+// TestStack deploys a compose file with `agentctl stack deploy` and walks
+// it through the stack commands: ls/services/ps, the published port, DNS
+// between the services on the stack's network, an unchanged redeploy
+// (nothing updated), an image change (only that service updated),
+// --prune and stack rm.
+func TestStack(t *testing.T) {
+	l := upLab(t, lab.Options{Nodes: 3})
+	ctx := context.Background()
+	img := pushImages(t, l)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "docker-compose.yml")
+	write := func(s string) {
+		if err := os.WriteFile(file, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deploy := func(args ...string) string {
+		t.Helper()
+		return agentctl(t, l, "n1", append(append([]string{"stack", "deploy", "-c", file}, args...), "e2e")...)
+	}
+
+	write(stackCompose(img["web:v1"], img["web:v1"], true))
+	out := deploy()
+	for _, line := range []string{"Creating network e2e_default", "Creating service e2e_back", "Creating service e2e_front"} {
+		if !strings.Contains(out, line+"\n") {
+			t.Errorf("stack deploy printed no %q:\n%s", line, out)
+		}
+	}
+	front := waitRunning(t, l, "e2e_front", 2, "", 90*time.Second)
+	waitRunning(t, l, "e2e_back", 1, "", 90*time.Second)
+
+	t.Run("stack ls, services and ps", func(t *testing.T) {
+		if got := agentctl(t, l, "n2", "stack", "ls", "--format", "{{.Name}}={{.Services}}"); got != "e2e=2\n" {
+			t.Errorf("stack ls = %q, want e2e=2", got)
+		}
+		waitUntil(t, 30*time.Second, "stack services shows 2/2 and 1/1", func() (bool, string) {
+			got := agentctl(t, l, "n3", "stack", "services", "--format", "{{.Name}} {{.Replicas}} {{.Ports}}", "e2e")
+			return got == "e2e_back 1/1 \ne2e_front 2/2 *:8080->80/tcp\n", got
+		})
+		ps := agentctl(t, l, "n1", "stack", "ps", "--filter", "desired-state=running", "--format", "{{.Name}} {{.DesiredState}}", "e2e")
+		if ps != "e2e_back.1 Running\ne2e_front.1 Running\ne2e_front.2 Running\n" {
+			t.Errorf("stack ps = %q", ps)
+		}
+	})
+
+	t.Run("the published port answers on every node", func(t *testing.T) {
+		for _, node := range []string{"n1", "n2", "n3"} {
+			n, _ := l.Node(node)
+			body, stderr, err := l.Exec(ctx, lab.HubName, "curl", "-sS", "-m", "3", "http://"+n.Addr+":8080/")
+			if err != nil || !strings.Contains(body, `"version":"v1"`) {
+				t.Errorf("port 8080 on %s: %q %v %s", node, body, err, stderr)
+			}
+		}
+	})
+
+	t.Run("front reaches back by name over the stack network", func(t *testing.T) {
+		var back api.Service
+		apiGet(t, l, "n1", "/v1/services/e2e_back", &back)
+		vip := back.VIPs["e2e_default"]
+		tk := front[0]
+		// The resolver listens on the first address of the node's lease of
+		// the network (a stack network's leases are smaller than /24s).
+		var net types.Network
+		apiGet(t, l, "n1", "/v1/networks/e2e_default", &net)
+		lease, err := netip.ParsePrefix(net.Leases[tk.NodeID])
+		if err != nil {
+			t.Fatalf("lease of %s on e2e_default: %q: %v", tk.NodeHostname, net.Leases[tk.NodeID], err)
+		}
+		gw := lease.Addr().Next().String()
+		if vip == "" || tk.Addresses["e2e_default"] == "" {
+			t.Fatalf("back's VIPs %v, front task's addresses %v: want both on e2e_default", back.VIPs, tk.Addresses)
+		}
+		answer := func(name string) string {
+			out, err := inTask(t, l, tk, "dig", "+short", "+time=1", "+tries=1", "@"+gw, name)
+			if err != nil {
+				t.Fatalf("dig %s: %v", name, err)
+			}
+			return strings.TrimSpace(out)
+		}
+		if got := answer("e2e_back"); got != vip {
+			t.Errorf("e2e_back resolves to %q, want back's VIP %s", got, vip)
+		}
+		// docker gives each service its short name as an alias on the
+		// stack's networks; shoal's resolver has no aliases yet.
+		t.Logf("short name %q resolves to %q (docker: the VIP)", "back", answer("back"))
+		body, err := inTask(t, l, tk, "curl", "-sS", "-m", "3", "http://"+vip+"/")
+		if err != nil || !strings.Contains(body, `"version":"v1"`) {
+			t.Errorf("GET http://%s/ (e2e_back) from a front task: %q %v", vip, body, err)
+		}
+	})
+
+	t.Run("redeploying the same file updates nothing", func(t *testing.T) {
+		before := stackVersions(t, l, "e2e")
+		if out := deploy(); strings.Contains(out, "Updating") || strings.Contains(out, "Creating") {
+			t.Errorf("unchanged redeploy printed:\n%s", out)
+		}
+		if after := stackVersions(t, l, "e2e"); !maps.Equal(before, after) {
+			t.Errorf("versions changed by an unchanged redeploy: %v -> %v", before, after)
+		}
+	})
+
+	t.Run("a changed image updates only its service", func(t *testing.T) {
+		before := stackVersions(t, l, "e2e")
+		write(stackCompose(img["web:v2"], img["web:v1"], true))
+		out := deploy()
+		if !strings.Contains(out, "Updating service e2e_front (id: ") || strings.Contains(out, "e2e_back") {
+			t.Errorf("deploy after an image change printed:\n%s", out)
+		}
+		after := stackVersions(t, l, "e2e")
+		if after["e2e_back"] != before["e2e_back"] {
+			t.Errorf("e2e_back changed: %v -> %v", before["e2e_back"], after["e2e_back"])
+		}
+		if after["e2e_front"][1] != before["e2e_front"][1]+1 {
+			t.Errorf("e2e_front spec version %d -> %d, want one more", before["e2e_front"][1], after["e2e_front"][1])
+		}
+		waitUntil(t, 90*time.Second, "e2e_front runs web:v2 only", func() (bool, string) {
+			rs := running(serviceTasks(t, l, "n1", "e2e_front"))
+			ok := len(rs) == 2 && !slices.ContainsFunc(rs, func(tk api.Task) bool { return tk.Spec.Image != img["web:v2"] })
+			return ok, perNode(rs)
+		})
+	})
+
+	t.Run("--prune removes the services no longer in the file", func(t *testing.T) {
+		write(stackCompose(img["web:v2"], "", false))
+		if out := deploy(); strings.Contains(out, "e2e_back") {
+			t.Errorf("deploy without --prune touched e2e_back:\n%s", out)
+		}
+		if _, ok := stackVersions(t, l, "e2e")["e2e_back"]; !ok {
+			t.Fatal("deploy without --prune removed e2e_back")
+		}
+		if out := deploy("--prune"); out != "Removing service e2e_back\n" {
+			t.Errorf("deploy --prune printed %q", out)
+		}
+		if got := stackVersions(t, l, "e2e"); len(got) != 1 {
+			t.Errorf("after --prune the stack has %v", got)
+		}
+	})
+
+	t.Run("stack rm removes the services, then the networks", func(t *testing.T) {
+		var netsBefore []types.Network
+		apiGet(t, l, "n1", "/v1/networks", &netsBefore)
+		out := agentctl(t, l, "n2", "stack", "rm", "e2e")
+		if out != "Removing service e2e_front\nRemoving network e2e_default\n" {
+			t.Errorf("stack rm printed %q", out)
+		}
+		if got := agentctl(t, l, "n1", "stack", "ls", "-q"); got != "" {
+			t.Errorf("stack ls after rm: %q", got)
+		}
+		var nets []types.Network
+		apiGet(t, l, "n1", "/v1/networks", &nets)
+		var names []string
+		for _, n := range nets {
+			names = append(names, n.Name)
+		}
+		if slices.Contains(names, "e2e_default") || len(nets) != len(netsBefore)-1 {
+			t.Errorf("networks after stack rm: %v (before: %d)", names, len(netsBefore))
+		}
+		waitUntil(t, 60*time.Second, "the stack's containers are gone", func() (bool, string) {
+			n := 0
+			for _, node := range []string{"n1", "n2", "n3"} {
+				n += len(containers(t, l, node))
+			}
+			return n == 0, fmt.Sprint(n, " containers")
+		})
+	})
+}
