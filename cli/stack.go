@@ -28,7 +28,7 @@ type StackCmd struct {
 type StackDeployCmd struct {
 	ComposeFile      []string `short:"c" name:"compose-file" sep:"none" placeholder:"FILE" required:"" help:"Compose file (compose spec or version 3); repeat to merge several, later ones overriding."`
 	Prune            bool     `help:"Remove the stack's services that are no longer in the compose files."`
-	WithRegistryAuth bool     `help:"Accepted for docker's scripts; changes nothing (shoal's nodes pull with their own registry credentials)."`
+	WithRegistryAuth bool     `help:"Accepted for docker's scripts; changes nothing (shoal's API carries no registry credentials)."`
 	Detach           bool     `short:"d" default:"true" negatable:"" help:"Return once the changes are sent (default); --no-detach waits for each changed service to converge."`
 	Quiet            bool     `short:"q" help:"With --no-detach, print no progress."`
 	Name             string   `arg:"" help:"Stack name: the prefix of its objects' names (STACK_SERVICE)."`
@@ -46,7 +46,7 @@ func (d *StackDeployCmd) Run(g *Globals) error {
 		return err
 	}
 	if d.WithRegistryAuth {
-		warn([]string{"--with-registry-auth changes nothing: shoal's nodes pull with their own registry credentials"})
+		warn([]string{"--with-registry-auth changes nothing: shoal's API carries no registry credentials"})
 	}
 	cl, err := g.Client()
 	if err != nil {
