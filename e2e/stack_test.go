@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -100,6 +101,30 @@ func TestStack(t *testing.T) {
 		ps := agentctl(t, l, "n1", "stack", "ps", "--filter", "desired-state=running", "--format", "{{.Name}} {{.DesiredState}}", "e2e")
 		if ps != "e2e_back.1 Running\ne2e_front.1 Running\ne2e_front.2 Running\n" {
 			t.Errorf("stack ps = %q", ps)
+		}
+	})
+
+	t.Run("the docker CLI sees the stack agentctl deployed", func(t *testing.T) {
+		if _, err := exec.LookPath("docker"); err != nil {
+			t.Skip("no docker CLI on PATH: " + err.Error())
+		}
+		docker := func(args ...string) string {
+			t.Helper()
+			out, err := dockerOn(l, "n2", args...)
+			if err != nil {
+				t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+			return out
+		}
+		if got := docker("stack", "ls", "--format", "{{.Name}} {{.Services}}"); got != "e2e 2\n" {
+			t.Errorf("docker stack ls = %q, want \"e2e 2\"", got)
+		}
+		if got := docker("stack", "services", "--format", "{{.Name}} {{.Replicas}}", "e2e"); got != "e2e_back 1/1\ne2e_front 2/2\n" {
+			t.Errorf("docker stack services = %q", got)
+		}
+		ps := docker("stack", "ps", "--filter", "desired-state=running", "--format", "{{.Name}} {{.CurrentState}}", "e2e")
+		if strings.Count(ps, "Running") != 3 || !strings.Contains(ps, "e2e_front.1 ") || !strings.Contains(ps, "e2e_back.1 ") {
+			t.Errorf("docker stack ps:\n%s", ps)
 		}
 	})
 
