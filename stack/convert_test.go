@@ -169,7 +169,7 @@ func TestConvertRefuses(t *testing.T) {
 		{"unknown key", "services: {web: {image: a, frob: 1}}", "services.web"},
 		{"bad duration", "services: {web: {image: a, stop_grace_period: 10parsecs}}", "services[web].stop_grace_period"},
 		{"bad update delay", "services: {web: {image: a, deploy: {update_config: {delay: soon}}}}", "delay"},
-		{"short port out of range", `services: {web: {image: a, ports: ["70000:80"]}}`, "70000"},
+		{"short port out of range", `services: {web: {image: a, ports: ["8080:80", "70000:80"]}}`, `services.web.ports[1]: "70000:80": Invalid hostPort: 70000`},
 		{"long port out of range", "services: {web: {image: a, ports: [{target: 80, published: 99999}]}}", "services.web.ports[0].published"},
 		{"target out of range", "services: {web: {image: a, ports: [{target: 0, published: 80}]}}", "services.web.ports[0]"},
 		{"no published port", "services: {web: {image: a, ports: [\"80\"]}}", "services.web.ports[0].published: missing"},
@@ -215,5 +215,18 @@ func TestCheckName(t *testing.T) {
 		if err := CheckName(name); (err == nil) != ok {
 			t.Errorf("CheckName(%q) = %v, want ok=%v", name, err, ok)
 		}
+	}
+}
+
+// TestLoadWarnings: compose-go's own warnings come back as warning lines
+// (and the version line of a version "3" file is not one of them).
+func TestLoadWarnings(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "compose.yml")
+	if err := os.WriteFile(f, []byte("version: \"3\"\nservices: {web: {image: \"a:${NOPE}x\"}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, warnings := build(t, "w", nil, f)
+	if len(warnings) != 1 || !strings.Contains(warnings[0], `"NOPE" variable is not set`) {
+		t.Errorf("warnings = %q, want one about NOPE", warnings)
 	}
 }

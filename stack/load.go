@@ -91,6 +91,9 @@ func load(ctx context.Context, o LoadOptions) (*ctypes.Project, error) {
 	}
 	p, err := opts.LoadProject(ctx)
 	if err != nil {
+		if where := locateShortPort(o.Files); where != "" && isPortError(err) {
+			return nil, fmt.Errorf("%w: %s (use ports between 1 and 65535)", ErrInvalid, where)
+		}
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return p, nil
@@ -145,4 +148,16 @@ func Build(ctx context.Context, o LoadOptions) (Stack, []string, error) {
 	}
 	st, more, err := Convert(p, o.Name)
 	return st, append(warnings, more...), err
+}
+
+// isPortError tells the errors of docker's port parser, which name the
+// value but not the service.
+func isPortError(err error) bool {
+	msg := err.Error()
+	for _, s := range []string{"Invalid hostPort", "Invalid containerPort", "Invalid proto", "Invalid ranges", "Invalid ip address"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
