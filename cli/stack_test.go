@@ -159,3 +159,23 @@ func TestStackDeployRefusesBeforeWriting(t *testing.T) {
 		}
 	}
 }
+
+// TestStackDeployNoDetach: --no-detach follows each created service to
+// convergence with service create's display; the stack's network carries
+// the namespace label.
+func TestStackDeployNoDetach(t *testing.T) {
+	f, g, out := newFakeAgent(t)
+	captureStderr(t)
+	file := writeCompose(t, t.TempDir(), "c.yml", "services: {web: {image: reg/web:v1, deploy: {replicas: 2}}}")
+	if err := runCtl(t, g, "stack", "deploy", "--no-detach", "-c", file, "nd"); err != nil {
+		t.Fatal(err)
+	}
+	bar := "running   [==================================================>]"
+	want := "Creating network nd_default\nCreating service nd_web\n" + converged("overall progress: 2 out of 2 tasks", "1/2: "+bar, "2/2: "+bar)
+	if out.String() != want {
+		t.Errorf("output:\n%s\nwant:\n%s", out, want)
+	}
+	if len(f.nets) != 1 || f.nets[0].Labels[stack.LabelNamespace] != "nd" {
+		t.Errorf("networks %+v, want nd_default labelled %s=nd", f.nets, stack.LabelNamespace)
+	}
+}

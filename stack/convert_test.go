@@ -115,7 +115,7 @@ func TestConvertFull(t *testing.T) {
 	eq(t, "placement", api.Task.Placement, types.Placement{Constraints: []string{"node.role == manager", "node.hostname != n9"},
 		Preferences: []string{"node.labels.zone"}, MaxReplicas: 2})
 	eq(t, "limits", api.Task.Limits, types.Resources{NanoCPUs: 5e8, MemoryBytes: 256 << 20})
-	eq(t, "reservations", api.Task.Reservations, types.Resources{NanoCPUs: 25e7, MemoryBytes: 64 << 20})
+	eq(t, "reservations", api.Task.Reservations, types.Resources{NanoCPUs: 1e8, MemoryBytes: 64 << 20})
 	eq(t, "restart", api.Task.RestartPolicy, types.RestartPolicy{Condition: "on-failure", Delay: 3 * time.Second, MaxAttempts: 5, Window: 2 * time.Minute})
 	eq(t, "update", api.Update, types.UpdateConfig{Parallelism: u64(2), Delay: 10 * time.Second, FailureAction: "rollback",
 		Monitor: 20 * time.Second, MaxFailureRatio: 0.25, Order: "start-first"})
@@ -207,6 +207,12 @@ func TestConvertRefuses(t *testing.T) {
 				t.Errorf("a refused file converted to %+v", st)
 			}
 		})
+	}
+}
+
+func TestLoadRefusesStdin(t *testing.T) {
+	if _, _, err := Build(context.Background(), LoadOptions{Files: []string{"-"}, Name: "s"}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "stdin") {
+		t.Errorf("-c -: %v", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -76,7 +77,7 @@ func (c *converter) resources(spec *types.ServiceSpec, r ctypes.Resources, field
 		if res.Pids != 0 || len(res.Devices) > 0 || len(res.GenericResources) > 0 {
 			c.warnf("%s: pids, devices and generic_resources are not supported by shoal, ignored", f)
 		}
-		return types.Resources{NanoCPUs: int64(float64(res.NanoCPUs) * 1e9), MemoryBytes: int64(res.MemoryBytes)}, nil
+		return types.Resources{NanoCPUs: nanoCPUs(res.NanoCPUs), MemoryBytes: int64(res.MemoryBytes)}, nil
 	}
 	var err error
 	if spec.Task.Limits, err = conv(r.Limits, field+".limits"); err != nil {
@@ -84,6 +85,16 @@ func (c *converter) resources(spec *types.ServiceSpec, r ctypes.Resources, field
 	}
 	spec.Task.Reservations, err = conv(r.Reservations, field+".reservations")
 	return err
+}
+
+// nanoCPUs converts compose-go's float32 CPU count exactly as written:
+// float32(0.1) times 1e9 is 100000001, not the 100000000 the user meant.
+func nanoCPUs(n ctypes.NanoCPUs) int64 {
+	v, err := strconv.ParseFloat(strconv.FormatFloat(float64(n), 'g', -1, 32), 64)
+	if err != nil {
+		return int64(float64(n) * 1e9)
+	}
+	return int64(math.Round(v * 1e9))
 }
 
 func updateConfig(u *ctypes.UpdateConfig) types.UpdateConfig {

@@ -66,6 +66,9 @@ func load(ctx context.Context, o LoadOptions) (*ctypes.Project, error) {
 		return nil, fmt.Errorf("%w: no compose file: give one with -c FILE", ErrInvalid)
 	}
 	for _, f := range o.Files {
+		if f == "-" {
+			return nil, fmt.Errorf("%w: -c -: reading a compose file from stdin is not served: write it to a file (its directory is where .env and relative paths are read)", ErrInvalid)
+		}
 		if _, err := os.Stat(f); err != nil {
 			return nil, fmt.Errorf("%w: compose file %s: %w", ErrInvalid, f, err)
 		}
