@@ -9,6 +9,7 @@ import (
 	"time"
 
 	ctypes "github.com/compose-spec/compose-go/v2/types"
+	"github.com/distribution/reference"
 
 	"github.com/shoal-org/shoal/api/placement"
 	"github.com/shoal-org/shoal/api/types"
@@ -144,6 +145,9 @@ func (c *converter) network(key string, cfg ctypes.NetworkConfig) (Network, erro
 		return Network{}, invalidf("%s.driver: %q is not served by shoal: a stack's networks are overlays (use driver: overlay, or leave it out)", field, cfg.Driver)
 	}
 	n := Network{Name: Scope(c.ns, key), Labels: addNamespace(c.ns, cfg.Labels)}
+	if err := checkNetworkName(field, n.Name); err != nil {
+		return Network{}, err
+	}
 	switch len(cfg.Ipam.Config) {
 	case 0:
 	case 1:
@@ -186,7 +190,15 @@ func (c *converter) service(s ctypes.ServiceConfig) (types.ServiceSpec, error) {
 	if s.Image == "" {
 		return types.ServiceSpec{}, invalidf("%s.image: missing: a swarm runs images and does not build them; push the image to a registry and name it here", field)
 	}
+	if _, err := reference.ParseNormalizedNamed(s.Image); err != nil {
+		// As the leader (spec.ValidateImage) and the nodes will read it.
+		return types.ServiceSpec{}, invalidf("%s.image: %q is not a valid image reference (%v): use [REGISTRY/]NAME[:TAG][@sha256:DIGEST] in lower case",
+			field, s.Image, err)
+	}
 	name := Scope(c.ns, s.Name)
+	if err := checkServiceName(field, name); err != nil {
+		return types.ServiceSpec{}, err
+	}
 	spec := types.ServiceSpec{
 		Name: name,
 		Task: types.TaskTemplate{

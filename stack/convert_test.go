@@ -184,6 +184,7 @@ func TestConvertRefuses(t *testing.T) {
 		{"job", "services: {web: {image: a, deploy: {mode: replicated-job}}}", `services.web.deploy.mode: "replicated-job"`},
 		{"bad constraint", "services: {web: {image: a, deploy: {placement: {constraints: [\"node.role\"]}}}}", "services.web.deploy.placement.constraints"},
 		{"no image", "services: {web: {build: .}}", "services.web.image: missing"},
+		{"bad image", "services: {web: {image: \"Web:v1\"}}", `services.web.image: "Web:v1" is not a valid image reference`},
 		{"network driver", "services: {web: {image: a, networks: [n]}}\nnetworks: {n: {driver: bridge}}", `networks.n.driver: "bridge"`},
 		{"network mode", "services: {web: {image: a, network_mode: host}}", "services.web.network_mode"},
 		{"failure action", "services: {web: {image: a, deploy: {update_config: {failure_action: explode}}}}", "services.web.deploy.update_config.failure_action"},
@@ -234,5 +235,23 @@ func TestLoadWarnings(t *testing.T) {
 	_, warnings := build(t, "w", nil, f)
 	if len(warnings) != 1 || !strings.Contains(warnings[0], `"NOPE" variable is not set`) {
 		t.Errorf("warnings = %q, want one about NOPE", warnings)
+	}
+}
+
+// TestConvertRefusesNamesTheLeaderWould: a stack's names are checked
+// before anything is created.
+func TestConvertRefusesNamesTheLeaderWould(t *testing.T) {
+	for _, tc := range []struct{ stack, yaml, want string }{
+		{"s", "services: {web.v2: {image: a}}", `services.web.v2: service name "s_web.v2"`},
+		{"s", "services: {web: {image: a, networks: [" + strings.Repeat("n", 40) + "]}}\nnetworks: {" + strings.Repeat("n", 40) + ": {}}", "network name"},
+		{"my.app", "services: {web: {image: a}}", `network name "my.app_default"`},
+	} {
+		f := filepath.Join(t.TempDir(), "compose.yml")
+		if err := os.WriteFile(f, []byte(tc.yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := Build(context.Background(), LoadOptions{Files: []string{f}, Name: tc.stack}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("stack %s, %s: error %v, want one naming %q", tc.stack, tc.yaml, err, tc.want)
+		}
 	}
 }
