@@ -37,8 +37,13 @@ services:
 		s += fmt.Sprintf(`  back:
     image: %s
     stop_grace_period: 3s
+    volumes: ["data:/data"]
     deploy:
       replicas: 1
+      placement:
+        constraints: [node.role == manager]
+volumes:
+  data:
 `, back)
 	}
 	return s
@@ -95,10 +100,11 @@ func TestStack(t *testing.T) {
 		}
 	}
 	front := waitRunning(t, l, "e2e_front", 2, "", 90*time.Second)
-	waitRunning(t, l, "e2e_back", 1, "", 90*time.Second)
+	back := waitRunning(t, l, "e2e_back", 1, "", 90*time.Second)[0]
 
 	t.Run("stack ls, services and ps", s.listings)
 	t.Run("the docker CLI sees the stack agentctl deployed", s.dockerListings)
+	t.Run("back's named volume is e2e_data on its node", func(t *testing.T) { s.volume(t, back) })
 	t.Run("the published port answers on every node", s.publishedPort)
 	t.Run("front reaches back by name over the stack network", func(t *testing.T) { s.dns(t, front[0]) })
 	t.Run("redeploying the same file updates nothing", s.unchanged)
@@ -142,6 +148,19 @@ func (s stackLab) dockerListings(t *testing.T) {
 	ps := docker("stack", "ps", "--filter", "desired-state=running", "--format", "{{.Name}} {{.CurrentState}}", "e2e")
 	if strings.Count(ps, "Running") != 3 || !strings.Contains(ps, "e2e_front.1 ") || !strings.Contains(ps, "e2e_back.1 ") {
 		t.Errorf("docker stack ps:\n%s", ps)
+	}
+}
+
+// volume finds the directory of back's named volume, STACK_data as docker
+// names it, under the agent's data dir on the node that runs back.
+func (s stackLab) volume(t *testing.T, back api.Task) {
+	n, err := s.l.Node(back.NodeHostname)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := s.l.Exec(context.Background(), back.NodeHostname, "find", n.DataDir, "-type", "d", "-name", "e2e_data")
+	if err != nil || strings.Count(out, "/volumes/e2e_data\n") != 1 {
+		t.Errorf("volume e2e_data on %s: %q %v", back.NodeHostname, out, err)
 	}
 }
 
