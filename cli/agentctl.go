@@ -20,6 +20,7 @@ type CtlCLI struct {
 	Node    NodeCmd    `cmd:"" help:"Manage nodes."`
 	Service ServiceCmd `cmd:"" help:"Manage services."`
 	Network NetworkCmd `cmd:"" help:"Manage overlay networks."`
+	Stack   StackCmd   `cmd:"" help:"Manage stacks of services from compose files."`
 	Cluster ClusterCmd `cmd:"" help:"Manage the cluster's settings."`
 	Image   ImageCmd   `cmd:"" help:"Manage images on a node."`
 	Cert    CertCmd    `cmd:"" help:"Issue client certificates for the TCP APIs."`

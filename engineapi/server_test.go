@@ -321,6 +321,8 @@ func TestTasks(t *testing.T) {
 		{map[string][]string{"node": {"beta"}, "desired-state": {"running"}}, 1},
 		{map[string][]string{"name": {"web.2"}}, 2},
 		{map[string][]string{"runtime": {"container"}}, 6},
+		{map[string][]string{"label": {"app=web"}}, 6},
+		{map[string][]string{"label": {"app=x"}}, 0},
 	} {
 		if got := count(tt.f); got != tt.want {
 			t.Errorf("filters %v: %d tasks, want %d", tt.f, got, tt.want)

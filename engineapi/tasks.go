@@ -17,8 +17,10 @@ var taskFilters = []string{"id", "name", "label", "service", "node", "desired-st
 
 // taskList answers GET /tasks. A service or node filter names objects the
 // way every reference does (ID, name, unique ID prefix) and an unknown one
-// is a 404, as with Docker; _up-to-date keeps the tasks made from their
-// service's current spec (the progress display's question).
+// is a 404, as with Docker; label matches the service's labels, as
+// swarmkit's task filter does (docker stack ps asks for the tasks of
+// com.docker.stack.namespace=STACK); _up-to-date keeps the tasks made from
+// their service's current spec (the progress display's question).
 func (s *Server) taskList(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	f, err := parseFilters(r.URL.Query().Get("filters"), taskFilters...)
@@ -76,7 +78,7 @@ func matchTask(f filters, t api.Task, sv api.Service, svcIDs, nodeIDs map[string
 	upToDate := t.SpecVersion == sv.SpecVersion
 	return f.prefix("id", t.ID) && f.prefix("name", taskName(t, sv)) &&
 		(svcIDs == nil || svcIDs[t.ServiceID]) && (nodeIDs == nil || nodeIDs[t.NodeID]) &&
-		f.labels("label", nil) &&
+		f.labels("label", sv.Spec.Labels) &&
 		f.any("desired-state", func(v string) bool { return strings.EqualFold(v, string(t.DesiredState)) }) &&
 		f.any("runtime", func(v string) bool { return v == string(swarm.RuntimeContainer) }) &&
 		(!f.has("_up-to-date") || upToDate)
