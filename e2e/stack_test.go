@@ -111,6 +111,40 @@ func TestStack(t *testing.T) {
 	t.Run("a changed image updates only its service", s.imageChange)
 	t.Run("--prune removes the services no longer in the file", s.prune)
 	t.Run("stack rm removes the services, then the networks", s.remove)
+	t.Run("docker stack deploy, services, rm", s.dockerDeploy)
+}
+
+// dockerDeploy deploys a stack with the real docker CLI (client-side, over
+// the Engine API): its services answer each other by their short names.
+func (s stackLab) dockerDeploy(t *testing.T) {
+	if _, err := exec.LookPath("docker"); err != nil {
+		t.Skip("no docker CLI on PATH: " + err.Error())
+	}
+	s.write(t, stackCompose(s.img["web:v1"], s.img["web:v1"], true))
+	out, err := dockerOn(s.l, "n2", "stack", "deploy", "--detach=true", "-c", s.file, "dk")
+	if err != nil || !strings.Contains(out, "Creating service dk_back") {
+		t.Fatalf("docker stack deploy: %v\n%s", err, out)
+	}
+	front := waitRunning(t, s.l, "dk_front", 2, "", 90*time.Second)
+	waitRunning(t, s.l, "dk_back", 1, "", 90*time.Second)
+	var back api.Service
+	apiGet(t, s.l, "n1", "/v1/services/dk_back", &back)
+	if got := back.Spec.Task.Aliases["dk_default"]; !slices.Equal(got, []string{"back"}) {
+		t.Errorf("dk_back's aliases on dk_default: %v, want [back] (docker's short name)", got)
+	}
+	vip := s.resolver(t, front[0], "dk_default")("back")
+	if vip != back.VIPs["dk_default"] {
+		t.Errorf("back resolves to %q from a dk_front task, want dk_back's VIP %s", vip, back.VIPs["dk_default"])
+	}
+	if body, err := inTask(t, s.l, front[0], "curl", "-sS", "-m", "3", "http://"+vip+"/"); err != nil || !strings.Contains(body, `"version":"v1"`) {
+		t.Errorf("GET http://back/ (%s) from a dk_front task: %q %v", vip, body, err)
+	}
+	if out, err := dockerOn(s.l, "n3", "stack", "services", "--format", "{{.Name}} {{.Replicas}}", "dk"); err != nil || out != "dk_back 1/1\ndk_front 2/2\n" {
+		t.Errorf("docker stack services dk: %v\n%s", err, out)
+	}
+	if out, err := dockerOn(s.l, "n1", "stack", "rm", "dk"); err != nil || !strings.Contains(out, "Removing network dk_default") {
+		t.Fatalf("docker stack rm: %v\n%s", err, out)
+	}
 }
 
 func (s stackLab) listings(t *testing.T) {
@@ -174,6 +208,28 @@ func (s stackLab) publishedPort(t *testing.T) {
 	}
 }
 
+// resolver returns a lookup through the resolver that task tk's
+// resolv.conf names on network net: it listens on the first address of the
+// node's lease of the network (a stack network's leases are smaller than
+// /24s). inTask enters only the task's network namespace, not its files.
+func (s stackLab) resolver(t *testing.T, tk api.Task, network string) func(name string) string {
+	var net types.Network
+	apiGet(t, s.l, "n1", "/v1/networks/"+network, &net)
+	lease, err := netip.ParsePrefix(net.Leases[tk.NodeID])
+	if err != nil {
+		t.Fatalf("lease of %s on %s: %q: %v", tk.NodeHostname, network, net.Leases[tk.NodeID], err)
+	}
+	gw := lease.Addr().Next().String()
+	return func(name string) string {
+		t.Helper()
+		out, err := inTask(t, s.l, tk, "dig", "+short", "+time=1", "+tries=1", "@"+gw, name)
+		if err != nil {
+			t.Fatalf("dig %s: %v", name, err)
+		}
+		return strings.TrimSpace(out)
+	}
+}
+
 // dns asks the resolver of front task tk's node on the stack network for
 // e2e_back, then reaches back through the VIP it answers.
 func (s stackLab) dns(t *testing.T, tk api.Task) {
@@ -183,28 +239,15 @@ func (s stackLab) dns(t *testing.T, tk api.Task) {
 	if vip == "" || tk.Addresses["e2e_default"] == "" {
 		t.Fatalf("back's VIPs %v, front task's addresses %v: want both on e2e_default", back.VIPs, tk.Addresses)
 	}
-	// The resolver listens on the first address of the node's lease of the
-	// network (a stack network's leases are smaller than /24s).
-	var net types.Network
-	apiGet(t, s.l, "n1", "/v1/networks/e2e_default", &net)
-	lease, err := netip.ParsePrefix(net.Leases[tk.NodeID])
-	if err != nil {
-		t.Fatalf("lease of %s on e2e_default: %q: %v", tk.NodeHostname, net.Leases[tk.NodeID], err)
-	}
-	gw := lease.Addr().Next().String()
-	answer := func(name string) string {
-		out, err := inTask(t, s.l, tk, "dig", "+short", "+time=1", "+tries=1", "@"+gw, name)
-		if err != nil {
-			t.Fatalf("dig %s: %v", name, err)
-		}
-		return strings.TrimSpace(out)
-	}
+	answer := s.resolver(t, tk, "e2e_default")
 	if got := answer("e2e_back"); got != vip {
 		t.Errorf("e2e_back resolves to %q, want back's VIP %s", got, vip)
 	}
-	// docker gives each service its short name as an alias on the stack's
-	// networks; shoal's resolver has no aliases yet.
-	t.Logf("short name %q resolves to %q (docker: the VIP)", "back", answer("back"))
+	// As docker does, each service answers by its short name on the
+	// stack's networks (a network alias).
+	if got := answer("back"); got != vip {
+		t.Errorf("the short name back resolves to %q, want back's VIP %s", got, vip)
+	}
 	body, err := inTask(t, s.l, tk, "curl", "-sS", "-m", "3", "http://"+vip+"/")
 	if err != nil || !strings.Contains(body, `"version":"v1"`) {
 		t.Errorf("GET http://%s/ (e2e_back) from a front task: %q %v", vip, body, err)

@@ -84,7 +84,7 @@ func Build(networks []*types.Network, services []*types.Service, tasks []*types.
 		key string
 		e   *entry
 	}
-	var long []pending
+	var long, aliases []pending
 	for _, s := range services {
 		nets := serviceNetworks(s, known, defaultNet)
 		if len(nets) == 0 {
@@ -99,9 +99,17 @@ func Build(networks []*types.Network, services []*types.Service, tasks []*types.
 			long = append(long,
 				pending{name + "." + lnet, &entry{perNet: vip.perNet[i : i+1]}},
 				pending{"tasks." + name + "." + lnet, &entry{perNet: direct.perNet[i : i+1]}})
+			// A network alias answers on its network only, after every
+			// service's own name (a service named like another's alias
+			// keeps its name).
+			for _, a := range s.Spec.Task.Aliases[n] {
+				la := strings.ToLower(a)
+				aliases = append(aliases, pending{la, &entry{perNet: vip.perNet[i : i+1]}},
+					pending{"tasks." + la, &entry{perNet: direct.perNet[i : i+1]}})
+			}
 		}
 	}
-	for _, p := range long {
+	for _, p := range append(aliases, long...) {
 		r.add(p.key, p.e)
 	}
 	return r

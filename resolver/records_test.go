@@ -214,3 +214,36 @@ func TestBuildNoDefaultNetwork(t *testing.T) {
 		t.Fatalf("service on no network: got %v, want forward", got.Kind)
 	}
 }
+
+// TestBuildAliases: a network alias answers with the service's VIP (and
+// tasks.ALIAS with its tasks) to tasks on that network only; a service's
+// own name beats another's alias.
+func TestBuildAliases(t *testing.T) {
+	nets := []*types.Network{network("front", "10.240.0.0/16", true), network("back", "10.241.0.0/16", false)}
+	db := service("app_db", []string{"back", "front"}, map[string]string{"back": "10.241.0.2", "front": "10.240.0.2"})
+	db.Spec.Task.Aliases = map[string][]string{"back": {"db", "cache"}}
+	web := service("app_web", []string{"front"}, map[string]string{"front": "10.240.0.3"})
+	web.Spec.Task.Aliases = map[string][]string{"front": {"Web"}}
+	cache := service("cache", []string{"back"}, map[string]string{"back": "10.241.0.4"})
+	tasks := []*types.Task{task("d1", "app_db", "back", "10.241.1.5", "front", "10.240.1.5"),
+		task("w1", "app_web", "front", "10.240.1.6"), task("c1", "cache", "back", "10.241.1.7")}
+	r := Build(nets, []*types.Service{db, web, cache}, tasks)
+	onBack, onFront := netip.MustParseAddr("10.241.1.7"), netip.MustParseAddr("10.240.1.6")
+	for _, tc := range []struct {
+		client netip.Addr
+		name   string
+		kind   Kind
+		want   []string
+	}{
+		{onBack, "db", Found, []string{"10.241.0.2"}},
+		{onBack, "tasks.db", Found, []string{"10.241.1.5"}},
+		{onFront, "db", Hidden, nil},                     // the alias is on back only
+		{onFront, "web", Found, []string{"10.240.0.3"}},  // aliases fold case like names
+		{onBack, "cache", Found, []string{"10.241.0.4"}}, // the service named cache, not db's alias
+	} {
+		got := r.Lookup(tc.client, tc.name, dns.TypeA)
+		if got.Kind != tc.kind || (tc.kind == Found && !slices.Equal(got.IPs, addrs(tc.want...))) {
+			t.Errorf("%s from %s = %v %v, want %v %v", tc.name, tc.client, got.Kind, got.IPs, tc.kind, tc.want)
+		}
+	}
+}

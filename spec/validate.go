@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -113,6 +114,16 @@ func checkTask(s *types.ServiceSpec) error {
 	for _, d := range durs {
 		if err := nonNegative(d.field, d.d); err != nil {
 			return err
+		}
+	}
+	for net, aliases := range t.Aliases {
+		if !slices.Contains(t.Networks, net) {
+			return invalid("network alias", net, "names a network the service does not join", "add the network (--network "+net+") or drop its aliases")
+		}
+		for _, a := range aliases {
+			if err := ValidateServiceName(a); err != nil {
+				return invalid("network alias", a, "is not a valid name", "use letters, digits, '-' and '_', starting and ending with a letter or digit (a DNS label)")
+			}
 		}
 	}
 	if t.Dir != "" && !strings.HasPrefix(t.Dir, "/") {

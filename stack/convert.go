@@ -291,11 +291,21 @@ func (c *converter) serviceNetworks(spec *types.ServiceSpec, s ctypes.ServiceCon
 			name = cmpOr(cfg.Name, k)
 		}
 		spec.Task.Networks = append(spec.Task.Networks, name)
+		// As docker does, the service answers by its short name on every
+		// network of its own, besides the aliases the file gives.
+		aliases := []string{s.Name}
 		if sn := s.Networks[k]; sn != nil {
-			if len(sn.Aliases) > 0 {
-				c.warnf("%s.networks.%s.aliases: %s ignored: shoal's DNS answers a service by its full name (%s), not by aliases",
-					field, k, strings.Join(sn.Aliases, ", "), spec.Name)
+			for _, a := range sn.Aliases {
+				if !slices.Contains(aliases, a) {
+					aliases = append(aliases, a)
+				}
 			}
+		}
+		if spec.Task.Aliases == nil {
+			spec.Task.Aliases = map[string][]string{}
+		}
+		spec.Task.Aliases[name] = aliases
+		if sn := s.Networks[k]; sn != nil {
 			if sn.Ipv4Address != "" || sn.Ipv6Address != "" {
 				c.warnf("%s.networks.%s: fixed addresses ignored (shoal's nodes assign task addresses)", field, k)
 			}

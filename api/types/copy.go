@@ -104,6 +104,13 @@ func (t TaskTemplate) Copy() TaskTemplate {
 		t.Healthcheck = &hc
 	}
 	t.Networks = slices.Clone(t.Networks)
+	if t.Aliases != nil {
+		aliases := make(map[string][]string, len(t.Aliases))
+		for n, as := range t.Aliases {
+			aliases[n] = slices.Clone(as)
+		}
+		t.Aliases = aliases
+	}
 	t.Labels = maps.Clone(t.Labels)
 	t.Extra = maps.Clone(t.Extra)
 	return t

@@ -166,6 +166,12 @@ type TaskTemplate struct {
 	StopGracePeriod time.Duration     `json:"StopGracePeriod,omitempty"`
 	Healthcheck     *HealthConfig     `json:"Healthcheck,omitempty"`
 	Networks        []string          `json:"Networks,omitempty"`
+	// Aliases are more DNS names of the service on networks it joins
+	// (network name -> names), docker's network aliases: the resolver
+	// answers them with the service's VIP, to tasks on that network only.
+	// `stack deploy` gives every service its short name on the stack's
+	// networks this way.
+	Aliases map[string][]string `json:"Aliases,omitempty"`
 	ForceUpdate     uint64            `json:"ForceUpdate,omitempty"`
 	Labels          map[string]string `json:"Labels,omitempty"`
 	Extra           map[string]string `json:"Extra,omitempty"`

@@ -32,6 +32,7 @@ func fullSpec() types.ServiceSpec {
 			StopGracePeriod: 7 * time.Second,
 			Healthcheck:     &types.HealthConfig{Test: []string{"CMD", "true"}, Interval: time.Second, Timeout: 2 * time.Second, Retries: 3, StartPeriod: time.Second},
 			Networks:        []string{"back"},
+			Aliases:         map[string][]string{"back": {"api", "app"}},
 			ForceUpdate:     2,
 			Extra:           map[string]string{"platforms": "linux/amd64,linux/arm64"},
 		},
@@ -128,9 +129,9 @@ func TestFromServiceSpec(t *testing.T) {
 		{name: "pids limit", in: with(cs(nil), func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.Resources = &swarm.ResourceRequirements{Limits: &swarm.Limit{Pids: 10}}
 		}), wantErr: "Limits.Pids"},
-		{name: "network alias", in: with(cs(nil), func(s *swarm.ServiceSpec) {
-			s.TaskTemplate.Networks = []swarm.NetworkAttachmentConfig{{Target: "back", Aliases: []string{"x"}}}
-		}), wantErr: "Networks[0].Aliases"},
+		{name: "network driver options", in: with(cs(nil), func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.Networks = []swarm.NetworkAttachmentConfig{{Target: "back", DriverOpts: map[string]string{"x": "y"}}}
+		}), wantErr: "Networks[0].DriverOpts"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

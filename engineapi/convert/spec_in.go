@@ -87,10 +87,16 @@ func fromTaskSpec(in swarm.TaskSpec) (types.TaskTemplate, error) {
 		return out, err
 	}
 	for i, n := range in.Networks {
-		if err := refuseSet("TaskTemplate.Networks["+itoa(i)+"]", &n, "Target"); err != nil {
+		if err := refuseSet("TaskTemplate.Networks["+itoa(i)+"]", &n, "Target", "Aliases"); err != nil {
 			return out, err
 		}
 		out.Networks = append(out.Networks, n.Target)
+		if len(n.Aliases) > 0 {
+			if out.Aliases == nil {
+				out.Aliases = map[string][]string{}
+			}
+			out.Aliases[n.Target] = append(out.Aliases[n.Target], n.Aliases...)
+		}
 	}
 	out.ForceUpdate = in.ForceUpdate
 	return out, nil
@@ -118,6 +124,17 @@ func fromContainerSpec(cs swarm.ContainerSpec, out *types.TaskTemplate) error {
 		path := "TaskTemplate.ContainerSpec.Mounts[" + itoa(i) + "]"
 		if m.Type != mount.TypeBind && m.Type != mount.TypeVolume {
 			return fault.Invalidf("%s: mount type %q is not served by shoal: use bind or volume", path, m.Type)
+		}
+		if vo := m.VolumeOptions; vo != nil {
+			// `docker stack deploy` labels its volumes; a node makes a named
+			// volume on first use, with the local driver only.
+			if err := refuseSet(path+".VolumeOptions", vo, "Labels", "DriverConfig"); err != nil {
+				return err
+			}
+			if d := vo.DriverConfig; d != nil && (d.Name != "" && d.Name != "local" || len(d.Options) > 0) {
+				return fault.Invalidf("%s.VolumeOptions.DriverConfig: volume driver %q (with options %v) is not served by shoal: named volumes use the local driver", path, d.Name, d.Options)
+			}
+			m.VolumeOptions = nil
 		}
 		if err := refuseSet(path, &m, "Type", "Source", "Target", "ReadOnly"); err != nil {
 			return err

@@ -72,7 +72,7 @@ func TaskSpec(t types.TaskTemplate) swarm.TaskSpec {
 		}
 	}
 	for _, n := range t.Networks {
-		out.Networks = append(out.Networks, swarm.NetworkAttachmentConfig{Target: n})
+		out.Networks = append(out.Networks, swarm.NetworkAttachmentConfig{Target: n, Aliases: slices.Clone(t.Aliases[n])})
 	}
 	return out
 }
