@@ -151,30 +151,30 @@ type HealthConfig struct {
 // TaskTemplate is what every task of a service runs. Any change to it makes
 // every slot outdated.
 type TaskTemplate struct {
-	Image           string            `json:"Image"`
-	Command         []string          `json:"Command,omitempty"`
-	Args            []string          `json:"Args,omitempty"`
-	Env             []string          `json:"Env,omitempty"`
-	Dir             string            `json:"Dir,omitempty"`
-	User            string            `json:"User,omitempty"`
-	Mounts          []Mount           `json:"Mounts,omitempty"`
-	Limits          Resources         `json:"Limits"`
-	Reservations    Resources         `json:"Reservations"`
-	RestartPolicy   RestartPolicy     `json:"RestartPolicy"`
-	Placement       Placement         `json:"Placement"`
-	StopSignal      string            `json:"StopSignal,omitempty"`
-	StopGracePeriod time.Duration     `json:"StopGracePeriod,omitempty"`
-	Healthcheck     *HealthConfig     `json:"Healthcheck,omitempty"`
-	Networks        []string          `json:"Networks,omitempty"`
+	Image           string        `json:"Image"`
+	Command         []string      `json:"Command,omitempty"`
+	Args            []string      `json:"Args,omitempty"`
+	Env             []string      `json:"Env,omitempty"`
+	Dir             string        `json:"Dir,omitempty"`
+	User            string        `json:"User,omitempty"`
+	Mounts          []Mount       `json:"Mounts,omitempty"`
+	Limits          Resources     `json:"Limits"`
+	Reservations    Resources     `json:"Reservations"`
+	RestartPolicy   RestartPolicy `json:"RestartPolicy"`
+	Placement       Placement     `json:"Placement"`
+	StopSignal      string        `json:"StopSignal,omitempty"`
+	StopGracePeriod time.Duration `json:"StopGracePeriod,omitempty"`
+	Healthcheck     *HealthConfig `json:"Healthcheck,omitempty"`
+	Networks        []string      `json:"Networks,omitempty"`
 	// Aliases are more DNS names of the service on networks it joins
 	// (network name -> names), docker's network aliases: the resolver
 	// answers them with the service's VIP, to tasks on that network only.
 	// `stack deploy` gives every service its short name on the stack's
 	// networks this way.
-	Aliases map[string][]string `json:"Aliases,omitempty"`
-	ForceUpdate     uint64            `json:"ForceUpdate,omitempty"`
-	Labels          map[string]string `json:"Labels,omitempty"`
-	Extra           map[string]string `json:"Extra,omitempty"`
+	Aliases     map[string][]string `json:"Aliases,omitempty"`
+	ForceUpdate uint64              `json:"ForceUpdate,omitempty"`
+	Labels      map[string]string   `json:"Labels,omitempty"`
+	Extra       map[string]string   `json:"Extra,omitempty"`
 }
 
 // UpdateConfig is swarm's update (and rollback) configuration.
