@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/containerd/containerd"
-	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/errdefs"
 )
 
@@ -45,7 +44,10 @@ const DefaultExecTimeout = 30 * time.Second
 // holding the lock that its exit handling, and then every State call for
 // the task, waits for, so a caller killed between Exec and Start (an agent
 // killed mid-probe) left no reader and wedged the task's shim for good:
-// the task read "UNKNOWN", PID 0, and its next probes timed out.
+// the task read "UNKNOWN", PID 0, and its next probes timed out. The file
+// is written by the log driver when there is one, as a task's log is: the
+// shim's own file copy drops stderr still in its pipe when stdout ends
+// first (see RunLogDriver), and a failing healthcheck says why on stderr.
 func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, timeout time.Duration) (int, string, error) {
 	if len(cmd) == 0 {
 		return -1, "", fmt.Errorf("exec in %s: empty command", id)
@@ -70,7 +72,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, timeout tim
 	pspec.Args, pspec.Terminal = cmd, false
 	xid := execID()
 	outPath := filepath.Join(r.cfg.StateDir, execDir, xid+".out")
-	proc, err := task.Exec(ctx, xid, &pspec, cio.LogFile(outPath))
+	proc, err := task.Exec(ctx, xid, &pspec, r.outputIO(outPath))
 	if err != nil {
 		return -1, "", fmt.Errorf("exec %q in %s: %w", cmd[0], id, err)
 	}

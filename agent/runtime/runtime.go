@@ -162,11 +162,16 @@ func (r *Runtime) LogPath(id string) string {
 
 // logIO is how container id's task writes its log: through the log driver
 // if there is one, else by the shim.
-func (r *Runtime) logIO(id string) cio.Creator {
+func (r *Runtime) logIO(id string) cio.Creator { return r.outputIO(r.LogPath(id)) }
+
+// outputIO writes a process's stdout and stderr to path: through the log
+// driver if there is one, else by the shim (which may drop the end of
+// stderr, see RunLogDriver).
+func (r *Runtime) outputIO(path string) cio.Creator {
 	if r.cfg.LogDriver == "" {
-		return cio.LogFile(r.LogPath(id))
+		return cio.LogFile(path)
 	}
-	return cio.BinaryIO(r.cfg.LogDriver, map[string]string{logDriverKey: r.LogPath(id)})
+	return cio.BinaryIO(r.cfg.LogDriver, map[string]string{logDriverKey: path})
 }
 
 func (r *Runtime) hostsPath(id string) string {
