@@ -2,9 +2,13 @@ package api
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/shoal-org/shoal/api/types"
 )
@@ -144,6 +148,36 @@ func (c *Client) ServiceHistory(ctx context.Context, id string) ([]types.Revisio
 // ServiceLogs is GET /v1/services/{id}/logs; the caller closes the stream.
 func (c *Client) ServiceLogs(ctx context.Context, id string, o LogOptions) (io.ReadCloser, error) {
 	return c.Stream(ctx, http.MethodGet, withQuery("/v1/services/"+esc(id)+"/logs", o.Values()), nil)
+}
+
+// Events is GET /v1/events: it calls fn with each event from since (none
+// before the call for the zero time) until until (forever for the zero
+// time), of the given types (all for none), until ctx ends or fn fails.
+func (c *Client) Events(ctx context.Context, since, until time.Time, types []string, fn func(Event) error) error {
+	q := url.Values{"type": types}
+	for k, t := range map[string]time.Time{"since": since, "until": until} {
+		if !t.IsZero() {
+			q.Set(k, t.Format(time.RFC3339Nano))
+		}
+	}
+	body, err := c.Stream(ctx, http.MethodGet, withQuery("/v1/events", q), nil)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	dec := json.NewDecoder(body)
+	for {
+		var e Event
+		if err := dec.Decode(&e); err != nil {
+			if errors.Is(err, io.EOF) || ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("events: %w", err)
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
 }
 
 // Tasks is GET /v1/tasks; service, when not "", keeps that service's tasks.

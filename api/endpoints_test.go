@@ -2,10 +2,12 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestEndpointRoutes: each typed method sends its method, path and query,
@@ -14,6 +16,10 @@ func TestEndpointRoutes(t *testing.T) {
 	var got string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got = r.Method + " " + r.URL.RequestURI()
+		if r.URL.Path == "/v1/events" {
+			w.Write([]byte(`{"Type":"service","Action":"create","ID":"s1","Name":"web"}` + "\n"))
+			return
+		}
 		if strings.HasSuffix(r.URL.Path, "s") && r.Method == http.MethodGet || strings.HasSuffix(r.URL.Path, "/limits") ||
 			strings.HasSuffix(r.URL.Path, "/members") || strings.HasSuffix(r.URL.Path, "/history") {
 			w.Write([]byte("[]"))
@@ -37,6 +43,15 @@ func TestEndpointRoutes(t *testing.T) {
 		{"GET /v1/cluster/join-token", func() error { _, err := c.JoinToken(ctx); return err }},
 		{"POST /v1/cluster/join-token/rotate", func() error { _, err := c.RotateJoinToken(ctx); return err }},
 		{"POST /v1/cluster/certs", func() error { _, err := c.SignClientCert(ctx, CertRequest{}); return err }},
+		{"GET /v1/events?since=2026-12-04T10%3A00%3A00Z&type=service", func() error {
+			var seen []string
+			err := c.Events(ctx, time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC), time.Time{}, []string{"service"},
+				func(e Event) error { seen = append(seen, e.Type+" "+e.Action+" "+e.Name); return nil })
+			if err == nil && (len(seen) != 1 || seen[0] != "service create web") {
+				err = fmt.Errorf("events read %q", seen)
+			}
+			return err
+		}},
 		{"GET /v1/cluster/limits", func() error { _, err := c.Limits(ctx); return err }},
 		{"PUT /v1/cluster/limits", func() error { _, err := c.UpdateLimits(ctx, LimitsUpdate{}); return err }},
 		{"POST /v1/images/load", func() error { _, err := c.ImageLoad(ctx, strings.NewReader("x")); return err }},

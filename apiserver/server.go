@@ -62,6 +62,7 @@ func (s *Server) Handler(tcp bool) http.Handler {
 	write("DELETE /v1/networks/{ref}", s.networkRemove)
 	handle("GET /v1/services/{ref}/logs", s.serviceLogs)
 	handle("GET /v1/tasks/{id}/logs", s.taskLogs)
+	handle("GET /v1/events", s.events)
 	handle("/", func(w http.ResponseWriter, r *http.Request) error { return noRoute(mux, r) })
 	if tcp {
 		handle("POST /v1/internal/admit", s.admit)

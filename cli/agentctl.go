@@ -24,6 +24,7 @@ type CtlCLI struct {
 	Cluster ClusterCmd `cmd:"" help:"Manage the cluster's settings."`
 	Image   ImageCmd   `cmd:"" help:"Manage images on a node."`
 	Cert    CertCmd    `cmd:"" help:"Issue client certificates for the TCP APIs."`
+	Events  EventsCmd  `cmd:"" help:"Show the cluster's events: services, nodes and networks created, updated, removed."`
 	Info    InfoCmd    `cmd:"" help:"Show the agent's state."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
 }

@@ -317,6 +317,12 @@ func engineAPIEvents(d dockerLab) {
 		return strings.Contains(past, "service create web\n") && strings.Contains(past, "service update web\n") &&
 			strings.HasSuffix(past, "service remove web\n"), past
 	})
+	// agentctl's view of the same log, from another node.
+	waitUntil(d.t, 10*time.Second, "web's life in agentctl events on n3", func() (bool, string) {
+		out, err := d.l.Agentctl(context.Background(), "n3", "events", "--since", "15m", "--until", "0s", "-f", "type=service",
+			"--format", "{{.Type}} {{.Action}} {{.Name}}")
+		return err == nil && strings.Contains(out, "service create web\n") && strings.HasSuffix(out, "service remove web\n"), out
+	})
 	until := strconv.FormatInt(time.Now().Add(8*time.Second).Unix(), 10)
 	type result struct {
 		out string

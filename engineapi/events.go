@@ -2,6 +2,7 @@ package engineapi
 
 import (
 	"encoding/json"
+	"github.com/shoal-org/shoal/apiserver"
 	"net/http"
 	"strconv"
 	"strings"
@@ -32,52 +33,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	past, live, cancel, err := s.b.SubscribeEvents(since)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	var deadline <-chan time.Time
-	if !until.IsZero() {
-		t := time.NewTimer(time.Until(until))
-		defer t.Stop()
-		deadline = t.C
-	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	flush(w)
 	enc := json.NewEncoder(w)
-	send := func(e api.Event) bool {
-		if !until.IsZero() && e.Time.After(until) {
-			return false
-		}
-		if matchEvent(f, e) {
-			if enc.Encode(eventMessage(e)) != nil {
-				return false
-			}
-			flush(w)
-		}
-		return true
-	}
-	for _, e := range past {
-		if !send(e) {
-			return nil
-		}
-	}
-	// Once the status line is sent, errors just end the stream, as
-	// Docker's does.
-	for {
-		select {
-		case <-r.Context().Done():
-			return nil
-		case <-deadline:
-			return nil
-		case e, ok := <-live:
-			if !ok || !send(e) {
-				return nil
-			}
-		}
-	}
+	return apiserver.StreamEvents(w, r, s.b, since, until, func(e api.Event) bool { return matchEvent(f, e) },
+		func(e api.Event) error { return enc.Encode(eventMessage(e)) })
 }
 
 // eventMessage is e as the Engine API's event message.
@@ -117,11 +76,4 @@ func dockerTime(name, v string) (time.Time, error) {
 		return time.Time{}, fault.Invalidf("%s %q: give Unix seconds, such as 1700000000 or 1700000000.5 (the docker CLI converts durations and dates)", name, v)
 	}
 	return time.Unix(s, ns), nil
-}
-
-// flush sends what is buffered, for streams.
-func flush(w http.ResponseWriter) {
-	if fl, ok := w.(http.Flusher); ok {
-		fl.Flush()
-	}
 }
