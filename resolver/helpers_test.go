@@ -10,65 +10,30 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
 	"github.com/miekg/dns"
 	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/store/storetest"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// storeFeed applies commands to a real store the way raft would: encoded,
-// at increasing log indexes.
+// storeFeed is a real store fed commands as raft would.
 type storeFeed struct {
-	t   testing.TB
-	s   *store.Store
-	idx uint64
+	*storetest.Feed
+	s *store.Store
 }
 
 func newStoreFeed(t testing.TB) *storeFeed {
-	return &storeFeed{t: t, s: store.New(quietLogger())}
+	f := storetest.New(t)
+	return &storeFeed{Feed: f, s: f.Store}
 }
 
 // put writes objects (networks, services, tasks) in one command.
-func (f *storeFeed) put(objs ...any) {
-	f.t.Helper()
-	var cmd store.Command
-	for _, o := range objs {
-		op := store.Op{Kind: store.OpPut}
-		switch o := o.(type) {
-		case *types.Network:
-			op.Table, op.Network = store.TableNetworks, o
-		case *types.Service:
-			op.Table, op.Service = store.TableServices, o
-		case *types.Task:
-			op.Table, op.Task = store.TableTasks, o
-		default:
-			f.t.Fatalf("storeFeed.put: unsupported %T", o)
-		}
-		cmd.Ops = append(cmd.Ops, op)
-	}
-	f.apply(cmd)
-}
+func (f *storeFeed) put(objs ...any) { f.Put(objs...) }
 
 // del deletes one object.
-func (f *storeFeed) del(table store.Table, id string) {
-	f.t.Helper()
-	f.apply(store.Command{Ops: []store.Op{{Kind: store.OpDelete, Table: table, ID: id}}})
-}
-
-func (f *storeFeed) apply(cmd store.Command) {
-	f.t.Helper()
-	data, err := store.EncodeCommand(cmd)
-	if err != nil {
-		f.t.Fatalf("EncodeCommand: %v", err)
-	}
-	f.idx++
-	res, ok := f.s.Apply(&raft.Log{Index: f.idx, Term: 1, Type: raft.LogCommand, Data: data, AppendedAt: time.Now()}).(*store.Result)
-	if !ok || res.Err != nil {
-		f.t.Fatalf("apply %+v: %v", cmd, res)
-	}
-}
+func (f *storeFeed) del(table store.Table, id string) { f.Delete(table, id) }
 
 // Fixture constructors.
 

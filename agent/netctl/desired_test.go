@@ -1,48 +1,20 @@
 package netctl
 
 import (
-	"io"
-	"log/slog"
 	"testing"
-	"time"
-
-	"github.com/hashicorp/raft"
 
 	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/store/storetest"
 )
 
 // testStore builds a replica holding objs (nodes, networks, services,
 // tasks), written in one command.
 func testStore(t *testing.T, objs ...any) *store.Store {
 	t.Helper()
-	s := store.New(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	var cmd store.Command
-	for _, o := range objs {
-		op := store.Op{Kind: store.OpPut}
-		switch o := o.(type) {
-		case *types.Node:
-			op.Table, op.Node = store.TableNodes, o
-		case *types.Network:
-			op.Table, op.Network = store.TableNetworks, o
-		case *types.Service:
-			op.Table, op.Service = store.TableServices, o
-		case *types.Task:
-			op.Table, op.Task = store.TableTasks, o
-		default:
-			t.Fatalf("testStore: unsupported %T", o)
-		}
-		cmd.Ops = append(cmd.Ops, op)
-	}
-	data, err := store.EncodeCommand(cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, ok := s.Apply(&raft.Log{Index: 1, Term: 1, Type: raft.LogCommand, Data: data, AppendedAt: time.Now()}).(*store.Result)
-	if !ok || res.Err != nil {
-		t.Fatalf("apply: %v", res)
-	}
-	return s
+	f := storetest.New(t)
+	f.Put(objs...)
+	return f.Store
 }
 
 func TestDesiredOverlay(t *testing.T) {

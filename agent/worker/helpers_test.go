@@ -11,10 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/store"
+	"github.com/shoal-org/shoal/store/storetest"
 )
 
 const (
@@ -30,33 +29,23 @@ var errNoLeader = errors.New("no leader")
 // does: never backwards (an equal state is accepted, for health changes),
 // only for tasks that exist.
 type cluster struct {
-	t  *testing.T
-	st *store.Store
+	t    *testing.T
+	feed *storetest.Feed
+	st   *store.Store
 
 	mu       sync.Mutex
-	idx      uint64
 	calls    int                           // Report calls, failed ones included
 	accepted map[string][]types.TaskUpdate // per task, updates of successful calls, in order
 	failNext int                           // Report calls to fail before accepting again
 }
 
 func newCluster(t *testing.T) *cluster {
-	return &cluster{t: t, st: store.New(testLogger(t)), accepted: map[string][]types.TaskUpdate{}}
+	feed := storetest.New(t)
+	return &cluster{t: t, feed: feed, st: feed.Store, accepted: map[string][]types.TaskUpdate{}}
 }
 
 // apply commits ops as one raft log entry and returns the command's error.
-func (c *cluster) apply(ops ...store.Op) error {
-	data, err := store.EncodeCommand(store.Command{Ops: ops})
-	if err != nil {
-		return err
-	}
-	c.mu.Lock()
-	c.idx++
-	l := &raft.Log{Index: c.idx, Term: 1, Type: raft.LogCommand, Data: data, AppendedAt: time.Now()}
-	res := c.st.Apply(l).(*store.Result)
-	c.mu.Unlock()
-	return res.Err
-}
+func (c *cluster) apply(ops ...store.Op) error { return c.feed.Apply(store.Command{Ops: ops}) }
 
 func (c *cluster) put(tasks ...*types.Task) {
 	c.t.Helper()
