@@ -47,6 +47,7 @@ func Defaults(s *types.ServiceSpec) {
 			s.Endpoint.Ports[i].Protocol = DefaultProtocol
 		}
 	}
+	defaultFiles(&s.Task)
 }
 
 func defaultUpdate(u *types.UpdateConfig) {

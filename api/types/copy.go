@@ -104,6 +104,8 @@ func (t TaskTemplate) Copy() TaskTemplate {
 		t.Healthcheck = &hc
 	}
 	t.Networks = slices.Clone(t.Networks)
+	t.Secrets = slices.Clone(t.Secrets)
+	t.Configs = slices.Clone(t.Configs)
 	t.Labels = maps.Clone(t.Labels)
 	t.Extra = maps.Clone(t.Extra)
 	return t

@@ -151,24 +151,28 @@ type HealthConfig struct {
 // TaskTemplate is what every task of a service runs. Any change to it makes
 // every slot outdated.
 type TaskTemplate struct {
-	Image           string            `json:"Image"`
-	Command         []string          `json:"Command,omitempty"`
-	Args            []string          `json:"Args,omitempty"`
-	Env             []string          `json:"Env,omitempty"`
-	Dir             string            `json:"Dir,omitempty"`
-	User            string            `json:"User,omitempty"`
-	Mounts          []Mount           `json:"Mounts,omitempty"`
-	Limits          Resources         `json:"Limits"`
-	Reservations    Resources         `json:"Reservations"`
-	RestartPolicy   RestartPolicy     `json:"RestartPolicy"`
-	Placement       Placement         `json:"Placement"`
-	StopSignal      string            `json:"StopSignal,omitempty"`
-	StopGracePeriod time.Duration     `json:"StopGracePeriod,omitempty"`
-	Healthcheck     *HealthConfig     `json:"Healthcheck,omitempty"`
-	Networks        []string          `json:"Networks,omitempty"`
-	ForceUpdate     uint64            `json:"ForceUpdate,omitempty"`
-	Labels          map[string]string `json:"Labels,omitempty"`
-	Extra           map[string]string `json:"Extra,omitempty"`
+	Image           string        `json:"Image"`
+	Command         []string      `json:"Command,omitempty"`
+	Args            []string      `json:"Args,omitempty"`
+	Env             []string      `json:"Env,omitempty"`
+	Dir             string        `json:"Dir,omitempty"`
+	User            string        `json:"User,omitempty"`
+	Mounts          []Mount       `json:"Mounts,omitempty"`
+	Limits          Resources     `json:"Limits"`
+	Reservations    Resources     `json:"Reservations"`
+	RestartPolicy   RestartPolicy `json:"RestartPolicy"`
+	Placement       Placement     `json:"Placement"`
+	StopSignal      string        `json:"StopSignal,omitempty"`
+	StopGracePeriod time.Duration `json:"StopGracePeriod,omitempty"`
+	Healthcheck     *HealthConfig `json:"Healthcheck,omitempty"`
+	Networks        []string      `json:"Networks,omitempty"`
+	// Secrets and Configs are files the task gets on an in-memory
+	// filesystem, read-only (see FileRef).
+	Secrets     []FileRef         `json:"Secrets,omitempty"`
+	Configs     []FileRef         `json:"Configs,omitempty"`
+	ForceUpdate uint64            `json:"ForceUpdate,omitempty"`
+	Labels      map[string]string `json:"Labels,omitempty"`
+	Extra       map[string]string `json:"Extra,omitempty"`
 }
 
 // UpdateConfig is swarm's update (and rollback) configuration.
