@@ -16,6 +16,7 @@ import (
 // forwards them there (see Leadership).
 type Backend interface {
 	Leadership
+	FileBackend
 
 	Info(ctx context.Context) api.Info
 	Members(ctx context.Context) ([]api.Member, error)

@@ -62,10 +62,12 @@ func (s *Server) Handler(tcp bool) http.Handler {
 	write("DELETE /v1/networks/{ref}", s.networkRemove)
 	handle("GET /v1/services/{ref}/logs", s.serviceLogs)
 	handle("GET /v1/tasks/{id}/logs", s.taskLogs)
+	s.fileRoutes(handle, write)
 	handle("/", func(w http.ResponseWriter, r *http.Request) error { return noRoute(mux, r) })
 	if tcp {
 		handle("POST /v1/internal/admit", s.admit)
 		handle("GET /v1/internal/read-index", s.readIndex)
+		handle("POST /v1/internal/task-secrets", s.taskSecrets)
 		return requireClientCert(mux)
 	}
 	handle("POST /v1/images/load", s.imageLoad)
