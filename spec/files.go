@@ -50,9 +50,9 @@ func ValidateFileData(kind, name string, data []byte) error {
 }
 
 // defaultFiles fills the targets, owners and modes of a spec's secrets
-// and configs: a secret's target defaults to /run/secrets/NAME and a bare
-// target is taken under /run/secrets; a config's target defaults to
-// /NAME; owner 0:0, mode 0444.
+// and configs: a secret's target defaults to /run/secrets/NAME and a
+// relative target is taken under /run/secrets; a config's target defaults
+// to /NAME and a relative one is taken under /; owner 0:0, mode 0444.
 func defaultFiles(t *types.TaskTemplate) {
 	fill := func(refs []types.FileRef, secret bool) {
 		for i := range refs {
@@ -64,6 +64,8 @@ func defaultFiles(t *types.TaskTemplate) {
 				r.Target = "/" + r.Name
 			case secret && !path.IsAbs(r.Target):
 				r.Target = path.Join(SecretsDir, r.Target)
+			case !path.IsAbs(r.Target):
+				r.Target = "/" + r.Target
 			}
 			if r.UID == "" {
 				r.UID = "0"
