@@ -10,7 +10,9 @@ import (
 
 // Secret returns the secret with the given ID, or nil. Its Sealed payload
 // is for the leader's delivery only: never return it to a user.
-func (v *View) Secret(id string) *types.Secret { return first[types.Secret](v, TableSecrets, idxID, id) }
+func (v *View) Secret(id string) *types.Secret {
+	return first[types.Secret](v, TableSecrets, idxID, id)
+}
 
 // SecretByName returns the secret with the given name, or nil.
 func (v *View) SecretByName(name string) *types.Secret {
@@ -27,7 +29,9 @@ func (v *View) FindSecret(ref string) (*types.Secret, error) {
 }
 
 // Config returns the config with the given ID, or nil.
-func (v *View) Config(id string) *types.Config { return first[types.Config](v, TableConfigs, idxID, id) }
+func (v *View) Config(id string) *types.Config {
+	return first[types.Config](v, TableConfigs, idxID, id)
+}
 
 // ConfigByName returns the config with the given name, or nil.
 func (v *View) ConfigByName(name string) *types.Config {
