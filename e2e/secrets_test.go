@@ -6,9 +6,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -105,6 +108,13 @@ func TestSecrets(t *testing.T) {
 		agentctl(t, l, "n1", "secret", "rm", "db-pass") // no longer used
 	})
 
+	t.Run("docker secret and config", func(t *testing.T) {
+		if _, err := exec.LookPath("docker"); err != nil {
+			t.Skip("no docker CLI on PATH: " + err.Error())
+		}
+		dockerSecrets(t, l, img["web:v1"])
+	})
+
 	t.Run("removable once the service is gone", func(t *testing.T) {
 		agentctl(t, l, "n1", "service", "rm", "web")
 		agentctl(t, l, "n2", "secret", "rm", "db-pass-2")
@@ -113,6 +123,48 @@ func TestSecrets(t *testing.T) {
 			t.Errorf("secret ls after rm:\n%s", out)
 		}
 	})
+}
+
+// dockerSecrets creates a secret and a config with the docker CLI, runs a
+// service using both with `docker service create`, and checks the task's
+// files, that docker shows no payload, and that a used secret stays.
+func dockerSecrets(t *testing.T, l *lab.Lab, image string) {
+	d := dockerLab{t: t, l: l}
+	payload := "docker-pw-" + randomHex(t)
+	dir := t.TempDir()
+	secretFile, confFile := filepath.Join(dir, "pw"), filepath.Join(dir, "d.conf")
+	if err := errors.Join(os.WriteFile(secretFile, []byte(payload), 0o600), os.WriteFile(confFile, []byte("d=1\n"), 0o644)); err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimSpace(d.run("n2", "secret", "create", "--label", "team=a", "dsec", secretFile))
+	d.run("n1", "config", "create", "dconf", confFile)
+	d.want(d.run("n3", "secret", "ls"), id[:12], "dsec")
+	d.want(d.run("n3", "config", "ls"), "dconf")
+	d.want(d.run("n1", "secret", "ls", "--filter", "label=team=a", "--format", "{{.Name}}"), "dsec")
+	d.run("n1", "service", "create", "--detach", "--name", "dweb", "--constraint", "node.hostname==n2",
+		"--secret", "dsec", "--config", "source=dconf,target=/etc/d.conf,mode=0440", image)
+	ts := waitRunning(t, l, "dweb", 1, "n2=1", 60*time.Second)
+	root := taskRoot(t, l, "n2", ts[0].ID)
+	checkFile(t, root, "/run/secrets/dsec", payload, 0o444, 0, 0)
+	checkFile(t, root, "/etc/d.conf", "d=1\n", 0o440, 0, 0)
+	for _, args := range [][]string{{"secret", "inspect", "dsec"}, {"service", "inspect", "dweb"}} {
+		out := d.run("n3", args...)
+		if strings.Contains(out, payload) || strings.Contains(out, base64.StdEncoding.EncodeToString([]byte(payload))) {
+			t.Errorf("docker %s shows the payload:\n%s", strings.Join(args, " "), out)
+		}
+	}
+	d.want(d.run("n3", "service", "inspect", "dweb"), `"SecretName": "dsec"`, `"SecretID": "`+id)
+	if out, err := dockerOn(l, "n1", "secret", "rm", "dsec"); err == nil || !strings.Contains(out, `in use by service "dweb"`) {
+		t.Errorf("docker secret rm of a used secret: %v\n%s", err, out)
+	}
+	for _, n := range l.Nodes() {
+		if hit := findBytes(t, n.DataDir, []byte(payload)); hit != "" {
+			t.Errorf("%s: the payload is in plaintext in %s", n.Name, hit)
+		}
+	}
+	d.run("n1", "service", "rm", "dweb")
+	d.run("n1", "secret", "rm", "dsec")
+	d.run("n1", "config", "rm", "dconf")
 }
 
 func randomHex(t *testing.T) string {
