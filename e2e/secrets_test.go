@@ -108,6 +108,37 @@ func TestSecrets(t *testing.T) {
 		agentctl(t, l, "n1", "secret", "rm", "db-pass") // no longer used
 	})
 
+	t.Run("a new leader hands out the secrets", func(t *testing.T) {
+		old := leaderOf(nodeLs(t, l, "n2"))
+		if old == "n3" || old == "" {
+			t.Skipf("the leader is %q: this check stops the leader and needs it away from the task's node n3", old)
+		}
+		if err := l.Stop(old); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if err := l.Start(old); err != nil {
+				t.Fatalf("restart %s: %v", old, err)
+			}
+			waitUntil(t, 60*time.Second, old+" back with a leader", func() (bool, string) {
+				lead := leaderSeenBy(l, old)
+				return lead != "", lead
+			})
+		}()
+		waitUntil(t, 60*time.Second, "a new leader", func() (bool, string) {
+			lead := leaderSeenBy(l, "n3")
+			return lead != "" && lead != old, lead
+		})
+		prev := running(serviceTasks(t, l, "n3", "web"))[0].ID
+		agentctl(t, l, "n3", "service", "update", "--detach", "--force", "web")
+		waitUntil(t, 60*time.Second, "a task started under the new leader", func() (bool, string) {
+			run := running(serviceTasks(t, l, "n3", "web"))
+			return len(run) == 1 && run[0].ID != prev, perNode(run) + " " + taskErrors(serviceTasks(t, l, "n3", "web"))
+		})
+		next := running(serviceTasks(t, l, "n3", "web"))[0]
+		checkFile(t, taskRoot(t, l, "n3", next.ID), "/run/secrets/db-pass-2", payload+"-2", 0o444, 0, 0)
+	})
+
 	t.Run("docker secret and config", func(t *testing.T) {
 		if _, err := exec.LookPath("docker"); err != nil {
 			t.Skip("no docker CLI on PATH: " + err.Error())
@@ -165,6 +196,21 @@ func dockerSecrets(t *testing.T, l *lab.Lab, image string) {
 	d.run("n1", "service", "rm", "dweb")
 	d.run("n1", "secret", "rm", "dsec")
 	d.run("n1", "config", "rm", "dconf")
+}
+
+// leaderSeenBy is the leader node's `agentctl info` names, "" while it
+// sees none it can reach.
+func leaderSeenBy(l *lab.Lab, node string) string {
+	out, err := l.Agentctl(context.Background(), node, "info")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "Leader:" {
+			return f[1]
+		}
+	}
+	return ""
 }
 
 func randomHex(t *testing.T) string {
