@@ -105,6 +105,26 @@ func TestDataKeyPerVoter(t *testing.T) {
 	if _, err := agents[1].a.TaskSecrets(ctx, task.NodeID, api.TaskSecretsRequest{TaskID: task.ID}); err == nil {
 		t.Error("a follower handed out task secrets")
 	}
+
+	// Rotation: a new key for every voter, the secret sealed again under it.
+	oldKey := cl.store.View().SecretByName("pw").Sealed.KeyID
+	rot, err := agents[2].c.RotateDataKey(ctx)
+	if err != nil || rot.KeyID == oldKey || rot.Resealed != 1 || rot.Voters != 3 {
+		t.Fatalf("rotate: %+v, %v (old key %s)", rot, err, oldKey)
+	}
+	v := cl.store.View()
+	if k := v.SecretByName("pw").Sealed.KeyID; k != rot.KeyID {
+		t.Fatalf("secret still sealed with %s", k)
+	}
+	for _, k := range v.WrappedKeys() {
+		if k.KeyID != rot.KeyID {
+			t.Errorf("copy for %s is of key %s", k.ID, k.KeyID)
+		}
+	}
+	resp, err = agents[0].a.TaskSecrets(ctx, task.NodeID, api.TaskSecretsRequest{TaskID: task.ID})
+	if err != nil || len(resp.Secrets) != 1 || !bytes.Equal(resp.Secrets[0].Data, payload) {
+		t.Fatalf("after rotation the task's node got %+v, %v", resp, err)
+	}
 }
 
 func voters(ns []api.Node) int {

@@ -74,6 +74,7 @@ func TestEndpointRoutes(t *testing.T) {
 		{"POST /v1/secrets", func() error { _, err := c.SecretCreate(ctx, FileCreateRequest{}); return err }},
 		{"POST /v1/secrets/pw/update", func() error { return c.SecretUpdate(ctx, "pw", FileUpdate{}) }},
 		{"DELETE /v1/secrets/pw", func() error { return c.SecretRemove(ctx, "pw") }},
+		{"POST /v1/secrets/rotate-key", func() error { _, err := c.RotateDataKey(ctx); return err }},
 		{"GET /v1/configs", func() error { _, err := c.Configs(ctx); return err }},
 		{"GET /v1/configs/cf", func() error { _, err := c.Config(ctx, "cf"); return err }},
 		{"POST /v1/configs", func() error { _, err := c.ConfigCreate(ctx, FileCreateRequest{}); return err }},

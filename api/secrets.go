@@ -57,6 +57,13 @@ type TaskSecretsResponse struct {
 	Secrets []SecretPayload `json:"Secrets"`
 }
 
+// RotateKeyResponse reports a rotation of the cluster's data key.
+type RotateKeyResponse struct {
+	KeyID    string `json:"KeyID"`
+	Resealed int    `json:"Resealed"` // secrets sealed again under the new key
+	Voters   int    `json:"Voters"`   // voters the new key was wrapped for at once
+}
+
 // Secrets is GET /v1/secrets: every secret, without payloads.
 func (c *Client) Secrets(ctx context.Context) ([]types.Secret, error) {
 	return call[[]types.Secret](ctx, c, http.MethodGet, "/v1/secrets", nil)
@@ -82,6 +89,12 @@ func (c *Client) SecretUpdate(ctx context.Context, ref string, upd FileUpdate) e
 // the secret.
 func (c *Client) SecretRemove(ctx context.Context, ref string) error {
 	return c.Do(ctx, http.MethodDelete, "/v1/secrets/"+esc(ref), nil, nil)
+}
+
+// RotateDataKey is POST /v1/secrets/rotate-key: the leader makes a new
+// data key, seals every secret again under it and wraps it for the voters.
+func (c *Client) RotateDataKey(ctx context.Context) (RotateKeyResponse, error) {
+	return call[RotateKeyResponse](ctx, c, http.MethodPost, "/v1/secrets/rotate-key", nil)
 }
 
 // Configs is GET /v1/configs: every config, with its data.

@@ -21,6 +21,8 @@ type FileBackend interface {
 	FileCreate(ctx context.Context, kind api.FileKind, req api.FileCreateRequest) (api.FileCreateResponse, error)
 	FileUpdate(ctx context.Context, kind api.FileKind, ref string, upd api.FileUpdate) error
 	FileRemove(ctx context.Context, kind api.FileKind, ref string) error
+	// RotateDataKey replaces the cluster's data key (leader).
+	RotateDataKey(ctx context.Context) (api.RotateKeyResponse, error)
 	// TaskSecrets runs on the leader only (it is never forwarded: the
 	// caller's node certificate is what authorises it): the payloads of
 	// the secrets of task req.TaskID, if node runs that task.
@@ -44,6 +46,10 @@ func (s *Server) fileRoutes(handle, write func(string, handler)) {
 	handle("GET /v1/configs/{ref}", func(w http.ResponseWriter, r *http.Request) error {
 		out, err := s.b.Config(r.Context(), r.PathValue("ref"))
 		return answer(w, http.StatusOK, out, err)
+	})
+	write("POST /v1/secrets/rotate-key", func(w http.ResponseWriter, r *http.Request) error {
+		resp, err := s.b.RotateDataKey(r.Context())
+		return answer(w, http.StatusOK, resp, err)
 	})
 	for _, kind := range []api.FileKind{api.KindSecret, api.KindConfig} {
 		base := "/v1/" + string(kind) + "s"

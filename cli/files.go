@@ -19,10 +19,28 @@ import (
 
 // SecretCmd is `agentctl secret`.
 type SecretCmd struct {
-	Create  SecretCreateCmd  `cmd:"" help:"Create a secret from a file or stdin (-). Its data is sealed at rest and never shown again."`
-	Ls      SecretLsCmd      `cmd:"" aliases:"list" help:"List secrets."`
-	Inspect SecretInspectCmd `cmd:"" help:"Show secrets in detail (never their data)."`
-	Rm      SecretRmCmd      `cmd:"" aliases:"remove" help:"Remove secrets no service uses."`
+	Create    SecretCreateCmd    `cmd:"" help:"Create a secret from a file or stdin (-). Its data is sealed at rest and never shown again."`
+	Ls        SecretLsCmd        `cmd:"" aliases:"list" help:"List secrets."`
+	Inspect   SecretInspectCmd   `cmd:"" help:"Show secrets in detail (never their data)."`
+	Rm        SecretRmCmd        `cmd:"" aliases:"remove" help:"Remove secrets no service uses."`
+	RotateKey SecretRotateKeyCmd `cmd:"" name:"rotate-key" help:"Replace the cluster's data key: every secret is sealed again under a new key, wrapped for the current voters."`
+}
+
+// SecretRotateKeyCmd is `agentctl secret rotate-key`.
+type SecretRotateKeyCmd struct{}
+
+// Run rotates the data key and says what was done.
+func (r *SecretRotateKeyCmd) Run(g *Globals) error {
+	c, err := g.Client()
+	if err != nil {
+		return err
+	}
+	resp, err := c.RotateDataKey(context.Background())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.Out, "data key %s: secrets sealed again: %d; wrapped for voters: %d\n", resp.KeyID, resp.Resealed, resp.Voters)
+	return nil
 }
 
 // ConfigCmd is `agentctl config`.

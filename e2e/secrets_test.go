@@ -108,7 +108,7 @@ func TestSecrets(t *testing.T) {
 		agentctl(t, l, "n1", "secret", "rm", "db-pass") // no longer used
 	})
 
-	t.Run("a new leader hands out the secrets", func(t *testing.T) {
+	t.Run("a new leader rotates the key and hands out the secrets", func(t *testing.T) {
 		old := leaderOf(nodeLs(t, l, "n2"))
 		if old == "n3" || old == "" {
 			t.Skipf("the leader is %q: this check stops the leader and needs it away from the task's node n3", old)
@@ -129,6 +129,11 @@ func TestSecrets(t *testing.T) {
 			lead := leaderSeenBy(l, "n3")
 			return lead != "" && lead != old, lead
 		})
+		// The new leader rotates the data key (the stopped voter's copy
+		// goes), then delivers the secret sealed again.
+		if out := agentctl(t, l, "n3", "secret", "rotate-key"); !strings.Contains(out, "secrets sealed again: 1; wrapped for voters: 2") {
+			t.Errorf("rotate-key: %s", out)
+		}
 		prev := running(serviceTasks(t, l, "n3", "web"))[0].ID
 		agentctl(t, l, "n3", "service", "update", "--detach", "--force", "web")
 		waitUntil(t, 60*time.Second, "a task started under the new leader", func() (bool, string) {
