@@ -34,6 +34,15 @@ type dataKeyCache struct {
 	key    keyring.DataKey // zero until unwrapped
 }
 
+// forget drops the unwrapped key: an agent that no longer leads keeps no
+// reference to it. (The bytes are not zeroed: an operation still running
+// may hold them, and must not seal under zeros.)
+func (c *dataKeyCache) forget() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.key = keyring.DataKey{}
+}
+
 // errNoKeyCopy: this voter has no wrapped copy of the data key yet.
 func errNoKeyCopy(node string) error {
 	return fault.Unavailablef("this leader (%s) holds no copy of the cluster's data key yet (it became a voter moments ago): retry in a few seconds", node)

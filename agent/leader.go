@@ -50,6 +50,7 @@ func (cl *cluster) startLeading() func() {
 		wg.Go(func() { cl.keyLoop(ctx) })
 		leader.Run(ctx, cl.leaderDeps())
 		wg.Wait()
+		cl.dek.forget()
 	}()
 	return func() { cancel(); <-done }
 }
