@@ -6,8 +6,11 @@ import (
 )
 
 // FileRef puts a secret or a config into a task as a file (docker's
-// --secret/--config, short and long syntax). Name is the object's name;
-// ID, filled by the server when the service is admitted, is its ID.
+// --secret/--config, short and long syntax). Name is the object's name,
+// which is what references it; ID is optional and, when given, must be
+// that object's ID (the store refuses a mismatch). The server does not
+// fill it, so that a spec compares equal whichever client sent it; the
+// Engine API shows IDs looked up by name.
 // Target is the file's path in the container: a secret's default is
 // /run/secrets/NAME (a relative target is taken under /run/secrets), a
 // config's /NAME. UID and GID are numeric strings ("0" by default), Mode
