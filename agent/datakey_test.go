@@ -34,38 +34,9 @@ func TestDataKeyPerVoter(t *testing.T) {
 		t.Fatal(err)
 	}
 	var dek []byte
-	eventually(t, 30*time.Second, "a copy of the data key for each voter only", func() error {
-		roles := map[string]types.Role{}
-		for _, n := range agents[0].nodes(t) {
-			roles[n.ID] = n.Role
-		}
-		for _, ta := range agents {
-			cl, err := ta.a.cluster()
-			if err != nil {
-				return err
-			}
-			v := cl.store.View()
-			k := v.WrappedKey(cl.id.NodeID)
-			if (k != nil) != (roles[cl.id.NodeID] == types.RoleVoter) || len(v.WrappedKeys()) != 3 {
-				return fmt.Errorf("%s (%s) has copy %v; %d copies", ta.a.cfg.Name, roles[cl.id.NodeID], k != nil, len(v.WrappedKeys()))
-			}
-			if k == nil {
-				continue
-			}
-			priv, err := pki.NodeECDHKey(cl.id.keyPEM)
-			if err != nil {
-				return err
-			}
-			key, err := keyring.Unwrap(priv, k.KeyID, k.Wrapped)
-			if err != nil {
-				return fmt.Errorf("%s cannot unwrap its copy: %w", ta.a.cfg.Name, err)
-			}
-			if dek != nil && !bytes.Equal(dek, key) {
-				return errors.New("voters unwrap different keys")
-			}
-			dek = key
-		}
-		return nil
+	eventually(t, 30*time.Second, "a copy of the data key for each voter only", func() (err error) {
+		dek, err = keyCopies(t, agents)
+		return err
 	})
 	cl, _ := agents[0].a.cluster()
 	snap := dump(t, cl)
@@ -106,6 +77,51 @@ func TestDataKeyPerVoter(t *testing.T) {
 		t.Error("a follower handed out task secrets")
 	}
 
+	checkRotation(t, agents, cl, task, payload)
+}
+
+// keyCopies checks that exactly the voters hold a copy of the data key and
+// that each unwraps the same key with its own node key, which it returns.
+func keyCopies(t *testing.T, agents []*testAgent) ([]byte, error) {
+	var dek []byte
+	roles := map[string]types.Role{}
+	for _, n := range agents[0].nodes(t) {
+		roles[n.ID] = n.Role
+	}
+	for _, ta := range agents {
+		cl, err := ta.a.cluster()
+		if err != nil {
+			return nil, err
+		}
+		v := cl.store.View()
+		k := v.WrappedKey(cl.id.NodeID)
+		if (k != nil) != (roles[cl.id.NodeID] == types.RoleVoter) || len(v.WrappedKeys()) != 3 {
+			return nil, fmt.Errorf("%s (%s) has copy %v; %d copies", ta.a.cfg.Name, roles[cl.id.NodeID], k != nil, len(v.WrappedKeys()))
+		}
+		if k == nil {
+			continue
+		}
+		priv, err := pki.NodeECDHKey(cl.id.keyPEM)
+		if err != nil {
+			return nil, err
+		}
+		key, err := keyring.Unwrap(priv, k.KeyID, k.Wrapped)
+		if err != nil {
+			return nil, fmt.Errorf("%s cannot unwrap its copy: %w", ta.a.cfg.Name, err)
+		}
+		if dek != nil && !bytes.Equal(dek, key) {
+			return nil, errors.New("voters unwrap different keys")
+		}
+		dek = key
+	}
+	return dek, nil
+}
+
+// checkRotation rotates the data key through a follower and checks that
+// every copy and the secret moved to the new key, and that the task's
+// secret still opens.
+func checkRotation(t *testing.T, agents []*testAgent, cl *cluster, task *types.Task, payload []byte) {
+	ctx := context.Background()
 	// Rotation: a new key for every voter, the secret sealed again under it.
 	oldKey := cl.store.View().SecretByName("pw").Sealed.KeyID
 	rot, err := agents[2].c.RotateDataKey(ctx)
@@ -121,7 +137,7 @@ func TestDataKeyPerVoter(t *testing.T) {
 			t.Errorf("copy for %s is of key %s", k.ID, k.KeyID)
 		}
 	}
-	resp, err = agents[0].a.TaskSecrets(ctx, task.NodeID, api.TaskSecretsRequest{TaskID: task.ID})
+	resp, err := agents[0].a.TaskSecrets(ctx, task.NodeID, api.TaskSecretsRequest{TaskID: task.ID})
 	if err != nil || len(resp.Secrets) != 1 || !bytes.Equal(resp.Secrets[0].Data, payload) {
 		t.Fatalf("after rotation the task's node got %+v, %v", resp, err)
 	}

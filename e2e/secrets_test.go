@@ -57,33 +57,7 @@ func TestSecrets(t *testing.T) {
 		}
 	})
 
-	t.Run("plaintext nowhere else", func(t *testing.T) {
-		for _, args := range [][]string{
-			{"secret", "inspect", "db-pass"}, {"secret", "inspect", "--pretty", "db-pass"}, {"secret", "ls"},
-			{"service", "inspect", "web"}, {"service", "ps", "web"},
-		} {
-			if out := agentctl(t, l, "n1", args...); strings.Contains(out, payload) {
-				t.Errorf("agentctl %s shows the payload:\n%s", strings.Join(args, " "), out)
-			}
-		}
-		if out := agentctl(t, l, "n1", "config", "inspect", "--pretty", "app.conf"); !strings.Contains(out, "listen 8080") {
-			t.Errorf("config inspect --pretty does not show the config's data:\n%s", out)
-		}
-		for _, n := range l.Nodes() {
-			for _, dir := range []string{n.DataDir, n.ContainerdRoot, n.AgentLog} {
-				if hit := findBytes(t, dir, []byte(payload)); hit != "" {
-					t.Errorf("%s: the payload is in plaintext in %s", n.Name, hit)
-				}
-			}
-			files := filesUnder(t, secretsDir(n))
-			if n.Name != "n3" && len(files) > 0 {
-				t.Errorf("%s runs no task using the secret but holds %v", n.Name, files)
-			}
-		}
-		if files := filesUnder(t, secretsDir(mustNode(t, l, "n3"))); len(files) != 3 {
-			t.Errorf("n3 holds %v, want the task's 3 files", files)
-		}
-	})
+	t.Run("plaintext nowhere else", func(t *testing.T) { plaintextNowhereElse(t, l, payload) })
 
 	t.Run("a used secret cannot be removed", func(t *testing.T) {
 		agentctlErr(t, l, "n2", `secret "db-pass" is in use by service "web"`, "secret", "rm", "db-pass")
@@ -108,41 +82,7 @@ func TestSecrets(t *testing.T) {
 		agentctl(t, l, "n1", "secret", "rm", "db-pass") // no longer used
 	})
 
-	t.Run("a new leader rotates the key and hands out the secrets", func(t *testing.T) {
-		old := leaderOf(nodeLs(t, l, "n2"))
-		if old == "n3" || old == "" {
-			t.Skipf("the leader is %q: this check stops the leader and needs it away from the task's node n3", old)
-		}
-		if err := l.Stop(old); err != nil {
-			t.Fatal(err)
-		}
-		defer func() {
-			if err := l.Start(old); err != nil {
-				t.Fatalf("restart %s: %v", old, err)
-			}
-			waitUntil(t, 60*time.Second, old+" back with a leader", func() (bool, string) {
-				lead := leaderSeenBy(l, old)
-				return lead != "", lead
-			})
-		}()
-		waitUntil(t, 60*time.Second, "a new leader", func() (bool, string) {
-			lead := leaderSeenBy(l, "n3")
-			return lead != "" && lead != old, lead
-		})
-		// The new leader rotates the data key (the stopped voter's copy
-		// goes), then delivers the secret sealed again.
-		if out := agentctl(t, l, "n3", "secret", "rotate-key"); !strings.Contains(out, "secrets sealed again: 1; wrapped for voters: 2") {
-			t.Errorf("rotate-key: %s", out)
-		}
-		prev := running(serviceTasks(t, l, "n3", "web"))[0].ID
-		agentctl(t, l, "n3", "service", "update", "--detach", "--force", "web")
-		waitUntil(t, 60*time.Second, "a task started under the new leader", func() (bool, string) {
-			run := running(serviceTasks(t, l, "n3", "web"))
-			return len(run) == 1 && run[0].ID != prev, perNode(run) + " " + taskErrors(serviceTasks(t, l, "n3", "web"))
-		})
-		next := running(serviceTasks(t, l, "n3", "web"))[0]
-		checkFile(t, taskRoot(t, l, "n3", next.ID), "/run/secrets/db-pass-2", payload+"-2", 0o444, 0, 0)
-	})
+	t.Run("a new leader rotates the key and hands out the secrets", func(t *testing.T) { newLeaderDelivers(t, l, payload) })
 
 	t.Run("docker secret and config", func(t *testing.T) {
 		if _, err := exec.LookPath("docker"); err != nil {
@@ -216,6 +156,75 @@ func leaderSeenBy(l *lab.Lab, node string) string {
 		}
 	}
 	return ""
+}
+
+// plaintextNowhereElse checks that payload is in no inspect or list
+// output, no agent's data dir, containerd root or log, and in the files of
+// no node but n3, which runs the task.
+func plaintextNowhereElse(t *testing.T, l *lab.Lab, payload string) {
+	for _, args := range [][]string{
+		{"secret", "inspect", "db-pass"}, {"secret", "inspect", "--pretty", "db-pass"}, {"secret", "ls"},
+		{"service", "inspect", "web"}, {"service", "ps", "web"},
+	} {
+		if out := agentctl(t, l, "n1", args...); strings.Contains(out, payload) {
+			t.Errorf("agentctl %s shows the payload:\n%s", strings.Join(args, " "), out)
+		}
+	}
+	if out := agentctl(t, l, "n1", "config", "inspect", "--pretty", "app.conf"); !strings.Contains(out, "listen 8080") {
+		t.Errorf("config inspect --pretty does not show the config's data:\n%s", out)
+	}
+	for _, n := range l.Nodes() {
+		for _, dir := range []string{n.DataDir, n.ContainerdRoot, n.AgentLog} {
+			if hit := findBytes(t, dir, []byte(payload)); hit != "" {
+				t.Errorf("%s: the payload is in plaintext in %s", n.Name, hit)
+			}
+		}
+		files := filesUnder(t, secretsDir(n))
+		if n.Name != "n3" && len(files) > 0 {
+			t.Errorf("%s runs no task using the secret but holds %v", n.Name, files)
+		}
+	}
+	if files := filesUnder(t, secretsDir(mustNode(t, l, "n3"))); len(files) != 3 {
+		t.Errorf("n3 holds %v, want the task's 3 files", files)
+	}
+}
+
+// newLeaderDelivers stops the leader, has the new one rotate the data key,
+// and checks that a task started then gets the secret sealed again.
+func newLeaderDelivers(t *testing.T, l *lab.Lab, payload string) {
+	old := leaderOf(nodeLs(t, l, "n2"))
+	if old == "n3" || old == "" {
+		t.Skipf("the leader is %q: this check stops the leader and needs it away from the task's node n3", old)
+	}
+	if err := l.Stop(old); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := l.Start(old); err != nil {
+			t.Fatalf("restart %s: %v", old, err)
+		}
+		waitUntil(t, 60*time.Second, old+" back with a leader", func() (bool, string) {
+			lead := leaderSeenBy(l, old)
+			return lead != "", lead
+		})
+	}()
+	waitUntil(t, 60*time.Second, "a new leader", func() (bool, string) {
+		lead := leaderSeenBy(l, "n3")
+		return lead != "" && lead != old, lead
+	})
+	// The new leader rotates the data key (the stopped voter's copy
+	// goes), then delivers the secret sealed again.
+	if out := agentctl(t, l, "n3", "secret", "rotate-key"); !strings.Contains(out, "secrets sealed again: 1; wrapped for voters: 2") {
+		t.Errorf("rotate-key: %s", out)
+	}
+	prev := running(serviceTasks(t, l, "n3", "web"))[0].ID
+	agentctl(t, l, "n3", "service", "update", "--detach", "--force", "web")
+	waitUntil(t, 60*time.Second, "a task started under the new leader", func() (bool, string) {
+		run := running(serviceTasks(t, l, "n3", "web"))
+		return len(run) == 1 && run[0].ID != prev, perNode(run) + " " + taskErrors(serviceTasks(t, l, "n3", "web"))
+	})
+	next := running(serviceTasks(t, l, "n3", "web"))[0]
+	checkFile(t, taskRoot(t, l, "n3", next.ID), "/run/secrets/db-pass-2", payload+"-2", 0o444, 0, 0)
 }
 
 func randomHex(t *testing.T) string {
