@@ -184,8 +184,13 @@ func plaintextNowhereElse(t *testing.T, l *lab.Lab, payload string) {
 			t.Errorf("%s runs no task using the secret but holds %v", n.Name, files)
 		}
 	}
-	if files := filesUnder(t, secretsDir(mustNode(t, l, "n3"))); len(files) != 3 {
+	n3 := secretsDir(mustNode(t, l, "n3"))
+	if files := filesUnder(t, n3); len(files) != 3 {
 		t.Errorf("n3 holds %v, want the task's 3 files", files)
+	}
+	// The search itself finds the payload where it is meant to be.
+	if findBytes(t, n3, []byte(payload)) == "" {
+		t.Errorf("the payload is not found even in n3's in-memory files: the search is broken")
 	}
 }
 
