@@ -45,7 +45,11 @@ type Config struct {
 	// DockerTCP is HOST:PORT (or :PORT) to serve the Engine API on over
 	// mutual TLS, for docker clients on other hosts with a certificate of
 	// the cluster (docker's port is 2376); "" serves none.
-	DockerTCP          string
+	DockerTCP string
+	// SecretsDir holds the secret and config files of this node's tasks,
+	// a directory per task: it must be (or is made) an in-memory
+	// filesystem. Default: "secrets" beside APISocket (/run/shoal/secrets).
+	SecretsDir         string
 	Containerd         string
 	InsecureRegistries []string
 	// TaskNetwork is "overlay" (each task in a network namespace of its own
@@ -97,6 +101,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.APISocket == "" {
 		c.APISocket = api.DefaultSocket
+	}
+	if c.SecretsDir == "" {
+		c.SecretsDir = filepath.Join(filepath.Dir(c.APISocket), "secrets")
 	}
 	if c.DockerSocket == "" {
 		c.DockerSocket = filepath.Join(filepath.Dir(c.APISocket), "docker.sock")

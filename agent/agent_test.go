@@ -29,19 +29,27 @@ type testAgent struct {
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
 	var ports []int
+	// Every port is held until all are found, so that one call never
+	// returns the same port twice.
+	var held []io.Closer
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
 	for len(ports) < n {
 		// serf needs the port free for both TCP and UDP.
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
+		held = append(held, ln)
 		p := ln.Addr().(*net.TCPAddr).Port
 		pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
-		ln.Close()
 		if err != nil {
 			continue
 		}
-		pc.Close()
+		held = append(held, pc)
 		ports = append(ports, p)
 	}
 	return ports

@@ -77,6 +77,9 @@ type cluster struct {
 	// leaders remembers when a leader was last observed (see status.go).
 	leaders leaderWatch
 
+	// dek is the cluster's data key while this agent leads (datakey.go).
+	dek dataKeyCache
+
 	// rt is the worker's container runtime once containerd is connected.
 	rtMu sync.Mutex
 	rt   *ctrd.Runtime

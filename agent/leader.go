@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/shoal-org/shoal/leader"
@@ -43,7 +44,14 @@ func (cl *cluster) leadershipLoop() {
 func (cl *cluster) startLeading() func() {
 	ctx, cancel := context.WithCancel(cl.ctx)
 	done := make(chan struct{})
-	go func() { defer close(done); leader.Run(ctx, cl.leaderDeps()) }()
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		wg.Go(func() { cl.keyLoop(ctx) })
+		leader.Run(ctx, cl.leaderDeps())
+		wg.Wait()
+		cl.dek.forget()
+	}()
 	return func() { cancel(); <-done }
 }
 

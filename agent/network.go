@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -107,14 +108,20 @@ func (cl *cluster) taskNetwork(ctx context.Context, t *types.Task) (worker.TaskN
 	return cl.netc.TaskNetwork(ctx, t)
 }
 
-// networkHooks are the worker's network hooks for this agent's mode.
+// networkHooks are the worker's network hooks for this agent's mode, and
+// the hooks of its secret and config files (taskfiles.go), whose release
+// goes with the network's.
 func (cl *cluster) networkHooks(cfg *worker.Config) {
+	cl.fileHooks(cfg)
 	if cl.a.cfg.TaskNetwork != "overlay" {
 		return
 	}
 	cfg.Network = cl.taskNetwork
 	if cl.netc != nil {
-		cfg.Release = cl.netc.Release
-		cfg.Leftovers = cl.netc.Held
+		releaseFiles, fileLeftovers := cfg.Release, cfg.Leftovers
+		cfg.Release = func(ctx context.Context, id string) error {
+			return errors.Join(cl.netc.Release(ctx, id), releaseFiles(ctx, id))
+		}
+		cfg.Leftovers = func() []string { return append(cl.netc.Held(), fileLeftovers()...) }
 	}
 }

@@ -84,6 +84,18 @@ func TestEndpointRoutes(t *testing.T) {
 		{"GET /v1/internal/read-index", func() error { _, err := c.ReadIndex(ctx); return err }},
 		{"POST /v1/internal/task-status", func() error { return c.ReportTaskStatus(ctx, nil) }},
 		{"POST /v1/internal/remove-peer", func() error { return c.RemovePeer(ctx, LeaveRequest{}) }},
+		{"GET /v1/secrets", func() error { _, err := c.Secrets(ctx); return err }},
+		{"GET /v1/secrets/pw", func() error { _, err := c.Secret(ctx, "pw"); return err }},
+		{"POST /v1/secrets", func() error { _, err := c.SecretCreate(ctx, FileCreateRequest{}); return err }},
+		{"POST /v1/secrets/pw/update", func() error { return c.SecretUpdate(ctx, "pw", FileUpdate{}) }},
+		{"DELETE /v1/secrets/pw", func() error { return c.SecretRemove(ctx, "pw") }},
+		{"POST /v1/secrets/rotate-key", func() error { _, err := c.RotateDataKey(ctx); return err }},
+		{"GET /v1/configs", func() error { _, err := c.Configs(ctx); return err }},
+		{"GET /v1/configs/cf", func() error { _, err := c.Config(ctx, "cf"); return err }},
+		{"POST /v1/configs", func() error { _, err := c.ConfigCreate(ctx, FileCreateRequest{}); return err }},
+		{"POST /v1/configs/cf/update", func() error { return c.ConfigUpdate(ctx, "cf", FileUpdate{}) }},
+		{"DELETE /v1/configs/cf", func() error { return c.ConfigRemove(ctx, "cf") }},
+		{"POST /v1/internal/task-secrets", func() error { _, err := c.TaskSecrets(ctx, TaskSecretsRequest{}); return err }},
 	}
 	for _, tc := range cases {
 		got = ""

@@ -19,6 +19,7 @@ type Backend interface {
 	Leadership
 	Lifecycle
 	Operations
+	FileBackend
 }
 
 // Lifecycle are the operations on the agent itself and its place in the

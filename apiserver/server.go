@@ -63,10 +63,12 @@ func (s *Server) Handler(tcp bool) http.Handler {
 	handle("GET /v1/services/{ref}/logs", s.serviceLogs)
 	handle("GET /v1/tasks/{id}/logs", s.taskLogs)
 	handle("GET /v1/events", s.events)
+	s.fileRoutes(handle, write)
 	handle("/", func(w http.ResponseWriter, r *http.Request) error { return noRoute(mux, r) })
 	if tcp {
 		handle("POST /v1/internal/admit", s.admit)
 		handle("GET /v1/internal/read-index", s.readIndex)
+		handle("POST /v1/internal/task-secrets", s.taskSecrets)
 		return requireClientCert(mux)
 	}
 	handle("POST /v1/images/load", s.imageLoad)

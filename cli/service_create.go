@@ -38,6 +38,7 @@ type ServiceCreateCmd struct {
 	Label         []string `short:"l" sep:"none" placeholder:"K=V" help:"Service label; repeatable."`
 	Publish       []string `short:"p" sep:"none" placeholder:"PORT" help:"Publish a port on every node: PUBLISHED:TARGET[/udp] or published=P,target=T[,protocol=udp]; repeatable."`
 	Network       []string `sep:"none" placeholder:"NAME" help:"Overlay network to join (see 'agentctl network ls'; default: the cluster's default network); repeatable."`
+	fileFlags
 	specFlags
 	Args []string `arg:"" name:"image" passthrough:"partial" help:"IMAGE [COMMAND [ARG...]]: the image, then the command's arguments (flags after IMAGE belong to the command)."`
 }
@@ -131,7 +132,7 @@ func (c *ServiceCreateCmd) applyLists(s *types.ServiceSpec) error {
 		return err
 	}
 	t.Networks = addUnique(nil, c.Network)
-	return nil
+	return c.fileFlags.apply(t)
 }
 
 // defaultName makes "<image name>-<suffix>" from an image reference such

@@ -140,6 +140,17 @@ func writeContainerSpec(w io.Writer, t types.TaskTemplate) {
 			fmt.Fprintf(w, " Target:        %s\n  Source:       %s\n  ReadOnly:     %t\n  Type:         %s\n", m.Target, m.Source, m.ReadOnly, m.Type)
 		}
 	}
+	for _, k := range []struct {
+		title string
+		refs  []types.FileRef
+	}{{"Secrets:", t.Secrets}, {"Configs:", t.Configs}} {
+		if len(k.refs) > 0 {
+			fmt.Fprintln(w, k.title)
+			for _, r := range k.refs {
+				fmt.Fprintf(w, " Target:        %s\n  Source:       %s\n", r.Target, r.Name)
+			}
+		}
+	}
 }
 
 func writeResources(w io.Writer, t types.TaskTemplate) {

@@ -34,8 +34,9 @@ type ServiceUpdateCmd struct {
 	PublishRm        []string `sep:"none" placeholder:"PORT" help:"Unpublish a port by its published port: PUBLISHED[/udp] or PUBLISHED:TARGET[/udp] (unlike docker, not by target port); repeatable."`
 	NetworkAdd       []string `sep:"none" placeholder:"NAME" help:"Join a network; repeatable."`
 	NetworkRm        []string `sep:"none" placeholder:"NAME" help:"Leave a network; repeatable."`
-	Force            bool     `help:"Replace every task even if nothing changed."`
-	Rollback         bool     `help:"Go back to the previous spec (same as 'service rollback')."`
+	fileUpdateFlags
+	Force    bool `help:"Replace every task even if nothing changed."`
+	Rollback bool `help:"Go back to the previous spec (same as 'service rollback')."`
 	specFlags
 	Service string `arg:"" help:"Service name, ID or ID prefix."`
 }
@@ -123,6 +124,9 @@ func (u *ServiceUpdateCmd) apply(cur types.ServiceSpec) (types.ServiceSpec, erro
 		s.Task.Args = words
 	}
 	if err := u.applyLists(&s); err != nil {
+		return s, err
+	}
+	if err := u.fileUpdateFlags.apply(s.Name, &s.Task); err != nil {
 		return s, err
 	}
 	if err := u.specFlags.apply(&s); err != nil {

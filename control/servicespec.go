@@ -112,3 +112,10 @@ func revisionSpec(svc *types.Service, n uint64) (types.ServiceSpec, error) {
 	return types.ServiceSpec{}, fault.Invalidf("service %q has no revision %d (kept: %v; see `agentctl service history %s`)",
 		svc.Spec.Name, n, have, svc.Spec.Name)
 }
+
+// SpecError is specError for the agent's own operations (secrets and
+// configs): the front door's refusals as 400s and 409s.
+func SpecError(err error) error { return specError(err) }
+
+// ClusterLimits are the limits in force in view v.
+func ClusterLimits(v *store.View) spec.Limits { return clusterLimits(v) }

@@ -400,3 +400,7 @@ func (f *fakeBackend) ImageDistribution(_ context.Context, ref string) (api.Imag
 	return api.ImageDistribution{MediaType: "application/vnd.oci.image.manifest.v1+json", Digest: fakeDigest, Size: 1234,
 		Platforms: []types.Platform{{OS: "linux", Architecture: "amd64"}}}, nil
 }
+
+// The fake has no secrets or configs (files_test.go's fileFake has).
+func (f *fakeBackend) Secrets(context.Context) ([]types.Secret, error) { return []types.Secret{}, nil }
+func (f *fakeBackend) Configs(context.Context) ([]types.Config, error) { return []types.Config{}, nil }

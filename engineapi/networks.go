@@ -85,23 +85,44 @@ func (s *Server) netNames(ctx context.Context, spec *swarm.ServiceSpec) error {
 	return nil
 }
 
-// networkIndex maps network names to networks, to show Docker IDs.
-type networkIndex map[string]*types.Network
+// networkIndex maps network names to networks, and secret and config
+// names to their IDs, to show Docker IDs.
+type networkIndex struct {
+	nets             map[string]*types.Network
+	secrets, configs map[string]string
+}
 
 func (s *Server) networkIndex(ctx context.Context) networkIndex {
 	nets, _ := s.b.Networks(ctx) // outside a cluster: names stay names
-	idx := networkIndex{}
+	idx := networkIndex{nets: map[string]*types.Network{}, secrets: map[string]string{}, configs: map[string]string{}}
 	for _, n := range nets {
-		idx[n.Name] = n
+		idx.nets[n.Name] = n
+	}
+	secrets, _ := s.b.Secrets(ctx)
+	for _, sec := range secrets {
+		idx.secrets[sec.Spec.Name] = sec.ID
+	}
+	configs, _ := s.b.Configs(ctx)
+	for _, c := range configs {
+		idx.configs[c.Spec.Name] = c.ID
 	}
 	return idx
 }
 
-// ids turns the network names of a spec shown to Docker into IDs.
+// ids turns the network names of a spec shown to Docker into IDs, and
+// fills the IDs of its secrets and configs.
 func (idx networkIndex) ids(spec *swarm.TaskSpec) {
 	for i, a := range spec.Networks {
-		if n := idx[a.Target]; n != nil {
+		if n := idx.nets[a.Target]; n != nil {
 			spec.Networks[i].Target = n.ID
+		}
+	}
+	if cs := spec.ContainerSpec; cs != nil {
+		for _, r := range cs.Secrets {
+			r.SecretID = idx.secrets[r.SecretName]
+		}
+		for _, r := range cs.Configs {
+			r.ConfigID = idx.configs[r.ConfigName]
 		}
 	}
 }
@@ -113,7 +134,7 @@ func (idx networkIndex) service(sv *swarm.Service, vips map[string]string) {
 		idx.ids(&sv.PreviousSpec.TaskTemplate)
 	}
 	for _, name := range slices.Sorted(maps.Keys(vips)) {
-		n := idx[name]
+		n := idx.nets[name]
 		if n == nil {
 			continue
 		}

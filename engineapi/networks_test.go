@@ -1,7 +1,6 @@
 package engineapi
 
 import (
-	"encoding/json"
 	"net/url"
 	"strings"
 	"testing"
@@ -63,19 +62,4 @@ func TestNetworks(t *testing.T) {
 		t.Fatalf("rm: %d %s", r.code, r.body)
 	}
 	message(t, call(t, b, "DELETE", "/networks/back", ""), 404)
-}
-
-func TestSecretsAndConfigs(t *testing.T) {
-	b := newFake()
-	for _, kind := range []string{"secrets", "configs"} {
-		var list []json.RawMessage
-		if r := call(t, b, "GET", "/v1.50/"+kind+"?filters="+url.QueryEscape(`{"label":{"com.docker.stack.namespace=s":true}}`), ""); r.code != 200 ||
-			json.Unmarshal([]byte(r.body), &list) != nil || list == nil || len(list) != 0 {
-			t.Fatalf("GET /%s: %d %s, want []", kind, r.code, r.body)
-		}
-		message(t, call(t, b, "GET", "/"+kind+"/x", ""), 404)
-		if m := message(t, call(t, b, "POST", "/"+kind+"/create", `{"Name":"x"}`), 501); !strings.Contains(m, "not served by shoal yet") {
-			t.Errorf("create %s: %q", kind, m)
-		}
-	}
 }

@@ -17,7 +17,7 @@ func New(b apiserver.Backend) *Server { return &Server{b: b} }
 
 // served lists what this API answers, for the 501 of everything else.
 const served = "shoal serves the swarm subset of the Engine API: /_ping, /version, /info, /swarm (inspect), " +
-	"/distribution, /events (swarm scope), /nodes, /services (and their logs), /tasks, /networks (overlay), and /secrets and /configs (listed, none yet)"
+	"/distribution, /events (swarm scope), /nodes, /services (and their logs), /tasks, /networks (overlay), /secrets and /configs"
 
 // Handler returns the API. tcp=true is the agent's TCP listener, where
 // every request needs a client certificate of the cluster (mutual TLS).
@@ -50,11 +50,7 @@ func (s *Server) Handler(tcp bool) http.Handler {
 	handle("GET /networks/{id}", s.networkInspect)
 	write("POST /networks/create", s.networkCreate)
 	write("DELETE /networks/{id}", s.networkRemove)
-	for _, kind := range []string{"secrets", "configs"} {
-		handle("GET /"+kind, s.emptyList)
-		handle("GET /"+kind+"/{id}", s.noSecret)
-		handle("POST /"+kind+"/create", s.noSecret)
-	}
+	s.fileRoutes(handle, write)
 	handle("/", notServed)
 	h := withVersion(mux)
 	if tcp {
@@ -74,26 +70,6 @@ func notServed(w http.ResponseWriter, r *http.Request) error {
 			r.Method, r.URL.Path, served)
 	}
 	return fault.New(fault.NotImplemented, "%s %s is not served by shoal (not yet, or not at all): %s", r.Method, r.URL.Path, served)
-}
-
-// emptyList answers GET /secrets and /configs: shoal has none yet, but
-// `docker stack rm` and `docker secret ls` list them and must get an
-// answer.
-func (s *Server) emptyList(w http.ResponseWriter, r *http.Request) error {
-	if _, err := parseFilters(r.URL.Query().Get("filters"), "id", "label", "name", "names"); err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, []struct{}{})
-}
-
-// noSecret answers an inspect (404: there are none) or a create (501) of a
-// secret or config.
-func (s *Server) noSecret(w http.ResponseWriter, r *http.Request) error {
-	kind := strings.TrimSuffix(strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")[0], "s")
-	if r.Method == http.MethodGet {
-		return fault.New(fault.NotFound, "%s %s not found: shoal has no %ss yet", kind, r.PathValue("id"), kind)
-	}
-	return fault.New(fault.NotImplemented, "%ss are not served by shoal yet: pass settings as environment variables or bind mounts for now", kind)
 }
 
 // requireClientCert refuses a TCP request without a verified certificate

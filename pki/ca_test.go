@@ -214,3 +214,28 @@ func poolOf(ca *CA) *x509.CertPool {
 	pool.AddCert(ca.Cert)
 	return pool
 }
+
+func TestNodeECDHKeyMatchesCert(t *testing.T) {
+	ca, err := NewCA("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := ca.IssueNode("node1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err := NodeECDHKey(keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := CertECDHKeyPEM(certPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !priv.PublicKey().Equal(pub) {
+		t.Fatal("the certificate's key is not the node key's public half")
+	}
+	if _, err := NodeECDHKey([]byte("junk")); err == nil {
+		t.Fatal("NodeECDHKey accepted junk")
+	}
+}

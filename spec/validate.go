@@ -42,7 +42,7 @@ func ValidateService(s *types.ServiceSpec) error {
 	subject := fmt.Sprintf("service %q", s.Name)
 	for _, check := range []func(*types.ServiceSpec) error{
 		checkImage, checkMode, checkTask, checkMounts, checkResources,
-		checkPlacement, checkUpdates, checkEndpoint,
+		checkPlacement, checkUpdates, checkEndpoint, checkFiles,
 	} {
 		if err := check(s); err != nil {
 			return about(err, subject)

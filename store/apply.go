@@ -76,6 +76,9 @@ func putOp(txn *memdb.Txn, op *Op, st stamp) error {
 	if err := checkNames(txn, obj); err != nil {
 		return err
 	}
+	if err := checkFileRefs(txn, obj); err != nil {
+		return err
+	}
 	m := metaOf(obj)
 	m.Version, m.CreatedAt, m.UpdatedAt = st.index, st.at, st.at
 	if existing != nil {
@@ -103,6 +106,9 @@ func deleteOp(txn *memdb.Txn, op *Op) error {
 		return errorf(ErrNotFound, "delete %s %s: not found", op.Table.noun(), id)
 	}
 	if err := checkVersion(op, existing, id); err != nil {
+		return err
+	}
+	if err := checkUnused(txn, existing); err != nil {
 		return err
 	}
 	if err := txn.Delete(string(op.Table), existing); err != nil {
@@ -151,7 +157,7 @@ func checkVersion(op *Op, existing object, id string) error {
 	return nil
 }
 
-// checkNames enforces that services and networks have a name no other
+// checkNames enforces that services, networks, secrets and configs have a name no other
 // object of their kind uses. A rename within one command is fine as long as
 // every intermediate state is unique (ops apply in order).
 func checkNames(txn *memdb.Txn, obj object) error {
@@ -162,6 +168,10 @@ func checkNames(txn *memdb.Txn, obj object) error {
 		table, name = TableServices, o.Spec.Name
 	case *types.Network:
 		table, name = TableNetworks, o.Name
+	case *types.Secret:
+		table, name = TableSecrets, o.Spec.Name
+	case *types.Config:
+		table, name = TableConfigs, o.Spec.Name
 	default:
 		return nil
 	}

@@ -17,16 +17,22 @@ const (
 	TableServices Table = "services"
 	TableTasks    Table = "tasks"
 	TableNetworks Table = "networks"
+	TableSecrets  Table = "secrets"
+	TableConfigs  Table = "configs"
+	// TableKeys holds the cluster's data key wrapped for each raft voter
+	// (types.WrappedKey, keyed by node ID).
+	TableKeys Table = "keys"
 )
 
 // ClusterKey is the primary key of the single row of TableCluster.
 const ClusterKey = "cluster"
 
 // allTables lists the tables in the order snapshots write them.
-var allTables = []Table{TableCluster, TableNodes, TableServices, TableNetworks, TableTasks}
+var allTables = []Table{TableCluster, TableNodes, TableServices, TableNetworks, TableTasks,
+	TableSecrets, TableConfigs, TableKeys}
 
 // tableSet is a bit set of tables, used to route change notifications.
-type tableSet uint8
+type tableSet uint16
 
 // bit returns t's bit, or 0 for an unknown table.
 func (t Table) bit() tableSet {
@@ -51,6 +57,12 @@ func (t Table) noun() string {
 		return "task"
 	case TableNetworks:
 		return "network"
+	case TableSecrets:
+		return "secret"
+	case TableConfigs:
+		return "config"
+	case TableKeys:
+		return "wrapped data key"
 	}
 	return string(t)
 }
@@ -80,11 +92,14 @@ type Op struct {
 	ID        string `json:"ID,omitempty"`
 	IfVersion uint64 `json:"IfVersion,omitempty"`
 
-	Cluster *types.Cluster `json:"Cluster,omitempty"`
-	Node    *types.Node    `json:"Node,omitempty"`
-	Service *types.Service `json:"Service,omitempty"`
-	Task    *types.Task    `json:"Task,omitempty"`
-	Network *types.Network `json:"Network,omitempty"`
+	Cluster *types.Cluster    `json:"Cluster,omitempty"`
+	Node    *types.Node       `json:"Node,omitempty"`
+	Service *types.Service    `json:"Service,omitempty"`
+	Task    *types.Task       `json:"Task,omitempty"`
+	Network *types.Network    `json:"Network,omitempty"`
+	Secret  *types.Secret     `json:"Secret,omitempty"`
+	Config  *types.Config     `json:"Config,omitempty"`
+	Key     *types.WrappedKey `json:"Key,omitempty"`
 }
 
 // Command is the unit the leader submits to raft. Its ops are applied in
@@ -133,8 +148,9 @@ func decodeCommand(data []byte) (Command, error) {
 	return c, nil
 }
 
-// object is one of the five stored kinds: *types.Cluster, *types.Node,
-// *types.Service, *types.Task or *types.Network.
+// object is one of the stored kinds: *types.Cluster, *types.Node,
+// *types.Service, *types.Task, *types.Network, *types.Secret,
+// *types.Config or *types.WrappedKey.
 type object = any
 
 // keyOf returns obj's primary key: its ID, or ClusterKey for the cluster
@@ -150,6 +166,12 @@ func keyOf(obj object) string {
 	case *types.Task:
 		return o.ID
 	case *types.Network:
+		return o.ID
+	case *types.Secret:
+		return o.ID
+	case *types.Config:
+		return o.ID
+	case *types.WrappedKey:
 		return o.ID
 	}
 	panic(fmt.Sprintf("store: %T is not a stored kind", obj))
@@ -167,6 +189,12 @@ func metaOf(obj object) *types.Meta {
 	case *types.Task:
 		return &o.Meta
 	case *types.Network:
+		return &o.Meta
+	case *types.Secret:
+		return &o.Meta
+	case *types.Config:
+		return &o.Meta
+	case *types.WrappedKey:
 		return &o.Meta
 	}
 	panic(fmt.Sprintf("store: %T is not a stored kind", obj))
@@ -189,6 +217,15 @@ func (op *Op) objects() (obj object, table Table, n int) {
 	}
 	if op.Network != nil {
 		obj, table, n = op.Network, TableNetworks, n+1
+	}
+	if op.Secret != nil {
+		obj, table, n = op.Secret, TableSecrets, n+1
+	}
+	if op.Config != nil {
+		obj, table, n = op.Config, TableConfigs, n+1
+	}
+	if op.Key != nil {
+		obj, table, n = op.Key, TableKeys, n+1
 	}
 	return obj, table, n
 }

@@ -18,6 +18,9 @@ var (
 	// ErrNameTaken: a service or network name is already used by another
 	// object of the same kind.
 	ErrNameTaken = errors.New("store: name taken")
+	// ErrInUse: a secret or config that a service uses cannot be removed
+	// (a service naming one that does not exist is ErrNotFound).
+	ErrInUse = errors.New("store: in use")
 	// ErrAmbiguous: a user's reference matches more than one object.
 	ErrAmbiguous = errors.New("store: ambiguous reference")
 	// ErrInvalid: a malformed command, op or reference.

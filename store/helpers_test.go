@@ -88,6 +88,12 @@ func opFor(kind OpKind, obj object) Op {
 		op.Table, op.Task = TableTasks, o
 	case *types.Network:
 		op.Table, op.Network = TableNetworks, o
+	case *types.Secret:
+		op.Table, op.Secret = TableSecrets, o
+	case *types.Config:
+		op.Table, op.Config = TableConfigs, o
+	case *types.WrappedKey:
+		op.Table, op.Key = TableKeys, o
 	default:
 		panic(fmt.Sprintf("opFor: %T", obj))
 	}

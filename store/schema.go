@@ -117,6 +117,11 @@ func schema() *memdb.DBSchema {
 			secondary(idxNode, false, func(o any) string { return o.(*types.Task).NodeID })),
 		table(string(TableNetworks),
 			secondary(idxName, true, func(o any) string { return o.(*types.Network).Name })),
+		table(string(TableSecrets),
+			secondary(idxName, true, func(o any) string { return o.(*types.Secret).Spec.Name })),
+		table(string(TableConfigs),
+			secondary(idxName, true, func(o any) string { return o.(*types.Config).Spec.Name })),
+		table(string(TableKeys)),
 		{
 			Name: metaTable,
 			Indexes: map[string]*memdb.IndexSchema{idxID: {

@@ -29,12 +29,15 @@ type snapshotHeader struct {
 }
 
 type snapshotRecord struct {
-	Cluster *types.Cluster `json:"Cluster,omitempty"`
-	Node    *types.Node    `json:"Node,omitempty"`
-	Service *types.Service `json:"Service,omitempty"`
-	Task    *types.Task    `json:"Task,omitempty"`
-	Network *types.Network `json:"Network,omitempty"`
-	End     *snapshotEnd   `json:"End,omitempty"`
+	Cluster *types.Cluster    `json:"Cluster,omitempty"`
+	Node    *types.Node       `json:"Node,omitempty"`
+	Service *types.Service    `json:"Service,omitempty"`
+	Task    *types.Task       `json:"Task,omitempty"`
+	Network *types.Network    `json:"Network,omitempty"`
+	Secret  *types.Secret     `json:"Secret,omitempty"`
+	Config  *types.Config     `json:"Config,omitempty"`
+	Key     *types.WrappedKey `json:"Key,omitempty"`
+	End     *snapshotEnd      `json:"End,omitempty"`
 }
 
 type snapshotEnd struct {
@@ -99,6 +102,12 @@ func writeSnapshot(w io.Writer, txn *memdb.Txn, index uint64) error {
 				rec.Task = o
 			case *types.Network:
 				rec.Network = o
+			case *types.Secret:
+				rec.Secret = o
+			case *types.Config:
+				rec.Config = o
+			case *types.WrappedKey:
+				rec.Key = o
 			}
 			if err := enc.Encode(&rec); err != nil {
 				return fmt.Errorf("write %s %s: %w", t.noun(), keyOf(raw), err)
@@ -175,7 +184,8 @@ func readRecords(dec *json.Decoder, txn *memdb.Txn) error {
 			}
 			return nil
 		}
-		op := Op{Cluster: rec.Cluster, Node: rec.Node, Service: rec.Service, Task: rec.Task, Network: rec.Network}
+		op := Op{Cluster: rec.Cluster, Node: rec.Node, Service: rec.Service, Task: rec.Task, Network: rec.Network,
+			Secret: rec.Secret, Config: rec.Config, Key: rec.Key}
 		obj, table := op.onlyObject()
 		if obj == nil {
 			return fmt.Errorf("record %d: want exactly one object", count+1)

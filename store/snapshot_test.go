@@ -49,7 +49,20 @@ func populate(h *harness) {
 	tk.ServiceID, tk.NodeID = s1.ID, n1.ID
 	w := typestest.Filled[types.Network](600)
 	h.must(put(c), put(n1), put(n2))
-	h.must(put(s1), put(tk), put(w))
+	// The service's file references must name stored objects.
+	var files []Op
+	for i, r := range s1.Spec.Task.Secrets {
+		sec := typestest.Filled[types.Secret](700 + 50*i)
+		sec.Spec.Name, s1.Spec.Task.Secrets[i].ID = r.Name, sec.ID
+		files = append(files, put(sec))
+	}
+	for i, r := range s1.Spec.Task.Configs {
+		cfg := typestest.Filled[types.Config](800 + 50*i)
+		cfg.Spec.Name, s1.Spec.Task.Configs[i].ID = r.Name, cfg.ID
+		files = append(files, put(cfg))
+	}
+	files = append(files, put(typestest.Filled[types.WrappedKey](900)))
+	h.must(append(files, put(s1), put(tk), put(w))...)
 	h.must(put(n2)) // n2 gets a later version than n1
 }
 

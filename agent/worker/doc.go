@@ -32,7 +32,8 @@
 // node's and its observed state is at least assigned (a global task that
 // no node can take waits pending with a NodeID set, and is never run).
 // With desired state running it goes preparing (image pulled once;
-// Config.Network sets up its network) → starting (container created: ID =
+// Config.Network sets up its network, Config.Files its secret and config
+// files, bind-mounted read-only) → starting (container created: ID =
 // task ID, labels LabelTaskID, LabelServiceID, LabelServiceName, LabelSlot
 // and LabelHealthcheck over the task's own labels, EnvTaskID and
 // EnvService added to the environment; reported with the network's

@@ -52,11 +52,19 @@ func (l *loop) start(ctx, opCtx context.Context, t *types.Task) opEvent {
 			return end(rejected(msgPreparing, err), ctrState{})
 		}
 	}
+	cs := containerSpec(t, tn, check)
+	if l.w.cfg.Files != nil {
+		files, err := l.w.cfg.Files(opCtx, t)
+		if err != nil {
+			return end(rejected(msgPreparing, err), ctrState{})
+		}
+		cs.Mounts = append(cs.Mounts, files...)
+	}
 	// Create is not cancelled half-way: a create the client gave up on may
 	// still complete in containerd after the worker looked, leaving a
 	// container nobody tracks. It is short (the image is pulled already);
 	// a cancelled start is noticed right after it.
-	if err := l.rt.Create(context.WithoutCancel(opCtx), containerSpec(t, tn, check)); err != nil {
+	if err := l.rt.Create(context.WithoutCancel(opCtx), cs); err != nil {
 		return end(rejected(msgPreparing, err), ctrState{})
 	}
 	l.progress(ctx, id, types.TaskStarting, msgStarting, tn.Addresses)

@@ -88,6 +88,12 @@ type Config struct {
 	// must then return the same network. nil runs every task in the
 	// network namespace of containerd's shims (the agent's own).
 	Network func(ctx context.Context, t *types.Task) (TaskNetwork, error)
+	// Files, if set, puts the task's secrets and configs where the
+	// runtime can mount them (called in the start operation after Network,
+	// before Create) and returns them as read-only bind mounts to add to
+	// the container. An error rejects the task with the error's text;
+	// Release cleans up what Files left as well as the network.
+	Files func(ctx context.Context, t *types.Task) ([]types.Mount, error)
 	// Release, if set, frees what Network set up for task taskID (netns,
 	// veth, address). The worker calls it once the task's container is
 	// removed and the task will not be started again: after the removal,

@@ -111,6 +111,8 @@ func (t TaskTemplate) Copy() TaskTemplate {
 		}
 		t.Aliases = aliases
 	}
+	t.Secrets = slices.Clone(t.Secrets)
+	t.Configs = slices.Clone(t.Configs)
 	t.Labels = maps.Clone(t.Labels)
 	t.Extra = maps.Clone(t.Extra)
 	return t

@@ -60,6 +60,9 @@ func TestCopyIsDeep(t *testing.T) {
 		{"Service", func() any { return typestest.Filled[Service](1) }, func(o any) any { return o.(*Service).Copy() }},
 		{"Task", func() any { return typestest.Filled[Task](1) }, func(o any) any { return o.(*Task).Copy() }},
 		{"Network", func() any { return typestest.Filled[Network](1) }, func(o any) any { return o.(*Network).Copy() }},
+		{"Secret", func() any { return typestest.Filled[Secret](1) }, func(o any) any { return o.(*Secret).Copy() }},
+		{"Config", func() any { return typestest.Filled[Config](1) }, func(o any) any { return o.(*Config).Copy() }},
+		{"WrappedKey", func() any { return typestest.Filled[WrappedKey](1) }, func(o any) any { return o.(*WrappedKey).Copy() }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -96,7 +99,8 @@ func TestCopyKeepsNil(t *testing.T) {
 // every field of every type must survive (a field whose JSON name collides
 // with an embedded Meta field would silently hide it).
 func TestJSONRoundTrip(t *testing.T) {
-	for _, orig := range []any{typestest.Filled[Cluster](1), typestest.Filled[Node](1), typestest.Filled[Service](1), typestest.Filled[Task](1), typestest.Filled[Network](1)} {
+	for _, orig := range []any{typestest.Filled[Cluster](1), typestest.Filled[Node](1), typestest.Filled[Service](1), typestest.Filled[Task](1), typestest.Filled[Network](1),
+		typestest.Filled[Secret](1), typestest.Filled[Config](1), typestest.Filled[WrappedKey](1)} {
 		b, err := json.Marshal(orig)
 		if err != nil {
 			t.Fatalf("marshal %T: %v", orig, err)

@@ -1,6 +1,9 @@
 package types
 
-import "time"
+import (
+	"path"
+	"time"
+)
 
 // Swarm's defaults, the one copy in shoal (package spec re-exports them).
 // Clients send only what a user set; the leader fills the rest with
@@ -45,6 +48,7 @@ func FillDefaults(s *ServiceSpec) {
 			s.Endpoint.Ports[i].Protocol = DefaultProtocol
 		}
 	}
+	defaultFiles(&s.Task)
 }
 
 func defaultUpdate(u *UpdateConfig) {
@@ -61,4 +65,47 @@ func defaultUpdate(u *UpdateConfig) {
 	if u.Order == "" {
 		u.Order = DefaultOrder
 	}
+}
+
+// The file defaults of secrets and configs (FileRef).
+const (
+	// SecretsDir is where a secret's file goes when its target is a bare
+	// name or empty.
+	SecretsDir = "/run/secrets"
+	// DefaultFileMode is a secret's or config's file mode when none is
+	// given.
+	DefaultFileMode = 0o444
+)
+
+// defaultFiles fills the targets, owners and modes of a spec's secrets
+// and configs: a secret's target defaults to /run/secrets/NAME and a
+// relative target is taken under /run/secrets; a config's target defaults
+// to /NAME and a relative one is taken under /; owner 0:0, mode 0444.
+func defaultFiles(t *TaskTemplate) {
+	fill := func(refs []FileRef, secret bool) {
+		for i := range refs {
+			r := &refs[i]
+			switch {
+			case r.Target == "" && secret:
+				r.Target = path.Join(SecretsDir, r.Name)
+			case r.Target == "":
+				r.Target = "/" + r.Name
+			case secret && !path.IsAbs(r.Target):
+				r.Target = path.Join(SecretsDir, r.Target)
+			case !path.IsAbs(r.Target):
+				r.Target = "/" + r.Target
+			}
+			if r.UID == "" {
+				r.UID = "0"
+			}
+			if r.GID == "" {
+				r.GID = "0"
+			}
+			if r.Mode == 0 {
+				r.Mode = DefaultFileMode
+			}
+		}
+	}
+	fill(t.Secrets, true)
+	fill(t.Configs, false)
 }

@@ -171,10 +171,14 @@ type TaskTemplate struct {
 	// answers them with the service's VIP, to tasks on that network only.
 	// `stack deploy` gives every service its short name on the stack's
 	// networks this way.
-	Aliases     map[string][]string `json:"Aliases,omitempty"`
-	ForceUpdate uint64              `json:"ForceUpdate,omitempty"`
-	Labels      map[string]string   `json:"Labels,omitempty"`
-	Extra       map[string]string   `json:"Extra,omitempty"`
+	Aliases map[string][]string `json:"Aliases,omitempty"`
+	// Secrets and Configs are files the task gets on an in-memory
+	// filesystem, read-only (see FileRef).
+	Secrets     []FileRef         `json:"Secrets,omitempty"`
+	Configs     []FileRef         `json:"Configs,omitempty"`
+	ForceUpdate uint64            `json:"ForceUpdate,omitempty"`
+	Labels      map[string]string `json:"Labels,omitempty"`
+	Extra       map[string]string `json:"Extra,omitempty"`
 }
 
 // UpdateConfig is swarm's update (and rollback) configuration.

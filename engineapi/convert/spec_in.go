@@ -103,7 +103,7 @@ func fromTaskSpec(in swarm.TaskSpec) (types.TaskTemplate, error) {
 }
 
 func fromContainerSpec(cs swarm.ContainerSpec, out *types.TaskTemplate) error {
-	served := []string{"Image", "Labels", "Command", "Args", "Env", "Dir", "User", "StopSignal", "StopGracePeriod", "Healthcheck", "Mounts", "Isolation"}
+	served := []string{"Image", "Labels", "Command", "Args", "Env", "Dir", "User", "StopSignal", "StopGracePeriod", "Healthcheck", "Mounts", "Isolation", "Secrets", "Configs"}
 	if err := refuseSet("TaskTemplate.ContainerSpec", &cs, served...); err != nil {
 		return err
 	}
@@ -141,7 +141,7 @@ func fromContainerSpec(cs swarm.ContainerSpec, out *types.TaskTemplate) error {
 		}
 		out.Mounts = append(out.Mounts, types.Mount{Type: string(m.Type), Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
 	}
-	return nil
+	return fromFileRefs(cs, out)
 }
 
 func fromResources(r *swarm.ResourceRequirements, out *types.TaskTemplate) error {

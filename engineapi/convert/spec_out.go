@@ -49,6 +49,7 @@ func TaskSpec(t types.TaskTemplate) swarm.TaskSpec {
 	for _, m := range t.Mounts {
 		cs.Mounts = append(cs.Mounts, mount.Mount{Type: mount.Type(m.Type), Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
 	}
+	fileRefs(t, cs)
 	rp := t.RestartPolicy
 	out := swarm.TaskSpec{
 		ContainerSpec: cs,
