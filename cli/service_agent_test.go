@@ -60,6 +60,11 @@ func newFakeAgent(t *testing.T) (*fakeAgent, *Globals, *bytes.Buffer) {
 		fmt.Fprintf(w, "task %s | line\n", r.PathValue("id"))
 	})
 	f.routeNetworks(mux)
+	// No secrets or configs: listed empty, creates answered with an ID.
+	for _, kind := range []string{"secrets", "configs"} {
+		mux.HandleFunc("GET /v1/"+kind, func(w http.ResponseWriter, _ *http.Request) { fakeReply(w, 200, []struct{}{}) })
+		mux.HandleFunc("POST /v1/"+kind, func(w http.ResponseWriter, _ *http.Request) { fakeReply(w, 200, api.FileCreateResponse{ID: "f1"}) })
+	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))

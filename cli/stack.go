@@ -64,6 +64,13 @@ func (d *StackDeployCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
+	files, err := planFiles(ctx, cl, st)
+	if err != nil {
+		return err
+	}
+	if err := createFiles(ctx, g, cl, files); err != nil {
+		return err
+	}
 	changed, err := applyPlan(ctx, g, cl, plan)
 	if err != nil || d.Detach {
 		return err
@@ -130,4 +137,57 @@ func plainServices(svcs []api.Service) []types.Service {
 		out[i] = s.Service
 	}
 	return out
+}
+
+// stackFiles are the secrets and configs a deploy creates.
+type stackFiles struct{ secrets, configs []stack.File }
+
+// planFiles plans the stack's secrets and configs against the cluster's.
+func planFiles(ctx context.Context, cl *api.Client, st stack.Stack) (stackFiles, error) {
+	var out stackFiles
+	secrets, configs, err := existingFiles(ctx, cl)
+	if err != nil {
+		return out, err
+	}
+	if out.secrets, err = stack.PlanFiles("secret", st.Name, st.Secrets, secrets); err != nil {
+		return out, err
+	}
+	out.configs, err = stack.PlanFiles("config", st.Name, st.Configs, configs)
+	return out, err
+}
+
+// existingFiles lists the cluster's secrets and configs by name and labels.
+func existingFiles(ctx context.Context, cl *api.Client) (secrets, configs []stack.Existing, err error) {
+	ss, err := cl.Secrets(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list secrets: %w", err)
+	}
+	for _, s := range ss {
+		secrets = append(secrets, stack.Existing{Name: s.Spec.Name, Labels: s.Spec.Labels})
+	}
+	cs, err := cl.Configs(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list configs: %w", err)
+	}
+	for _, c := range cs {
+		configs = append(configs, stack.Existing{Name: c.Spec.Name, Labels: c.Spec.Labels})
+	}
+	return secrets, configs, nil
+}
+
+// createFiles creates the planned secrets and configs, with docker's lines.
+func createFiles(ctx context.Context, g *Globals, cl *api.Client, f stackFiles) error {
+	for _, s := range f.secrets {
+		fmt.Fprintf(g.Out, "Creating secret %s\n", s.Name)
+		if _, err := cl.SecretCreate(ctx, api.FileCreateRequest{Name: s.Name, Labels: s.Labels, Data: s.Data}); err != nil {
+			return fmt.Errorf("create secret %s: %w", s.Name, err)
+		}
+	}
+	for _, c := range f.configs {
+		fmt.Fprintf(g.Out, "Creating config %s\n", c.Name)
+		if _, err := cl.ConfigCreate(ctx, api.FileCreateRequest{Name: c.Name, Labels: c.Labels, Data: c.Data}); err != nil {
+			return fmt.Errorf("create config %s: %w", c.Name, err)
+		}
+	}
+	return nil
 }

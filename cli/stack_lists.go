@@ -163,7 +163,12 @@ func removeStack(g *Globals, cl *api.Client, name string) error {
 		return fmt.Errorf("list networks: %w", err)
 	}
 	stackNets := stack.Networks(name, nets)
-	if len(svcs) == 0 && len(stackNets) == 0 {
+	secrets, configs, err := existingFiles(ctx, cl)
+	if err != nil {
+		return err
+	}
+	stackSecrets, stackConfigs := stack.StackFiles(name, secrets), stack.StackFiles(name, configs)
+	if len(svcs) == 0 && len(stackNets) == 0 && len(stackSecrets) == 0 && len(stackConfigs) == 0 {
 		fmt.Fprintln(stderr, "Nothing found in stack:", name)
 		return nil
 	}
@@ -172,6 +177,18 @@ func removeStack(g *Globals, cl *api.Client, name string) error {
 		fmt.Fprintf(g.Out, "Removing service %s\n", s.Spec.Name)
 		if err := cl.ServiceRemove(ctx, s.ID); err != nil {
 			errs = append(errs, fmt.Errorf("remove service %s: %w", s.Spec.Name, err))
+		}
+	}
+	for _, s := range stackSecrets {
+		fmt.Fprintf(g.Out, "Removing secret %s\n", s)
+		if err := cl.SecretRemove(ctx, s); err != nil {
+			errs = append(errs, fmt.Errorf("remove secret %s: %w", s, err))
+		}
+	}
+	for _, c := range stackConfigs {
+		fmt.Fprintf(g.Out, "Removing config %s\n", c)
+		if err := cl.ConfigRemove(ctx, c); err != nil {
+			errs = append(errs, fmt.Errorf("remove config %s: %w", c, err))
 		}
 	}
 	for _, n := range stackNets {

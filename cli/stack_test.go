@@ -134,7 +134,8 @@ func TestStackDeployRefusesBeforeWriting(t *testing.T) {
 	f.add(types.ServiceSpec{Name: "other_web", Task: types.TaskTemplate{Image: "x"}, Mode: types.ServiceMode{Replicas: 1}})
 	for _, tc := range []struct{ name, yaml, stack, want string }{
 		{"bad replicas", "services: {web: {image: a, deploy: {replicas: x}}}", "s", "services.web.deploy.replicas"},
-		{"secret", "services: {web: {image: a, secrets: [pw]}}\nsecrets: {pw: {file: ./pw}}", "s", "secrets are not served by shoal yet"},
+		{"secret file missing", "services: {web: {image: a, secrets: [pw]}}\nsecrets: {pw: {file: ./pw}}", "s", "secrets.pw.file: open"},
+		{"external secret missing", "services: {web: {image: a, secrets: [pw]}}\nsecrets: {pw: {external: true}}", "s", `secret "pw" is declared as external`},
 		{"external network missing", "services: {web: {image: a, networks: [n]}}\nnetworks: {n: {external: true}}", "s", `network "n" is declared as external`},
 		{"name taken outside the stack", "services: {web: {image: a}}", "other", `service "other_web" already exists and is not part of stack "other"`},
 	} {

@@ -41,6 +41,8 @@ type Network struct {
 type Stack struct {
 	Name     string
 	Networks []Network           // sorted by name
+	Secrets  []File              // sorted by name
+	Configs  []File              // sorted by name
 	Services []types.ServiceSpec // sorted by name
 }
 
@@ -65,6 +67,9 @@ func Convert(p *ctypes.Project, namespace string) (Stack, []string, error) {
 		return st, nil, err
 	}
 	st.Networks = nets
+	if err := c.fileObjects(&st); err != nil {
+		return Stack{Name: namespace}, nil, err
+	}
 	for _, name := range slices.Sorted(maps.Keys(p.Services)) {
 		spec, err := c.service(p.Services[name])
 		if err != nil {
@@ -80,6 +85,9 @@ type converter struct {
 	ns       string
 	project  *ctypes.Project
 	warnings []string
+	// secretNames and configNames map the file's keys to cluster-wide
+	// names.
+	secretNames, configNames map[string]string
 }
 
 func (c *converter) warnf(format string, args ...any) {
@@ -93,12 +101,6 @@ func invalidf(format string, args ...any) error {
 // refuseTopLevel refuses the top-level objects shoal does not serve yet.
 func (c *converter) refuseTopLevel() error {
 	switch {
-	case len(c.project.Secrets) > 0:
-		return invalidf("secrets: %s: secrets are not served by shoal yet: remove the secrets key (and the services' secrets) from the compose file",
-			strings.Join(slices.Sorted(maps.Keys(c.project.Secrets)), ", "))
-	case len(c.project.Configs) > 0:
-		return invalidf("configs: %s: configs are not served by shoal yet: remove the configs key (and the services' configs) from the compose file",
-			strings.Join(slices.Sorted(maps.Keys(c.project.Configs)), ", "))
 	case len(c.project.Jobs) > 0:
 		return invalidf("jobs: %s: jobs are not served by shoal: run them as services", strings.Join(slices.Sorted(maps.Keys(c.project.Jobs)), ", "))
 	}
@@ -224,7 +226,7 @@ func (c *converter) service(s ctypes.ServiceConfig) (types.ServiceSpec, error) {
 	spec.Labels[LabelImage] = s.Image
 	spec.Task.Healthcheck = healthcheck(s.HealthCheck)
 	steps := []func(*types.ServiceSpec, ctypes.ServiceConfig, string) error{
-		c.deploy, c.restart, c.ports, c.serviceNetworks, c.mounts, c.refuseServiceKeys,
+		c.deploy, c.restart, c.ports, c.serviceNetworks, c.mounts, c.serviceFiles, c.refuseServiceKeys,
 	}
 	for _, step := range steps {
 		if err := step(&spec, s, field); err != nil {
@@ -360,10 +362,6 @@ func (c *converter) mounts(spec *types.ServiceSpec, s ctypes.ServiceConfig, fiel
 // the service does.
 func (c *converter) refuseServiceKeys(_ *types.ServiceSpec, s ctypes.ServiceConfig, field string) error {
 	switch {
-	case len(s.Secrets) > 0:
-		return invalidf("%s.secrets: secrets are not served by shoal yet: remove them from the service", field)
-	case len(s.Configs) > 0:
-		return invalidf("%s.configs: configs are not served by shoal yet: remove them from the service", field)
 	case len(s.Tmpfs) > 0:
 		return invalidf("%s.tmpfs: tmpfs mounts are not served by shoal: use a named volume", field)
 	case s.Tty:
