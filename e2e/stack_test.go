@@ -38,16 +38,22 @@ services:
     image: %s
     stop_grace_period: 3s
     volumes: ["data:/data"]
+    secrets: [pw]
     deploy:
       replicas: 1
       placement:
         constraints: [node.role == manager]
 volumes:
   data:
+secrets:
+  pw: {file: ./pw.txt}
 `, back)
 	}
 	return s
 }
+
+// stackSecret is the data of the stack's secret pw.
+const stackSecret = "stack-s3cret"
 
 // stackLab is a lab with the compose file of stack e2e.
 type stackLab struct {
@@ -92,9 +98,12 @@ func (s stackLab) versions(t *testing.T) map[string][2]uint64 {
 func TestStack(t *testing.T) {
 	l := upLab(t, lab.Options{Nodes: 3})
 	s := stackLab{l: l, img: pushImages(t, l), file: filepath.Join(t.TempDir(), "docker-compose.yml")}
+	if err := os.WriteFile(filepath.Join(filepath.Dir(s.file), "pw.txt"), []byte(stackSecret), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	s.write(t, stackCompose(s.img["web:v1"], s.img["web:v1"], true))
 	out := s.deploy(t)
-	for _, line := range []string{"Creating network e2e_default", "Creating service e2e_back", "Creating service e2e_front"} {
+	for _, line := range []string{"Creating network e2e_default", "Creating secret e2e_pw", "Creating service e2e_back", "Creating service e2e_front"} {
 		if !strings.Contains(out, line+"\n") {
 			t.Errorf("stack deploy printed no %q:\n%s", line, out)
 		}
@@ -105,6 +114,9 @@ func TestStack(t *testing.T) {
 	t.Run("stack ls, services and ps", s.listings)
 	t.Run("the docker CLI sees the stack agentctl deployed", s.dockerListings)
 	t.Run("back's named volume is e2e_data on its node", func(t *testing.T) { s.volume(t, back) })
+	t.Run("back reads the stack's secret at /run/secrets/pw", func(t *testing.T) {
+		checkFile(t, taskRoot(t, l, back.NodeHostname, back.ID), "/run/secrets/pw", stackSecret, 0o444, 0, 0)
+	})
 	t.Run("the published port answers on every node", s.publishedPort)
 	t.Run("front reaches back by name over the stack network", func(t *testing.T) { s.dns(t, front[0]) })
 	t.Run("redeploying the same file updates nothing", s.unchanged)
@@ -305,7 +317,7 @@ func (s stackLab) remove(t *testing.T) {
 	var netsBefore []types.Network
 	apiGet(t, s.l, "n1", "/v1/networks", &netsBefore)
 	out := agentctl(t, s.l, "n2", "stack", "rm", "e2e")
-	if out != "Removing service e2e_front\nRemoving network e2e_default\n" {
+	if out != "Removing service e2e_front\nRemoving secret e2e_pw\nRemoving network e2e_default\n" {
 		t.Errorf("stack rm printed %q", out)
 	}
 	if got := agentctl(t, s.l, "n1", "stack", "ls", "-q"); got != "" {
