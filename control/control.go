@@ -14,6 +14,7 @@ package control
 import (
 	"context"
 	"io"
+	"sync"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -55,6 +56,13 @@ type Cluster struct {
 	Dial func(addr string) *api.Client
 	// Now is the clock that dates revisions and rolling updates.
 	Now func() time.Time
+
+	// commitMu serialises this leader's service writes that allocate
+	// VIPs: each reads the networks and writes them back at the version
+	// read, so concurrent creates would conflict with each other (and a
+	// burst of them ran out of retries: "network was changed
+	// concurrently"). The version guard stays for writes from elsewhere.
+	commitMu sync.Mutex
 }
 
 // Runtime is what the operations use of this node's containerd (package

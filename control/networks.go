@@ -44,6 +44,8 @@ func withVIPs(v *store.View, svc *types.Service) ([]store.Op, error) {
 // commitService writes the service build makes from a fresh view, retrying
 // a few times when a concurrent write (another VIP allocation) got in first.
 func (cl *Cluster) commitService(ctx context.Context, build func(v *store.View) ([]store.Op, error)) error {
+	cl.commitMu.Lock()
+	defer cl.commitMu.Unlock()
 	var err error
 	for range 5 {
 		var ops []store.Op

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -201,5 +202,41 @@ func TestServiceVIPs(t *testing.T) {
 		if vb[name] == vip || !strings.HasPrefix(vip, "10.240.") {
 			t.Errorf("VIPs on %s: a %s, b %s; want two distinct addresses of 10.240.0.0/16", name, vip, vb[name])
 		}
+	}
+}
+
+// TestConcurrentCreates: services created at once, as a script or a stack
+// deploy in parallel does, all succeed and get distinct VIPs; the leader
+// serialises its own VIP allocations instead of failing them with "changed
+// concurrently" (16 at once ran out of retries before).
+func TestConcurrentCreates(t *testing.T) {
+	tc := newTestCluster(t)
+	const n = 32
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			_, err := tc.ops.ServiceCreate(context.Background(), api.ServiceCreateRequest{Spec: webSpec(fmt.Sprintf("svc%02d", i), "web:v1", 1)})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("concurrent create: %v", err)
+		}
+	}
+	seen := map[string]string{}
+	for _, s := range tc.Store.View().Services() {
+		for _, vip := range s.VIPs {
+			if other, ok := seen[vip]; ok {
+				t.Errorf("VIP %s given to %s and %s", vip, other, s.Spec.Name)
+			}
+			seen[vip] = s.Spec.Name
+		}
+	}
+	if len(seen) != n {
+		t.Errorf("%d VIPs for %d services", len(seen), n)
 	}
 }

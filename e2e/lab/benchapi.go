@@ -33,7 +33,8 @@ type APIBenchResult struct {
 }
 
 // benchAPIPrefix names the bench's services; their one task each stays
-// pending (a constraint no node meets), so the bench needs no image.
+// pending (a constraint no node meets), so the bench needs no image. They
+// are in dnsrr mode: a network's VIP block holds about 250 services.
 const benchAPIPrefix = "benchapi"
 
 // BenchEngineAPI makes sure node's cluster holds services services of one
@@ -122,7 +123,9 @@ func createBenchServices(ctx context.Context, c *api.Client, services int) error
 	for range 8 {
 		wg.Go(func() {
 			for name := range names {
-				spec := types.ServiceSpec{Name: name, Mode: types.ServiceMode{Replicas: 1},
+				// dnsrr: a VIP each would fill the default network's
+				// VIP block (a /24) at about 250 services.
+				spec := types.ServiceSpec{Name: name, Mode: types.ServiceMode{Replicas: 1}, Endpoint: types.EndpointSpec{Mode: "dnsrr"},
 					Task: types.TaskTemplate{Image: "bench/pending:1",
 						Placement: types.Placement{Constraints: []string{"node.labels.shoal-bench==never"}}}}
 				if _, err := c.ServiceCreate(ctx, api.ServiceCreateRequest{Spec: spec}); err != nil {
