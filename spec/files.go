@@ -48,7 +48,6 @@ func ValidateFileData(kind, name string, data []byte) error {
 	return nil
 }
 
-
 // checkFiles checks a spec's secret and config references on their own:
 // valid names, clean absolute targets that no two files share, numeric
 // owners, permission bits only. Whether the objects exist is the
