@@ -108,8 +108,12 @@ func Build(ctx context.Context, dir string) ([]Image, error) {
 			}
 			binaries[v.version] = bin
 		}
+		lay, err := binaryLayer(bin)
+		if err != nil {
+			return nil, fmt.Errorf("test image %s: %w", imgs[i].Ref(), err)
+		}
 		if err := writeFileAtomic(imgs[i].Path, func(f *os.File) error {
-			return writeArchive(f, imageDef{name: v.name, tag: v.tag, arch: runtime.GOARCH, config: v.runConfig(), binary: bin})
+			return writeArchive(f, imageDef{name: v.name, tag: v.tag, arch: runtime.GOARCH, config: v.runConfig(), layer: lay})
 		}); err != nil {
 			return nil, fmt.Errorf("test image %s: %w", imgs[i].Ref(), err)
 		}
