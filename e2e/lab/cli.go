@@ -37,7 +37,7 @@ type cli struct {
 	Status    statusCmd    `cmd:"" help:"Show each node's agent and containerd."`
 	Registry  registryCmd  `cmd:"" help:"Start the lab registry on ${registry} if it is not running."`
 	Push      pushCmd      `cmd:"" help:"Push an OCI archive into the lab registry."`
-	Images    imagesCmd    `cmd:"" help:"Build the test images, push them into the lab registry and print their references."`
+	Images    imagesCmd    `cmd:"" help:"Build the test images (web, crash, unhealthy) and the application images (redis, nginx, from Debian packages with mmdebstrap; cached), push them into the lab registry and print their references."`
 	Bench     benchCmd     `cmd:"" help:"Benchmarks on the running lab."`
 }
 
@@ -305,7 +305,13 @@ func (imagesCmd) Run(e *runEnv) error {
 	if err != nil {
 		return err
 	}
-	for _, r := range refs {
+	apps, err := l.PushAppImages(e.ctx, func(format string, args ...any) {
+		fmt.Fprintf(e.stderr, "lab: "+format+"\n", args...)
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range append(refs, apps...) {
 		if _, err := fmt.Fprintln(e.stdout, r); err != nil {
 			return err
 		}

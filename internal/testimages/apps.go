@@ -98,8 +98,8 @@ ln -sf /dev/stderr "$root/var/log/nginx/error.log"`,
 
 // BuildApps builds the application images, redis (redis-server) and nginx,
 // from the Debian packages the host's apt sources offer, with mmdebstrap
-// (which must be installed; root is needed), into dir (DefaultAppCacheDir
-// when empty), and returns them in that order, tagged with the upstream
+// (which must be installed; root is needed), into dir ($SHOAL_APP_IMAGE_CACHE
+// or else DefaultAppCacheDir when empty), and returns them in that order, tagged with the upstream
 // major version (redis:7, nginx:1).
 //
 // An archive is reused without running mmdebstrap when its cache key
@@ -109,6 +109,9 @@ ln -sf /dev/stderr "$root/var/log/nginx/error.log"`,
 // builders, in this process or others, wait for each other on a lock in
 // dir. logf (nil for none) gets one line per image: cached or built.
 func BuildApps(ctx context.Context, dir string, logf func(format string, args ...any)) ([]Image, error) {
+	if dir == "" {
+		dir = os.Getenv("SHOAL_APP_IMAGE_CACHE")
+	}
 	if dir == "" {
 		dir = DefaultAppCacheDir
 	}

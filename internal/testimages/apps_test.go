@@ -19,15 +19,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// appCacheDir is where the test builds the application images: the shared
-// cache (so that repeated runs reuse it) unless $SHOAL_APP_IMAGE_CACHE.
-func appCacheDir() string {
-	if d := os.Getenv("SHOAL_APP_IMAGE_CACHE"); d != "" {
-		return d
-	}
-	return DefaultAppCacheDir
-}
-
 // needAppBuild skips unless BuildApps can run here: root, mmdebstrap, and
 // the Debian mirror reachable.
 func needAppBuild(t *testing.T) {
@@ -85,14 +76,16 @@ func layerContents(t *testing.T, l layout, m ocispec.Manifest, cfg imageConfig) 
 	return hdrs, data
 }
 
-// TestBuildApps builds redis and nginx (or finds them cached), checks their
+// TestBuildApps builds redis and nginx (or finds them cached) in the shared
+// cache (so that repeated runs reuse it; $SHOAL_APP_IMAGE_CACHE moves it),
+// checks their
 // configs and filesystems, and that a second build reuses the archives.
 func TestBuildApps(t *testing.T) {
 	needAppBuild(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	start := time.Now()
-	imgs, err := BuildApps(ctx, appCacheDir(), t.Logf)
+	imgs, err := BuildApps(ctx, "", t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +105,7 @@ func TestBuildApps(t *testing.T) {
 		mtimes[img.Path] = fi.ModTime()
 	}
 	var logs []string
-	again, err := BuildApps(ctx, appCacheDir(), func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) })
+	again, err := BuildApps(ctx, "", func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) })
 	if err != nil {
 		t.Fatal(err)
 	}
