@@ -294,9 +294,11 @@ func (c *benchScaleCmd) Run(e *runEnv) error {
 	return nil
 }
 
-type imagesCmd struct{}
+type imagesCmd struct {
+	NoApps bool `help:"Only the Go test images: skip redis and nginx (which need mmdebstrap and, unless cached, the Debian mirror)."`
+}
 
-func (imagesCmd) Run(e *runEnv) error {
+func (c imagesCmd) Run(e *runEnv) error {
 	l, err := e.load()
 	if err != nil {
 		return err
@@ -305,14 +307,22 @@ func (imagesCmd) Run(e *runEnv) error {
 	if err != nil {
 		return err
 	}
+	if err := printLines(e.stdout, refs); err != nil || c.NoApps {
+		return err
+	}
 	apps, err := l.PushAppImages(e.ctx, func(format string, args ...any) {
 		fmt.Fprintf(e.stderr, "lab: "+format+"\n", args...)
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (lab images --no-apps skips them)", err)
 	}
-	for _, r := range append(refs, apps...) {
-		if _, err := fmt.Fprintln(e.stdout, r); err != nil {
+	return printLines(e.stdout, apps)
+}
+
+// printLines writes each line to w.
+func printLines(w io.Writer, lines []string) error {
+	for _, s := range lines {
+		if _, err := fmt.Fprintln(w, s); err != nil {
 			return err
 		}
 	}

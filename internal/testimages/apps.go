@@ -3,6 +3,7 @@ package testimages
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"time"
 )
@@ -140,4 +141,20 @@ func BuildApps(ctx context.Context, dir string, logf func(format string, args ..
 		imgs = append(imgs, img)
 	}
 	return imgs, nil
+}
+
+// MirrorUnreachable says why BuildApps cannot reach the Debian mirror
+// deb.debian.org (a TCP connection within 5 seconds), or returns "" when it
+// can or when $SHOAL_DEBIAN_SOURCES names other sources. Tests use it to
+// skip with a reason.
+func MirrorUnreachable() string {
+	if os.Getenv("SHOAL_DEBIAN_SOURCES") != "" {
+		return ""
+	}
+	c, err := net.DialTimeout("tcp", "deb.debian.org:80", 5*time.Second)
+	if err != nil {
+		return fmt.Sprintf("the Debian mirror deb.debian.org cannot be reached (%v) to build the images; set SHOAL_DEBIAN_SOURCES to a reachable mirror", err)
+	}
+	c.Close()
+	return ""
 }

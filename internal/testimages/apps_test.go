@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -32,12 +31,8 @@ func needAppBuild(t *testing.T) {
 	if _, err := exec.LookPath("mmdebstrap"); err != nil {
 		t.Skip("mmdebstrap is not installed (apt-get install mmdebstrap, or scripts/deps.sh)")
 	}
-	if os.Getenv("SHOAL_DEBIAN_SOURCES") == "" {
-		c, err := net.DialTimeout("tcp", "deb.debian.org:80", 5*time.Second)
-		if err != nil {
-			t.Skipf("the Debian mirror deb.debian.org cannot be reached (%v); set SHOAL_DEBIAN_SOURCES to a reachable mirror", err)
-		}
-		c.Close()
+	if reason := MirrorUnreachable(); reason != "" {
+		t.Skip(reason)
 	}
 }
 
