@@ -127,6 +127,7 @@ func BuildApps(ctx context.Context, dir string, logf func(format string, args ..
 		return nil, fmt.Errorf("app images: %w", err)
 	}
 	defer unlock()
+	removeLeftovers(dir, logf)
 	suite, sources := hostSources()
 	imgs := make([]Image, 0, len(appImages))
 	for _, ai := range appImages {

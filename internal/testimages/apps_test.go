@@ -266,3 +266,21 @@ func TestRootfsLayer(t *testing.T) {
 		t.Errorf("entries %q, want %q", strings.Join(got, " "), want)
 	}
 }
+
+// TestRemoveLeftovers: work dirs and half-written archives go, archives stay.
+func TestRemoveLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	for _, p := range []string{".build-redis-1/rootfs/etc", ".tmp-nginx_1.oci.tar-2"} {
+		if err := os.MkdirAll(dir+"/"+p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(dir+"/redis_7-abc.oci.tar", []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	removeLeftovers(dir, t.Logf)
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 || ents[0].Name() != "redis_7-abc.oci.tar" {
+		t.Fatalf("left %v, want only the archive", ents)
+	}
+}

@@ -200,6 +200,23 @@ func lockDir(dir string) (func(), error) {
 	return func() { f.Close() }, nil
 }
 
+// removeLeftovers deletes what an interrupted build left in dir (work
+// directories, half-written archives); the caller holds dir's lock. A work
+// directory with anything mounted under it is kept: removing it could
+// reach into the mounted file system.
+func removeLeftovers(dir string, logf logfFunc) {
+	left, _ := filepath.Glob(filepath.Join(dir, ".build-*"))
+	tmp, _ := filepath.Glob(filepath.Join(dir, ".tmp-*"))
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, p := range append(left, tmp...) {
+		if bytes.Contains(mounts, []byte(" "+p+"/")) {
+			logf("app images: %s has mounts under it (a killed mmdebstrap?); unmount them and remove it", p)
+			continue
+		}
+		os.RemoveAll(p)
+	}
+}
+
 // archivePath is where build b's archive lives in dir.
 func (b debBuild) archivePath(dir string) string {
 	return filepath.Join(dir, b.img.name+"_"+b.tag+"-"+b.cacheKey+".oci.tar")

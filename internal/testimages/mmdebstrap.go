@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // trimDpkg keeps documentation, manuals and translations out of the image
@@ -66,7 +68,10 @@ func mmdebstrap(ctx context.Context, b debBuild, work string) (map[string]string
 	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
 		return nil, err
 	}
-	args := []string{"--variant=essential", "--include=" + strings.Join(b.img.packages, ","),
+	// unshare mode: mmdebstrap's mounts live in a mount namespace of its
+	// own, so that none outlives it (root mode mounts on the host, and a
+	// killed build would leave them under work).
+	args := []string{"--mode=unshare", "--variant=essential", "--include=" + strings.Join(b.img.packages, ","),
 		"--customize-hook=" + script}
 	if _, err := os.Stat(mergedUsrHooks); err == nil {
 		args = append(args, "--hook-dir="+mergedUsrHooks)
@@ -76,6 +81,9 @@ func mmdebstrap(ctx context.Context, b debBuild, work string) (map[string]string
 	}
 	args = append(args, b.suite, filepath.Join(work, "rootfs.tar"), b.sources)
 	cmd := exec.CommandContext(ctx, bin, args...)
+	// On cancellation mmdebstrap gets SIGTERM and time to clean up.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 30 * time.Second
 	cmd.Env = append(os.Environ(), "SOURCE_DATE_EPOCH="+strconv.FormatInt(epoch.Unix(), 10), "TMPDIR="+work)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
