@@ -10,6 +10,11 @@
 //
 // Builds are reproducible: fixed file times and owners, -trimpath and an
 // empty build ID, so the same Go toolchain yields the same digests.
+//
+// BuildApps (apps.go) makes the application images redis:7 and nginx:1
+// from Debian packages with mmdebstrap (debian.go, mmdebstrap.go), packed
+// with the same OCI code around a root filesystem layer (rootfs.go) and
+// cached by the packages' versions.
 package testimages
 
 import (
