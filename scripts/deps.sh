@@ -19,6 +19,7 @@ declare -A need=(
   [dig]=dnsutils
   [curl]=curl
   [conntrack]=conntrack
+  [mmdebstrap]=mmdebstrap
 )
 missing=()
 for cmd in "${!need[@]}"; do

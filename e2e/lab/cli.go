@@ -37,7 +37,7 @@ type cli struct {
 	Status    statusCmd    `cmd:"" help:"Show each node's agent and containerd."`
 	Registry  registryCmd  `cmd:"" help:"Start the lab registry on ${registry} if it is not running."`
 	Push      pushCmd      `cmd:"" help:"Push an OCI archive into the lab registry."`
-	Images    imagesCmd    `cmd:"" help:"Build the test images, push them into the lab registry and print their references."`
+	Images    imagesCmd    `cmd:"" help:"Build the test images (web, crash, unhealthy) and the application images (redis, nginx, from Debian packages with mmdebstrap; cached), push them into the lab registry and print their references."`
 	Bench     benchCmd     `cmd:"" help:"Benchmarks on the running lab."`
 }
 
@@ -294,9 +294,11 @@ func (c *benchScaleCmd) Run(e *runEnv) error {
 	return nil
 }
 
-type imagesCmd struct{}
+type imagesCmd struct {
+	NoApps bool `help:"Only the Go test images: skip redis and nginx (which need mmdebstrap and, unless cached, the Debian mirror)."`
+}
 
-func (imagesCmd) Run(e *runEnv) error {
+func (c imagesCmd) Run(e *runEnv) error {
 	l, err := e.load()
 	if err != nil {
 		return err
@@ -305,8 +307,22 @@ func (imagesCmd) Run(e *runEnv) error {
 	if err != nil {
 		return err
 	}
-	for _, r := range refs {
-		if _, err := fmt.Fprintln(e.stdout, r); err != nil {
+	if err := printLines(e.stdout, refs); err != nil || c.NoApps {
+		return err
+	}
+	apps, err := l.PushAppImages(e.ctx, func(format string, args ...any) {
+		fmt.Fprintf(e.stderr, "lab: "+format+"\n", args...)
+	})
+	if err != nil {
+		return fmt.Errorf("%w (lab images --no-apps skips them)", err)
+	}
+	return printLines(e.stdout, apps)
+}
+
+// printLines writes each line to w.
+func printLines(w io.Writer, lines []string) error {
+	for _, s := range lines {
+		if _, err := fmt.Fprintln(w, s); err != nil {
 			return err
 		}
 	}

@@ -10,6 +10,11 @@
 //
 // Builds are reproducible: fixed file times and owners, -trimpath and an
 // empty build ID, so the same Go toolchain yields the same digests.
+//
+// BuildApps (apps.go) makes the application images redis:7 and nginx:1
+// from Debian packages with mmdebstrap (debian.go, mmdebstrap.go), packed
+// with the same OCI code around a root filesystem layer (rootfs.go) and
+// cached by the packages' versions.
 package testimages
 
 import (
@@ -108,8 +113,12 @@ func Build(ctx context.Context, dir string) ([]Image, error) {
 			}
 			binaries[v.version] = bin
 		}
+		lay, err := binaryLayer(bin)
+		if err != nil {
+			return nil, fmt.Errorf("test image %s: %w", imgs[i].Ref(), err)
+		}
 		if err := writeFileAtomic(imgs[i].Path, func(f *os.File) error {
-			return writeArchive(f, imageDef{name: v.name, tag: v.tag, arch: runtime.GOARCH, config: v.runConfig(), binary: bin})
+			return writeArchive(f, imageDef{name: v.name, tag: v.tag, arch: runtime.GOARCH, config: v.runConfig(), layer: lay})
 		}); err != nil {
 			return nil, fmt.Errorf("test image %s: %w", imgs[i].Ref(), err)
 		}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -59,13 +60,40 @@ type imageDef struct {
 	name, tag string // repository name and tag, e.g. web, v1
 	arch      string
 	config    runConfig
-	binary    []byte // the /web executable
+	layer     layer // the image's only layer
+	// created is the config's creation time and history comment; the
+	// fixed epoch when zero.
+	created time.Time
+	comment string
 }
 
-// blob is one content-addressed file of the layout.
+// blob is one content-addressed file of the layout: data in memory, or the
+// file at path when path is set.
 type blob struct {
 	desc ocispec.Descriptor
 	data []byte
+	path string
+}
+
+// layer is an image layer: the compressed blob and the digest of the
+// uncompressed tar (the config's diff ID).
+type layer struct {
+	blob   blob
+	diffID digest.Digest
+}
+
+// binaryLayer is the layer of an image whose whole filesystem is one static
+// executable (see rootfsFiles).
+func binaryLayer(binary []byte) (layer, error) {
+	raw, err := layerTar(binary)
+	if err != nil {
+		return layer{}, err
+	}
+	gz, err := gzipBytes(raw)
+	if err != nil {
+		return layer{}, fmt.Errorf("compress layer: %w", err)
+	}
+	return layer{blob: newBlob(ocispec.MediaTypeImageLayerGzip, gz), diffID: digest.FromBytes(raw)}, nil
 }
 
 func newBlob(mediaType string, data []byte) blob {
@@ -135,19 +163,17 @@ func gzipBytes(p []byte) ([]byte, error) {
 // layoutBlobs builds the layer, config and manifest blobs of def and the
 // index that names it, in the order they are written to the archive.
 func layoutBlobs(def imageDef) (blobs []blob, index []byte, err error) {
-	raw, err := layerTar(def.binary)
-	if err != nil {
-		return nil, nil, err
+	created, comment := def.created, def.comment
+	if created.IsZero() {
+		created = epoch
 	}
-	gz, err := gzipBytes(raw)
-	if err != nil {
-		return nil, nil, fmt.Errorf("compress layer: %w", err)
+	if comment == "" {
+		comment = def.name + ":" + def.tag
 	}
-	layer := newBlob(ocispec.MediaTypeImageLayerGzip, gz)
 	cfg := imageConfig{
-		Created: epoch, Architecture: def.arch, OS: "linux", Config: def.config,
-		RootFS:  ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{digest.FromBytes(raw)}},
-		History: []ocispec.History{{Created: &epoch, CreatedBy: "shoal testimages", Comment: def.name + ":" + def.tag}},
+		Created: created, Architecture: def.arch, OS: "linux", Config: def.config,
+		RootFS:  ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{def.layer.diffID}},
+		History: []ocispec.History{{Created: &created, CreatedBy: "shoal testimages", Comment: comment}},
 	}
 	cfgJSON, err := json.Marshal(cfg)
 	if err != nil {
@@ -158,7 +184,7 @@ func layoutBlobs(def imageDef) (blobs []blob, index []byte, err error) {
 		Versioned: specs.Versioned{SchemaVersion: 2},
 		MediaType: ocispec.MediaTypeImageManifest,
 		Config:    config.desc,
-		Layers:    []ocispec.Descriptor{layer.desc},
+		Layers:    []ocispec.Descriptor{def.layer.blob.desc},
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("encode manifest: %w", err)
@@ -178,7 +204,7 @@ func layoutBlobs(def imageDef) (blobs []blob, index []byte, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("encode index: %w", err)
 	}
-	return []blob{layer, config, manifest}, index, nil
+	return []blob{def.layer.blob, config, manifest}, index, nil
 }
 
 // FullName is the fully qualified name containerd gives an image that a user
@@ -195,15 +221,7 @@ func writeArchive(w io.Writer, def imageDef) error {
 	}
 	tw := tar.NewWriter(w)
 	put := func(name string, mode int64, data []byte, dir bool) error {
-		hdr := &tar.Header{Name: name, Mode: mode, ModTime: epoch, Format: tar.FormatPAX, Typeflag: tar.TypeReg, Size: int64(len(data))}
-		if dir {
-			hdr.Typeflag, hdr.Size = tar.TypeDir, 0
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return fmt.Errorf("archive entry %s: %w", name, err)
-		}
-		_, err := tw.Write(data)
-		return err
+		return putEntry(tw, name, mode, int64(len(data)), bytes.NewReader(data), dir)
 	}
 	files := []struct {
 		name string
@@ -223,7 +241,7 @@ func writeArchive(w io.Writer, def imageDef) error {
 		}
 	}
 	for _, b := range blobs {
-		if err := put("blobs/sha256/"+b.desc.Digest.Encoded(), 0o644, b.data, false); err != nil {
+		if err := putBlob(tw, b); err != nil {
 			return err
 		}
 	}
@@ -231,4 +249,34 @@ func writeArchive(w io.Writer, def imageDef) error {
 		return fmt.Errorf("close archive: %w", err)
 	}
 	return nil
+}
+
+// putEntry writes one archive entry of size bytes read from r (a directory
+// when dir).
+func putEntry(tw *tar.Writer, name string, mode, size int64, r io.Reader, dir bool) error {
+	hdr := &tar.Header{Name: name, Mode: mode, ModTime: epoch, Format: tar.FormatPAX, Typeflag: tar.TypeReg, Size: size}
+	if dir {
+		hdr.Typeflag, hdr.Size = tar.TypeDir, 0
+	}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return fmt.Errorf("archive entry %s: %w", name, err)
+	}
+	if _, err := io.Copy(tw, r); err != nil {
+		return fmt.Errorf("archive entry %s: %w", name, err)
+	}
+	return nil
+}
+
+// putBlob writes b under blobs/sha256/, from memory or from its file.
+func putBlob(tw *tar.Writer, b blob) error {
+	name := "blobs/sha256/" + b.desc.Digest.Encoded()
+	if b.path == "" {
+		return putEntry(tw, name, 0o644, b.desc.Size, bytes.NewReader(b.data), false)
+	}
+	f, err := os.Open(b.path)
+	if err != nil {
+		return fmt.Errorf("archive entry %s: %w", name, err)
+	}
+	defer f.Close()
+	return putEntry(tw, name, 0o644, b.desc.Size, f, false)
 }
