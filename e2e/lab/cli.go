@@ -21,8 +21,8 @@ import (
 
 // cli is the `lab` command tree. It only parses and calls the library.
 type cli struct {
-	RunDir  string `help:"Directory for state, sockets and containerd state." default:"${run_dir}" env:"SHOAL_LAB_RUN_DIR" placeholder:"DIR"`
-	DataDir string `help:"Directory for containerd roots, agent data, logs and the registry." default:"${data_dir}" env:"SHOAL_LAB_DATA_DIR" placeholder:"DIR"`
+	RunDir  string `help:"Directory for state, sockets and containerd state (default ${run_dir}, or ${run_dir}-PREFIX with another --prefix)." env:"SHOAL_LAB_RUN_DIR" placeholder:"DIR"`
+	DataDir string `help:"Directory for containerd roots, agent data, logs and the registry (default ${data_dir}, or ${data_dir}-PREFIX with another --prefix)." env:"SHOAL_LAB_DATA_DIR" placeholder:"DIR"`
 	Prefix  string `help:"Namespace name prefix (PREFIX-hub, PREFIX-nK)." default:"${prefix}" env:"SHOAL_LAB_PREFIX"`
 	Verbose bool   `short:"v" help:"Log progress in detail."`
 

@@ -89,14 +89,20 @@ type Options struct {
 
 // withDefaults fills the zero fields of c.
 func (c Config) withDefaults() Config {
-	if c.RunDir == "" {
-		c.RunDir = DefaultRunDir
-	}
-	if c.DataDir == "" {
-		c.DataDir = DefaultDataDir
-	}
 	if c.Prefix == "" {
 		c.Prefix = DefaultPrefix
+	}
+	// A lab of another prefix gets directories of its own too, so that
+	// its `down` never touches the default lab's.
+	suffix := ""
+	if c.Prefix != DefaultPrefix {
+		suffix = "-" + c.Prefix
+	}
+	if c.RunDir == "" {
+		c.RunDir = DefaultRunDir + suffix
+	}
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir + suffix
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

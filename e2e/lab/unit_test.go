@@ -392,3 +392,20 @@ func TestExtraLinks(t *testing.T) {
 		t.Errorf("extraLinks = %q", got)
 	}
 }
+
+// TestPrefixGetsItsOwnDirs: a lab of another prefix defaults to
+// directories of its own, so that its `lab down` cannot stop the default
+// lab's processes (it kills what names its directories).
+func TestPrefixGetsItsOwnDirs(t *testing.T) {
+	def := Config{}.withDefaults()
+	other := Config{Prefix: "zz"}.withDefaults()
+	if def.RunDir != DefaultRunDir || def.DataDir != DefaultDataDir {
+		t.Errorf("default lab: %s %s", def.RunDir, def.DataDir)
+	}
+	if other.RunDir != DefaultRunDir+"-zz" || other.DataDir != DefaultDataDir+"-zz" {
+		t.Errorf("lab zz: %s %s, want dirs of its own", other.RunDir, other.DataDir)
+	}
+	if given := (Config{Prefix: "zz", RunDir: "/r", DataDir: "/d"}).withDefaults(); given.RunDir != "/r" || given.DataDir != "/d" {
+		t.Errorf("given dirs replaced: %s %s", given.RunDir, given.DataDir)
+	}
+}
