@@ -83,8 +83,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 			times[i] = t
 		}
 	}
-	types := q["type"]
-	for _, t := range types {
+	kinds := q["type"]
+	for _, t := range kinds {
 		switch t {
 		case "service", "node", "network":
 		default:
@@ -94,6 +94,6 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	enc := json.NewEncoder(w) // one object a line
 	return StreamEvents(w, r, s.b, times[0], times[1], func(e api.Event) bool {
-		return len(types) == 0 || slices.Contains(types, e.Type)
+		return len(kinds) == 0 || slices.Contains(kinds, e.Type)
 	}, func(e api.Event) error { return enc.Encode(e) })
 }

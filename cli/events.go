@@ -42,7 +42,7 @@ func (e *EventsCmd) Run(g *Globals) error {
 		}
 		kinds = append(kinds, v)
 	}
-	print, err := eventPrinter(e.Format)
+	show, err := eventPrinter(e.Format)
 	if err != nil {
 		return err
 	}
@@ -52,7 +52,7 @@ func (e *EventsCmd) Run(g *Globals) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	return c.Events(ctx, since, until, kinds, func(ev api.Event) error { return print(g, ev) })
+	return c.Events(ctx, since, until, kinds, func(ev api.Event) error { return show(g, ev) })
 }
 
 // eventTime reads a --since or --until value: "" for none, a duration ago,

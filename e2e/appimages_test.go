@@ -24,23 +24,7 @@ import (
 // redis by its service name; data SAVEd into redis's named volume at /data
 // survives `service update --force` on the same node.
 func TestAppImages(t *testing.T) {
-	if _, err := exec.LookPath("mmdebstrap"); err != nil {
-		t.Skip("mmdebstrap is not installed (apt-get install mmdebstrap, or scripts/deps.sh): the application images are built with it")
-	}
-	l := upLab(t, lab.Options{Nodes: 3})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	refs, err := l.PushAppImages(ctx, t.Logf)
-	if err != nil {
-		if reason := testimages.MirrorUnreachable(); reason != "" {
-			t.Skipf("%s: %v", reason, err)
-		}
-		t.Fatal(err)
-	}
-	if len(refs) != 2 || !strings.Contains(refs[0], "/redis:") || !strings.Contains(refs[1], "/nginx:") {
-		t.Fatalf("PushAppImages = %v, want redis then nginx", refs)
-	}
-	redis, nginx := refs[0], refs[1]
+	l, ctx, redis, nginx := upAppLab(t)
 
 	t.Run("nginx answers on the published port of every node", func(t *testing.T) {
 		agentctl(t, l, "n1", "service", "create", "--detach", "--name", "nginx", "--replicas", "2",
@@ -102,6 +86,31 @@ func TestAppImages(t *testing.T) {
 			t.Errorf("the new task %s did not log loading the snapshot:\n%s", second.ID, logs)
 		}
 	})
+}
+
+// upAppLab brings up a 3-node lab with the Debian-built redis and nginx
+// images in its registry, and returns their references with a context
+// bounding the test. It skips, saying why, where the images cannot be
+// built (no mmdebstrap, or Debian's mirror out of reach).
+func upAppLab(t *testing.T) (l *lab.Lab, ctx context.Context, redis, nginx string) {
+	t.Helper()
+	if _, err := exec.LookPath("mmdebstrap"); err != nil {
+		t.Skip("mmdebstrap is not installed (apt-get install mmdebstrap, or scripts/deps.sh): the application images are built with it")
+	}
+	l = upLab(t, lab.Options{Nodes: 3})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	t.Cleanup(cancel)
+	refs, err := l.PushAppImages(ctx, t.Logf)
+	if err != nil {
+		if reason := testimages.MirrorUnreachable(); reason != "" {
+			t.Skipf("%s: %v", reason, err)
+		}
+		t.Fatal(err)
+	}
+	if len(refs) != 2 || !strings.Contains(refs[0], "/redis:") || !strings.Contains(refs[1], "/nginx:") {
+		t.Fatalf("PushAppImages = %v, want redis then nginx", refs)
+	}
+	return l, ctx, refs[0], refs[1]
 }
 
 var execSeq atomic.Int64

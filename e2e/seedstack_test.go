@@ -3,10 +3,8 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,7 +12,6 @@ import (
 
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/e2e/lab"
-	"github.com/shoal-org/shoal/internal/testimages"
 )
 
 // seedStack is seed 002's stack in shape, with the lab's Debian-built
@@ -60,21 +57,9 @@ volumes:
 // mount, an unchanged redeploy that updates nothing, and stack rm removing
 // what the stack created and nothing else.
 func TestSeedStack(t *testing.T) {
-	if _, err := exec.LookPath("mmdebstrap"); err != nil {
-		t.Skip("mmdebstrap is not installed (apt-get install mmdebstrap, or scripts/deps.sh): the application images are built with it")
-	}
-	l := upLab(t, lab.Options{Nodes: 3})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	refs, err := l.PushAppImages(ctx, t.Logf)
-	if err != nil {
-		if reason := testimages.MirrorUnreachable(); reason != "" {
-			t.Skipf("%s: %v", reason, err)
-		}
-		t.Fatal(err)
-	}
+	l, ctx, redis, nginx := upAppLab(t)
 	file := filepath.Join(t.TempDir(), "docker-compose.yml")
-	if err := os.WriteFile(file, []byte(fmt.Sprintf(seedStack, refs[0], refs[1])), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(fmt.Sprintf(seedStack, redis, nginx)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// Something outside the stack, which stack rm must leave alone.

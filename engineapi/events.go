@@ -2,7 +2,6 @@ package engineapi
 
 import (
 	"encoding/json"
-	"github.com/shoal-org/shoal/apiserver"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"github.com/moby/moby/api/types/events"
 
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/apiserver"
 	"github.com/shoal-org/shoal/internal/fault"
 )
 

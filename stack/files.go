@@ -138,10 +138,8 @@ func (c *converter) fileObjects(st *Stack) error {
 	if st.Secrets, c.secretNames, err = c.files("secret", secretDefs); err != nil {
 		return err
 	}
-	if st.Configs, c.configNames, err = c.files("config", configDefs); err != nil {
-		return fmt.Errorf("%w", err)
-	}
-	return nil
+	st.Configs, c.configNames, err = c.files("config", configDefs)
+	return err
 }
 
 // Existing is a secret or config in the cluster, by name and labels.
