@@ -119,3 +119,11 @@ func rowsString(rows []nodeRow) string {
 	}
 	return b.String()
 }
+
+// followerLag bounds how long a check waits for a node other than the
+// leader to act on what the leader reported: a follower applies a commit
+// within raft's commit timeout (50 ms), then programs its dataplane or
+// answers from its replica. Checks that look at another node right after
+// the leader saw something give it this long (seconds, for a loaded CI
+// machine), never a fixed sleep.
+const followerLag = 5 * time.Second

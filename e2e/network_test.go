@@ -158,7 +158,7 @@ func TestOverlay(t *testing.T) {
 		for _, node := range []string{"n1", "n2"} {
 			n, _ := l.Node(node)
 			start := time.Now()
-			waitUntil(t, 5*time.Second, "published port on "+node, func() (bool, string) {
+			waitUntil(t, followerLag, "published port on "+node, func() (bool, string) {
 				out, stderr, err := l.Exec(ctx, lab.HubName, "curl", "-sS", "-m", "3", "http://"+n.Addr+":8080/")
 				return err == nil && strings.Contains(out, pub.ID), fmt.Sprintf("%q%s %s", out, errString(err), stderr)
 			})

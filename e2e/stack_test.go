@@ -148,12 +148,12 @@ func (s stackLab) dockerDeploy(t *testing.T) {
 	if vip != back.VIPs["dk_default"] {
 		t.Errorf("back resolves to %q from a dk_front task, want dk_back's VIP %s", vip, back.VIPs["dk_default"])
 	}
-	if body, err := inTask(t, s.l, front[0], "curl", "-sS", "-m", "3", "http://"+vip+"/"); err != nil || !strings.Contains(body, `"version":"v1"`) {
-		t.Errorf("GET http://back/ (%s) from a dk_front task: %q %v", vip, body, err)
-	}
-	if out, err := dockerOn(s.l, "n3", "stack", "services", "--format", "{{.Name}} {{.Replicas}}", "dk"); err != nil || out != "dk_back 1/1\ndk_front 2/2\n" {
-		t.Errorf("docker stack services dk: %v\n%s", err, out)
-	}
+	s.get(t, front[0], vip, "back")
+	// n3's replica learns the tasks' states a commit after the leader.
+	waitUntil(t, followerLag, "docker stack services dk on n3", func() (bool, string) {
+		out, err := dockerOn(s.l, "n3", "stack", "services", "--format", "{{.Name}} {{.Replicas}}", "dk")
+		return err == nil && out == "dk_back 1/1\ndk_front 2/2\n", out + errString(err)
+	})
 	if out, err := dockerOn(s.l, "n1", "stack", "rm", "dk"); err != nil || !strings.Contains(out, "Removing network dk_default") {
 		t.Fatalf("docker stack rm: %v\n%s", err, out)
 	}
@@ -210,14 +210,28 @@ func (s stackLab) volume(t *testing.T, back api.Task) {
 	}
 }
 
+// publishedPort checks port 8080 on every node. A node programs the port
+// when its replica applies the tasks' states, a commit after the leader
+// saw them, so each node gets followerLag to converge.
 func (s stackLab) publishedPort(t *testing.T) {
 	for _, node := range []string{"n1", "n2", "n3"} {
 		n, _ := s.l.Node(node)
-		body, stderr, err := s.l.Exec(context.Background(), lab.HubName, "curl", "-sS", "-m", "3", "http://"+n.Addr+":8080/")
-		if err != nil || !strings.Contains(body, `"version":"v1"`) {
-			t.Errorf("port 8080 on %s: %q %v %s", node, body, err, stderr)
-		}
+		waitUntil(t, followerLag, "port 8080 on "+node, func() (bool, string) {
+			body, stderr, err := s.l.Exec(context.Background(), lab.HubName, "curl", "-sS", "-m", "3", "http://"+n.Addr+":8080/")
+			return err == nil && strings.Contains(body, `"version":"v1"`), fmt.Sprintf("%q%s %s", body, errString(err), stderr)
+		})
 	}
+}
+
+// get asks vip for / from task tk until a v1 task answers. tk's node puts
+// the backends behind the VIP when its replica applies their states, a
+// commit after the leader saw them running.
+func (s stackLab) get(t *testing.T, tk api.Task, vip, name string) {
+	t.Helper()
+	waitUntil(t, followerLag, "GET http://"+name+"/ ("+vip+") from "+tk.ID, func() (bool, string) {
+		body, err := inTask(t, s.l, tk, "curl", "-sS", "-m", "3", "http://"+vip+"/")
+		return err == nil && strings.Contains(body, `"version":"v1"`), body + errString(err)
+	})
 }
 
 // resolver returns a lookup through the resolver that task tk's
@@ -260,10 +274,7 @@ func (s stackLab) dns(t *testing.T, tk api.Task) {
 	if got := answer("back"); got != vip {
 		t.Errorf("the short name back resolves to %q, want back's VIP %s", got, vip)
 	}
-	body, err := inTask(t, s.l, tk, "curl", "-sS", "-m", "3", "http://"+vip+"/")
-	if err != nil || !strings.Contains(body, `"version":"v1"`) {
-		t.Errorf("GET http://%s/ (e2e_back) from a front task: %q %v", vip, body, err)
-	}
+	s.get(t, tk, vip, "e2e_back")
 }
 
 func (s stackLab) unchanged(t *testing.T) {

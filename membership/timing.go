@@ -163,8 +163,16 @@ const (
 	// different address take its name back after this long.
 	deadNodeReclaimTime = 30 * time.Second
 	// reconnectInterval is how often serf tries to reach failed members
-	// (e.g. after a partition heals); serf's default is 30 s.
-	reconnectInterval = 10 * time.Second
+	// (serf's default is 30 s). Once a member is failed, memberlist stops
+	// probing it, so after a partition heals this dial is how the two
+	// sides find each other again. Each agent dials a random failed member
+	// with probability failed/alive per interval, so the cluster as a
+	// whole tries each failed member about once an interval. At 2 s a
+	// healed node is seen alive well inside the voters' failed grace
+	// (10 s), so a network blip of a few seconds does not remove a voter;
+	// at 10 s it did (the node counted as failed for up to 10 s after
+	// the heal). The cost is one dial every 2 s per failed member.
+	reconnectInterval = 2 * time.Second
 )
 
 // apply writes t (with defaults filled in) into a serf configuration and its
