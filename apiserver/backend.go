@@ -81,6 +81,11 @@ type Operations interface {
 	Network(ctx context.Context, ref string) (*types.Network, error)
 	NetworkCreate(ctx context.Context, req api.NetworkCreateRequest) (api.NetworkCreateResponse, error)
 	NetworkRemove(ctx context.Context, ref string) error
+
+	// Volumes and VolumeRemove act on the nodes' volumes (every node's,
+	// one node's, or with Local this agent's own).
+	Volumes(ctx context.Context, o api.VolumeOptions) (api.VolumeList, error)
+	VolumeRemove(ctx context.Context, name string, o api.VolumeOptions) (api.VolumeRemoveResponse, error)
 }
 
 // Leadership tells the server where writes go.

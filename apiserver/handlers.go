@@ -203,6 +203,22 @@ func (s *Server) networkRemove(w http.ResponseWriter, r *http.Request) error {
 	return empty(w, s.b.NetworkRemove(r.Context(), r.PathValue("ref")))
 }
 
+// volumeOptions reads ?node= and ?local=true.
+func volumeOptions(r *http.Request) api.VolumeOptions {
+	q := r.URL.Query()
+	return api.VolumeOptions{Node: q.Get("node"), Local: q.Get("local") == "true"}
+}
+
+func (s *Server) volumeList(w http.ResponseWriter, r *http.Request) error {
+	out, err := s.b.Volumes(r.Context(), volumeOptions(r))
+	return answer(w, http.StatusOK, out, err)
+}
+
+func (s *Server) volumeRemove(w http.ResponseWriter, r *http.Request) error {
+	out, err := s.b.VolumeRemove(r.Context(), r.PathValue("name"), volumeOptions(r))
+	return answer(w, http.StatusOK, out, err)
+}
+
 func (s *Server) admit(w http.ResponseWriter, r *http.Request) error {
 	req, err := decoded[api.AdmitRequest](r)
 	if err != nil {

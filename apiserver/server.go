@@ -63,6 +63,8 @@ func (s *Server) Handler(tcp bool) http.Handler {
 	handle("GET /v1/services/{ref}/logs", s.serviceLogs)
 	handle("GET /v1/tasks/{id}/logs", s.taskLogs)
 	handle("GET /v1/events", s.events)
+	handle("GET /v1/volumes", s.volumeList)
+	handle("DELETE /v1/volumes/{name}", s.volumeRemove)
 	s.fileRoutes(handle, write)
 	handle("/", func(w http.ResponseWriter, r *http.Request) error { return noRoute(mux, r) })
 	if tcp {

@@ -23,6 +23,7 @@ type CtlCLI struct {
 	Stack   StackCmd   `cmd:"" help:"Manage stacks of services from compose files."`
 	Secret  SecretCmd  `cmd:"" help:"Manage secrets: files sealed at rest, given to the tasks that use them."`
 	Config  ConfigCmd  `cmd:"" help:"Manage configs: files given to the tasks that use them."`
+	Volume  VolumeCmd  `cmd:"" help:"Manage the nodes' volumes."`
 	Cluster ClusterCmd `cmd:"" help:"Manage the cluster's settings."`
 	Image   ImageCmd   `cmd:"" help:"Manage images on a node."`
 	Cert    CertCmd    `cmd:"" help:"Issue client certificates for the TCP APIs."`

@@ -34,11 +34,12 @@ type ServiceCreateCmd struct {
 	Constraint    []string `sep:"none" placeholder:"EXPR" help:"Placement constraint such as node.labels.env==prod; repeatable."`
 	PlacementPref []string `sep:"none" placeholder:"PREF" help:"Spread tasks over a node label: spread=node.labels.zone; repeatable."`
 	Env           []string `short:"e" sep:"none" placeholder:"K=V" help:"Environment variable; repeatable."`
-	Mount         []string `sep:"none" placeholder:"MOUNT" help:"type=bind|volume,source=SRC,target=/PATH[,readonly]; repeatable."`
+	Mount         []string `sep:"none" placeholder:"MOUNT" help:"type=bind|volume|tmpfs,source=SRC,target=/PATH[,readonly][,tmpfs-size=64M][,tmpfs-mode=1777]; repeatable."`
 	Label         []string `short:"l" sep:"none" placeholder:"K=V" help:"Service label; repeatable."`
 	Publish       []string `short:"p" sep:"none" placeholder:"PORT" help:"Publish a port on every node: PUBLISHED:TARGET[/udp] or published=P,target=T[,protocol=udp]; repeatable."`
 	Network       []string `sep:"none" placeholder:"NAME" help:"Overlay network to join (see 'agentctl network ls'; default: the cluster's default network); repeatable."`
 	fileFlags
+	nameFlags
 	specFlags
 	Args []string `arg:"" name:"image" passthrough:"partial" help:"IMAGE [COMMAND [ARG...]]: the image, then the command's arguments (flags after IMAGE belong to the command)."`
 }
@@ -132,6 +133,9 @@ func (c *ServiceCreateCmd) applyLists(s *types.ServiceSpec) error {
 		return err
 	}
 	t.Networks = addUnique(nil, c.Network)
+	if err := c.nameFlags.apply(t); err != nil {
+		return err
+	}
 	return c.fileFlags.apply(t)
 }
 

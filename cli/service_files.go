@@ -100,11 +100,11 @@ func parseFileRef(flag, v string) (types.FileRef, error) {
 		case "gid":
 			r.GID = val
 		case "mode":
-			m, err := strconv.ParseUint(val, 8, 32)
-			if err != nil || m > 0o777 {
+			m, ok := octalMode(val, 0o777)
+			if !ok {
 				return r, flagErr(flag, v, "mode %q: use an octal mode such as 0400 or 0444", val)
 			}
-			r.Mode = uint32(m)
+			r.Mode = m
 		default:
 			return r, flagErr(flag, v, "unknown field %q: use source, target, uid, gid or mode", k)
 		}

@@ -128,10 +128,22 @@ func parseMount(flag, s string) (types.Mount, error) {
 		k, v, hasValue := strings.Cut(strings.TrimSpace(field), "=")
 		switch strings.ToLower(k) {
 		case "type":
-			if v != "bind" && v != "volume" {
-				return m, flagErr(flag, s, "type %q: use type=bind or type=volume", v)
+			if v != "bind" && v != "volume" && v != "tmpfs" {
+				return m, flagErr(flag, s, "type %q: use type=bind, type=volume or type=tmpfs", v)
 			}
 			m.Type = v
+		case "tmpfs-size":
+			n, err := parseBytes(flag, v)
+			if err != nil {
+				return m, flagErr(flag, s, "tmpfs-size=%s: use a size such as 64M, 1G or a number of bytes", v)
+			}
+			m.TmpfsSize = n
+		case "tmpfs-mode":
+			mode, ok := octalMode(v, 0o7777)
+			if !ok {
+				return m, flagErr(flag, s, "tmpfs-mode=%s: use an octal file mode such as 1777 or 700", v)
+			}
+			m.TmpfsMode = mode
 		case "source", "src":
 			m.Source = v
 		case "target", "destination", "dst":
@@ -147,7 +159,7 @@ func parseMount(flag, s string) (types.Mount, error) {
 			}
 			m.ReadOnly = ro
 		default:
-			return m, flagErr(flag, s, "unknown option %q: use type, source, target and readonly, e.g. type=bind,source=/data,target=/data", k)
+			return m, flagErr(flag, s, "unknown option %q: use type, source, target, readonly, tmpfs-size and tmpfs-mode, e.g. type=bind,source=/data,target=/data", k)
 		}
 	}
 	switch {
@@ -157,6 +169,10 @@ func parseMount(flag, s string) (types.Mount, error) {
 		return m, flagErr(flag, s, "target %q must be an absolute path", m.Target)
 	case m.Type == "bind" && (m.Source == "" || m.Source[0] != '/'):
 		return m, flagErr(flag, s, "a bind mount needs an absolute source=/path on the node")
+	case m.Type == "tmpfs" && m.Source != "":
+		return m, flagErr(flag, s, "a tmpfs has no source: drop source=%s", m.Source)
+	case m.Type != "tmpfs" && (m.TmpfsSize != 0 || m.TmpfsMode != 0):
+		return m, flagErr(flag, s, "tmpfs-size and tmpfs-mode are for type=tmpfs only")
 	}
 	return m, nil
 }
@@ -416,4 +432,13 @@ func checkNetworks(flag string, names []string) error {
 // formatPort renders a port as docker's PORTS column does.
 func formatPort(p types.PortConfig) string {
 	return fmt.Sprintf("*:%d->%d/%s", p.PublishedPort, p.TargetPort, p.Protocol)
+}
+
+// octalMode reads an octal file mode of at most max.
+func octalMode(v string, max uint64) (uint32, bool) {
+	m, err := strconv.ParseUint(v, 8, 32)
+	if err != nil || m > max {
+		return 0, false
+	}
+	return uint32(m), true
 }

@@ -138,6 +138,12 @@ func writeContainerSpec(w io.Writer, t types.TaskTemplate) {
 		fmt.Fprintln(w, "Mounts:")
 		for _, m := range t.Mounts {
 			fmt.Fprintf(w, " Target:        %s\n  Source:       %s\n  ReadOnly:     %t\n  Type:         %s\n", m.Target, m.Source, m.ReadOnly, m.Type)
+			if m.TmpfsSize > 0 {
+				fmt.Fprintf(w, "  TmpfsSize:    %d\n", m.TmpfsSize)
+			}
+			if m.TmpfsMode > 0 {
+				fmt.Fprintf(w, "  TmpfsMode:    %04o\n", m.TmpfsMode)
+			}
 		}
 	}
 	for _, k := range []struct {

@@ -77,6 +77,7 @@ type specFlags struct {
 	Entrypoint         optValue `placeholder:"CMD" help:"Override the image's entrypoint (a command line; \"\" resets it)."`
 	Workdir            optValue `short:"w" placeholder:"DIR" help:"Working directory inside the container."`
 	User               optValue `short:"u" placeholder:"USER" help:"User (name or uid[:gid]) the task runs as."`
+	Hostname           optValue `placeholder:"NAME" help:"The tasks' hostname; docker's placeholders work, e.g. {{.Service.Name}}-{{.Task.Slot}} (\"\" resets it)."`
 
 	LimitCPU      optValue `name:"limit-cpu" placeholder:"CPUS" help:"CPU limit, e.g. 0.5."`
 	LimitMemory   optValue `name:"limit-memory" placeholder:"SIZE" help:"Memory limit, e.g. 64M or 1G."`
@@ -157,6 +158,9 @@ func (f *specFlags) applyContainer(s *types.ServiceSpec) error {
 	}
 	if f.User.Set {
 		s.Task.User = f.User.Value
+	}
+	if f.Hostname.Set {
+		s.Task.Hostname = f.Hostname.Value
 	}
 	if f.StopSignal.Set {
 		sig, err := parseSignal("stop-signal", f.StopSignal.Value)

@@ -35,6 +35,7 @@ type ServiceUpdateCmd struct {
 	NetworkAdd       []string `sep:"none" placeholder:"NAME" help:"Join a network; repeatable."`
 	NetworkRm        []string `sep:"none" placeholder:"NAME" help:"Leave a network; repeatable."`
 	fileUpdateFlags
+	nameUpdateFlags
 	Force    bool `help:"Replace every task even if nothing changed."`
 	Rollback bool `help:"Go back to the previous spec (same as 'service rollback')."`
 	specFlags
@@ -124,6 +125,9 @@ func (u *ServiceUpdateCmd) apply(cur types.ServiceSpec) (types.ServiceSpec, erro
 		s.Task.Args = words
 	}
 	if err := u.applyLists(&s); err != nil {
+		return s, err
+	}
+	if err := u.nameUpdateFlags.apply(&s.Task); err != nil {
 		return s, err
 	}
 	if err := u.fileUpdateFlags.apply(s.Name, &s.Task); err != nil {

@@ -76,6 +76,12 @@ func TestUpdateApply(t *testing.T) {
 			s.Task.Networks = []string{"back"}
 			s.Task.Placement.Preferences = []string{"node.labels.rack"}
 		}},
+		{"hosts, dns and hostname added", []string{"--host-add", "db:10.0.0.5", "--host-add", "cache=10.0.0.6", "--dns-add", "10.0.0.2",
+			"--dns-search-add", "example.com", "--dns-option-add", "ndots:2", "--hostname", "{{.Service.Name}}-{{.Task.Slot}}"}, func(s *types.ServiceSpec) {
+			s.Task.Hosts = []string{"10.0.0.5 db", "10.0.0.6 cache"}
+			s.Task.DNS = &types.DNSConfig{Nameservers: []string{"10.0.0.2"}, Search: []string{"example.com"}, Options: []string{"ndots:2"}}
+			s.Task.Hostname = "{{.Service.Name}}-{{.Task.Slot}}"
+		}},
 		{"args and entrypoint", []string{"--args", `run --port "80"`, "--entrypoint", "/bin/web"}, func(s *types.ServiceSpec) {
 			s.Task.Args, s.Task.Command = []string{"run", "--port", "80"}, []string{"/bin/web"}
 		}},
@@ -133,7 +139,7 @@ func TestUpdateValidation(t *testing.T) {
 		{webSpec(), []string{"--publish-rm", "target=80"}, "--publish-rm target=80: name the published port: published=PORT"},
 		{webSpec(), []string{"--env-add", "NOVALUE_UNSET_9"}, "--env-add NOVALUE_UNSET_9: not set in agentctl's environment; write NOVALUE_UNSET_9=VALUE"},
 		{webSpec(), []string{"--constraint-add", "zone==a"}, `--constraint-add zone==a: unknown key "zone"; use node.id, node.hostname, node.role, node.platform.os, node.platform.arch or node.labels.<name>`},
-		{webSpec(), []string{"--mount-add", "target=/x,type=nfs"}, `--mount-add target=/x,type=nfs: type "nfs": use type=bind or type=volume`},
+		{webSpec(), []string{"--mount-add", "target=/x,type=nfs"}, `--mount-add target=/x,type=nfs: type "nfs": use type=bind, type=volume or type=tmpfs`},
 		{webSpec(), []string{"--endpoint-mode", "dnsrr"}, "--endpoint-mode dnsrr cannot be combined with published ports: use --endpoint-mode vip, or publish no port"},
 		{webSpec(), []string{"--update-failure-action", "explode"}, "--update-failure-action explode: use pause, continue or rollback"},
 		{webSpec(), []string{"--args", `"open`}, `--args "\"open": unterminated quote or trailing backslash`},

@@ -151,10 +151,10 @@ func TestStackDeployRefusesBeforeWriting(t *testing.T) {
 		})
 	}
 	errOut.Reset()
-	if err := runCtl(t, g, "stack", "deploy", "-c", writeCompose(t, dir, "warn.yml", "services: {web: {image: a, build: ., hostname: h}}"), "w"); err != nil {
+	if err := runCtl(t, g, "stack", "deploy", "-c", writeCompose(t, dir, "warn.yml", "services: {web: {image: a, build: ., sysctls: {net.core.somaxconn: 1024}}}"), "w"); err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range []string{"Warning: services.web.build: ignored", "Warning: services.web.hostname: ignored"} {
+	for _, w := range []string{"Warning: services.web.build: ignored", "Warning: services.web.sysctls: ignored"} {
 		if !strings.Contains(errOut.String(), w) {
 			t.Errorf("stderr %q lacks %q", errOut, w)
 		}

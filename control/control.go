@@ -19,6 +19,7 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/shoal-org/shoal/agent/runtime"
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/membership"
 	"github.com/shoal-org/shoal/store"
@@ -77,6 +78,10 @@ type Runtime interface {
 	// Distribution asks ref's registry, without pulling, for the
 	// descriptor ref names and the platforms it serves.
 	Distribution(ctx context.Context, ref string) (ocispec.Descriptor, []ocispec.Platform, error)
+	// Volumes lists this node's volumes and the containers that mount
+	// them; RemoveVolume deletes one no container mounts.
+	Volumes(ctx context.Context) ([]runtime.Volume, error)
+	RemoveVolume(ctx context.Context, name string) error
 }
 
 // Ops are the operations of the API over whichever cluster the agent runs

@@ -20,11 +20,15 @@ import (
 	"github.com/shoal-org/shoal/store"
 )
 
-// fakeRuntime holds task logs and images in memory.
+// fakeRuntime holds task logs, images and volumes in memory.
 type fakeRuntime struct {
 	logs   map[string]string // task ID -> its whole log
 	images map[string]ocispec.Descriptor
 	err    error // what ImportArchive and Distribution fail with, when set
+
+	mu      sync.Mutex
+	vols    map[string][]string // volume name -> the containers that mount it
+	removed []string            // volumes removed, in order
 }
 
 var _ Runtime = (*fakeRuntime)(nil)

@@ -124,6 +124,41 @@ func TestStack(t *testing.T) {
 	t.Run("--prune removes the services no longer in the file", s.prune)
 	t.Run("stack rm removes the services, then the networks", s.remove)
 	t.Run("docker stack deploy, services, rm", s.dockerDeploy)
+	t.Run("a file that does not validate is refused, naming the field, and creates nothing", s.badFiles)
+}
+
+// badFiles deploys files that must not validate, each with one mistake
+// beside a good service, and checks that the error names the field and
+// that no service, network or secret appeared.
+func (s stackLab) badFiles(t *testing.T) {
+	objects := func() string {
+		var b strings.Builder
+		for _, what := range []string{"service", "network", "secret", "config"} {
+			b.WriteString(agentctl(t, s.l, "n1", what, "ls", "-q"))
+		}
+		return b.String()
+	}
+	before := objects()
+	good := "  ok:\n    image: " + s.img["web:v1"] + "\n"
+	for _, tc := range []struct{ name, file, want string }{
+		{"replicas not a number", "services:\n" + good + "  web:\n    image: x\n    deploy: {replicas: x}\n", "services.web.deploy.replicas"},
+		{"unknown network", "services:\n" + good + "  web:\n    image: x\n    networks: [nowhere]\n", "nowhere"},
+		{"missing secret", "services:\n" + good + "  web:\n    image: x\n    secrets: [pw]\n", "pw"},
+		{"port out of range", "services:\n" + good + "  web:\n    image: x\n    ports: [\"70000:80\"]\n", "services.web.ports[0]"},
+		{"unparseable duration", "services:\n" + good + "  web:\n    image: x\n    stop_grace_period: soon\n", "stop_grace_period"},
+	} {
+		s.write(t, tc.file)
+		out, err := s.l.Agentctl(context.Background(), "n1", "stack", "deploy", "-c", s.file, "bad")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: stack deploy answered %q %v, want an error naming %q", tc.name, out, err, tc.want)
+		}
+		if strings.Contains(out, "Creating") {
+			t.Errorf("%s: stack deploy printed %q", tc.name, out)
+		}
+	}
+	if after := objects(); after != before {
+		t.Errorf("refused deploys changed the objects:\n%s\nbefore:\n%s", after, before)
+	}
 }
 
 // dockerDeploy deploys a stack with the real docker CLI (client-side, over

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/shoal-org/shoal/apiserver"
 )
 
 // dockerCLIs are the real docker clients the tests drive: the machine's
@@ -29,6 +31,12 @@ func dockerCLIs() []string {
 // dockerEnv serves the Engine API over b on a unix socket and returns a
 // function running the docker CLI bin against it.
 func dockerEnv(t *testing.T, b *fakeBackend, bin string) func(args ...string) (string, error) {
+	t.Helper()
+	return dockerEnvFor(t, b, bin)
+}
+
+// dockerEnvFor is dockerEnv over any backend.
+func dockerEnvFor(t *testing.T, b apiserver.Backend, bin string) func(args ...string) (string, error) {
 	t.Helper()
 	if _, err := os.Stat(bin); err != nil {
 		t.Skipf("no docker CLI at %s: %v", bin, err)

@@ -22,6 +22,9 @@ func TestDockerCLIServiceFlags(t *testing.T) {
 		"--restart-condition", "on-failure", "--restart-delay", "3s", "--restart-max-attempts", "4", "--restart-window", "1m",
 		"--health-cmd", "true", "--health-interval", "5s", "--health-retries", "3", "--health-timeout", "2s", "--health-start-period", "1s",
 		"--mount", "type=bind,src=/data,dst=/data,readonly", "--mount", "type=volume,src=v,dst=/v",
+		"--mount", "type=tmpfs,dst=/tmp,tmpfs-size=1m,tmpfs-mode=1770",
+		"--hostname", "{{.Service.Name}}-{{.Task.Slot}}", "--host", "db:10.0.0.5", "--dns", "10.0.0.2", "--dns-search", "example.com",
+		"--dns-option", "ndots:2",
 		"--env", "A=1", "--label", "l=1", "--container-label", "c=1", "--stop-grace-period", "7s", "--stop-signal", "SIGINT",
 		"--workdir", "/srv", "--user", "nobody", "--publish", "published=8080,target=80,protocol=udp", "--endpoint-mode", "dnsrr",
 		"--entrypoint", "/bin/sh", "busybox", "-c", "sleep 1000")
@@ -33,7 +36,10 @@ func TestDockerCLIServiceFlags(t *testing.T) {
 		Name: "full", Labels: map[string]string{"l": "1"},
 		Task: types.TaskTemplate{
 			Image: "busybox:latest", Command: []string{"/bin/sh"}, Args: []string{"-c", "sleep 1000"}, Env: []string{"A=1"}, Dir: "/srv", User: "nobody",
-			Mounts:        []types.Mount{{Type: "bind", Source: "/data", Target: "/data", ReadOnly: true}, {Type: "volume", Source: "v", Target: "/v"}},
+			Mounts: []types.Mount{{Type: "bind", Source: "/data", Target: "/data", ReadOnly: true}, {Type: "volume", Source: "v", Target: "/v"},
+				{Type: "tmpfs", Target: "/tmp", TmpfsSize: 1 << 20, TmpfsMode: 0o1770}},
+			Hostname: "{{.Service.Name}}-{{.Task.Slot}}", Hosts: []string{"10.0.0.5 db"},
+			DNS:           &types.DNSConfig{Nameservers: []string{"10.0.0.2"}, Search: []string{"example.com"}, Options: []string{"ndots:2"}},
 			Limits:        types.Resources{NanoCPUs: 5e8, MemoryBytes: 64 << 20},
 			Reservations:  types.Resources{NanoCPUs: 1e8, MemoryBytes: 32 << 20},
 			RestartPolicy: types.RestartPolicy{Condition: "on-failure", Delay: 3 * time.Second, MaxAttempts: 4, Window: time.Minute},
@@ -52,11 +58,11 @@ func TestDockerCLIServiceFlags(t *testing.T) {
 		t.Fatalf("stored spec:\n got %+v\nwant %+v", got, want)
 	}
 	for flags, field := range map[string]string{
-		"--hostname x": "ContainerSpec.Hostname", "--read-only": "ContainerSpec.ReadOnly", "--init": "ContainerSpec.Init",
-		"--dns 1.1.1.1": "ContainerSpec.DNSConfig", "--publish mode=host,target=80,published=81": "publish mode host",
-		"--cap-add NET_ADMIN": "ContainerSpec.CapabilityAdd", "--ulimit nofile=100:100": "ContainerSpec.Ulimits",
+		"--read-only": "ContainerSpec.ReadOnly", "--init": "ContainerSpec.Init",
+		"--publish mode=host,target=80,published=81": "publish mode host",
+		"--cap-add NET_ADMIN":                        "ContainerSpec.CapabilityAdd", "--ulimit nofile=100:100": "ContainerSpec.Ulimits",
 		"--group adm": "ContainerSpec.Groups", "--sysctl net.core.somaxconn=100": "ContainerSpec.Sysctls",
-		"--mount type=tmpfs,dst=/t": "mount type \"tmpfs\"", "--log-driver syslog": "TaskTemplate.LogDriver",
+		"--mount type=volume,src=v,dst=/v,volume-driver=nfs": "VolumeOptions.DriverConfig", "--log-driver syslog": "TaskTemplate.LogDriver",
 		"--mode replicated-job": "jobs", "--limit-pids 10": "Limits.Pids", "--tty": "ContainerSpec.TTY",
 	} {
 		args := append([]string{"service", "create", "--detach", "--no-resolve-image", "--name", "refused"}, strings.Fields(flags)...)

@@ -128,7 +128,8 @@ func TestNotServed(t *testing.T) {
 		{"GET", "/v1.50/containers/json", "use `docker service create`"},
 		{"POST", "/containers/create", "use `docker service create`"},
 		{"POST", "/v1.41/build", "use `docker service create`"},
-		{"GET", "/v1.50/volumes", "use `docker service create`"},
+		{"POST", "/v1.50/volumes/create", "a node makes a named volume when the first task there mounts it"},
+		{"GET", "/v1.50/plugins", "use `docker service create`"},
 		{"GET", "/v1.50/system/df", "/nodes, /services (and their logs), /tasks"},
 		{"PUT", "/services", "not served by shoal"},
 	} {

@@ -135,10 +135,38 @@ func TestValidateService(t *testing.T) {
 			s.Task.Mounts = []types.Mount{{Type: "volume", Source: "data", Target: "/a/../b"}}
 		}, "mount target"},
 		{"mount type", func(s *types.ServiceSpec) {
-			s.Task.Mounts = []types.Mount{{Type: "tmpfs", Target: "/t"}}
+			s.Task.Mounts = []types.Mount{{Type: "nfs", Target: "/t"}}
 		}, "mount type"},
+		{"tmpfs with a source", func(s *types.ServiceSpec) {
+			s.Task.Mounts = []types.Mount{{Type: "tmpfs", Source: "x", Target: "/t"}}
+		}, "mount source"},
+		{"tmpfs size negative", func(s *types.ServiceSpec) {
+			s.Task.Mounts = []types.Mount{{Type: "tmpfs", Target: "/t", TmpfsSize: -1}}
+		}, "tmpfs size"},
+		{"tmpfs mode too big", func(s *types.ServiceSpec) {
+			s.Task.Mounts = []types.Mount{{Type: "tmpfs", Target: "/t", TmpfsMode: 0o17777}}
+		}, "tmpfs mode"},
+		{"tmpfs options on a volume", func(s *types.ServiceSpec) {
+			s.Task.Mounts = []types.Mount{{Type: "volume", Source: "data", Target: "/t", TmpfsSize: 1 << 20}}
+		}, "mount /t"},
+		{"hostname not a template", func(s *types.ServiceSpec) { s.Task.Hostname = "{{.Service.Name" }, "hostname"},
+		{"hostname names what a task lacks", func(s *types.ServiceSpec) { s.Task.Hostname = "{{.Task.Nope}}" }, "hostname"},
+		{"hostname not a host name", func(s *types.ServiceSpec) { s.Task.Hostname = "web_{{.Task.Slot}}" }, "hostname"},
+		{"host line without a name", func(s *types.ServiceSpec) { s.Task.Hosts = []string{"10.0.0.1"} }, "host"},
+		{"host line without an address", func(s *types.ServiceSpec) { s.Task.Hosts = []string{"db 10.0.0.1"} }, "host"},
+		{"dns server not an address", func(s *types.ServiceSpec) { s.Task.DNS = &types.DNSConfig{Nameservers: []string{"ns1"}} }, "dns"},
+		{"three dns servers", func(s *types.ServiceSpec) {
+			s.Task.DNS = &types.DNSConfig{Nameservers: []string{"10.0.0.1", "10.0.0.2", "10.0.0.3"}}
+		}, "dns"},
+		{"dns option with a space", func(s *types.ServiceSpec) { s.Task.DNS = &types.DNSConfig{Options: []string{"ndots 2"}} }, "dns-option"},
+		{"good names", func(s *types.ServiceSpec) {
+			s.Task.Hostname = "{{.Service.Name}}-{{.Task.Slot}}.{{.Node.Hostname}}"
+			s.Task.Hosts = []string{"10.0.0.5 db db.local", "fd00::1 v6"}
+			s.Task.DNS = &types.DNSConfig{Nameservers: []string{"10.0.0.2"}, Search: []string{"example.com"}, Options: []string{"ndots:2", "edns0"}}
+		}, ""},
 		{"good mounts", func(s *types.ServiceSpec) {
-			s.Task.Mounts = []types.Mount{{Type: "volume", Source: "data.v1", Target: "/data"}, {Type: "bind", Source: "/srv", Target: "/srv"}}
+			s.Task.Mounts = []types.Mount{{Type: "volume", Source: "data.v1", Target: "/data"}, {Type: "bind", Source: "/srv", Target: "/srv"},
+				{Type: "tmpfs", Target: "/tmp", TmpfsSize: 64 << 20, TmpfsMode: 0o1770}, {Type: "volume", Target: "/anon"}}
 		}, ""},
 		{"memory limit 1 byte", func(s *types.ServiceSpec) { s.Task.Limits.MemoryBytes = 1 }, "limit-memory"},
 		{"memory 6 MiB", func(s *types.ServiceSpec) { s.Task.Limits.MemoryBytes = 6 << 20 }, ""},
@@ -342,6 +370,29 @@ func TestREADMEListsEveryLimit(t *testing.T) {
 	for _, l := range Table {
 		if !strings.Contains(string(b), "| `"+l.Key+"` |") {
 			t.Errorf("README's Limits table has no row for %s", l.Key)
+		}
+	}
+}
+
+// TestExpandHostname: docker's placeholders, for a replicated task and a
+// global one.
+func TestExpandHostname(t *testing.T) {
+	rep := &types.Task{ID: "t1", ServiceID: "s1", ServiceName: "web", Slot: 3}
+	glob := &types.Task{ID: "t2", ServiceID: "s1", ServiceName: "mon"}
+	for _, tc := range []struct {
+		tmpl string
+		task *types.Task
+		want string
+	}{
+		{"{{.Service.Name}}-{{.Task.Slot}}", rep, "web-3"},
+		{"{{.Node.Hostname}}.{{.Task.ID}}", rep, "n2.t1"},
+		{"{{.Task.Name}}", rep, "web.3.t1"},
+		{"{{.Service.Name}}-{{.Task.Slot}}", glob, "mon-node-2"},
+		{"{{index .Service.Labels \"tier\"}}-{{.Node.Platform.OS}}", rep, "front-linux"},
+	} {
+		got, err := ExpandHostname(tc.tmpl, NewTaskContext(tc.task, map[string]string{"tier": "front"}, "node-2", "n2"))
+		if err != nil || got != tc.want {
+			t.Errorf("ExpandHostname(%q) = %q, %v; want %q", tc.tmpl, got, err, tc.want)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -134,7 +135,7 @@ func checkTask(s *types.ServiceSpec) error {
 			return invalid("env", truncate(e), "is not NAME=VALUE", "give a variable name before '=' (and no NUL byte)")
 		}
 	}
-	return nil
+	return checkNames(s)
 }
 
 func nonNegative(field string, d time.Duration) error {
@@ -149,6 +150,9 @@ func checkMounts(s *types.ServiceSpec) error {
 		if err := cleanAbs("mount target", m.Target); err != nil {
 			return err
 		}
+		if m.Type != "tmpfs" && (m.TmpfsSize != 0 || m.TmpfsMode != 0) {
+			return invalid("mount "+m.Target, m.Type, "has tmpfs options but is not a tmpfs", "drop tmpfs-size and tmpfs-mode, or use type=tmpfs")
+		}
 		switch m.Type {
 		case "bind":
 			if err := cleanAbs("mount source", m.Source); err != nil {
@@ -159,8 +163,18 @@ func checkMounts(s *types.ServiceSpec) error {
 				return invalid("mount source", m.Source, "is not a volume name",
 					"use at least 2 of letters, digits, '_', '.', '-', starting with a letter or digit (or type=bind with an absolute path)")
 			}
+		case "tmpfs":
+			if m.Source != "" {
+				return invalid("mount source", m.Source, "is set on a tmpfs mount", "drop source=: a tmpfs is the task's own, in memory")
+			}
+			if m.TmpfsSize < 0 {
+				return invalid("tmpfs size", strconv.FormatInt(m.TmpfsSize, 10), "is negative", "use a size such as 64m, or leave it out for the kernel's default")
+			}
+			if m.TmpfsMode > 0o7777 {
+				return invalid("tmpfs mode", strconv.FormatUint(uint64(m.TmpfsMode), 8), "is not a file mode", "use an octal mode of at most 7777, such as 1777")
+			}
 		default:
-			return invalid("mount type", m.Type, "is not a mount type", "use bind or volume")
+			return invalid("mount type", m.Type, "is not a mount type", "use bind, volume or tmpfs")
 		}
 	}
 	return nil
@@ -290,4 +304,13 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// VolumeName refuses a name that is not a volume name (docker's rule).
+func VolumeName(name string) error {
+	if !volumeName.MatchString(name) {
+		return invalid("volume name", name, "is not a volume name",
+			"use at least 2 of letters, digits, '_', '.', '-', starting with a letter or digit")
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -226,7 +227,7 @@ func (c *converter) service(s ctypes.ServiceConfig) (types.ServiceSpec, error) {
 	spec.Labels[LabelImage] = s.Image
 	spec.Task.Healthcheck = healthcheck(s.HealthCheck)
 	steps := []func(*types.ServiceSpec, ctypes.ServiceConfig, string) error{
-		c.deploy, c.restart, c.ports, c.serviceNetworks, c.mounts, c.serviceFiles, c.refuseServiceKeys,
+		c.deploy, c.restart, c.ports, c.serviceNetworks, c.mounts, c.serviceFiles, c.names, c.refuseServiceKeys,
 	}
 	for _, step := range steps {
 		if err := step(&spec, s, field); err != nil {
@@ -333,8 +334,8 @@ func (c *converter) mounts(spec *types.ServiceSpec, s ctypes.ServiceConfig, fiel
 		case ctypes.VolumeTypeBind:
 			m.Source = v.Source
 		case ctypes.VolumeTypeVolume:
-			if v.Source == "" {
-				return invalidf("%s: anonymous volume %s is not served by shoal: name it (NAME:%s) and declare NAME under volumes:", f, v.Target, v.Target)
+			if v.Source == "" { // anonymous: the task's own, gone with it
+				break
 			}
 			vc, ok := c.project.Volumes[v.Source]
 			if !ok {
@@ -350,10 +351,54 @@ func (c *converter) mounts(spec *types.ServiceSpec, s ctypes.ServiceConfig, fiel
 			if vc.External {
 				m.Source = cmpOr(vc.Name, v.Source)
 			}
+		case ctypes.VolumeTypeTmpfs:
+			if v.Source != "" {
+				return invalidf("%s: a tmpfs has no source (%q): drop it", f, v.Source)
+			}
+			if t := v.Tmpfs; t != nil {
+				if t.Size < 0 {
+					return invalidf("%s.tmpfs.size: %d is negative: use a size such as 64m", f, t.Size)
+				}
+				if t.Mode > 0o7777 {
+					return invalidf("%s.tmpfs.mode: %o is not a file mode: use one such as 1777", f, t.Mode)
+				}
+				m.TmpfsSize, m.TmpfsMode = int64(t.Size), t.Mode
+			}
 		default:
-			return invalidf("%s: volume type %q is not served by shoal: use a named volume or a bind mount", f, v.Type)
+			return invalidf("%s: volume type %q is not served by shoal: use a named volume, a bind mount or a tmpfs", f, v.Type)
 		}
 		spec.Task.Mounts = append(spec.Task.Mounts, m)
+	}
+	// The short tmpfs key: paths, each an empty tmpfs of the kernel's
+	// default size.
+	for i, target := range s.Tmpfs {
+		if !strings.HasPrefix(target, "/") {
+			return invalidf("%s.tmpfs[%d]: %q is not an absolute path", field, i, target)
+		}
+		spec.Task.Mounts = append(spec.Task.Mounts, types.Mount{Type: "tmpfs", Target: target})
+	}
+	return nil
+}
+
+// names maps hostname, extra_hosts and dns, dns_search and dns_opt (the
+// leader checks their values, naming the spec field).
+func (c *converter) names(spec *types.ServiceSpec, s ctypes.ServiceConfig, field string) error {
+	spec.Task.Hostname = s.Hostname
+	for _, host := range slices.Sorted(maps.Keys(s.ExtraHosts)) {
+		for _, ip := range s.ExtraHosts[host] {
+			if _, err := netip.ParseAddr(ip); err != nil {
+				return invalidf("%s.extra_hosts: %s:%s: %q is not an IP address", field, host, ip, ip)
+			}
+			spec.Task.Hosts = append(spec.Task.Hosts, ip+" "+host)
+		}
+	}
+	if len(s.DNS)+len(s.DNSSearch)+len(s.DNSOpts) > 0 {
+		for i, ns := range s.DNS {
+			if _, err := netip.ParseAddr(ns); err != nil {
+				return invalidf("%s.dns[%d]: %q is not an IP address", field, i, ns)
+			}
+		}
+		spec.Task.DNS = &types.DNSConfig{Nameservers: nilIfEmpty(s.DNS), Search: nilIfEmpty(s.DNSSearch), Options: nilIfEmpty(s.DNSOpts)}
 	}
 	return nil
 }
@@ -362,8 +407,6 @@ func (c *converter) mounts(spec *types.ServiceSpec, s ctypes.ServiceConfig, fiel
 // the service does.
 func (c *converter) refuseServiceKeys(_ *types.ServiceSpec, s ctypes.ServiceConfig, field string) error {
 	switch {
-	case len(s.Tmpfs) > 0:
-		return invalidf("%s.tmpfs: tmpfs mounts are not served by shoal: use a named volume", field)
 	case s.Tty:
 		return invalidf("%s.tty: not served by shoal: tasks have no terminal", field)
 	}

@@ -120,6 +120,9 @@ func TestConvertFull(t *testing.T) {
 	eq(t, "update", api.Update, types.UpdateConfig{Parallelism: u64(2), Delay: 10 * time.Second, FailureAction: "rollback",
 		Monitor: 20 * time.Second, MaxFailureRatio: 0.25, Order: "start-first"})
 	eq(t, "rollback", api.Rollback, types.UpdateConfig{Parallelism: u64(0), Order: "stop-first"})
+	eq(t, "hostname", api.Task.Hostname, "api-host")
+	eq(t, "hosts", api.Task.Hosts, []string{"10.0.0.9 db.local"})
+	eq(t, "dns", api.Task.DNS, &types.DNSConfig{Nameservers: []string{"9.9.9.9"}, Search: []string{"example.com"}, Options: []string{"ndots:2"}})
 
 	cache := service(t, st, "app_cache")
 	eq(t, "cache mode", cache.Mode, types.ServiceMode{Global: true})
@@ -131,23 +134,24 @@ func TestConvertFull(t *testing.T) {
 	eq(t, "api aliases", api.Task.Aliases, map[string][]string{"shared-back": {"api", "api-internal"}, "app_front": {"api"}})
 	conf, _ := filepath.Abs("testdata/conf")
 	eq(t, "cache mounts", cache.Task.Mounts, []types.Mount{{Type: "volume", Source: "app_cache-data", Target: "/data"},
-		{Type: "bind", Source: conf, Target: "/etc/redis", ReadOnly: true}})
+		{Type: "bind", Source: conf, Target: "/etc/redis", ReadOnly: true},
+		{Type: "tmpfs", Target: "/scratch", TmpfsSize: 64 << 20, TmpfsMode: 0o700},
+		{Type: "volume", Target: "/anonymous"},
+		{Type: "tmpfs", Target: "/run/redis"}})
 
 	for _, w := range []string{
 		"services.api.build: ignored (not supported by a swarm",
 		"services.api.depends_on: ignored (not supported by a swarm",
 		"services.api.links: ignored (not supported by a swarm",
 		"services.cache.container_name: ignored (not supported by a swarm",
-		"services.api.hostname: ignored (shoal's service spec has no field for it yet)",
-		"services.api.extra_hosts: ignored (shoal's service spec has no field for it yet)",
-		"services.api.dns: ignored (shoal's service spec has no field for it yet)",
+		"services.api.sysctls: ignored (shoal's service spec has no field for it yet)",
 	} {
 		if !slices.ContainsFunc(warnings, func(s string) bool { return strings.HasPrefix(s, w) }) {
 			t.Errorf("no warning %q in %q", w, warnings)
 		}
 	}
-	if len(warnings) != 7 {
-		t.Errorf("%d warnings, want one per skipped key (7): %q", len(warnings), warnings)
+	if len(warnings) != 5 {
+		t.Errorf("%d warnings, want one per skipped key (5): %q", len(warnings), warnings)
 	}
 }
 
@@ -181,9 +185,9 @@ func TestConvertRefuses(t *testing.T) {
 		{"secret mode", "services: {web: {image: a, secrets: [{source: pw, mode: 01777}]}}\nsecrets: {pw: {file: ./compose.yml}}", "services.web.secrets[0].mode"},
 		{"missing secret", "services: {web: {image: a, secrets: [pw]}}", "pw"},
 		{"config file missing", "services: {web: {image: a}}\nconfigs: {c: {file: ./c}}", "configs.c.file: open"},
-		{"tmpfs", "services: {web: {image: a, tmpfs: /run}}", "services.web.tmpfs"},
-		{"tmpfs volume", "services: {web: {image: a, volumes: [{type: tmpfs, target: /x}]}}", `services.web.volumes[0]: volume type "tmpfs" is not served`},
-		{"anonymous volume", "services: {web: {image: a, volumes: [/data]}}", "services.web.volumes[0]: anonymous volume /data"},
+		{"tmpfs relative", "services: {web: {image: a, tmpfs: run}}", `services.web.tmpfs[0]: "run" is not an absolute path`},
+		{"tmpfs volume with a source", "services: {web: {image: a, volumes: [{type: tmpfs, source: x, target: /x}]}}", `services.web.volumes[0]: a tmpfs has no source ("x")`},
+		{"npipe volume", "services: {web: {image: a, volumes: [{type: npipe, source: x, target: /x}]}}", `services.web.volumes[0]: volume type "npipe" is not served`},
 		{"volume driver", "services: {web: {image: a, volumes: [\"data:/d\"]}}\nvolumes: {data: {driver: nfs}}", `volumes.data.driver: "nfs"`},
 		{"job", "services: {web: {image: a, deploy: {mode: replicated-job}}}", `services.web.deploy.mode: "replicated-job"`},
 		{"bad constraint", "services: {web: {image: a, deploy: {placement: {constraints: [\"node.role\"]}}}}", "services.web.deploy.placement.constraints"},

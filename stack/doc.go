@@ -11,8 +11,8 @@
 //
 // What a swarm ignores in a compose file (build, depends_on,
 // container_name, links, …) and what shoal's specs have no field for
-// (hostname, extra_hosts, dns, network aliases, …) is skipped with one
-// warning line each. What would change the application's meaning if it
-// were skipped (secrets, configs, tmpfs and anonymous volumes, host-mode
-// ports, jobs) is refused with an error naming the key.
+// (sysctls, ulimits, cap_add, …) is skipped with one warning line each.
+// What would change the application's meaning if it were skipped
+// (host-mode ports, volume drivers, jobs, tty) is refused with an error
+// naming the key.
 package stack

@@ -14,6 +14,7 @@ var handledKeys = map[string]bool{
 	"working_dir": true, "user": true, "stop_signal": true, "stop_grace_period": true, "labels": true,
 	"label_file": true, "healthcheck": true, "ports": true, "networks": true, "volumes": true, "restart": true,
 	"secrets": true, "configs": true, "tmpfs": true, "tty": true, "network_mode": true,
+	"hostname": true, "extra_hosts": true, "dns": true, "dns_search": true, "dns_opt": true,
 }
 
 // swarmIgnores are the keys docker stack deploy skips ("Ignoring
@@ -35,8 +36,8 @@ var swarmIgnores = map[string]bool{
 }
 
 // warnKeys gives one warning line for each key of s that is set and that
-// Convert does not map: keys a swarm ignores, and keys (hostname,
-// extra_hosts, dns, …) for which shoal's service spec has no field yet.
+// Convert does not map: keys a swarm ignores, and keys (sysctls,
+// ulimits, cap_add, …) for which shoal's service spec has no field yet.
 func (c *converter) warnKeys(s ctypes.ServiceConfig) {
 	for _, k := range setKeys(s) {
 		switch {

@@ -294,7 +294,8 @@ func (c *Controller) TaskNetwork(ctx context.Context, t *types.Task) (_ worker.T
 		return worker.TaskNetwork{}, err
 	}
 	first := c.applied[names[0]]
-	if tn.ResolvConf, tn.Hosts, err = c.recs.writeFiles(t.ID, overlay.Gateway(first.Subnet), reqs[0].IP); err != nil {
+	hostname := worker.TaskHostname(c.cfg.Store.View(), t)
+	if tn.ResolvConf, tn.Hosts, err = c.recs.writeFiles(t, hostname, overlay.Gateway(first.Subnet), reqs[0].IP); err != nil {
 		return worker.TaskNetwork{}, err
 	}
 	return tn, nil

@@ -1,6 +1,7 @@
 package netctl
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/shoal-org/shoal/api/types"
 )
 
 // records keeps, per task wired into the overlay, a small JSON file with
@@ -93,22 +96,53 @@ func (r *records) put(id string, addrs map[string]string) error {
 	return nil
 }
 
-// writeFiles writes task id's resolv.conf (the resolver at gw) and hosts
-// file, and returns their paths.
-func (r *records) writeFiles(id string, gw, ip netip.Addr) (resolv, hosts string, err error) {
-	resolv = filepath.Join(r.tasksDir(), id+".resolv.conf")
-	hosts = filepath.Join(r.tasksDir(), id+".hosts")
-	short := id
-	if len(short) > 12 {
-		short = short[:12]
-	}
+// writeFiles writes task t's resolv.conf (the resolver at gw first, then
+// the spec's DNS settings) and hosts file (ip as its hostname, then the
+// spec's hosts), and returns their paths.
+func (r *records) writeFiles(t *types.Task, hostname string, gw, ip netip.Addr) (resolv, hosts string, err error) {
+	resolv = filepath.Join(r.tasksDir(), t.ID+".resolv.conf")
+	hosts = filepath.Join(r.tasksDir(), t.ID+".hosts")
 	err = errors.Join(
-		os.WriteFile(resolv, fmt.Appendf(nil, "nameserver %s\noptions ndots:0\n", gw), 0o644),
-		os.WriteFile(hosts, fmt.Appendf(nil, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s\t%s\n", ip, short), 0o644))
+		os.WriteFile(resolv, resolvConf(gw, t.Spec.DNS), 0o644),
+		os.WriteFile(hosts, hostsFile(hostname, ip, t.Spec.Hosts), 0o644))
 	if err != nil {
-		return "", "", fmt.Errorf("netctl: task %s files: %w", id, err)
+		return "", "", fmt.Errorf("netctl: task %s files: %w", t.ID, err)
 	}
 	return resolv, hosts, nil
+}
+
+// resolvConf names the node's resolver at gw first: it answers the
+// services' names, and forwards the rest to the node's own servers. The
+// spec's name servers follow, for a client to turn to when the resolver
+// cannot answer; ndots:0 comes before the spec's options, which can
+// override it.
+func resolvConf(gw netip.Addr, d *types.DNSConfig) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "nameserver %s\n", gw)
+	if d == nil {
+		b.WriteString("options ndots:0\n")
+		return b.Bytes()
+	}
+	for _, ns := range d.Nameservers {
+		fmt.Fprintf(&b, "nameserver %s\n", ns)
+	}
+	if len(d.Search) > 0 {
+		fmt.Fprintf(&b, "search %s\n", strings.Join(d.Search, " "))
+	}
+	fmt.Fprintf(&b, "options %s\n", strings.Join(append([]string{"ndots:0"}, d.Options...), " "))
+	return b.Bytes()
+}
+
+// hostsFile is a task's /etc/hosts: localhost, its own address as its
+// hostname, then extra lines ("IP NAME [ALIAS...]").
+func hostsFile(hostname string, ip netip.Addr, extra []string) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s\t%s\n", ip, hostname)
+	for _, h := range extra {
+		f := strings.Fields(h)
+		fmt.Fprintf(&b, "%s\t%s\n", f[0], strings.Join(f[1:], " "))
+	}
+	return b.Bytes()
 }
 
 // remove deletes task id's record and files.

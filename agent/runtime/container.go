@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/errdefs"
@@ -48,6 +49,10 @@ func (r *Runtime) Create(ctx context.Context, s Spec) error {
 	if err != nil {
 		return fmt.Errorf("create container %s: %w", s.ID, err)
 	}
+	// From the volumes' directories to the container that names them,
+	// RemoveVolume waits: it must see either no directory or the container.
+	r.volumes.RLock()
+	defer r.volumes.RUnlock()
 	opts, err := r.specOpts(s, img, info)
 	if err != nil {
 		return fmt.Errorf("create container %s: %w", s.ID, err)
@@ -101,7 +106,7 @@ func (r *Runtime) specOpts(s Spec, img containerd.Image, info ImageInfo) ([]oci.
 	if s.User != "" {
 		opts = append(opts, oci.WithUser(s.User), oci.WithAdditionalGIDs(s.User))
 	}
-	mounts, err := ociMounts(s.Mounts, r.VolumePath)
+	mounts, err := ociMounts(s.ID, s.Mounts, r.VolumePath)
 	if err != nil {
 		return nil, err
 	}
@@ -130,10 +135,13 @@ func (r *Runtime) specOpts(s Spec, img containerd.Image, info ImageInfo) ([]oci.
 func (r *Runtime) prepareMountSources(s Spec, mounts []specs.Mount) error {
 	for i, m := range s.Mounts {
 		src := mounts[i].Source
-		if m.Type == "volume" {
+		switch m.Type {
+		case "volume":
 			if err := os.MkdirAll(src, 0o755); err != nil {
-				return fmt.Errorf("volume %s: %w", m.Source, err)
+				return fmt.Errorf("volume %s: %w", filepath.Base(src), err)
 			}
+			continue
+		case "tmpfs":
 			continue
 		}
 		if _, err := os.Stat(src); err != nil {
@@ -192,6 +200,9 @@ func (r *Runtime) Remove(ctx context.Context, id string) error {
 	ctx = r.nsCtx(ctx)
 	c, err := r.client.LoadContainer(ctx, id)
 	if errdefs.IsNotFound(err) {
+		if err := r.removeAnonymousVolumes(id); err != nil {
+			return err
+		}
 		return r.removeHosts(id)
 	}
 	if err != nil {
@@ -211,6 +222,9 @@ func (r *Runtime) Remove(ctx context.Context, id string) error {
 		return fmt.Errorf("remove container %s: %w", id, err)
 	}
 	r.log.Debug("removed container", "id", id)
+	if err := r.removeAnonymousVolumes(id); err != nil {
+		return err
+	}
 	return r.removeHosts(id)
 }
 

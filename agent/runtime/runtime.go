@@ -78,6 +78,9 @@ type Runtime struct {
 	pulls  singleflight.Group
 	clog   *clog.Entry // containerd's logrus logger, forwarding to log
 	locks  idLocks     // per container: reaping, starting, removing its task
+	// volumes is held for reading by a create, from its volumes'
+	// directories to its container, and for writing by RemoveVolume.
+	volumes sync.RWMutex
 
 	mu     sync.Mutex
 	closed bool

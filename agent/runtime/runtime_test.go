@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -63,6 +64,8 @@ func TestContainerLifecycle(t *testing.T) {
 		Mounts: []types.Mount{
 			{Type: "volume", Source: "data", Target: "/data"},
 			{Type: "bind", Source: hostDir, Target: "/host", ReadOnly: true},
+			{Type: "volume", Target: "/scratch"},
+			{Type: "tmpfs", Target: "/cache", TmpfsSize: 8 << 20},
 		},
 	}
 	mustNoErr(t, "Create", r1.Create(ctx, spec))
@@ -83,6 +86,8 @@ func TestContainerLifecycle(t *testing.T) {
 		a, why := getWeb(ctx, ns)
 		return a == webAnswer{Version: "v1", Hostname: "web-host", Task: "web-1"}, why
 	})
+
+	checkVolumesInUse(t, r1, st.Pid)
 
 	code, out, err := r1.Exec(ctx, "web-1", []string{"/web", "-check", testimages.HealthcheckURL}, 10*time.Second)
 	if err != nil || code != 0 || !strings.Contains(out, "200") {
@@ -113,6 +118,61 @@ func TestContainerLifecycle(t *testing.T) {
 	}
 
 	stopAndRemove(t, r2, "web-1", state)
+	checkVolumesAfterRemove(t, r2)
+}
+
+// checkVolumesInUse looks at web-1's mounts from the kernel's side (the
+// tmpfs and its size limit) and at the volumes as Volumes and RemoveVolume
+// see them while web-1 exists.
+func checkVolumesInUse(t *testing.T, r *Runtime, pid uint32) {
+	t.Helper()
+	ctx := context.Background()
+	mi, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
+	mustNoErr(t, "the task's mountinfo", err)
+	var cache string
+	for _, line := range strings.Split(string(mi), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == "/cache" {
+			cache = line
+		}
+	}
+	if !strings.Contains(cache, " - tmpfs ") || !strings.Contains(cache, "size=8192k") || !strings.Contains(cache, "noexec") {
+		t.Fatalf("/cache in the task: %q, want a noexec tmpfs of 8192k", cache)
+	}
+	vols, err := r.Volumes(ctx)
+	mustNoErr(t, "Volumes", err)
+	got := map[string][]string{}
+	for _, v := range vols {
+		got[v.Name] = v.Containers
+	}
+	if len(got) != 2 || !slices.Equal(got["data"], []string{"web-1"}) || !slices.Equal(got["web-1-2"], []string{"web-1"}) {
+		t.Fatalf("Volumes = %+v, want data and the anonymous web-1-2, both used by web-1", vols)
+	}
+	var inUse *VolumeInUseError
+	if err := r.RemoveVolume(ctx, "data"); !errors.As(err, &inUse) || !slices.Equal(inUse.Containers, []string{"web-1"}) {
+		t.Fatalf("RemoveVolume of a volume in use: %v, want a VolumeInUseError naming web-1", err)
+	}
+	if _, err := os.Stat(r.VolumePath("data")); err != nil {
+		t.Fatalf("the refused RemoveVolume touched the volume: %v", err)
+	}
+}
+
+// checkVolumesAfterRemove: the container's anonymous volume went with it,
+// the named one stays until RemoveVolume.
+func checkVolumesAfterRemove(t *testing.T, r *Runtime) {
+	t.Helper()
+	ctx := context.Background()
+	vols, err := r.Volumes(ctx)
+	mustNoErr(t, "Volumes after Remove", err)
+	if len(vols) != 1 || vols[0].Name != "data" || len(vols[0].Containers) != 0 {
+		t.Fatalf("Volumes after the container's removal = %+v, want data alone, unused", vols)
+	}
+	mustNoErr(t, "RemoveVolume", r.RemoveVolume(ctx, "data"))
+	if _, err := os.Stat(r.VolumePath("data")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("volume data still there after RemoveVolume: %v", err)
+	}
+	if err := r.RemoveVolume(ctx, "data"); !errors.Is(err, ErrVolumeNotFound) {
+		t.Fatalf("RemoveVolume of a removed volume: %v, want ErrVolumeNotFound", err)
+	}
 }
 
 // checkOCISpec verifies that limits, mounts and the netns reached the

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -91,11 +92,12 @@ func cpuQuota(nanoCPUs int64) int64 {
 	return max(q, 1000) // the kernel refuses quotas under 1ms
 }
 
-// ociMounts turns the spec's mounts into OCI mounts; volumes resolves a
-// volume name to its host directory.
-func ociMounts(ms []types.Mount, volume func(string) string) ([]specs.Mount, error) {
+// ociMounts turns container id's mounts into OCI mounts; volume resolves a
+// volume name to its host directory. A volume without a name is the
+// container's own (anonymousVolume), removed with it.
+func ociMounts(id string, ms []types.Mount, volume func(string) string) ([]specs.Mount, error) {
 	out := make([]specs.Mount, 0, len(ms))
-	for _, m := range ms {
+	for i, m := range ms {
 		if !filepath.IsAbs(m.Target) {
 			return nil, fmt.Errorf("mount target %q: must be an absolute path", m.Target)
 		}
@@ -106,12 +108,18 @@ func ociMounts(ms []types.Mount, volume func(string) string) ([]specs.Mount, err
 				return nil, fmt.Errorf("bind mount source %q: must be an absolute host path", src)
 			}
 		case "volume":
+			if src == "" {
+				src = anonymousVolume(id, i)
+			}
 			if err := validVolumeName(src); err != nil {
 				return nil, err
 			}
 			src = volume(src)
+		case "tmpfs":
+			out = append(out, tmpfsMount(m))
+			continue
 		default:
-			return nil, fmt.Errorf("mount %s: unknown type %q (want bind or volume)", m.Target, m.Type)
+			return nil, fmt.Errorf("mount %s: unknown type %q (want bind, volume or tmpfs)", m.Target, m.Type)
 		}
 		opts := []string{"rbind", "rprivate", "rw"}
 		if m.ReadOnly {
@@ -120,6 +128,23 @@ func ociMounts(ms []types.Mount, volume func(string) string) ([]specs.Mount, err
 		out = append(out, specs.Mount{Type: "bind", Source: src, Destination: m.Target, Options: opts})
 	}
 	return out, nil
+}
+
+// tmpfsMount is m as docker mounts a tmpfs: nosuid, nodev and noexec, mode
+// 1777 unless m says otherwise, of at most m.TmpfsSize bytes if set.
+func tmpfsMount(m types.Mount) specs.Mount {
+	mode := m.TmpfsMode
+	if mode == 0 {
+		mode = 0o1777
+	}
+	opts := []string{"nosuid", "nodev", "noexec", "mode=" + strconv.FormatUint(uint64(mode), 8)}
+	if m.TmpfsSize > 0 {
+		opts = append(opts, "size="+strconv.FormatInt(m.TmpfsSize, 10))
+	}
+	if m.ReadOnly {
+		opts = append(opts, "ro")
+	}
+	return specs.Mount{Type: "tmpfs", Source: "tmpfs", Destination: m.Target, Options: opts}
 }
 
 func validVolumeName(name string) error {

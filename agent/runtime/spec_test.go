@@ -59,14 +59,23 @@ func TestCPUQuota(t *testing.T) {
 
 func TestOCIMounts(t *testing.T) {
 	vol := func(n string) string { return "/state/volumes/" + n }
-	got, err := ociMounts([]types.Mount{
+	got, err := ociMounts("t1", []types.Mount{
 		{Type: "volume", Source: "data", Target: "/data"},
 		{Type: "bind", Source: "/etc/shoal", Target: "/conf", ReadOnly: true},
+		{Type: "volume", Target: "/scratch"},
+		{Type: "tmpfs", Target: "/run/cache"},
+		{Type: "tmpfs", Target: "/tmp", TmpfsSize: 64 << 20, TmpfsMode: 0o700, ReadOnly: true},
 	}, vol)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := fmt.Sprint([]string{"bind /state/volumes/data /data [rbind rprivate rw]", "bind /etc/shoal /conf [rbind rprivate ro]"})
+	want := fmt.Sprint([]string{
+		"bind /state/volumes/data /data [rbind rprivate rw]",
+		"bind /etc/shoal /conf [rbind rprivate ro]",
+		"bind /state/volumes/t1-2 /scratch [rbind rprivate rw]",
+		"tmpfs tmpfs /run/cache [nosuid nodev noexec mode=1777]",
+		"tmpfs tmpfs /tmp [nosuid nodev noexec mode=700 size=67108864 ro]",
+	})
 	var have []string
 	for _, m := range got {
 		have = append(have, fmt.Sprintf("%s %s %s %v", m.Type, m.Source, m.Destination, m.Options))
@@ -76,13 +85,24 @@ func TestOCIMounts(t *testing.T) {
 	}
 	for _, bad := range []types.Mount{
 		{Type: "volume", Source: "../etc", Target: "/x"},
-		{Type: "volume", Source: "", Target: "/x"},
 		{Type: "bind", Source: "relative", Target: "/x"},
 		{Type: "bind", Source: "/ok", Target: "relative"},
-		{Type: "tmpfs", Source: "", Target: "/x"},
+		{Type: "tmpfs", Target: "relative"},
+		{Type: "nfs", Source: "x", Target: "/x"},
 	} {
-		if _, err := ociMounts([]types.Mount{bad}, vol); err == nil {
+		if _, err := ociMounts("t1", []types.Mount{bad}, vol); err == nil {
 			t.Errorf("%+v: want an error", bad)
+		}
+	}
+}
+
+func TestAnonymousVolumeNames(t *testing.T) {
+	for name, want := range map[string]bool{
+		anonymousVolume("t1", 0): true, anonymousVolume("t1", 12): true,
+		"t1-": false, "t1-x": false, "t1": false, "t10-1": false, "data": false, "t1-1-2": false,
+	} {
+		if got := isAnonymousOf(name, "t1"); got != want {
+			t.Errorf("isAnonymousOf(%q, t1) = %v, want %v", name, got, want)
 		}
 	}
 }

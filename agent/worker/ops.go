@@ -9,6 +9,8 @@ import (
 
 	"github.com/shoal-org/shoal/agent/runtime"
 	"github.com/shoal-org/shoal/api/types"
+	"github.com/shoal-org/shoal/spec"
+	"github.com/shoal-org/shoal/store"
 )
 
 // The operations below run in goroutines of their own (see loop.spawn).
@@ -53,6 +55,7 @@ func (l *loop) start(ctx, opCtx context.Context, t *types.Task) opEvent {
 		}
 	}
 	cs := containerSpec(t, tn, check)
+	cs.Hostname = TaskHostname(l.w.cfg.Store.View(), t)
 	if l.w.cfg.Files != nil {
 		files, err := l.w.cfg.Files(opCtx, t)
 		if err != nil {
@@ -178,4 +181,32 @@ func containerSpec(t *types.Task, tn TaskNetwork, check *types.HealthConfig) run
 		StopSignal: t.Spec.StopSignal,
 		StopGrace:  t.Spec.StopGracePeriod,
 	}
+}
+
+// TaskHostname is task t's hostname: its spec's template expanded for the
+// task on its node (docker's {{.Service.Name}}, {{.Task.Slot}},
+// {{.Node.Hostname}}…), or the first 12 characters of its ID. The front
+// door checked the template; one that fails here anyway (a label it names
+// removed since) gives the default.
+func TaskHostname(v *store.View, t *types.Task) string {
+	short := t.ID
+	if len(short) > 12 {
+		short = short[:12]
+	}
+	if t.Spec.Hostname == "" {
+		return short
+	}
+	var labels map[string]string
+	if svc := v.Service(t.ServiceID); svc != nil {
+		labels = svc.Spec.Labels
+	}
+	var host string
+	if n := v.Node(t.NodeID); n != nil {
+		host = n.Hostname
+	}
+	name, err := spec.ExpandHostname(t.Spec.Hostname, spec.NewTaskContext(t, labels, t.NodeID, host))
+	if err != nil {
+		return short
+	}
+	return name
 }

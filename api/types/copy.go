@@ -115,6 +115,11 @@ func (t TaskTemplate) Copy() TaskTemplate {
 	t.Configs = slices.Clone(t.Configs)
 	t.Labels = maps.Clone(t.Labels)
 	t.Extra = maps.Clone(t.Extra)
+	t.Hosts = slices.Clone(t.Hosts)
+	if t.DNS != nil {
+		d := DNSConfig{Nameservers: slices.Clone(t.DNS.Nameservers), Search: slices.Clone(t.DNS.Search), Options: slices.Clone(t.DNS.Options)}
+		t.DNS = &d
+	}
 	return t
 }
 

@@ -112,12 +112,23 @@ type ServiceMode struct {
 	Replicas uint64 `json:"Replicas"`
 }
 
-// Mount is a bind mount or a named volume.
+// Mount is a bind mount, a volume or a tmpfs.
+//
+//   - bind: Source is an absolute path on the node.
+//   - volume: Source names a volume of the node's local driver, created on
+//     first use and kept when the task goes; an empty Source is an
+//     anonymous volume, the task's own, removed with its container.
+//   - tmpfs: an in-memory filesystem of the task's own (no Source), of at
+//     most TmpfsSize bytes (0: the kernel's default, half the memory) and
+//     mode TmpfsMode (0: 1777).
 type Mount struct {
-	Type     string `json:"Type"` // bind | volume
+	Type     string `json:"Type"` // bind | volume | tmpfs
 	Source   string `json:"Source"`
 	Target   string `json:"Target"`
 	ReadOnly bool   `json:"ReadOnly,omitempty"`
+
+	TmpfsSize int64  `json:"TmpfsSize,omitempty"`
+	TmpfsMode uint32 `json:"TmpfsMode,omitempty"`
 }
 
 // RestartPolicy says when a finished task is replaced.
@@ -179,6 +190,26 @@ type TaskTemplate struct {
 	ForceUpdate uint64            `json:"ForceUpdate,omitempty"`
 	Labels      map[string]string `json:"Labels,omitempty"`
 	Extra       map[string]string `json:"Extra,omitempty"`
+
+	// Hostname is the task's hostname, a Go template over the task as
+	// docker's is ({{.Service.Name}}, {{.Task.Slot}}, {{.Node.Hostname}},
+	// …); empty: the first 12 characters of the task's ID.
+	Hostname string `json:"Hostname,omitempty"`
+	// Hosts are more lines of the task's /etc/hosts, "IP NAME [ALIAS...]"
+	// as docker's ContainerSpec.Hosts.
+	Hosts []string `json:"Hosts,omitempty"`
+	// DNS adds to the task's resolv.conf; see DNSConfig.
+	DNS *DNSConfig `json:"DNS,omitempty"`
+}
+
+// DNSConfig is what a task's resolv.conf says besides the node's resolver,
+// which always comes first (it answers the service names): Nameservers
+// follow it (a client turns to them when the resolver cannot answer a
+// name it does not serve), Search and Options are written as given.
+type DNSConfig struct {
+	Nameservers []string `json:"Nameservers,omitempty"`
+	Search      []string `json:"Search,omitempty"`
+	Options     []string `json:"Options,omitempty"`
 }
 
 // UpdateConfig is swarm's update (and rollback) configuration.

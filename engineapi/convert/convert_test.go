@@ -1,7 +1,9 @@
 package convert
 
 import (
+	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +25,11 @@ func fullSpec() types.ServiceSpec {
 		Task: types.TaskTemplate{
 			Image: "reg:5000/web:v1", Command: []string{"/bin/web"}, Args: []string{"-p", "80"}, Env: []string{"A=1"},
 			Dir: "/srv", User: "nobody", Labels: map[string]string{"c": "1"},
-			Mounts:          []types.Mount{{Type: "bind", Source: "/data", Target: "/data", ReadOnly: true}, {Type: "volume", Source: "v", Target: "/v"}},
+			Mounts: []types.Mount{{Type: "bind", Source: "/data", Target: "/data", ReadOnly: true}, {Type: "volume", Source: "v", Target: "/v"},
+				{Type: "tmpfs", Target: "/tmp", TmpfsSize: 1 << 20, TmpfsMode: 0o1770}, {Type: "volume", Target: "/anon"}},
+			Hostname:        "web-{{.Task.Slot}}",
+			Hosts:           []string{"10.0.0.5 db db.local"},
+			DNS:             &types.DNSConfig{Nameservers: []string{"10.0.0.2"}, Search: []string{"example.com"}, Options: []string{"ndots:2"}},
 			Limits:          types.Resources{NanoCPUs: 5e8, MemoryBytes: 64 << 20},
 			Reservations:    types.Resources{NanoCPUs: 1e8, MemoryBytes: 32 << 20},
 			RestartPolicy:   types.RestartPolicy{Condition: "on-failure", Delay: 5 * time.Second, MaxAttempts: 3, Window: time.Minute},
@@ -109,9 +115,26 @@ func TestFromServiceSpec(t *testing.T) {
 		{name: "no container spec", in: swarm.ServiceSpec{Annotations: swarm.Annotations{Name: "s"}}, wantErr: "TaskTemplate.ContainerSpec.Image"},
 		{name: "tty", in: cs(func(c *swarm.ContainerSpec) { c.TTY = true }), wantErr: "TaskTemplate.ContainerSpec.TTY is not served"},
 		{name: "secrets", in: cs(func(c *swarm.ContainerSpec) { c.Secrets = []*swarm.SecretReference{{SecretName: "x"}} }), wantErr: "ContainerSpec.Secrets"},
-		{name: "dns servers", in: cs(func(c *swarm.ContainerSpec) { c.DNSConfig = &swarm.DNSConfig{Search: []string{"x"}} }), wantErr: "ContainerSpec.DNSConfig"},
+		{name: "dns, hosts and a hostname", in: cs(func(c *swarm.ContainerSpec) {
+			c.DNSConfig = &swarm.DNSConfig{Nameservers: []netip.Addr{netip.MustParseAddr("10.0.0.2")}, Search: []string{"example.com"}}
+			c.Hosts, c.Hostname = []string{"10.0.0.5 db"}, "{{.Service.Name}}-{{.Task.Slot}}"
+		}), check: func(s types.ServiceSpec) bool {
+			return reflect.DeepEqual(s.Task.DNS, &types.DNSConfig{Nameservers: []string{"10.0.0.2"}, Search: []string{"example.com"}}) &&
+				slices.Equal(s.Task.Hosts, []string{"10.0.0.5 db"}) && s.Task.Hostname == "{{.Service.Name}}-{{.Task.Slot}}"
+		}},
 		{name: "isolation", in: cs(func(c *swarm.ContainerSpec) { c.Isolation = container.IsolationHyperV }), wantErr: "Isolation"},
-		{name: "tmpfs mount", in: cs(func(c *swarm.ContainerSpec) { c.Mounts = []mount.Mount{{Type: mount.TypeTmpfs, Target: "/t"}} }), wantErr: "Mounts[0]: mount type \"tmpfs\""},
+		{name: "tmpfs as the docker CLI sends tmpfs-mode=1777", in: cs(func(c *swarm.ContainerSpec) {
+			c.Mounts = []mount.Mount{{Type: mount.TypeTmpfs, Target: "/t", TmpfsOptions: &mount.TmpfsOptions{SizeBytes: 1 << 20, Mode: 0o1777}}}
+		}), check: func(s types.ServiceSpec) bool {
+			return reflect.DeepEqual(s.Task.Mounts, []types.Mount{{Type: "tmpfs", Target: "/t", TmpfsSize: 1 << 20, TmpfsMode: 0o1777}})
+		}},
+		{name: "npipe mount", in: cs(func(c *swarm.ContainerSpec) { c.Mounts = []mount.Mount{{Type: mount.TypeNamedPipe, Target: "/t"}} }), wantErr: "Mounts[0]: mount type \"npipe\""},
+		{name: "tmpfs options on a volume", in: cs(func(c *swarm.ContainerSpec) {
+			c.Mounts = []mount.Mount{{Type: mount.TypeVolume, Target: "/t", TmpfsOptions: &mount.TmpfsOptions{SizeBytes: 1}}}
+		}), wantErr: "Mounts[0].TmpfsOptions: set on a mount of type \"volume\""},
+		{name: "tmpfs raw options", in: cs(func(c *swarm.ContainerSpec) {
+			c.Mounts = []mount.Mount{{Type: mount.TypeTmpfs, Target: "/t", TmpfsOptions: &mount.TmpfsOptions{Options: [][]string{{"exec"}}}}}
+		}), wantErr: "Mounts[0].TmpfsOptions.Options"},
 		{name: "volume options", in: cs(func(c *swarm.ContainerSpec) {
 			c.Mounts = []mount.Mount{{Type: mount.TypeVolume, Source: "v", Target: "/v", VolumeOptions: &mount.VolumeOptions{NoCopy: true}}}
 		}), wantErr: "Mounts[0].VolumeOptions"},

@@ -103,7 +103,8 @@ func fromTaskSpec(in swarm.TaskSpec) (types.TaskTemplate, error) {
 }
 
 func fromContainerSpec(cs swarm.ContainerSpec, out *types.TaskTemplate) error {
-	served := []string{"Image", "Labels", "Command", "Args", "Env", "Dir", "User", "StopSignal", "StopGracePeriod", "Healthcheck", "Mounts", "Isolation", "Secrets", "Configs"}
+	served := []string{"Image", "Labels", "Command", "Args", "Env", "Dir", "User", "StopSignal", "StopGracePeriod", "Healthcheck", "Mounts", "Isolation", "Secrets", "Configs",
+		"Hostname", "Hosts", "DNSConfig"}
 	if err := refuseSet("TaskTemplate.ContainerSpec", &cs, served...); err != nil {
 		return err
 	}
@@ -113,6 +114,13 @@ func fromContainerSpec(cs swarm.ContainerSpec, out *types.TaskTemplate) error {
 	out.Image, out.Labels, out.Command, out.Args = cs.Image, nilIfEmpty(cs.Labels), slices.Clone(cs.Command), slices.Clone(cs.Args)
 	out.Env, out.Dir, out.User, out.StopSignal = slices.Clone(cs.Env), cs.Dir, cs.User, cs.StopSignal
 	out.StopGracePeriod = deref(cs.StopGracePeriod)
+	out.Hostname, out.Hosts = cs.Hostname, cloneList(cs.Hosts)
+	if d := cs.DNSConfig; d != nil && len(d.Nameservers)+len(d.Search)+len(d.Options) > 0 {
+		out.DNS = &types.DNSConfig{Search: cloneList(d.Search), Options: cloneList(d.Options)}
+		for _, a := range d.Nameservers {
+			out.DNS.Nameservers = append(out.DNS.Nameservers, a.String())
+		}
+	}
 	if h := cs.Healthcheck; h != nil {
 		if h.StartInterval != 0 {
 			return fault.Invalidf("TaskTemplate.ContainerSpec.Healthcheck.StartInterval is not served by shoal")
@@ -122,8 +130,28 @@ func fromContainerSpec(cs swarm.ContainerSpec, out *types.TaskTemplate) error {
 	}
 	for i, m := range cs.Mounts {
 		path := "TaskTemplate.ContainerSpec.Mounts[" + itoa(i) + "]"
-		if m.Type != mount.TypeBind && m.Type != mount.TypeVolume {
-			return fault.Invalidf("%s: mount type %q is not served by shoal: use bind or volume", path, m.Type)
+		if m.Type != mount.TypeBind && m.Type != mount.TypeVolume && m.Type != mount.TypeTmpfs {
+			return fault.Invalidf("%s: mount type %q is not served by shoal: use bind, volume or tmpfs", path, m.Type)
+		}
+		var size int64
+		var mode uint32
+		if to := m.TmpfsOptions; to != nil {
+			if m.Type != mount.TypeTmpfs {
+				return fault.Invalidf("%s.TmpfsOptions: set on a mount of type %q: only a tmpfs takes them", path, m.Type)
+			}
+			if len(to.Options) > 0 {
+				return fault.Invalidf("%s.TmpfsOptions.Options: %v: not served by shoal (SizeBytes and Mode are)", path, to.Options)
+			}
+			// The docker CLI sends tmpfs-mode's octal digits as they are
+			// (1777 is 0o1777, not Go's os.ModeSticky), as the daemon reads them.
+			if to.Mode > 0o7777 {
+				return fault.Invalidf("%s.TmpfsOptions.Mode: %o is not a file mode: use at most 7777", path, uint32(to.Mode))
+			}
+			if to.SizeBytes < 0 {
+				return fault.Invalidf("%s.TmpfsOptions.SizeBytes: %d is negative", path, to.SizeBytes)
+			}
+			size, mode = to.SizeBytes, uint32(to.Mode)
+			m.TmpfsOptions = nil
 		}
 		if vo := m.VolumeOptions; vo != nil {
 			// `docker stack deploy` labels its volumes; a node makes a named
@@ -139,7 +167,8 @@ func fromContainerSpec(cs swarm.ContainerSpec, out *types.TaskTemplate) error {
 		if err := refuseSet(path, &m, "Type", "Source", "Target", "ReadOnly"); err != nil {
 			return err
 		}
-		out.Mounts = append(out.Mounts, types.Mount{Type: string(m.Type), Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
+		out.Mounts = append(out.Mounts, types.Mount{Type: string(m.Type), Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly,
+			TmpfsSize: size, TmpfsMode: mode})
 	}
 	return fromFileRefs(cs, out)
 }
@@ -234,4 +263,12 @@ func nilIfEmpty(m map[string]string) map[string]string {
 		return nil
 	}
 	return maps.Clone(m)
+}
+
+// cloneList is a copy of l, nil when empty (as a stored spec keeps it).
+func cloneList(l []string) []string {
+	if len(l) == 0 {
+		return nil
+	}
+	return slices.Clone(l)
 }

@@ -2,6 +2,8 @@ package convert
 
 import (
 	"maps"
+	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -47,7 +49,20 @@ func TaskSpec(t types.TaskTemplate) swarm.TaskSpec {
 		StopGracePeriod: durationPtr(t.StopGracePeriod), Healthcheck: healthcheck(t.Healthcheck),
 	}
 	for _, m := range t.Mounts {
-		cs.Mounts = append(cs.Mounts, mount.Mount{Type: mount.Type(m.Type), Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
+		dm := mount.Mount{Type: mount.Type(m.Type), Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly}
+		if m.TmpfsSize != 0 || m.TmpfsMode != 0 {
+			dm.TmpfsOptions = &mount.TmpfsOptions{SizeBytes: m.TmpfsSize, Mode: os.FileMode(m.TmpfsMode)}
+		}
+		cs.Mounts = append(cs.Mounts, dm)
+	}
+	cs.Hostname, cs.Hosts = t.Hostname, slices.Clone(t.Hosts)
+	if d := t.DNS; d != nil {
+		cs.DNSConfig = &swarm.DNSConfig{Search: slices.Clone(d.Search), Options: slices.Clone(d.Options)}
+		for _, ns := range d.Nameservers {
+			if a, err := netip.ParseAddr(ns); err == nil { // the front door checked them
+				cs.DNSConfig.Nameservers = append(cs.DNSConfig.Nameservers, a)
+			}
+		}
 	}
 	fileRefs(t, cs)
 	rp := t.RestartPolicy

@@ -1,0 +1,252 @@
+package control
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shoal-org/shoal/agent/runtime"
+	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/api/types"
+	"github.com/shoal-org/shoal/internal/fault"
+	"github.com/shoal-org/shoal/spec"
+	"github.com/shoal-org/shoal/store"
+)
+
+// Volumes. A volume lives on one node, in its runtime's state directory
+// (package agent/runtime), so the cluster's view of volumes is gathered:
+// the agent asked lists its own and asks every other node's agent for
+// theirs (Local), as `service logs` gathers logs. A node that is down or
+// does not answer is named in the answer's warnings, never hidden.
+
+// volumeAskTimeout bounds one node's answer to a volume request.
+const volumeAskTimeout = 5 * time.Second
+
+// Volumes lists the volumes of every node, or of o.Node, or with o.Local of
+// this node only.
+func (o *Ops) Volumes(ctx context.Context, opts api.VolumeOptions) (api.VolumeList, error) {
+	cl, err := o.cluster()
+	if err != nil {
+		return api.VolumeList{}, err
+	}
+	if opts.Local {
+		vols, err := cl.localVolumes(ctx)
+		return api.VolumeList{Volumes: vols}, err
+	}
+	nodes, err := o.volumeNodes(ctx, opts.Node)
+	if err != nil {
+		return api.VolumeList{}, err
+	}
+	list := api.VolumeList{Volumes: []api.Volume{}}
+	local := func(ctx context.Context) (any, error) { return cl.localVolumes(ctx) }
+	for _, a := range cl.askNodes(ctx, nodes, local, func(ctx context.Context, c *api.Client) (any, error) {
+		l, err := c.Volumes(ctx, api.VolumeOptions{Local: true})
+		return l.Volumes, err
+	}) {
+		if a.err != nil {
+			list.Warnings = append(list.Warnings, a.err.Error())
+			continue
+		}
+		list.Volumes = append(list.Volumes, a.out.([]api.Volume)...)
+	}
+	slices.SortFunc(list.Volumes, func(a, b api.Volume) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.NodeHostname, b.NodeHostname))
+	})
+	return list, nil
+}
+
+// VolumeRemove removes volume name from every node that has it (or from
+// o.Node; with o.Local, from this node). If a container mounts it on any
+// of those nodes, nothing is removed: the error names the tasks and nodes.
+// Nodes that cannot be asked keep theirs, named in the answer's warnings.
+func (o *Ops) VolumeRemove(ctx context.Context, name string, opts api.VolumeOptions) (api.VolumeRemoveResponse, error) {
+	cl, err := o.cluster()
+	if err != nil {
+		return api.VolumeRemoveResponse{}, err
+	}
+	if err := spec.VolumeName(name); err != nil {
+		return api.VolumeRemoveResponse{}, specError(err)
+	}
+	if opts.Local {
+		return cl.removeLocalVolume(ctx, name)
+	}
+	list, err := o.Volumes(ctx, opts)
+	if err != nil {
+		return api.VolumeRemoveResponse{}, err
+	}
+	var holders []api.Volume
+	var busy []string
+	for _, v := range list.Volumes {
+		if v.Name != name {
+			continue
+		}
+		holders = append(holders, v)
+		if len(v.UsedBy) > 0 {
+			busy = append(busy, fmt.Sprintf("%s on %s", strings.Join(v.UsedBy, ", "), v.NodeHostname))
+		}
+	}
+	if len(busy) > 0 {
+		return api.VolumeRemoveResponse{}, fault.Conflictf("volume %s is in use by %s: remove or update the services that mount it first (the data stays until the volume is removed)", name, strings.Join(busy, "; "))
+	}
+	if len(holders) == 0 {
+		where := "any node"
+		if opts.Node != "" {
+			where = "node " + opts.Node
+		}
+		msg := fmt.Sprintf("no volume %s on %s: agentctl volume ls lists them", name, where)
+		if len(list.Warnings) > 0 {
+			msg += " (not asked: " + strings.Join(list.Warnings, "; ") + ")"
+		}
+		return api.VolumeRemoveResponse{}, &fault.Error{Kind: fault.NotFound, Msg: msg}
+	}
+	resp := api.VolumeRemoveResponse{Warnings: list.Warnings}
+	byID := make(map[string]api.Node, len(holders))
+	if nodes, err := o.Nodes(ctx); err == nil {
+		for _, n := range nodes {
+			byID[n.ID] = n
+		}
+	}
+	var errs []error
+	local := func(ctx context.Context) (any, error) { return cl.removeLocalVolume(ctx, name) }
+	for _, a := range cl.askNodes(ctx, nodesOf(holders, byID), local, func(ctx context.Context, c *api.Client) (any, error) {
+		return c.VolumeRemove(ctx, name, api.VolumeOptions{Local: true})
+	}) {
+		if a.err != nil {
+			errs = append(errs, a.err)
+			continue
+		}
+		resp.Nodes = append(resp.Nodes, a.node.Hostname)
+	}
+	slices.Sort(resp.Nodes)
+	return resp, errors.Join(errs...)
+}
+
+// volumeNodes are the nodes a volume request goes to: ref's, or all.
+func (o *Ops) volumeNodes(ctx context.Context, ref string) ([]api.Node, error) {
+	if ref != "" {
+		n, err := o.Node(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		return []api.Node{n}, nil
+	}
+	return o.Nodes(ctx)
+}
+
+// nodesOf are the nodes that hold vols, in byID's words (a holder missing
+// from byID gets a node of its ID and hostname only, which askNodes
+// reports as unreachable).
+func nodesOf(vols []api.Volume, byID map[string]api.Node) []api.Node {
+	out := make([]api.Node, 0, len(vols))
+	for _, v := range vols {
+		n, ok := byID[v.NodeID]
+		if !ok {
+			n.ID, n.Hostname = v.NodeID, v.NodeHostname
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// answer is one node's answer to askNodes.
+type answer struct {
+	node api.Node
+	out  any
+	err  error
+}
+
+// askNodes asks every node at once, this one by local and the others by
+// remote through their agents, and returns the answers in the nodes'
+// order. A node that is down is not asked: its answer is an error that
+// says so.
+func (cl *Cluster) askNodes(ctx context.Context, nodes []api.Node, local func(context.Context) (any, error), remote func(context.Context, *api.Client) (any, error)) []answer {
+	out := make([]answer, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		out[i].node = n
+		switch {
+		case n.ID == cl.NodeID:
+			out[i].out, out[i].err = local(ctx)
+			continue
+		case n.Status == types.NodeDown:
+			out[i].err = fmt.Errorf("node %s is down: its volumes are not listed", n.Hostname)
+			continue
+		case n.Addr == "" || n.APIPort == 0:
+			out[i].err = fmt.Errorf("node %s has no API address yet", n.Hostname)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			actx, cancel := context.WithTimeout(ctx, volumeAskTimeout)
+			defer cancel()
+			c := cl.Dial(net.JoinHostPort(n.Addr, strconv.Itoa(n.APIPort)))
+			if out[i].out, out[i].err = remote(actx, c); out[i].err != nil {
+				out[i].err = fmt.Errorf("node %s: %w", n.Hostname, out[i].err)
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// localVolumes lists this node's volumes, naming the tasks that use them.
+func (cl *Cluster) localVolumes(ctx context.Context) ([]api.Volume, error) {
+	rt, err := cl.containerd()
+	if err != nil {
+		return nil, err
+	}
+	vols, err := rt.Volumes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v := cl.Store.View()
+	out := make([]api.Volume, 0, len(vols))
+	for _, vol := range vols {
+		out = append(out, api.Volume{
+			Name: vol.Name, Driver: "local", Scope: "local", NodeID: cl.NodeID, NodeHostname: cl.NodeName,
+			Mountpoint: vol.Mountpoint, CreatedAt: vol.CreatedAt, UsedBy: taskNames(v, vol.Containers),
+		})
+	}
+	return out, nil
+}
+
+// removeLocalVolume removes volume name from this node.
+func (cl *Cluster) removeLocalVolume(ctx context.Context, name string) (api.VolumeRemoveResponse, error) {
+	rt, err := cl.containerd()
+	if err != nil {
+		return api.VolumeRemoveResponse{}, err
+	}
+	var inUse *runtime.VolumeInUseError
+	switch err := rt.RemoveVolume(ctx, name); {
+	case errors.As(err, &inUse):
+		return api.VolumeRemoveResponse{}, fault.Conflictf("volume %s is in use by %s on %s: remove or update the services that mount it first",
+			name, strings.Join(taskNames(cl.Store.View(), inUse.Containers), ", "), cl.NodeName)
+	case errors.Is(err, runtime.ErrVolumeNotFound):
+		return api.VolumeRemoveResponse{}, &fault.Error{Kind: fault.NotFound, Msg: fmt.Sprintf("no volume %s on %s", name, cl.NodeName)}
+	case err != nil:
+		return api.VolumeRemoveResponse{}, fmt.Errorf("volume %s on %s: %w", name, cl.NodeName, err)
+	}
+	return api.VolumeRemoveResponse{Nodes: []string{cl.NodeName}}, nil
+}
+
+// taskNames names containers by their tasks (SERVICE.SLOT.ID), or by
+// their IDs when the cluster has forgotten them.
+func taskNames(v *store.View, ids []string) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if t := v.Task(id); t != nil {
+			out = append(out, taskName(t))
+		} else {
+			out = append(out, id)
+		}
+	}
+	return out
+}
