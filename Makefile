@@ -44,7 +44,7 @@ demo: deps build
 	@bash scripts/demo.sh
 
 bench: deps build
-	$(GO) test -run '^$$' -bench . -benchtime 3x ./membership/ ./store/ ./scheduler/ ./rollout/ ./agent/runtime/ ./lb/ ./overlay/
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./membership/ ./store/ ./scheduler/ ./rollout/ ./agent/runtime/ ./lb/ ./overlay/ ./internal/logrec/
 
 # The Debian package (dist/shoal_VERSION_ARCH.deb): binaries, systemd unit,
 # /etc/shoal/agent.env. DEB_VERSION=... overrides the version.

@@ -3,8 +3,10 @@ package api
 import (
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/shoal-org/shoal/api/types"
+	"github.com/shoal-org/shoal/internal/logrec"
 )
 
 // Service endpoints (all JSON; errors are api.Error with a message a user can act on):
@@ -114,7 +116,14 @@ type NetworkCreateResponse struct {
 type LogOptions struct {
 	Tail   int  // the last Tail lines of each task; -1 for all
 	Follow bool // keep streaming until the client goes away
-	Local  bool // only this node's log of a task (an agent asking another)
+	Local  bool // only this node's log of a task, as records (an agent asking another)
+	// Timestamps puts the time each line was written before it.
+	Timestamps bool
+	// Since and Until keep the lines written in [Since, Until); zero is
+	// unbounded.
+	Since, Until time.Time
+	// NoStdout and NoStderr leave out a stream.
+	NoStdout, NoStderr bool
 }
 
 // Values is o as the query of a log request.
@@ -123,11 +132,26 @@ func (o LogOptions) Values() url.Values {
 	if o.Tail < 0 {
 		q.Set("tail", "all")
 	}
-	if o.Follow {
-		q.Set("follow", "true")
+	for k, on := range map[string]bool{"follow": o.Follow, "local": o.Local, "timestamps": o.Timestamps,
+		"no-stdout": o.NoStdout, "no-stderr": o.NoStderr} {
+		if on {
+			q.Set(k, "true")
+		}
 	}
-	if o.Local {
-		q.Set("local", "true")
+	for k, t := range map[string]time.Time{"since": o.Since, "until": o.Until} {
+		if !t.IsZero() {
+			q.Set(k, t.UTC().Format(time.RFC3339Nano))
+		}
 	}
 	return q
+}
+
+// LogLine is one line of a task's log as the operations hand it to the
+// API: the task it comes from, and the record (its time and stream).
+type LogLine struct {
+	// Task is the task's name, SERVICE.SLOT.ID (SERVICE.NODE.ID for a
+	// global service's).
+	Task                                string
+	TaskID, ServiceID, NodeID, NodeName string
+	logrec.Record
 }

@@ -67,14 +67,17 @@ type Operations interface {
 	ServiceRollback(ctx context.Context, ref string, req api.ServiceRollbackRequest) (api.ServiceUpdateResponse, error)
 	ServiceRemove(ctx context.Context, ref string) error
 	ServiceHistory(ctx context.Context, ref string) ([]types.Revision, error)
-	// ServiceLogs finds the service, then calls open once and writes the
-	// merged logs of its tasks to what open returns.
-	ServiceLogs(ctx context.Context, ref string, o api.LogOptions, open func() io.Writer) error
+	// ServiceLogs finds the service, then calls open once and hands each
+	// line of its tasks' logs to the function open returns; that function
+	// is called from several goroutines at once (the tasks' lines
+	// interleave).
+	ServiceLogs(ctx context.Context, ref string, o api.LogOptions, open func() func(api.LogLine)) error
 
 	Tasks(ctx context.Context, service string) ([]api.Task, error)
 	Task(ctx context.Context, ref string) (api.Task, error)
-	// TaskLogs is ServiceLogs for one task.
-	TaskLogs(ctx context.Context, ref string, o api.LogOptions, open func() io.Writer) error
+	// TaskLogs is ServiceLogs for one task; with o.Local, for this node's
+	// copy of its log only.
+	TaskLogs(ctx context.Context, ref string, o api.LogOptions, open func() func(api.LogLine)) error
 	ReportTaskStatus(ctx context.Context, ups []types.TaskUpdate) error
 
 	Networks(ctx context.Context) ([]*types.Network, error)

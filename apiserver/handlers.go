@@ -1,14 +1,15 @@
 package apiserver
 
 import (
-	"io"
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/internal/fault"
+	"github.com/shoal-org/shoal/internal/logrec"
 )
 
 // Each handler decodes what the request carries, calls the backend and
@@ -254,7 +255,7 @@ func (s *Server) serviceLogs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.b.ServiceLogs(r.Context(), r.PathValue("ref"), o, streamTo(w))
+	return s.b.ServiceLogs(r.Context(), r.PathValue("ref"), o, textLog(w, o))
 }
 
 func (s *Server) taskLogs(w http.ResponseWriter, r *http.Request) error {
@@ -262,13 +263,18 @@ func (s *Server) taskLogs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.b.TaskLogs(r.Context(), r.PathValue("id"), o, streamTo(w))
+	open := textLog(w, o)
+	if o.Local {
+		open = recordLog(w)
+	}
+	return s.b.TaskLogs(r.Context(), r.PathValue("id"), o, open)
 }
 
 // logOptions parses the query of the log endpoints.
 func logOptions(r *http.Request) (api.LogOptions, error) {
 	q := r.URL.Query()
-	o := api.LogOptions{Tail: -1, Follow: q.Get("follow") == "true", Local: q.Get("local") == "true"}
+	o := api.LogOptions{Tail: -1, Follow: q.Get("follow") == "true", Local: q.Get("local") == "true",
+		Timestamps: q.Get("timestamps") == "true", NoStdout: q.Get("no-stdout") == "true", NoStderr: q.Get("no-stderr") == "true"}
 	if s := q.Get("tail"); s != "" && s != "all" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 {
@@ -276,16 +282,54 @@ func logOptions(r *http.Request) (api.LogOptions, error) {
 		}
 		o.Tail = n
 	}
+	for _, f := range []struct {
+		name string
+		to   *time.Time
+	}{{"since", &o.Since}, {"until", &o.Until}} {
+		if v := q.Get(f.name); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				return o, fault.Invalidf("--%s %q: use a time such as 2026-12-04T21:00:00Z", f.name, v)
+			}
+			*f.to = t
+		}
+	}
 	return o, nil
 }
 
-// streamTo returns the open func of a log stream: it starts a 200 text
-// answer and returns a writer that flushes each write to the client.
-func streamTo(w http.ResponseWriter) func() io.Writer {
-	return func() io.Writer {
+// textLog returns the open func of a log shown as text: it starts a 200
+// answer and returns a sink that writes each line as docker's `service
+// logs` prints it ("[TIME ]web.1.abc@n2    | LINE"), one whole line per
+// write, flushed at once.
+func textLog(w http.ResponseWriter, o api.LogOptions) func() func(api.LogLine) {
+	return func() func(api.LogLine) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusOK)
-		return &flushWriter{w: w}
+		fw := &flushWriter{w: w}
+		return func(l api.LogLine) {
+			var b []byte
+			if o.Timestamps {
+				b = append(l.Time.UTC().AppendFormat(b, logTimeLayout), ' ')
+			}
+			b = append(append(append(b, l.Task...), '@'), l.NodeName...)
+			b = append(append(b, "    | "...), l.Line...)
+			_, _ = fw.Write(append(b, '\n'))
+		}
+	}
+}
+
+// logTimeLayout is docker's RFC3339NanoFixed.
+const logTimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+// recordLog returns the open func of a log sent to another agent: its
+// records as package logrec writes them.
+func recordLog(w http.ResponseWriter) func() func(api.LogLine) {
+	return func() func(api.LogLine) {
+		w.Header().Set("Content-Type", "application/x-shoal-log")
+		w.WriteHeader(http.StatusOK)
+		fw := &flushWriter{w: w}
+		_, _ = fw.Write([]byte(logrec.Header))
+		return func(l api.LogLine) { _, _ = fw.Write(logrec.Append(nil, l.Record)) }
 	}
 }
 

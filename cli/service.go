@@ -272,9 +272,32 @@ func (h *ServiceHistoryCmd) Run(g *Globals) error {
 
 // ServiceLogsCmd is `agentctl service logs`.
 type ServiceLogsCmd struct {
-	Follow bool   `short:"f" help:"Keep streaming new lines."`
-	Tail   string `short:"n" default:"all" help:"Lines to show from the end of each task's log, or all."`
-	Target string `arg:"" name:"service|task" help:"Service name/ID, or task ID."`
+	Follow     bool   `short:"f" help:"Keep streaming new lines."`
+	Tail       string `short:"n" default:"all" help:"Lines to show from the end of each task's log, or all."`
+	Timestamps bool   `short:"t" help:"Show the time each line was written."`
+	Since      string `placeholder:"TIME" help:"Only lines written since TIME: a time such as 2026-12-04T21:00:00Z, or a duration back from now such as 10m."`
+	Until      string `placeholder:"TIME" help:"Only lines written before TIME (as --since)."`
+	Target     string `arg:"" name:"service|task" help:"Service name/ID, or task ID."`
+}
+
+// logTime reads --since and --until as docker does: an RFC 3339 time (a
+// date alone, or without a zone, is UTC) or a duration back from now.
+func logTime(flag, v string, now time.Time) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil {
+		if d < 0 {
+			return time.Time{}, flagErr(flag, v, "use a duration back from now, such as 10m, or a time such as 2026-12-04T21:00:00Z")
+		}
+		return now.Add(-d), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, flagErr(flag, v, "use a time such as 2026-12-04T21:00:00Z, or a duration back from now such as 10m")
 }
 
 // open starts the log stream of the service, or else the task, that
@@ -298,7 +321,18 @@ func (l *ServiceLogsCmd) open(ctx context.Context, cl *api.Client, opts api.LogO
 
 // Run streams logs until they end, or until Ctrl-C with --follow.
 func (l *ServiceLogsCmd) Run(g *Globals) error {
-	opts := api.LogOptions{Tail: -1, Follow: l.Follow}
+	opts := api.LogOptions{Tail: -1, Follow: l.Follow, Timestamps: l.Timestamps}
+	var err error
+	now := time.Now()
+	if opts.Since, err = logTime("since", l.Since, now); err != nil {
+		return err
+	}
+	if opts.Until, err = logTime("until", l.Until, now); err != nil {
+		return err
+	}
+	if !opts.Since.IsZero() && !opts.Until.IsZero() && !opts.Since.Before(opts.Until) {
+		return fmt.Errorf("--since %s is not before --until %s: no line could be shown", l.Since, l.Until)
+	}
 	if l.Tail != "all" {
 		n, err := parseCount("tail", l.Tail)
 		if err != nil || n > math.MaxInt32 {

@@ -228,3 +228,26 @@ func storedSpec() types.ServiceSpec {
 	spec.Defaults(&s)
 	return s
 }
+
+// TestLogTime: --since and --until as docker reads them.
+func TestLogTime(t *testing.T) {
+	now := time.Date(2026, 12, 4, 22, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"":                            {},
+		"10m":                         now.Add(-10 * time.Minute),
+		"1h30m":                       now.Add(-90 * time.Minute),
+		"2026-12-04T21:00:00Z":        time.Date(2026, 12, 4, 21, 0, 0, 0, time.UTC),
+		"2026-12-04T21:00:00.5+01:00": time.Date(2026, 12, 4, 20, 0, 0, 5e8, time.UTC),
+		"2026-12-04T21:00":            time.Date(2026, 12, 4, 21, 0, 0, 0, time.UTC),
+		"2026-12-04":                  time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC),
+	} {
+		if got, err := logTime("since", in, now); err != nil || !got.Equal(want) {
+			t.Errorf("logTime(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"-5m", "yesterday", "21:00"} {
+		if _, err := logTime("since", bad, now); err == nil || !strings.Contains(err.Error(), "--since "+bad) {
+			t.Errorf("logTime(%q) = %v, want an error naming --since", bad, err)
+		}
+	}
+}

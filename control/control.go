@@ -69,9 +69,9 @@ type Cluster struct {
 // Runtime is what the operations use of this node's containerd (package
 // agent/runtime): task logs, image archives and registry lookups.
 type Runtime interface {
-	// Logs copies task id's log to w: the last tail lines (all when
-	// tail <= 0), then, with follow, what comes until ctx ends.
-	Logs(ctx context.Context, id string, tail int, follow bool, w io.Writer) error
+	// Logs writes task id's log to w as a log of package logrec,
+	// filtered by o; with o.Follow, what comes until ctx ends too.
+	Logs(ctx context.Context, id string, o runtime.LogOptions, w io.Writer) error
 	// ImportArchive loads an OCI image archive and returns the names it
 	// holds.
 	ImportArchive(ctx context.Context, r io.Reader) ([]string, error)

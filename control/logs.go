@@ -1,28 +1,34 @@
 package control
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"strconv"
 	"sync"
+	"time"
 
+	"github.com/shoal-org/shoal/agent/runtime"
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/api/types"
+	"github.com/shoal-org/shoal/internal/logrec"
 	"github.com/shoal-org/shoal/store"
 )
 
 // Logs. A task's output is kept by its node's runtime (one file per
-// container, kept after the container is removed). `service logs` asks any
-// agent, which streams the local tasks' logs itself and those of other
-// nodes' tasks from their agents over mutual TLS, each line prefixed with
-// the task's name and node as docker does ("web.1.abc123@n2    | ...").
-// Lines of different tasks are interleaved as they arrive.
+// container, kept after the container is removed), a record per line with
+// the time it was written and its stream (package logrec). `service logs`
+// asks any agent, which reads the local tasks' logs itself and those of
+// other nodes' tasks from their agents over mutual TLS (as records, with
+// o.Local), and hands every line, with its task, to the API, which shows
+// it as its client wants it (text with docker's "web.1.abc@n2    | "
+// prefix, or the Engine API's multiplexed stream). Lines of different
+// tasks interleave as they arrive.
 
-// ServiceLogs streams the logs of the service's tasks that have started.
-func (o *Ops) ServiceLogs(ctx context.Context, ref string, opts api.LogOptions, open func() io.Writer) error {
+// ServiceLogs hands the lines of the service's tasks that have started to
+// the function open returns (called from several goroutines at once).
+func (o *Ops) ServiceLogs(ctx context.Context, ref string, opts api.LogOptions, open func() func(api.LogLine)) error {
 	cl, err := o.cluster()
 	if err != nil {
 		return err
@@ -43,9 +49,9 @@ func (o *Ops) ServiceLogs(ctx context.Context, ref string, opts api.LogOptions, 
 	return nil
 }
 
-// TaskLogs streams one task's log; with opts.Local, only this node's copy,
-// unprefixed (another agent asking).
-func (o *Ops) TaskLogs(ctx context.Context, ref string, opts api.LogOptions, open func() io.Writer) error {
+// TaskLogs is ServiceLogs for one task; with opts.Local, only this node's
+// copy (another agent asking).
+func (o *Ops) TaskLogs(ctx context.Context, ref string, opts api.LogOptions, open func() func(api.LogLine)) error {
 	cl, err := o.cluster()
 	if err != nil {
 		return err
@@ -63,9 +69,11 @@ func (o *Ops) TaskLogs(ctx context.Context, ref string, opts api.LogOptions, ope
 		if err != nil {
 			return err
 		}
-		w := open()
-		if err := rt.Logs(ctx, t.ID, opts.Tail, opts.Follow, w); err != nil && ctx.Err() == nil {
-			fmt.Fprintf(w, "shoal: log of task %s: %v\n", t.ID, err)
+		sink := open()
+		line := lineOf(t, cl.NodeName)
+		if err := localLog(ctx, rt, t.ID, opts, func(rec logrec.Record) { line.Record = rec; sink(line) }); err != nil && ctx.Err() == nil {
+			line.Record = errorRecord("shoal: log of task %s: %v", t.ID, err)
+			sink(line)
 		}
 		return nil
 	}
@@ -73,38 +81,47 @@ func (o *Ops) TaskLogs(ctx context.Context, ref string, opts api.LogOptions, ope
 	return nil
 }
 
-// streamLogs merges the logs of tasks into out, each line prefixed with
-// the task's name and node. A node that cannot be reached is reported in
-// the stream.
-func (cl *Cluster) streamLogs(ctx context.Context, out io.Writer, v *store.View, tasks []*types.Task, opts api.LogOptions) {
+// streamLogs hands the lines of tasks to sink, each task's from its own
+// goroutine. A node that cannot be reached is reported as a line of its
+// task's.
+func (cl *Cluster) streamLogs(ctx context.Context, sink func(api.LogLine), v *store.View, tasks []*types.Task, opts api.LogOptions) {
 	var wg sync.WaitGroup
 	for _, t := range tasks {
 		node := v.Node(t.NodeID)
-		prefix := taskName(t) + "@" + t.NodeID
+		name := t.NodeID
 		if node != nil {
-			prefix = taskName(t) + "@" + node.Hostname
+			name = node.Hostname
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := cl.taskLog(ctx, t, node, opts, &prefixWriter{out: out, prefix: prefix + "    | "}); err != nil && ctx.Err() == nil {
-				fmt.Fprintf(out, "%s    | shoal: %v\n", prefix, err)
+		line := lineOf(t, name)
+		wg.Go(func() {
+			emit := func(rec logrec.Record) { l := line; l.Record = rec; sink(l) }
+			if err := cl.taskLog(ctx, t, node, opts, emit); err != nil && ctx.Err() == nil {
+				emit(errorRecord("shoal: %v", err))
 			}
-		}()
+		})
 	}
 	wg.Wait()
 }
 
-// taskLog copies one task's log, from this node's runtime or from the
+// lineOf is a line of task t's, on node name, without its record.
+func lineOf(t *types.Task, node string) api.LogLine {
+	return api.LogLine{Task: taskName(t), TaskID: t.ID, ServiceID: t.ServiceID, NodeID: t.NodeID, NodeName: node}
+}
+
+// errorRecord is a line on stderr that says why a log cannot be read.
+func errorRecord(format string, args ...any) logrec.Record {
+	return logrec.Record{Time: time.Now().UTC(), Stream: logrec.Stderr, Line: fmt.Appendf(nil, format, args...)}
+}
+
+// taskLog reads one task's log, from this node's runtime or from the
 // agent of the node that ran it.
-func (cl *Cluster) taskLog(ctx context.Context, t *types.Task, node *types.Node, opts api.LogOptions, w *prefixWriter) error {
-	defer w.flush()
+func (cl *Cluster) taskLog(ctx context.Context, t *types.Task, node *types.Node, opts api.LogOptions, emit func(logrec.Record)) error {
 	if t.NodeID == cl.NodeID {
 		rt, err := cl.containerd()
 		if err != nil {
 			return err
 		}
-		return rt.Logs(ctx, t.ID, opts.Tail, opts.Follow, w)
+		return localLog(ctx, rt, t.ID, opts, emit)
 	}
 	if node == nil || node.APIPort == 0 {
 		return fmt.Errorf("node %s is not in the cluster any more: its logs are gone with it", t.NodeID)
@@ -116,8 +133,45 @@ func (cl *Cluster) taskLog(ctx context.Context, t *types.Task, node *types.Node,
 		return fmt.Errorf("logs from node %s: %w", node.Hostname, err)
 	}
 	defer body.Close()
-	_, err = io.Copy(w, body)
+	// An agent of an earlier version answers with plain text: the reader
+	// takes it as stdout lines without times.
+	return readRecords(logrec.NewReader(body), emit)
+}
+
+// localLog reads task id's log from this node's runtime.
+func localLog(ctx context.Context, rt Runtime, id string, opts api.LogOptions, emit func(logrec.Record)) error {
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- readRecords(logrec.NewReader(pr), emit); _ = pr.Close() }()
+	err := rt.Logs(ctx, id, runtimeLogOptions(opts), pw)
+	_ = pw.Close()
+	if rerr := <-done; err == nil {
+		err = rerr
+	}
 	return err
+}
+
+// readRecords hands every record of rd to emit, the last line without
+// its newline included.
+func readRecords(rd *logrec.Reader, emit func(logrec.Record)) error {
+	for {
+		rec, err := rd.Next()
+		if err != nil {
+			if rest, ok := rd.Rest(); ok {
+				emit(rest)
+			}
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+		emit(rec)
+	}
+}
+
+// runtimeLogOptions is what the runtime is asked for.
+func runtimeLogOptions(o api.LogOptions) runtime.LogOptions {
+	return runtime.LogOptions{Tail: o.Tail, Follow: o.Follow, Since: o.Since, Until: o.Until, NoStdout: o.NoStdout, NoStderr: o.NoStderr}
 }
 
 // taskName is docker's task name: SERVICE.SLOT.ID (SERVICE.NODE.ID for a
@@ -127,38 +181,4 @@ func taskName(t *types.Task) string {
 		return fmt.Sprintf("%s.%d.%s", t.ServiceName, t.Slot, t.ID)
 	}
 	return fmt.Sprintf("%s.%s.%s", t.ServiceName, t.NodeID, t.ID)
-}
-
-// prefixWriter cuts its input into lines and writes each whole line, with
-// prefix, to out in one Write, so that lines of different tasks never mix
-// (out, the API's stream, takes one Write at a time).
-type prefixWriter struct {
-	out     io.Writer
-	prefix  string
-	partial []byte
-}
-
-func (p *prefixWriter) Write(b []byte) (int, error) {
-	n := len(b)
-	p.partial = append(p.partial, b...)
-	for {
-		i := bytes.IndexByte(p.partial, '\n')
-		if i < 0 {
-			break
-		}
-		line := append([]byte(p.prefix), p.partial[:i+1]...)
-		if _, err := p.out.Write(line); err != nil {
-			return 0, err
-		}
-		p.partial = p.partial[i+1:]
-	}
-	return n, nil
-}
-
-// flush writes a last line without its newline.
-func (p *prefixWriter) flush() {
-	if len(p.partial) > 0 {
-		_, _ = p.out.Write(append(append([]byte(p.prefix), p.partial...), '\n'))
-		p.partial = nil
-	}
 }

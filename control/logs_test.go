@@ -1,22 +1,23 @@
 package control
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/shoal-org/shoal/agent/runtime"
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/api/types"
+	"github.com/shoal-org/shoal/internal/logrec"
 	"github.com/shoal-org/shoal/store"
 )
 
@@ -33,20 +34,30 @@ type fakeRuntime struct {
 
 var _ Runtime = (*fakeRuntime)(nil)
 
-func (f *fakeRuntime) Logs(_ context.Context, id string, tail int, _ bool, w io.Writer) error {
+// Logs writes the task's log as the runtime does: Header, then a stdout
+// record per line, each a second after the one before, filtered by o.
+func (f *fakeRuntime) Logs(_ context.Context, id string, o runtime.LogOptions, w io.Writer) error {
 	log, ok := f.logs[id]
 	if !ok {
 		return fmt.Errorf("logs of %s: no log file: the container never started on this node", id)
 	}
-	if lines := strings.SplitAfter(strings.TrimSuffix(log, "\n"), "\n"); tail > 0 && tail < len(lines) {
-		log = strings.Join(lines[len(lines)-tail:], "")
+	lines := strings.Split(strings.TrimSuffix(log, "\n"), "\n")
+	if o.Tail > 0 && o.Tail < len(lines) {
+		lines = lines[len(lines)-o.Tail:]
 	}
-	// Two writes that cut a line, as a file read in blocks would.
-	half := len(log) / 2
-	if _, err := io.WriteString(w, log[:half]); err != nil {
+	b := []byte(logrec.Header)
+	for i, l := range lines {
+		rec := logrec.Record{Time: clock.Add(time.Duration(i) * time.Second), Stream: logrec.Stdout, Line: []byte(l)}
+		if (o.Since.IsZero() || !rec.Time.Before(o.Since)) && !o.NoStdout {
+			b = logrec.Append(b, rec)
+		}
+	}
+	// Two writes that cut a record, as a file read in blocks would.
+	half := len(b) / 2
+	if _, err := w.Write(b[:half]); err != nil {
 		return err
 	}
-	_, err := io.WriteString(w, log[half:])
+	_, err := w.Write(b[half:])
 	return err
 }
 
@@ -69,24 +80,26 @@ func (f *fakeRuntime) Distribution(_ context.Context, ref string) (ocispec.Descr
 	return d, []ocispec.Platform{{OS: "linux", Architecture: "amd64"}}, nil
 }
 
-// lockedBuffer is the API's stream: one Write at a time.
-type lockedBuffer struct {
+// lines collects log lines as the /v1 API shows them, from several
+// goroutines.
+type lines struct {
 	mu  sync.Mutex
-	buf bytes.Buffer
+	got []string
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
+func (l *lines) sink() func(api.LogLine) {
+	return func(line api.LogLine) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.got = append(l.got, fmt.Sprintf("%s@%s %s %s | %s", line.Task, line.NodeName, line.Stream, line.Time.Format("15:04:05"), line.Line))
+	}
 }
 
-// sortedLines returns the stream's lines sorted: tasks' lines interleave
-// as they arrive.
-func (b *lockedBuffer) sortedLines() []string {
-	lines := strings.Split(strings.TrimSuffix(b.buf.String(), "\n"), "\n")
-	sort.Strings(lines)
-	return lines
+// sorted returns the lines sorted: tasks' lines interleave as they arrive.
+func (l *lines) sorted() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Sorted(slices.Values(l.got))
 }
 
 // TestServiceLogs: the logs of a service's started tasks, each whole line
@@ -108,49 +121,34 @@ func TestServiceLogs(t *testing.T) {
 	}
 	// t4 is only assigned: it has no log to show.
 	tc.rt = &fakeRuntime{logs: map[string]string{"t1": "one\ntwo\nthree\n", "t4": "never\n"}}
-	var out lockedBuffer
-	if err := tc.ops.ServiceLogs(ctx, "web", api.LogOptions{Tail: 2}, func() io.Writer { return &out }); err != nil {
+	var out lines
+	if err := tc.ops.ServiceLogs(ctx, "web", api.LogOptions{Tail: 2}, out.sink); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
-		"web.1.t1@n1    | three",
-		"web.1.t1@n1    | two",
-		"web.2.t2@n1    | shoal: logs of t2: no log file: the container never started on this node",
-		"web.3.t3@node-9    | shoal: node node-9 is not in the cluster any more: its logs are gone with it",
+		"web.1.t1@n1 stdout 12:00:00 | two",
+		"web.1.t1@n1 stdout 12:00:01 | three",
+		"web.2.t2@n1 stderr " + time.Now().UTC().Format("15:04") + ":",
+		"web.3.t3@node-9 stderr " + time.Now().UTC().Format("15:04") + ":",
 	}
-	if got := out.sortedLines(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+	got := out.sorted()
+	if len(got) != 4 || got[0] != want[0] || got[1] != want[1] || !strings.HasPrefix(got[2], want[2]) || !strings.HasPrefix(got[3], want[3]) ||
+		!strings.HasSuffix(got[2], "| shoal: logs of t2: no log file: the container never started on this node") ||
+		!strings.HasSuffix(got[3], "| shoal: node node-9 is not in the cluster any more: its logs are gone with it") {
 		t.Errorf("service logs:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 
-	// Another agent asking for this node's copy of a task gets it as it is.
-	var local bytes.Buffer
-	if err := tc.ops.TaskLogs(ctx, "t1", api.LogOptions{Local: true}, func() io.Writer { return &local }); err != nil || local.String() != "one\ntwo\nthree\n" {
-		t.Errorf("local log of t1: %q, %v", local.String(), err)
+	// Another agent asking for this node's copy of a task gets its records.
+	var local lines
+	if err := tc.ops.TaskLogs(ctx, "t1", api.LogOptions{Local: true, Since: clock.Add(time.Second)}, local.sink); err != nil ||
+		strings.Join(local.sorted(), ",") != "web.1.t1@n1 stdout 12:00:01 | two,web.1.t1@n1 stdout 12:00:02 | three" {
+		t.Errorf("local log of t1 since 12:00:01: %q, %v", local.sorted(), err)
 	}
 	tc.rt = nil
-	err := tc.ops.TaskLogs(ctx, "t1", api.LogOptions{Local: true}, func() io.Writer { return io.Discard })
+	err := tc.ops.TaskLogs(ctx, "t1", api.LogOptions{Local: true}, func() func(api.LogLine) { return func(api.LogLine) {} })
 	refused(t, "a local log without containerd", err, http.StatusServiceUnavailable, "this node's containerd is not connected")
 	_, err = tc.ops.ImageLoad(ctx, strings.NewReader("web:v1"))
 	refused(t, "an image load without containerd", err, http.StatusServiceUnavailable, "this node's containerd is not connected")
-}
-
-// TestPrefixWriter: lines cut across writes come out whole, and a last
-// line without its newline gets one on flush.
-func TestPrefixWriter(t *testing.T) {
-	var out bytes.Buffer
-	w := &prefixWriter{out: &out, prefix: "p | "}
-	for _, s := range []string{"a", "b\nc", "\n\nd"} {
-		if n, err := w.Write([]byte(s)); n != len(s) || err != nil {
-			t.Fatalf("Write(%q) = %d, %v", s, n, err)
-		}
-	}
-	if out.String() != "p | ab\np | c\np | \n" {
-		t.Errorf("before flush: %q", out.String())
-	}
-	w.flush()
-	if out.String() != "p | ab\np | c\np | \np | d\n" {
-		t.Errorf("after flush: %q", out.String())
-	}
 }
 
 // TestImages: an archive loads on the answering node; a registry's answer

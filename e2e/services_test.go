@@ -64,6 +64,17 @@ func TestServices(t *testing.T) {
 				t.Errorf("service logs has no line of %s:\n%s", prefix, out)
 			}
 		}
+		// Each line carries the time it was written, from the node that
+		// ran the task: -t shows it, --since and --until cut by it.
+		for _, line := range strings.Split(strings.TrimSpace(agentctl(t, l, "n3", "service", "logs", "-t", "--since", "1h", "web")), "\n") {
+			ts, _, _ := strings.Cut(line, " ")
+			if at, err := time.Parse(time.RFC3339Nano, ts); err != nil || time.Since(at) > time.Hour || time.Until(at) > time.Minute {
+				t.Errorf("service logs -t line %q: want the time it was written first", line)
+			}
+		}
+		if out := agentctl(t, l, "n3", "service", "logs", "--until", "1h", "web"); out != "" {
+			t.Errorf("service logs --until 1h (before any task ran) shows:\n%s", out)
+		}
 	})
 
 	t.Run("global service follows a joining node", func(t *testing.T) {

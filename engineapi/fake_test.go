@@ -3,7 +3,6 @@ package engineapi
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/apiserver"
 	"github.com/shoal-org/shoal/internal/fault"
+	"github.com/shoal-org/shoal/internal/logrec"
 )
 
 // fakeBackend is an in-memory cluster of three nodes for the handlers'
@@ -375,17 +375,43 @@ func (f *fakeBackend) NetworkRemove(_ context.Context, ref string) error {
 	return nil
 }
 
-// TaskLogs writes two lines for the task, prefixed as the agent prefixes
-// them, the second without a final newline; Tail is echoed.
-func (f *fakeBackend) TaskLogs(_ context.Context, ref string, o api.LogOptions, open func() io.Writer) error {
+// TaskLogs hands two lines of the task's to the sink: "hello from ID" on
+// stdout, then the options it was asked with on stderr.
+func (f *fakeBackend) TaskLogs(_ context.Context, ref string, o api.LogOptions, open func() func(api.LogLine)) error {
 	t, err := f.Task(context.Background(), ref)
 	if err != nil {
 		return err
 	}
-	prefix := fmt.Sprintf("%s.%d.%s@%s    | ", t.ServiceName, t.Slot, t.ID, t.NodeHostname)
-	w := open()
-	fmt.Fprintf(w, "%shello from %s\n%stail=%d follow=%v", prefix, t.ID, prefix, o.Tail, o.Follow)
+	fakeTaskLog(t, o, open())
 	return nil
+}
+
+// ServiceLogs is TaskLogs for each of the service's tasks.
+func (f *fakeBackend) ServiceLogs(ctx context.Context, ref string, o api.LogOptions, open func() func(api.LogLine)) error {
+	svc, err := f.Service(ctx, ref)
+	if err != nil {
+		return err
+	}
+	sink := open()
+	for _, t := range f.tasks {
+		if t.ServiceID == svc.ID {
+			fakeTaskLog(t, o, sink)
+		}
+	}
+	return nil
+}
+
+// fakeLogTime is when the fake's log lines were written.
+var fakeLogTime = time.Date(2026, 12, 4, 21, 0, 0, 5, time.UTC)
+
+func fakeTaskLog(t api.Task, o api.LogOptions, sink func(api.LogLine)) {
+	l := api.LogLine{Task: fmt.Sprintf("%s.%d.%s", t.ServiceName, t.Slot, t.ID), TaskID: t.ID, ServiceID: t.ServiceID,
+		NodeID: t.NodeID, NodeName: t.NodeHostname}
+	l.Record = logrec.Record{Time: fakeLogTime, Stream: logrec.Stdout, Line: []byte("hello from " + t.ID)}
+	sink(l)
+	l.Record = logrec.Record{Time: fakeLogTime.Add(time.Second), Stream: logrec.Stderr,
+		Line: fmt.Appendf(nil, "tail=%d follow=%v since=%s no-stdout=%v", o.Tail, o.Follow, o.Since.Format(time.RFC3339Nano), o.NoStdout)}
+	sink(l)
 }
 
 // fakeDigest is the digest every reg:5000/ image has in the fake registry.

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -16,6 +15,8 @@ import (
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/errdefs"
+
+	"github.com/shoal-org/shoal/internal/logrec"
 )
 
 // maxExecOutput bounds what Exec keeps of a command's output (docker keeps
@@ -147,8 +148,7 @@ func readHead(path string, n int64) string {
 		return ""
 	}
 	defer f.Close()
-	b, _ := io.ReadAll(io.LimitReader(f, n))
-	return string(b)
+	return logrec.Text(f, int(n))
 }
 
 // sweepExecOutputs removes the output files in dir that are older than

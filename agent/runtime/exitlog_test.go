@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -30,11 +29,10 @@ func TestExitAfterLastLog(t *testing.T) {
 	ns := testenv.NetNS(t)
 	check := func(t *testing.T, id, how string) {
 		t.Helper()
-		var logs bytes.Buffer
-		mustNoErr(t, "Logs", r.Logs(ctx, id, 0, false, &logs))
-		if missing := missingLines(logs.String(), lines); missing != "" {
+		logs := logText(t, r, id, LogOptions{})
+		if missing := missingLines(logs, lines); missing != "" {
 			t.Fatalf("%s: log read when the exit was seen (%s) lacks %s; it holds %d bytes ending %q",
-				id, how, missing, logs.Len(), lastBytes(logs.String(), 120))
+				id, how, missing, len(logs), lastBytes(logs, 120))
 		}
 	}
 	for i := range attempts {

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/shoal-org/shoal/internal/logrec"
 )
 
 // logDriverKey is the first argument the shim starts the log driver with;
@@ -30,8 +32,10 @@ func IsLogDriver(args []string) bool { return len(args) == 2 && args[0] == logDr
 // RunLogDriver is a task's log driver, run by containerd's shim as a
 // process of its own for the life of the task (args as IsLogDriver
 // accepts them): it appends the task's stdout (fd 3) and stderr (fd 4) to
-// the log file named in args and ends once both reach end of file, that
-// is once the task's processes are gone. It returns the exit status.
+// the log file named in args, as records of package logrec (a line each,
+// with the time it was read and its stream), and ends once both reach end
+// of file, that is once the task's processes are gone. It returns the
+// exit status.
 //
 // The shim's own copy (cio.LogFile) is not used because it loses output:
 // its stdout and stderr copiers share one file, and the stdout copier
@@ -50,16 +54,20 @@ func RunLogDriver(args []string) int {
 		return 1 // nobody reads this process's stderr; the task's log stays empty
 	}
 	defer f.Close()
+	out := &recordFile{f: f}
+	if fi, err := f.Stat(); err == nil && fi.Size() == 0 {
+		out.write([]byte(logrec.Header))
+	}
 	pipes := []*os.File{pollable(3, "stdout"), pollable(4, "stderr")}
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
 	_ = ready.Close() // the shim starts the task once this end is closed
 	var wg sync.WaitGroup
-	for _, p := range pipes {
+	for i, p := range pipes {
 		if p == nil {
 			continue
 		}
-		wg.Go(func() { copyLog(f, p) })
+		wg.Go(func() { copyLog(out, logrec.Stream(i+1), p) })
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -85,20 +93,46 @@ func pollable(fd int, name string) *os.File {
 	return os.NewFile(uintptr(fd), name)
 }
 
-// copyLog appends what is read from p to f until p ends (or its deadline
-// passes). A write error does not stop the reading: the task must never
-// block on a full pipe because its log cannot be written.
-func copyLog(f io.Writer, p *os.File) {
+// recordFile is the log file, written one record at a time by the
+// stdout and stderr copiers.
+type recordFile struct {
+	mu  sync.Mutex
+	f   io.Writer
+	buf []byte
+}
+
+func (r *recordFile) write(b []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, _ = r.f.Write(b) // see copyLog: the task must not block on its log
+}
+
+// emit writes one record.
+func (r *recordFile) emit(rec logrec.Record) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.buf = logrec.Append(r.buf[:0], rec)
+	_, _ = r.f.Write(r.buf)
+}
+
+// copyLog writes what is read from p to f as records of stream s, each
+// stamped when its first byte was read, until p ends (or its deadline
+// passes); output left without a newline is a last, partial record. A
+// write error does not stop the reading: the task must never block on a
+// full pipe because its log cannot be written.
+func copyLog(f *recordFile, s logrec.Stream, p *os.File) {
+	split := logrec.Splitter{Stream: s}
 	buf := make([]byte, 32*1024)
 	for {
 		n, err := p.Read(buf)
 		if n > 0 {
-			_, _ = f.Write(buf[:n])
+			split.Feed(buf[:n], time.Now(), f.emit)
 		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
 				_ = p.Close()
 			}
+			split.Flush(f.emit)
 			return
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/shoal-org/shoal/api/types"
+	"github.com/shoal-org/shoal/internal/logrec"
 	"github.com/shoal-org/shoal/internal/testenv"
 	"github.com/shoal-org/shoal/internal/testimages"
 )
@@ -98,11 +99,11 @@ func TestContainerLifecycle(t *testing.T) {
 		t.Fatalf("Exec of a command that never ends: %v (output %q), want ErrExecTimeout", err, out)
 	}
 
-	var logs bytes.Buffer
-	mustNoErr(t, "Logs", r1.Logs(ctx, "web-1", 0, false, &logs))
-	if !strings.Contains(logs.String(), "web v1 listening on [::]:80") {
-		t.Fatalf("Logs = %q", logs.String())
+	logs := logText(t, r1, "web-1", LogOptions{})
+	if !strings.Contains(logs, "web v1 listening on [::]:80") {
+		t.Fatalf("Logs = %q", logs)
 	}
+	checkLogFilters(t, r1, "web-1")
 
 	// Agent restart: the container keeps running and a new Runtime adopts it.
 	mustNoErr(t, "Close", r1.Close())
@@ -218,12 +219,12 @@ func stopAndRemove(t *testing.T, r *Runtime, id, state string) {
 	// A following Logs ends by itself once the container has stopped.
 	var followed bytes.Buffer
 	followDone := make(chan error, 1)
-	go func() { followDone <- r.Logs(ctx, id, 1, true, &followed) }()
+	go func() { followDone <- r.Logs(ctx, id, LogOptions{Tail: 1, Follow: true}, &followed) }()
 	mustNoErr(t, "Stop", r.Stop(ctx, id, "", 20*time.Second))
 	select {
 	case err := <-followDone:
-		if err != nil || !strings.HasSuffix(followed.String(), "web v1: shutting down\n") {
-			t.Fatalf("Logs follow = %q, %v; want it to end with the shutdown line", followed.String(), err)
+		if text := logrec.Text(&followed, 0); err != nil || !strings.HasSuffix(text, "web v1: shutting down\n") {
+			t.Fatalf("Logs follow = %q, %v; want it to end with the shutdown line", text, err)
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("Logs follow did not return after the container stopped")
@@ -244,9 +245,7 @@ func stopAndRemove(t *testing.T, r *Runtime, id, state string) {
 	if _, err := os.Stat(filepath.Join(state, "logs", id+".log")); err != nil {
 		t.Fatalf("log file gone after Remove: %v", err)
 	}
-	var logs bytes.Buffer
-	mustNoErr(t, "Logs after Remove", r.Logs(ctx, id, 1, false, &logs))
-	if got := logs.String(); got != "web v1: shutting down\n" {
+	if got := logText(t, r, id, LogOptions{Tail: 1}); got != "web v1: shutting down\n" {
 		t.Fatalf("last log line = %q", got)
 	}
 	cancel()
@@ -276,10 +275,8 @@ func TestCrashUnhealthyAndStopGrace(t *testing.T) {
 		if err != nil || st.Running || st.ExitCode != 1 {
 			t.Fatalf("Status = %+v, %v", st, err)
 		}
-		var logs bytes.Buffer
-		mustNoErr(t, "Logs", r.Logs(ctx, "crash-1", 10, false, &logs))
-		if !strings.Contains(logs.String(), "crash mode: exiting with status 1") {
-			t.Fatalf("Logs = %q", logs.String())
+		if logs := logText(t, r, "crash-1", LogOptions{Tail: 10, NoStdout: true}); !strings.Contains(logs, "crash mode: exiting with status 1") {
+			t.Fatalf("Logs of stderr = %q", logs)
 		}
 		mustNoErr(t, "Remove", r.Remove(ctx, "crash-1"))
 	})
@@ -310,9 +307,8 @@ func TestCrashUnhealthyAndStopGrace(t *testing.T) {
 		mustNoErr(t, "Create", r.Create(ctx, spec))
 		mustNoErr(t, "Start", r.Start(ctx, "stubborn-1"))
 		waitFor(t, 30*time.Second, "server up", func() (bool, string) {
-			var b bytes.Buffer
-			_ = r.Logs(ctx, "stubborn-1", 0, false, &b)
-			return strings.Contains(b.String(), "listening"), b.String()
+			logs := logText(t, r, "stubborn-1", LogOptions{})
+			return strings.Contains(logs, "listening"), logs
 		})
 		mustNoErr(t, "Stop", r.Stop(ctx, "stubborn-1", "", 0)) // grace from the spec
 		if e := waitExit(t, exits, "stubborn-1"); e.Code != 137 {
@@ -338,5 +334,44 @@ func TestNewWithoutContainerd(t *testing.T) {
 	_, err := New(context.Background(), Config{Address: sock, StateDir: t.TempDir()})
 	if err == nil || !strings.Contains(err.Error(), sock) || !strings.Contains(err.Error(), "is containerd running") {
 		t.Fatalf("New without containerd = %v, want an error naming %s", err, sock)
+	}
+}
+
+// logText is container id's log as text, through Logs with o.
+func logText(t *testing.T, r *Runtime, id string, o LogOptions) string {
+	t.Helper()
+	var b bytes.Buffer
+	mustNoErr(t, "Logs", r.Logs(context.Background(), id, o, &b))
+	if !strings.HasPrefix(b.String(), logrec.Header) {
+		t.Fatalf("Logs of %s did not start with the record header: %q", id, b.String())
+	}
+	return logrec.Text(&b, 0)
+}
+
+// checkLogFilters reads web container id's log (its listening line, on
+// stdout) through each filter of LogOptions.
+func checkLogFilters(t *testing.T, r *Runtime, id string) {
+	t.Helper()
+	var b bytes.Buffer
+	mustNoErr(t, "Logs", r.Logs(context.Background(), id, LogOptions{}, &b))
+	rd := logrec.NewReader(&b)
+	first, err := rd.Next()
+	if err != nil || first.Stream != logrec.Stdout || first.Time.IsZero() || time.Since(first.Time) > time.Hour {
+		t.Fatalf("first record: %+v, %v; want a stdout line with the time it was written", first, err)
+	}
+	for name, tc := range map[string]struct {
+		o    LogOptions
+		want bool
+	}{
+		"no stderr":          {LogOptions{NoStderr: true}, true},
+		"no stdout":          {LogOptions{NoStdout: true}, false},
+		"since its time":     {LogOptions{Since: first.Time}, true},
+		"since after it":     {LogOptions{Since: first.Time.Add(time.Nanosecond)}, false},
+		"until after it":     {LogOptions{Until: first.Time.Add(time.Nanosecond)}, true},
+		"until its own time": {LogOptions{Until: first.Time}, false},
+	} {
+		if got := strings.Contains(logText(t, r, id, tc.o), "listening"); got != tc.want {
+			t.Errorf("%s: the listening line shown = %v, want %v", name, got, tc.want)
+		}
 	}
 }
