@@ -138,6 +138,11 @@ func (o LogOptions) Values() url.Values {
 			q.Set(k, "true")
 		}
 	}
+	if o.Local {
+		// An agent of an earlier version, not knowing the format, answers
+		// with plain text, which the records' reader also takes.
+		q.Set("format", "records")
+	}
 	for k, t := range map[string]time.Time{"since": o.Since, "until": o.Until} {
 		if !t.IsZero() {
 			q.Set(k, t.UTC().Format(time.RFC3339Nano))

@@ -264,8 +264,11 @@ func (s *Server) taskLogs(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	open := textLog(w, o)
-	if o.Local {
+	switch {
+	case o.Local && r.URL.Query().Get("format") == "records":
 		open = recordLog(w)
+	case o.Local:
+		open = plainLog(w) // an agent of an earlier version asking
 	}
 	return s.b.TaskLogs(r.Context(), r.PathValue("id"), o, open)
 }
@@ -330,6 +333,17 @@ func recordLog(w http.ResponseWriter) func() func(api.LogLine) {
 		fw := &flushWriter{w: w}
 		_, _ = fw.Write([]byte(logrec.Header))
 		return func(l api.LogLine) { _, _ = fw.Write(logrec.Append(nil, l.Record)) }
+	}
+}
+
+// plainLog returns the open func of a log sent to an agent of an earlier
+// version, which expects the task's output as it was written.
+func plainLog(w http.ResponseWriter) func() func(api.LogLine) {
+	return func() func(api.LogLine) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusOK)
+		fw := &flushWriter{w: w}
+		return func(l api.LogLine) { _, _ = fw.Write(append(append([]byte(nil), l.Line...), '\n')) }
 	}
 }
 
