@@ -32,7 +32,7 @@ func (cl *cluster) newControl() *control.Cluster {
 	return &control.Cluster{
 		NodeID: cl.id.NodeID, NodeName: cl.id.Name, Store: cl.store, Apply: cl.apply, Sync: cl.readFreshness,
 		Servers: cl.raft.Servers, LeaderID: cl.raft.LeaderID, Members: cl.ml.Members, RemovePeer: cl.removePeer,
-		Runtime: cl.containerd, Now: time.Now,
+		Runtime: cl.containerd, Now: time.Now, Seal: cl.seal,
 		Dial: func(addr string) *api.Client { return api.NewHTTPClient("https://"+addr, cl.peerHTTP) },
 	}
 }

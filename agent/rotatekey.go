@@ -11,7 +11,8 @@ import (
 )
 
 // RotateDataKey replaces the cluster's data key in one raft command: every
-// secret is opened with the old key and sealed again under a new one, the
+// secret (and service registry account) is opened with the old key and
+// sealed again under a new one, the
 // new key is wrapped for every ready voter (this leader included), and the
 // copies of the old key that could not be replaced are dropped (the key
 // loop wraps the new key for those voters once they answer). Runs on the
@@ -54,6 +55,19 @@ func (a *Agent) RotateDataKey(ctx context.Context) (api.RotateKeyResponse, error
 		ops = append(ops, op)
 		resp.Resealed++
 	}
+	for _, svc := range v.Services() {
+		if svc.RegistryAuth == nil {
+			continue
+		}
+		sealed, err := resealed(svc.RegistryAuth, old, next, svc.ID, "the registry account of service "+svc.Spec.Name)
+		if err != nil {
+			return api.RotateKeyResponse{}, err
+		}
+		cp := svc.Copy()
+		cp.RegistryAuth = sealed
+		ops = append(ops, store.Op{Kind: store.OpPut, Table: store.TableServices, Service: cp, IfVersion: svc.Version})
+		resp.Resealed++
+	}
 	if _, err := cl.apply(ctx, store.Command{Ops: ops}); err != nil {
 		return api.RotateKeyResponse{}, err
 	}
@@ -72,18 +86,28 @@ func wrappedIn(ops []store.Op, nodeID string) bool {
 
 // reseal returns the op that stores s sealed under next instead of old.
 func reseal(s *types.Secret, old, next keyring.DataKey) (store.Op, error) {
-	if s.Sealed == nil || s.Sealed.KeyID != old.ID {
-		return store.Op{}, fmt.Errorf("secret %q is not sealed with the cluster's data key %s", s.Spec.Name, old.ID)
-	}
-	data, err := keyring.Open(old.Key, s.Sealed.Nonce, s.Sealed.Ciphertext, []byte(s.ID))
+	sealed, err := resealed(s.Sealed, old, next, s.ID, fmt.Sprintf("secret %q", s.Spec.Name))
 	if err != nil {
-		return store.Op{}, fmt.Errorf("open secret %q: %w", s.Spec.Name, err)
-	}
-	nonce, ct, err := keyring.Seal(next.Key, data, []byte(s.ID))
-	if err != nil {
-		return store.Op{}, fmt.Errorf("seal secret %q: %w", s.Spec.Name, err)
+		return store.Op{}, err
 	}
 	cp := s.Copy()
-	cp.Sealed = &types.Sealed{KeyID: next.ID, Nonce: nonce, Ciphertext: ct}
+	cp.Sealed = sealed
 	return store.Op{Kind: store.OpPut, Table: store.TableSecrets, Secret: cp, IfVersion: s.Version}, nil
+}
+
+// resealed opens sl (sealed under old, id as additional data) and seals
+// it again under next; what names it in errors.
+func resealed(sl *types.Sealed, old, next keyring.DataKey, id, what string) (*types.Sealed, error) {
+	if sl == nil || sl.KeyID != old.ID {
+		return nil, fmt.Errorf("%s is not sealed with the cluster's data key %s", what, old.ID)
+	}
+	data, err := keyring.Open(old.Key, sl.Nonce, sl.Ciphertext, []byte(id))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", what, err)
+	}
+	nonce, ct, err := keyring.Seal(next.Key, data, []byte(id))
+	if err != nil {
+		return nil, fmt.Errorf("seal %s: %w", what, err)
+	}
+	return &types.Sealed{KeyID: next.ID, Nonce: nonce, Ciphertext: ct}, nil
 }

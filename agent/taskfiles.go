@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -11,11 +12,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/shoal-org/shoal/agent/runtime"
 	"github.com/shoal-org/shoal/agent/worker"
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/internal/fault"
 	"github.com/shoal-org/shoal/keyring"
+	"github.com/shoal-org/shoal/store"
 )
 
 // Delivery of secrets and configs to tasks. The node that runs a task
@@ -50,6 +53,10 @@ func (a *Agent) TaskSecrets(ctx context.Context, node string, req api.TaskSecret
 		return api.TaskSecretsResponse{}, fault.New(fault.Forbidden, "task %s is no longer wanted running: its secrets are not handed out", t.ID)
 	}
 	resp := api.TaskSecretsResponse{Secrets: []api.SecretPayload{}}
+	if req.RegistryAuth {
+		resp.RegistryAuth, err = cl.openRegistryAuth(ctx, v.Service(t.ServiceID))
+		return resp, err
+	}
 	if len(t.Spec.Secrets) == 0 {
 		return resp, nil
 	}
@@ -74,10 +81,74 @@ func (a *Agent) TaskSecrets(ctx context.Context, node string, req api.TaskSecret
 	return resp, nil
 }
 
+// openRegistryAuth opens svc's registry account (nil when it has none).
+func (cl *cluster) openRegistryAuth(ctx context.Context, svc *types.Service) (*api.RegistryAuth, error) {
+	if svc == nil || svc.RegistryAuth == nil {
+		return nil, nil
+	}
+	dk, _, err := cl.dataKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if svc.RegistryAuth.KeyID != dk.ID {
+		return nil, fmt.Errorf("the registry account of service %q is sealed with data key %s, the cluster's is %s: update the service with --with-registry-auth",
+			svc.Spec.Name, svc.RegistryAuth.KeyID, dk.ID)
+	}
+	data, err := keyring.Open(dk.Key, svc.RegistryAuth.Nonce, svc.RegistryAuth.Ciphertext, []byte(svc.ID))
+	if err != nil {
+		return nil, fmt.Errorf("open the registry account of service %q: %w", svc.Spec.Name, err)
+	}
+	var auth api.RegistryAuth
+	if err := json.Unmarshal(data, &auth); err != nil {
+		return nil, fmt.Errorf("the registry account of service %q: %w", svc.Spec.Name, err)
+	}
+	return &auth, nil
+}
+
+// seal is control's Seal: data sealed with the cluster's data key, which
+// is made (and stored, in a command of its own) if the cluster has none.
+func (cl *cluster) seal(ctx context.Context, data, aad []byte) (*types.Sealed, error) {
+	cl.dek.create.Lock()
+	defer cl.dek.create.Unlock()
+	dk, ops, err := cl.dataKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(ops) > 0 {
+		if _, err := cl.apply(ctx, store.Command{Ops: ops}); err != nil {
+			return nil, fmt.Errorf("store the cluster's new data key: %w", err)
+		}
+	}
+	nonce, ct, err := keyring.Seal(dk.Key, data, aad)
+	if err != nil {
+		return nil, err
+	}
+	return &types.Sealed{KeyID: dk.ID, Nonce: nonce, Ciphertext: ct}, nil
+}
+
+// pullAuth is the worker's PullAuth hook: the registry account of t's
+// service, from the leader, when the service has one.
+func (cl *cluster) pullAuth(ctx context.Context, t *types.Task) (*runtime.Credential, error) {
+	svc := cl.store.View().Service(t.ServiceID)
+	if svc == nil || svc.RegistryAuth == nil {
+		return nil, nil
+	}
+	resp, err := cl.fetchTaskSecrets(ctx, api.TaskSecretsRequest{TaskID: t.ID, RegistryAuth: true})
+	if err != nil {
+		return nil, err
+	}
+	a := resp.RegistryAuth
+	if a == nil {
+		return nil, nil
+	}
+	return &runtime.Credential{User: a.Username, Password: a.Password, IdentityToken: a.IdentityToken}, nil
+}
+
 // fileHooks installs the worker's Files hook and a Release that removes a
 // task's files (networkHooks adds the network's release to it).
 func (cl *cluster) fileHooks(cfg *worker.Config) {
 	cfg.Files = cl.taskFiles
+	cfg.PullAuth = cl.pullAuth
 	cfg.Release = func(_ context.Context, id string) error { return cl.removeTaskFiles(id) }
 	cfg.Leftovers = cl.taskFileDirs
 }
@@ -100,7 +171,7 @@ func (cl *cluster) taskFiles(ctx context.Context, t *types.Task) ([]types.Mount,
 	}
 	var payloads []api.SecretPayload
 	if len(t.Spec.Secrets) > 0 {
-		resp, err := cl.fetchTaskSecrets(ctx, t.ID)
+		resp, err := cl.fetchTaskSecrets(ctx, api.TaskSecretsRequest{TaskID: t.ID})
 		if err != nil {
 			return nil, fmt.Errorf("get the task's secrets from the leader: %w", err)
 		}
@@ -142,10 +213,9 @@ func payloadOf(ps []api.SecretPayload, name string) ([]byte, bool) {
 	return nil, false
 }
 
-// fetchTaskSecrets asks the leader (this agent, when it leads) for task
-// id's secrets.
-func (cl *cluster) fetchTaskSecrets(ctx context.Context, id string) (api.TaskSecretsResponse, error) {
-	req := api.TaskSecretsRequest{TaskID: id}
+// fetchTaskSecrets asks the leader (this agent, when it leads) for a
+// task's secrets, or its registry account.
+func (cl *cluster) fetchTaskSecrets(ctx context.Context, req api.TaskSecretsRequest) (api.TaskSecretsResponse, error) {
 	if cl.isLeader() {
 		return cl.a.TaskSecrets(ctx, cl.id.NodeID, req)
 	}

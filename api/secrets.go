@@ -42,6 +42,9 @@ type FileUpdate struct {
 // one task of the calling node (POST /v1/internal/task-secrets).
 type TaskSecretsRequest struct {
 	TaskID string `json:"TaskID"`
+	// RegistryAuth asks instead for the account the task's image is
+	// pulled with (its service's --with-registry-auth).
+	RegistryAuth bool `json:"RegistryAuth,omitempty"`
 }
 
 // SecretPayload is one secret's payload, in plaintext: only ever sent over
@@ -55,6 +58,9 @@ type SecretPayload struct {
 // TaskSecretsResponse holds the payloads of a task's secrets.
 type TaskSecretsResponse struct {
 	Secrets []SecretPayload `json:"Secrets"`
+	// RegistryAuth answers a request for it: nil when the service has
+	// none.
+	RegistryAuth *RegistryAuth `json:"RegistryAuth,omitempty"`
 }
 
 // RotateKeyResponse reports a rotation of the cluster's data key.

@@ -27,6 +27,10 @@ import (
 // ServiceCreateRequest creates a service.
 type ServiceCreateRequest struct {
 	Spec types.ServiceSpec `json:"Spec"`
+	// RegistryAuth is the account the nodes pull the service's image with
+	// (docker's X-Registry-Auth value; see DecodeRegistryAuth). It is
+	// sealed with the cluster's data key, as a secret is, and never shown.
+	RegistryAuth string `json:"RegistryAuth,omitempty"`
 }
 
 // ServiceCreateResponse names the new service.
@@ -43,6 +47,9 @@ type ServiceUpdateRequest struct {
 	Spec    types.ServiceSpec `json:"Spec"`
 	Version uint64            `json:"Version"`
 	Cause   string            `json:"Cause,omitempty"`
+	// RegistryAuth replaces the service's registry account; empty keeps
+	// the one it has (as docker's update without --with-registry-auth).
+	RegistryAuth string `json:"RegistryAuth,omitempty"`
 }
 
 // ServiceRollbackRequest goes back to the previous spec, or to a revision.
@@ -67,6 +74,9 @@ type Service struct {
 	// Freshness says whether the counts come from a replica a live leader
 	// confirmed, or from the answering agent's last copy.
 	Freshness
+	// WithRegistryAuth: the nodes pull the image with an account the
+	// service was given (which is never shown).
+	WithRegistryAuth bool `json:"WithRegistryAuth,omitempty"`
 }
 
 // Task is a stored task plus the hostname of its node for `service ps`.

@@ -85,6 +85,10 @@ type Operations interface {
 	NetworkCreate(ctx context.Context, req api.NetworkCreateRequest) (api.NetworkCreateResponse, error)
 	NetworkRemove(ctx context.Context, ref string) error
 
+	// RegistryLogin checks an account of a registry from this node
+	// (docker login).
+	RegistryLogin(ctx context.Context, auth api.RegistryAuth) error
+
 	// Volumes and VolumeRemove act on the nodes' volumes (every node's,
 	// one node's, or with Local this agent's own).
 	Volumes(ctx context.Context, o api.VolumeOptions) (api.VolumeList, error)

@@ -51,11 +51,15 @@ func (c *ServiceCreateCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
+	auth, err := c.registryAuth(spec.Task.Image)
+	if err != nil {
+		return err
+	}
 	cl, err := g.Client()
 	if err != nil {
 		return err
 	}
-	resp, err := cl.ServiceCreate(context.Background(), api.ServiceCreateRequest{Spec: spec})
+	resp, err := cl.ServiceCreate(context.Background(), api.ServiceCreateRequest{Spec: spec, RegistryAuth: auth})
 	if err != nil {
 		return fmt.Errorf("create service %q: %w", spec.Name, err)
 	}

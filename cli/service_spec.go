@@ -102,6 +102,8 @@ type specFlags struct {
 	UpdateCfg   updateConfigFlags `embed:"" prefix:"update-" group:"Rolling updates"`
 	RollbackCfg updateConfigFlags `embed:"" prefix:"rollback-" group:"Rollbacks"`
 
+	WithRegistryAuth bool `help:"Send the login 'docker login' stored for the image's registry, for the nodes to pull with (sealed in the cluster, never shown)."`
+
 	Detach bool `short:"d" help:"Return at once instead of showing progress until the service converges."`
 	Quiet  bool `short:"q" help:"Do not show progress."`
 }
@@ -312,4 +314,13 @@ func checkSpec(s *types.ServiceSpec) error {
 		return fmt.Errorf("image: must not be empty")
 	}
 	return nil
+}
+
+// registryAuth is the request's registry account for image: the stored
+// login with --with-registry-auth, none otherwise.
+func (f *specFlags) registryAuth(image string) (string, error) {
+	if !f.WithRegistryAuth {
+		return "", nil
+	}
+	return registryAuthFor(image)
 }

@@ -64,7 +64,11 @@ func (u *ServiceUpdateCmd) Run(g *Globals, kctx *kong.Context) error {
 	if err != nil {
 		return err
 	}
-	req := api.ServiceUpdateRequest{Spec: spec, Version: svc.Version, Cause: updateCause(kctx.Args, u.Service)}
+	auth, err := u.registryAuth(spec.Task.Image)
+	if err != nil {
+		return err
+	}
+	req := api.ServiceUpdateRequest{Spec: spec, Version: svc.Version, Cause: updateCause(kctx.Args, u.Service), RegistryAuth: auth}
 	resp, err := cl.ServiceUpdate(context.Background(), svc.ID, req)
 	if err != nil {
 		return fmt.Errorf("update service %q: %w", svc.Spec.Name, err)

@@ -28,7 +28,7 @@ type StackCmd struct {
 type StackDeployCmd struct {
 	ComposeFile      []string `short:"c" name:"compose-file" sep:"none" placeholder:"FILE" required:"" help:"Compose file (compose spec or version 3); repeat to merge several, later ones overriding."`
 	Prune            bool     `help:"Remove the stack's services that are no longer in the compose files."`
-	WithRegistryAuth bool     `help:"Accepted for docker's scripts; changes nothing (shoal's API carries no registry credentials)."`
+	WithRegistryAuth bool     `help:"Send, with each service created or updated, the login 'docker login' stored for its image's registry."`
 	Detach           bool     `short:"d" default:"true" negatable:"" help:"Return once the changes are sent (default); --no-detach waits for each changed service to converge."`
 	Quiet            bool     `short:"q" help:"With --no-detach, print no progress."`
 	Name             string   `arg:"" help:"Stack name: the prefix of its objects' names (STACK_SERVICE)."`
@@ -45,8 +45,14 @@ func (d *StackDeployCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
+	auth := func(string) (string, error) { return "", nil }
 	if d.WithRegistryAuth {
-		warn([]string{"--with-registry-auth changes nothing: shoal's API carries no registry credentials"})
+		auth = registryAuthFor
+		for _, spec := range st.Services { // every login is there before anything is written
+			if _, err := auth(spec.Task.Image); err != nil {
+				return fmt.Errorf("service %s: %w", spec.Name, err)
+			}
+		}
 	}
 	cl, err := g.Client()
 	if err != nil {
@@ -71,7 +77,7 @@ func (d *StackDeployCmd) Run(g *Globals) error {
 	if err := createFiles(ctx, g, cl, files); err != nil {
 		return err
 	}
-	changed, err := applyPlan(ctx, g, cl, plan)
+	changed, err := applyPlan(ctx, g, cl, plan, auth)
 	if err != nil || d.Detach {
 		return err
 	}
@@ -91,7 +97,7 @@ type changedService struct {
 
 // applyPlan applies plan in docker's order, printing docker's progress
 // lines, and returns the services it created or updated.
-func applyPlan(ctx context.Context, g *Globals, cl *api.Client, plan stack.Plan) ([]changedService, error) {
+func applyPlan(ctx context.Context, g *Globals, cl *api.Client, plan stack.Plan, auth func(image string) (string, error)) ([]changedService, error) {
 	for _, n := range plan.CreateNetworks {
 		fmt.Fprintf(g.Out, "Creating network %s\n", n.Name)
 		if _, err := cl.NetworkCreate(ctx, api.NetworkCreateRequest{Name: n.Name, Subnet: n.Subnet, Labels: n.Labels}); err != nil {
@@ -101,7 +107,11 @@ func applyPlan(ctx context.Context, g *Globals, cl *api.Client, plan stack.Plan)
 	var changed []changedService
 	for _, spec := range plan.Create {
 		fmt.Fprintf(g.Out, "Creating service %s\n", spec.Name)
-		resp, err := cl.ServiceCreate(ctx, api.ServiceCreateRequest{Spec: spec})
+		ra, err := auth(spec.Task.Image)
+		if err != nil {
+			return changed, fmt.Errorf("create service %s: %w", spec.Name, err)
+		}
+		resp, err := cl.ServiceCreate(ctx, api.ServiceCreateRequest{Spec: spec, RegistryAuth: ra})
 		if err != nil {
 			return changed, fmt.Errorf("create service %s: %w", spec.Name, err)
 		}
@@ -114,7 +124,11 @@ func applyPlan(ctx context.Context, g *Globals, cl *api.Client, plan stack.Plan)
 		if err != nil {
 			return changed, fmt.Errorf("update service %s: %w", u.Spec.Name, err)
 		}
-		resp, err := cl.ServiceUpdate(ctx, u.ID, api.ServiceUpdateRequest{Spec: u.Spec, Version: u.Version, Cause: "stack deploy"})
+		ra, err := auth(u.Spec.Task.Image)
+		if err != nil {
+			return changed, fmt.Errorf("update service %s: %w", u.Spec.Name, err)
+		}
+		resp, err := cl.ServiceUpdate(ctx, u.ID, api.ServiceUpdateRequest{Spec: u.Spec, Version: u.Version, Cause: "stack deploy", RegistryAuth: ra})
 		if err != nil {
 			return changed, fmt.Errorf("update service %s: %w", u.Spec.Name, err)
 		}

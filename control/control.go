@@ -21,6 +21,7 @@ import (
 
 	"github.com/shoal-org/shoal/agent/runtime"
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/membership"
 	"github.com/shoal-org/shoal/store"
 )
@@ -57,6 +58,9 @@ type Cluster struct {
 	Dial func(addr string) *api.Client
 	// Now is the clock that dates revisions and rolling updates.
 	Now func() time.Time
+	// Seal encrypts data with the cluster's data key (making the key
+	// first if the cluster has none), aad as additional data. Leader only.
+	Seal func(ctx context.Context, data, aad []byte) (*types.Sealed, error)
 
 	// commitMu serialises this leader's service writes that allocate
 	// VIPs: each reads the networks and writes them back at the version
@@ -82,6 +86,8 @@ type Runtime interface {
 	// them; RemoveVolume deletes one no container mounts.
 	Volumes(ctx context.Context) ([]runtime.Volume, error)
 	RemoveVolume(ctx context.Context, name string) error
+	// CheckLogin asks registry host whether cred is an account of it.
+	CheckLogin(ctx context.Context, host string, cred runtime.Credential) error
 }
 
 // Ops are the operations of the API over whichever cluster the agent runs

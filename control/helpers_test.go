@@ -14,6 +14,7 @@ import (
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/api/types"
 	"github.com/shoal-org/shoal/apiserver"
+	"github.com/shoal-org/shoal/keyring"
 	"github.com/shoal-org/shoal/membership"
 	"github.com/shoal-org/shoal/netplan"
 	"github.com/shoal-org/shoal/store"
@@ -27,6 +28,9 @@ const (
 	selfName = "n1"
 	apiPort  = 4647
 )
+
+// testDataKey is the test cluster's data key.
+var testDataKey = make([]byte, 32)
 
 // clock is the fixed time the test cluster dates revisions with.
 var clock = time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
@@ -67,6 +71,10 @@ func newTestCluster(t *testing.T) *testCluster {
 		Runtime: func() Runtime { tc.mu.Lock(); defer tc.mu.Unlock(); return tc.rt },
 		Dial:    func(addr string) *api.Client { return api.NewHTTPClient("https://"+addr, nil) },
 		Now:     func() time.Time { return clock },
+		Seal: func(_ context.Context, data, aad []byte) (*types.Sealed, error) {
+			nonce, ct, err := keyring.Seal(testDataKey, data, aad)
+			return &types.Sealed{KeyID: "k1", Nonce: nonce, Ciphertext: ct}, err
+		},
 	}
 	tc.ops = New(func() (*Cluster, error) { return tc.Cluster, nil })
 	tc.mustApply(t,

@@ -3,7 +3,9 @@ package control
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"strings"
 
 	"github.com/shoal-org/shoal/agent/runtime"
 	"github.com/shoal-org/shoal/api"
@@ -64,4 +66,40 @@ func (o *Ops) ImageDistribution(ctx context.Context, ref string) (api.ImageDistr
 		out.Platforms = append(out.Platforms, types.Platform{OS: p.OS, Architecture: p.Architecture})
 	}
 	return out, nil
+}
+
+// RegistryLogin checks an account of a registry from this node, as
+// `docker login` asks the engine to: the registry must accept it.
+func (o *Ops) RegistryLogin(ctx context.Context, auth api.RegistryAuth) error {
+	cl, err := o.cluster()
+	if err != nil {
+		return err
+	}
+	rt, err := cl.containerd()
+	if err != nil {
+		return err
+	}
+	host := registryHost(auth.ServerAddress)
+	if host == "" {
+		return fault.Invalidf("log in to which registry? give its address (docker login HOST[:PORT])")
+	}
+	err = rt.CheckLogin(ctx, host, runtime.Credential{User: auth.Username, Password: auth.Password, IdentityToken: auth.IdentityToken})
+	switch {
+	case errors.Is(err, runtime.ErrUnauthorized):
+		return &fault.Error{Kind: fault.Unauthenticated, Msg: fmt.Sprintf("login to %s: unauthorized: incorrect username or password", host)}
+	case errors.Is(err, runtime.ErrRegistryUnreachable):
+		return fault.New(fault.Upstream, "login to %s: %v", host, err)
+	}
+	return err
+}
+
+// registryHost is the host[:port] of a docker login server address
+// ("https://index.docker.io/v1/" is Docker Hub's registry).
+func registryHost(addr string) string {
+	addr = strings.TrimPrefix(strings.TrimPrefix(addr, "https://"), "http://")
+	addr, _, _ = strings.Cut(addr, "/")
+	if addr == "index.docker.io" || addr == "docker.io" {
+		return "registry-1.docker.io"
+	}
+	return addr
 }

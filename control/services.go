@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -26,6 +27,9 @@ func (o *Ops) ServiceCreate(ctx context.Context, req api.ServiceCreateRequest) (
 	now := cl.now()
 	svc := &types.Service{ID: idgen.New(), Spec: req.Spec, SpecVersion: 1,
 		Revisions: []types.Revision{{Number: 1, Spec: req.Spec, CreatedAt: now, Cause: "create"}}}
+	if svc.RegistryAuth, err = cl.sealRegistryAuth(ctx, svc.ID, req.RegistryAuth); err != nil {
+		return api.ServiceCreateResponse{}, err
+	}
 	err = cl.commitService(ctx, func(v *store.View) ([]store.Op, error) {
 		if v.ServiceByName(svc.Spec.Name) != nil {
 			return nil, &fault.Error{Kind: fault.Conflict, Msg: fmt.Sprintf(
@@ -40,12 +44,34 @@ func (o *Ops) ServiceCreate(ctx context.Context, req api.ServiceCreateRequest) (
 	return api.ServiceCreateResponse{ID: svc.ID}, nil
 }
 
+// sealRegistryAuth checks an X-Registry-Auth value and seals it for
+// service id ("" is none: nil).
+func (cl *Cluster) sealRegistryAuth(ctx context.Context, id, encoded string) (*types.Sealed, error) {
+	if encoded == "" {
+		return nil, nil
+	}
+	auth, err := api.DecodeRegistryAuth(encoded)
+	if err != nil {
+		return nil, fault.Invalidf("%v", err)
+	}
+	data, err := json.Marshal(auth)
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := cl.Seal(ctx, data, []byte(id))
+	if err != nil {
+		return nil, fmt.Errorf("seal the registry account: %w", err)
+	}
+	return sealed, nil
+}
+
 // serviceViews adds task counts to services, marked with where they come
-// from.
+// from; a service's registry account is only said to be there.
 func serviceViews(v *store.View, svcs []*types.Service, fresh api.Freshness) []api.Service {
 	out := make([]api.Service, 0, len(svcs))
 	for _, s := range svcs {
-		as := api.Service{Service: *s, DesiredTasks: s.Spec.Mode.Replicas, Freshness: fresh}
+		as := api.Service{Service: *s, DesiredTasks: s.Spec.Mode.Replicas, Freshness: fresh, WithRegistryAuth: s.RegistryAuth != nil}
+		as.RegistryAuth = nil
 		// A global service wants one task per eligible node: the tasks
 		// the leader keeps desired running.
 		desired := uint64(0)
@@ -127,13 +153,21 @@ func (o *Ops) ServiceUpdate(ctx context.Context, ref string, req api.ServiceUpda
 	if cause == "" {
 		cause = "update"
 	}
-	return cl.writeSpec(ctx, s, req.Spec, cause, false)
+	auth, err := cl.sealRegistryAuth(ctx, s.ID, req.RegistryAuth)
+	if err != nil {
+		return api.ServiceUpdateResponse{}, err
+	}
+	return cl.writeSpec(ctx, s, req.Spec, cause, false, auth)
 }
 
-// writeSpec commits a new spec for s, guarded by the version it was read at.
-func (cl *Cluster) writeSpec(ctx context.Context, s *types.Service, spec types.ServiceSpec, cause string, rollback bool) (api.ServiceUpdateResponse, error) {
+// writeSpec commits a new spec for s, guarded by the version it was read
+// at; auth, when set, replaces its registry account.
+func (cl *Cluster) writeSpec(ctx context.Context, s *types.Service, spec types.ServiceSpec, cause string, rollback bool, auth *types.Sealed) (api.ServiceUpdateResponse, error) {
 	cp := s.Copy()
 	changeSpec(cp, spec, cause, cl.now(), rollback)
+	if auth != nil {
+		cp.RegistryAuth = auth
+	}
 	guards, err := withVIPs(cl.Store.View(), cp)
 	if err != nil {
 		return api.ServiceUpdateResponse{}, err
@@ -174,7 +208,7 @@ func (o *Ops) ServiceRollback(ctx context.Context, ref string, req api.ServiceRo
 	// are (swarm's rollback changes the task template and endpoints): the
 	// rollback runs under the service's current rollback settings.
 	spec.Mode, spec.Update, spec.Rollback = s.Spec.Mode, s.Spec.Update, s.Spec.Rollback
-	return cl.writeSpec(ctx, s, spec, cause, true)
+	return cl.writeSpec(ctx, s, spec, cause, true, nil)
 }
 
 // ServiceHistory lists the revisions the service keeps, oldest first.

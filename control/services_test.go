@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/api/types"
+	"github.com/shoal-org/shoal/keyring"
 )
 
 func u64(v uint64) *uint64 { return &v }
@@ -239,4 +241,76 @@ func TestConcurrentCreates(t *testing.T) {
 	if len(seen) != n {
 		t.Errorf("%d VIPs for %d services", len(seen), n)
 	}
+}
+
+// TestServiceRegistryAuth: a service's registry account is sealed (with
+// the service's ID as additional data), never shown, kept by an update
+// that brings none and replaced by one that does; a value that is not
+// docker's X-Registry-Auth is refused and creates nothing.
+func TestServiceRegistryAuth(t *testing.T) {
+	tc := newTestCluster(t)
+	ctx := context.Background()
+	auth := api.EncodeRegistryAuth(api.RegistryAuth{Username: "deploy", Password: "s3cret", ServerAddress: "reg:5001"})
+	if _, err := tc.ops.ServiceCreate(ctx, api.ServiceCreateRequest{Spec: webSpec("web", "reg:5001/web:v1", 1), RegistryAuth: auth}); err != nil {
+		t.Fatal(err)
+	}
+	opened := func() api.RegistryAuth {
+		t.Helper()
+		s := tc.Store.View().ServiceByName("web")
+		data, err := keyring.Open(testDataKey, s.RegistryAuth.Nonce, s.RegistryAuth.Ciphertext, []byte(s.ID))
+		if err != nil {
+			t.Fatalf("open the stored account: %v", err)
+		}
+		var a api.RegistryAuth
+		if err := json.Unmarshal(data, &a); err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	if a := opened(); a.Username != "deploy" || a.Password != "s3cret" {
+		t.Fatalf("stored account %+v", a)
+	}
+	view := tc.service(t, "web")
+	if b, _ := json.Marshal(view); !view.WithRegistryAuth || view.RegistryAuth != nil || strings.Contains(string(b), "Ciphertext") {
+		t.Fatalf("inspect shows %s", b)
+	}
+	spec := view.Spec
+	spec.Task.Image = "reg:5001/web:v2"
+	if _, err := tc.ops.ServiceUpdate(ctx, "web", api.ServiceUpdateRequest{Spec: spec}); err != nil {
+		t.Fatal(err)
+	}
+	if a := opened(); a.Username != "deploy" {
+		t.Fatalf("an update without an account lost it: %+v", a)
+	}
+	auth2 := api.EncodeRegistryAuth(api.RegistryAuth{IdentityToken: "tok"})
+	if _, err := tc.ops.ServiceUpdate(ctx, "web", api.ServiceUpdateRequest{Spec: spec, RegistryAuth: auth2}); err != nil {
+		t.Fatal(err)
+	}
+	if a := opened(); a.IdentityToken != "tok" || a.Username != "" {
+		t.Fatalf("an update with an account did not replace it: %+v", a)
+	}
+	_, err := tc.ops.ServiceCreate(ctx, api.ServiceCreateRequest{Spec: webSpec("bad", "web", 1), RegistryAuth: "%%%"})
+	refused(t, "a bad X-Registry-Auth", err, http.StatusBadRequest, "registry auth is not base64")
+	_, err = tc.ops.ServiceCreate(ctx, api.ServiceCreateRequest{Spec: webSpec("bad", "web", 1), RegistryAuth: api.EncodeRegistryAuth(api.RegistryAuth{Username: "x"})})
+	refused(t, "an account without a password", err, http.StatusBadRequest, "names no account")
+	if tc.Store.View().ServiceByName("bad") != nil {
+		t.Fatal("a refused create made the service")
+	}
+}
+
+// TestRegistryLogin: docker login's check, from this node's runtime; a
+// refusal is a 401, a registry out of reach a 502, no address a 400.
+func TestRegistryLogin(t *testing.T) {
+	tc := newTestCluster(t)
+	ctx := context.Background()
+	tc.rt = &fakeRuntime{}
+	if err := tc.ops.RegistryLogin(ctx, api.RegistryAuth{Username: "deploy", Password: "s3cret", ServerAddress: "http://reg:5001/v2/"}); err != nil {
+		t.Errorf("login with the account: %v", err)
+	}
+	err := tc.ops.RegistryLogin(ctx, api.RegistryAuth{Username: "deploy", Password: "x", ServerAddress: "reg:5001"})
+	refused(t, "a wrong password", err, http.StatusUnauthorized, "login to reg:5001: unauthorized: incorrect username or password")
+	err = tc.ops.RegistryLogin(ctx, api.RegistryAuth{Username: "deploy", Password: "s3cret", ServerAddress: "reg:9"})
+	refused(t, "a registry out of reach", err, http.StatusBadGateway, "login to reg:9")
+	err = tc.ops.RegistryLogin(ctx, api.RegistryAuth{Username: "deploy", Password: "s3cret"})
+	refused(t, "no registry", err, http.StatusBadRequest, "log in to which registry?")
 }

@@ -3,6 +3,8 @@ package control
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -145,4 +147,15 @@ func TestVolumes(t *testing.T) {
 	refused(t, "a local rm of a volume in use", err, http.StatusConflict, "volume gone is in use by c-unknown on n1")
 	_, err = tc.ops.Volumes(ctx, api.VolumeOptions{Node: "n9"})
 	refused(t, "volumes of an unknown node", err, http.StatusNotFound, "n9")
+}
+
+// CheckLogin knows one account of reg:5001.
+func (f *fakeRuntime) CheckLogin(_ context.Context, host string, cred runtime.Credential) error {
+	if host == "reg:5001" && cred.User == "deploy" && cred.Password == "s3cret" {
+		return nil
+	}
+	if host != "reg:5001" {
+		return &runtime.ImageError{Registry: host, Kind: runtime.ErrRegistryUnreachable, Err: errors.New("connection refused")}
+	}
+	return fmt.Errorf("registry %s refused the login: %w", host, runtime.ErrUnauthorized)
 }

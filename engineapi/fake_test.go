@@ -189,8 +189,20 @@ func (f *fakeBackend) ServiceCreate(_ context.Context, req api.ServiceCreateRequ
 	s.Version, s.CreatedAt, s.UpdatedAt = f.index, time.Unix(1e9, 0).UTC(), time.Unix(1e9, 0).UTC()
 	f.services = append(f.services, s)
 	f.calls = append(f.calls, "create "+req.Spec.Name)
+	if req.RegistryAuth != "" {
+		a, err := api.DecodeRegistryAuth(req.RegistryAuth)
+		f.calls = append(f.calls, fmt.Sprintf("registry auth %s %s@%s %v", req.Spec.Name, a.Username, a.ServerAddress, err))
+	}
 	f.converge(s)
 	return api.ServiceCreateResponse{ID: s.ID}, nil
+}
+
+// RegistryLogin knows one account of reg:5001.
+func (f *fakeBackend) RegistryLogin(_ context.Context, a api.RegistryAuth) error {
+	if a.ServerAddress == "reg:5001" && a.Username == "deploy" && a.Password == "s3cret" {
+		return nil
+	}
+	return &fault.Error{Kind: fault.Unauthenticated, Msg: "login to " + a.ServerAddress + ": unauthorized: incorrect username or password"}
 }
 
 func (f *fakeBackend) ServiceUpdate(_ context.Context, ref string, req api.ServiceUpdateRequest) (api.ServiceUpdateResponse, error) {

@@ -17,7 +17,7 @@ func New(b apiserver.Backend) *Server { return &Server{b: b} }
 
 // served lists what this API answers, for the 501 of everything else.
 const served = "shoal serves the swarm subset of the Engine API: /_ping, /version, /info, /swarm (inspect), " +
-	"/distribution, /events (swarm scope), /nodes, /services (and their logs), /tasks, /networks (overlay), /secrets, /configs " +
+	"/auth, /distribution, /events (swarm scope), /nodes, /services (and their logs), /tasks, /networks (overlay), /secrets, /configs " +
 	"and /volumes (the node's own)"
 
 // Handler returns the API. tcp=true is the agent's TCP listener, where
@@ -52,6 +52,7 @@ func (s *Server) Handler(tcp bool) http.Handler {
 	write("POST /networks/create", s.networkCreate)
 	write("DELETE /networks/{id}", s.networkRemove)
 	s.fileRoutes(handle, write)
+	handle("POST /auth", s.auth)
 	handle("GET /volumes", s.volumeList)
 	handle("GET /volumes/{name}", s.volumeInspect)
 	handle("DELETE /volumes/{name}", s.volumeRemove)
@@ -70,7 +71,7 @@ func (s *Server) Handler(tcp bool) http.Handler {
 func notServed(w http.ResponseWriter, r *http.Request) error {
 	first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 	switch first {
-	case "containers", "build", "images", "exec", "commit", "plugins", "session", "grpc", "auth":
+	case "containers", "build", "images", "exec", "commit", "plugins", "session", "grpc":
 		return fault.New(fault.NotImplemented, "%s %s is not served by shoal: use `docker service create` (tasks run as services; %s)",
 			r.Method, r.URL.Path, served)
 	}

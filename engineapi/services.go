@@ -66,7 +66,7 @@ func (s *Server) serviceCreate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp, err := s.b.ServiceCreate(r.Context(), api.ServiceCreateRequest{Spec: spec})
+	resp, err := s.b.ServiceCreate(r.Context(), api.ServiceCreateRequest{Spec: spec, RegistryAuth: r.Header.Get("X-Registry-Auth")})
 	if err != nil {
 		return err
 	}
@@ -105,7 +105,11 @@ func (s *Server) serviceUpdate(w http.ResponseWriter, r *http.Request) error {
 		if cerr != nil {
 			return cerr
 		}
-		resp, err = s.b.ServiceUpdate(r.Context(), cur.ID, api.ServiceUpdateRequest{Spec: spec, Version: version, Cause: "docker service update"})
+		// registryAuthFrom=spec|previous-spec (an update, a rollback
+		// without new credentials) keeps the stored account: the service
+		// has one account, whatever its spec.
+		resp, err = s.b.ServiceUpdate(r.Context(), cur.ID, api.ServiceUpdateRequest{Spec: spec, Version: version, Cause: "docker service update",
+			RegistryAuth: r.Header.Get("X-Registry-Auth")})
 	default:
 		return fault.Invalidf("rollback=%q: the only rollback served is rollback=previous", rb)
 	}

@@ -6,9 +6,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/system"
 
 	"github.com/shoal-org/shoal/api"
+	"github.com/shoal-org/shoal/apiserver"
 	"github.com/shoal-org/shoal/engineapi/convert"
 	"github.com/shoal-org/shoal/internal/fault"
 )
@@ -76,4 +78,19 @@ func (s *Server) distribution(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, convert.Distribution(d))
+}
+
+// auth answers POST /auth (docker login): the answering node asks the
+// registry whether the account is one of its own. The docker CLI then
+// stores the login, for --with-registry-auth to send.
+func (s *Server) auth(w http.ResponseWriter, r *http.Request) error {
+	var in registry.AuthConfig
+	if err := apiserver.ReadJSONLenient(r, &in); err != nil {
+		return err
+	}
+	auth := api.RegistryAuth{Username: in.Username, Password: in.Password, ServerAddress: in.ServerAddress, IdentityToken: in.IdentityToken}
+	if err := s.b.RegistryLogin(r.Context(), auth); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, registry.AuthResponse{Status: "Login Succeeded"})
 }

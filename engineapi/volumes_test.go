@@ -82,3 +82,30 @@ func TestDockerVolumes(t *testing.T) {
 		})
 	}
 }
+
+// TestDockerLoginAndRegistryAuth: docker login asks the engine, which
+// answers from the registry; the login the CLI then stores travels with
+// docker service create --with-registry-auth.
+func TestDockerLoginAndRegistryAuth(t *testing.T) {
+	for _, bin := range dockerCLIs() {
+		t.Run(bin, func(t *testing.T) {
+			b := newFake()
+			docker := dockerEnv(t, b, bin)
+			if out, err := docker("login", "-u", "deploy", "-p", "wrong", "reg:5001"); err == nil || !strings.Contains(out, "incorrect username or password") {
+				t.Fatalf("docker login with a wrong password: %v\n%s", err, out)
+			}
+			if out, err := docker("login", "-u", "deploy", "--password-stdin", "reg:5001"); err == nil {
+				t.Fatalf("docker login without a password on stdin succeeded:\n%s", out)
+			}
+			if out, err := docker("login", "-u", "deploy", "-p", "s3cret", "reg:5001"); err != nil || !strings.Contains(out, "Login Succeeded") {
+				t.Fatalf("docker login: %v\n%s", err, out)
+			}
+			if out, err := docker("service", "create", "--detach", "--with-registry-auth", "--name", "private", "--no-resolve-image", "reg:5001/web:v1"); err != nil {
+				t.Fatalf("service create --with-registry-auth: %v\n%s", err, out)
+			}
+			if !slices.Contains(b.calls, "registry auth private deploy@reg:5001 <nil>") {
+				t.Errorf("the backend got %q, want the stored login with the create", b.calls)
+			}
+		})
+	}
+}

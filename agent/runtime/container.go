@@ -41,7 +41,7 @@ func (r *Runtime) Create(ctx context.Context, s Spec) error {
 	} else if !errdefs.IsNotFound(err) {
 		return fmt.Errorf("create container %s: %w", s.ID, err)
 	}
-	img, err := r.ensureImage(ctx, s.Image)
+	img, err := r.ensureImage(ctx, s.Image, nil)
 	if err != nil {
 		return fmt.Errorf("create container %s: %w", s.ID, err)
 	}

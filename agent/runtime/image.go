@@ -41,18 +41,27 @@ type ImageInfo struct {
 }
 
 // ImageError is a user-facing pull error. It unwraps to its Kind
-// (ErrImageNotFound or ErrRegistryUnreachable) and to the underlying error.
+// (ErrImageNotFound, ErrRegistryUnreachable or ErrUnauthorized) and to the
+// underlying error.
 type ImageError struct {
 	Ref      string // as the user wrote it
 	Registry string // host[:port]
 	Kind     error
 	Err      error
+
+	withCreds bool // the pull had credentials (ErrUnauthorized's two messages)
 }
 
 func (e *ImageError) Error() string {
 	switch {
 	case errors.Is(e.Kind, ErrImageNotFound):
 		return fmt.Sprintf("image %q: not found in registry %s", e.Ref, e.Registry)
+	case errors.Is(e.Kind, ErrUnauthorized) && !e.withCreds:
+		return fmt.Sprintf("image %q: registry %s asks for an account: log in to it (docker login %s) and create or update the service with --with-registry-auth",
+			e.Ref, e.Registry, e.Registry)
+	case errors.Is(e.Kind, ErrUnauthorized):
+		return fmt.Sprintf("image %q: registry %s refused the service's credentials: log in again (docker login %s) and update the service with --with-registry-auth",
+			e.Ref, e.Registry, e.Registry)
 	case e.Err != nil && strings.Contains(e.Err.Error(), "server gave HTTP response to HTTPS client"):
 		return fmt.Sprintf("registry %s unreachable: it speaks plain HTTP; list it among the insecure registries", e.Registry)
 	default:
@@ -79,16 +88,19 @@ func NormalizeRef(ref string) (string, error) {
 // concurrent callers (a shared pull runs under the first caller's ctx).
 // Registries in Config.InsecureRegistries are reached over plain HTTP,
 // others over HTTPS with the system's roots. Errors a user can act on are
-// *ImageError, matching ErrImageNotFound or ErrRegistryUnreachable.
-func (r *Runtime) EnsureImage(ctx context.Context, ref string) (ImageInfo, error) {
-	img, err := r.ensureImage(ctx, ref)
+// *ImageError, matching ErrImageNotFound, ErrRegistryUnreachable or
+// ErrUnauthorized. creds, when set, is the account a pull presents to the
+// image's registry (a service's --with-registry-auth); otherwise the
+// agent's own (Config.Auth) is.
+func (r *Runtime) EnsureImage(ctx context.Context, ref string, creds *Credential) (ImageInfo, error) {
+	img, err := r.ensureImage(ctx, ref, creds)
 	if err != nil {
 		return ImageInfo{}, err
 	}
 	return r.imageInfo(r.nsCtx(ctx), img)
 }
 
-func (r *Runtime) ensureImage(ctx context.Context, ref string) (containerd.Image, error) {
+func (r *Runtime) ensureImage(ctx context.Context, ref string, creds *Credential) (containerd.Image, error) {
 	name, err := NormalizeRef(ref)
 	if err != nil {
 		return nil, err
@@ -102,7 +114,7 @@ func (r *Runtime) ensureImage(ctx context.Context, ref string) (containerd.Image
 		case !errdefs.IsNotFound(err):
 			return nil, fmt.Errorf("look up image %s: %w", name, err)
 		}
-		return r.pull(ctx, ref, name)
+		return r.pull(ctx, ref, name, creds)
 	})
 	if err != nil {
 		return nil, err
@@ -124,14 +136,18 @@ func (r *Runtime) unpack(ctx context.Context, img containerd.Image) error {
 	return nil
 }
 
-func (r *Runtime) pull(ctx context.Context, ref, name string) (containerd.Image, error) {
+func (r *Runtime) pull(ctx context.Context, ref, name string, creds *Credential) (containerd.Image, error) {
 	named, _ := reference.ParseDockerRef(name)
 	host := reference.Domain(named)
 	start := time.Now()
 	img, err := r.client.Pull(ctx, name, containerd.WithPullUnpack,
-		containerd.WithPullSnapshotter(r.cfg.Snapshotter), containerd.WithResolver(r.resolver()))
+		containerd.WithPullSnapshotter(r.cfg.Snapshotter), containerd.WithResolver(r.resolverWith(creds)))
 	if err != nil {
-		return nil, classifyPullError(ref, host, err)
+		err = classifyPullError(ref, host, err)
+		if ie, ok := err.(*ImageError); ok {
+			ie.withCreds = creds != nil || r.cfg.Auth[host] != (Credential{})
+		}
+		return nil, err
 	}
 	r.log.Info("pulled image", "ref", name, "digest", img.Target().Digest, "took", time.Since(start).Round(time.Millisecond))
 	return img, nil
@@ -144,6 +160,8 @@ func classifyPullError(ref, host string, err error) error {
 		dnsErr *net.DNSError
 	)
 	switch {
+	case unauthorized(err):
+		return &ImageError{Ref: ref, Registry: host, Kind: ErrUnauthorized, Err: err}
 	case errdefs.IsNotFound(err):
 		return &ImageError{Ref: ref, Registry: host, Kind: ErrImageNotFound, Err: err}
 	case errors.As(err, &opErr), errors.As(err, &dnsErr),
@@ -158,9 +176,21 @@ func classifyPullError(ref, host string, err error) error {
 	}
 }
 
+// unauthorized says whether a pull failed on the registry's account check
+// (containerd's resolver reports it as text only).
+func unauthorized(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "401 Unauthorized") || strings.Contains(msg, "no basic auth credentials") ||
+		strings.Contains(msg, "pull access denied") || strings.Contains(msg, "authorization failed")
+}
+
 // resolver builds a registry resolver from the config: plain HTTP for the
 // insecure registries, basic/token auth from Config.Auth.
-func (r *Runtime) resolver() remotes.Resolver {
+func (r *Runtime) resolver() remotes.Resolver { return r.resolverWith(nil) }
+
+// resolverWith is resolver with creds, when set, for every registry (a
+// pull reaches one registry: its image's).
+func (r *Runtime) resolverWith(creds *Credential) remotes.Resolver {
 	client := &http.Client{Transport: &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -169,7 +199,13 @@ func (r *Runtime) resolver() remotes.Resolver {
 		MaxIdleConns:          10,
 		IdleConnTimeout:       30 * time.Second,
 	}}
-	creds := func(host string) (string, string, error) {
+	credsFor := func(host string) (string, string, error) {
+		if creds != nil {
+			if creds.IdentityToken != "" {
+				return "", creds.IdentityToken, nil // containerd's authorizer: empty user, token as secret
+			}
+			return creds.User, creds.Password, nil
+		}
 		c := r.cfg.Auth[host]
 		return c.User, c.Password, nil
 	}
@@ -178,7 +214,7 @@ func (r *Runtime) resolver() remotes.Resolver {
 		docker.WithPlainHTTP(func(host string) (bool, error) {
 			return slices.Contains(r.cfg.InsecureRegistries, host), nil
 		}),
-		docker.WithAuthorizer(docker.NewDockerAuthorizer(docker.WithAuthClient(client), docker.WithAuthCreds(creds))),
+		docker.WithAuthorizer(docker.NewDockerAuthorizer(docker.WithAuthClient(client), docker.WithAuthCreds(credsFor))),
 	)
 	return docker.NewResolver(docker.ResolverOptions{Hosts: hosts})
 }

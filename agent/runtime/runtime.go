@@ -24,6 +24,9 @@ var (
 	ErrImageNotFound = errors.New("runtime: image not found")
 	// ErrRegistryUnreachable: the registry could not be reached at all.
 	ErrRegistryUnreachable = errors.New("runtime: registry unreachable")
+	// ErrUnauthorized: the registry wants an account, and the pull had
+	// none, or one it refused.
+	ErrUnauthorized = errors.New("runtime: registry refused the credentials")
 	// ErrNotFound: no container with that ID.
 	ErrNotFound = errors.New("runtime: container not found")
 	// ErrConflict: a container with that ID exists with a different image.
@@ -42,6 +45,9 @@ const DefaultAddress = "/run/containerd/containerd.sock"
 type Credential struct {
 	User     string
 	Password string
+	// IdentityToken, when set, stands for User and Password (an OAuth2
+	// refresh token, as `docker login` may store).
+	IdentityToken string
 }
 
 // Config configures a Runtime.

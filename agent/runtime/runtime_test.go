@@ -48,7 +48,7 @@ func TestContainerLifecycle(t *testing.T) {
 	if !slices.Contains(names, testimages.FullName("web", "v1")) {
 		t.Fatalf("ImportArchive names = %q", names)
 	}
-	info, err := r1.EnsureImage(ctx, "web:v1")
+	info, err := r1.EnsureImage(ctx, "web:v1", nil)
 	mustNoErr(t, "EnsureImage of an imported image", err)
 	if info.Healthcheck == nil || !slices.Equal(info.Healthcheck.Test, []string{"CMD", "/web", "-check", testimages.HealthcheckURL}) ||
 		info.Healthcheck.Interval != time.Second || !slices.Equal(info.Entrypoint, []string{"/web"}) {

@@ -189,8 +189,12 @@ func (f *fakeRuntime) container(id string) (fakeCtr, bool) {
 	return *c, true
 }
 
-func (f *fakeRuntime) EnsureImage(ctx context.Context, ref string) (runtime.ImageInfo, error) {
-	f.record("pull %s", ref)
+func (f *fakeRuntime) EnsureImage(ctx context.Context, ref string, creds *runtime.Credential) (runtime.ImageInfo, error) {
+	if creds != nil {
+		f.record("pull %s as %s", ref, creds.User)
+	} else {
+		f.record("pull %s", ref)
+	}
 	if err := f.wait(ctx, "pull:"+ref); err != nil {
 		return runtime.ImageInfo{}, err
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/shoal-org/shoal/agent/runtime"
 	"github.com/shoal-org/shoal/api/types"
 )
 
@@ -42,4 +43,37 @@ func TestFilesHook(t *testing.T) {
 	}
 	waitFor(t, "bad released", func() (bool, string) { return len(rt.callsOf("bad")) == 3, "not yet" })
 	equalCalls(t, "calls of bad", rt.callsOf("bad"), []string{"network bad", "files bad", "release bad"})
+}
+
+// TestPullAuthHook: the image of a task is pulled with the account the
+// hook returns for it; a hook that fails rejects the task, saying why, and
+// pulls nothing.
+func TestPullAuthHook(t *testing.T) {
+	c, rt := newCluster(t), newFakeRuntime()
+	startWorker(t, c, rt, func(cfg *Config) {
+		cfg.PullAuth = func(_ context.Context, tk *types.Task) (*runtime.Credential, error) {
+			switch tk.ID {
+			case "bad":
+				return nil, errors.New("no leader reachable")
+			case "private":
+				return &runtime.Credential{User: "deploy", Password: "s3cret"}, nil
+			}
+			return nil, nil
+		}
+	})
+	private, bad := newTask("private", nodeA), newTask("bad", nodeA)
+	private.Spec.Image, bad.Spec.Image = "reg:5001/web:v1", "reg:5001/web:v2"
+	c.put(newTask("t1", nodeA), private, bad)
+	c.waitState("t1", types.TaskRunning)
+	c.waitState("private", types.TaskRunning)
+	if got := rt.callsOf("reg:5001/web:v1"); !slices.Contains(got, "pull reg:5001/web:v1 as deploy") {
+		t.Errorf("pulls of the private image: %q, want one as deploy", got)
+	}
+	rejected := c.waitState("bad", types.TaskRejected)
+	if rejected.Status.Err != "get the service's registry credentials from the leader: no leader reachable" {
+		t.Errorf("rejected with %+v", rejected.Status)
+	}
+	if got := rt.callsOf("reg:5001/web:v2"); len(got) != 0 {
+		t.Errorf("the rejected task's image was pulled: %q", got)
+	}
 }

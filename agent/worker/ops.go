@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -37,7 +38,16 @@ func (l *loop) start(ctx, opCtx context.Context, t *types.Task) opEvent {
 	// The pull runs under the worker's ctx: the runtime shares one pull
 	// among all tasks of an image, and cancelling this task must not fail
 	// the others. A cancelled start notices after the pull.
-	img, err := l.rt.EnsureImage(ctx, t.Spec.Image)
+	var (
+		creds *runtime.Credential
+		err   error
+	)
+	if l.w.cfg.PullAuth != nil {
+		if creds, err = l.w.cfg.PullAuth(opCtx, t); err != nil {
+			return end(rejected(msgPreparing, fmt.Errorf("get the service's registry credentials from the leader: %w", err)), ctrState{})
+		}
+	}
+	img, err := l.rt.EnsureImage(ctx, t.Spec.Image, creds)
 	if err != nil {
 		return end(rejected(msgPreparing, err), ctrState{})
 	}

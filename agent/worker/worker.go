@@ -16,7 +16,7 @@ import (
 // can stand in for unit tests. Implementations must be safe for concurrent
 // use; the worker never runs two operations on one container at a time.
 type Runtime interface {
-	EnsureImage(ctx context.Context, ref string) (runtime.ImageInfo, error)
+	EnsureImage(ctx context.Context, ref string, creds *runtime.Credential) (runtime.ImageInfo, error)
 	Create(ctx context.Context, s runtime.Spec) error
 	Start(ctx context.Context, id string) error
 	Stop(ctx context.Context, id string, signal string, grace time.Duration) error
@@ -80,6 +80,10 @@ type Config struct {
 	// reassigned, deleted) and its stop signal, for load balancers to take
 	// it out first. Default 0.
 	StopDrain time.Duration
+	// PullAuth, if set, returns the registry account task t's image is
+	// pulled with (nil: none; the service was not created with
+	// --with-registry-auth). An error rejects the task with its text.
+	PullAuth func(ctx context.Context, t *types.Task) (*runtime.Credential, error)
 	// Network, if set, sets up the network of a task about to be created
 	// (called from the task's start operation, never from two goroutines
 	// for one task, before Create) and returns it. An error rejects the

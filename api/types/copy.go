@@ -58,6 +58,7 @@ func (s *Service) Copy() *Service {
 		c.UpdateStatus = &us
 	}
 	c.VIPs = maps.Clone(s.VIPs)
+	c.RegistryAuth = s.RegistryAuth.Copy()
 	return &c
 }
 

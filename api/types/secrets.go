@@ -82,12 +82,7 @@ func (s *Secret) Copy() *Secret {
 	}
 	c := *s
 	c.Spec.Labels = maps.Clone(s.Spec.Labels)
-	if s.Sealed != nil {
-		sl := *s.Sealed
-		sl.Nonce = slices.Clone(sl.Nonce)
-		sl.Ciphertext = slices.Clone(sl.Ciphertext)
-		c.Sealed = &sl
-	}
+	c.Sealed = s.Sealed.Copy()
 	return &c
 }
 
@@ -109,5 +104,16 @@ func (k *WrappedKey) Copy() *WrappedKey {
 	}
 	c := *k
 	c.Wrapped = slices.Clone(k.Wrapped)
+	return &c
+}
+
+// Copy returns a deep copy of s (nil for nil).
+func (s *Sealed) Copy() *Sealed {
+	if s == nil {
+		return nil
+	}
+	c := *s
+	c.Nonce = slices.Clone(s.Nonce)
+	c.Ciphertext = slices.Clone(s.Ciphertext)
 	return &c
 }

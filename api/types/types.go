@@ -312,6 +312,11 @@ type Service struct {
 	// network name -> address (e.g. "10.240.0.2"), allocated by the leader
 	// from the network's VIP block, stable for the service's life.
 	VIPs map[string]string `json:"VIPs,omitempty"`
+	// RegistryAuth is the account the nodes pull the image with (api's
+	// RegistryAuth as JSON), sealed with the cluster's data key, the
+	// service's ID as additional data. Never returned by a read of the
+	// API; only the node that runs a task gets it, from the leader.
+	RegistryAuth *Sealed `json:"RegistryAuth,omitempty"`
 }
 
 // TaskState follows swarm's task life cycle.

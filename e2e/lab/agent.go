@@ -30,6 +30,7 @@ func agentArgv(bin string, n Node) []string {
 		"--docker-tcp", n.Addr + ":2376",
 		"--containerd", n.ContainerdSock,
 		"--insecure-registry", RegistryAddr(),
+		"--insecure-registry", PrivateRegistryAddr(),
 		// The lab has no way out: names outside the cluster get SERVFAIL.
 		"--dns-upstream", "none",
 	}

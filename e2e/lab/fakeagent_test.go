@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -66,7 +67,9 @@ func fakeAgent(args []string) int {
 	}
 	fs := flag.NewFlagSet("agent "+args[0], flag.ContinueOnError)
 	name, data, adv, bind := fs.String("name", "", ""), fs.String("data-dir", "", ""), fs.String("advertise", "", ""), fs.String("bind", "", "")
-	sock, ctrd, reg := fs.String("api-socket", "", ""), fs.String("containerd", "", ""), fs.String("insecure-registry", "", "")
+	sock, ctrd := fs.String("api-socket", "", ""), fs.String("containerd", "", "")
+	var regs registries
+	fs.Var(&regs, "insecure-registry", "")
 	quiet, token := fs.Bool("q", false, ""), fs.String("token", "", "")
 	_ = fs.String("dns-upstream", "", "")
 	_ = fs.String("docker-socket", "", "")
@@ -78,7 +81,7 @@ func fakeAgent(args []string) int {
 	var err error
 	switch args[0] {
 	case "run":
-		if *name == "" || *data == "" || *adv == "" || *bind != *adv || *sock == "" || *ctrd == "" || *reg != RegistryAddr() {
+		if *name == "" || *data == "" || *adv == "" || *bind != *adv || *sock == "" || *ctrd == "" || !slices.Equal(regs, []string{RegistryAddr(), PrivateRegistryAddr()}) {
 			fmt.Fprintln(os.Stderr, "fake agent run: missing or inconsistent flags:", args)
 			return 2
 		}
@@ -330,3 +333,9 @@ func fakeBin(t *testing.T) string {
 	}
 	return dir
 }
+
+// registries is a repeatable flag.
+type registries []string
+
+func (r *registries) String() string     { return strings.Join(*r, ",") }
+func (r *registries) Set(v string) error { *r = append(*r, v); return nil }

@@ -173,7 +173,7 @@ func TestNodeEnvAndArgv(t *testing.T) {
 	}
 	argv := strings.Join(agentArgv("/b", n), " ")
 	wantArgv := "/b/agent run --name n2 --data-dir /var/lib/shoal-lab/n2/agent --advertise 10.77.0.2 --bind 10.77.0.2 " +
-		"--api-socket /run/shoal-lab/n2/agent.sock --docker-socket /run/shoal-lab/n2/docker.sock --docker-tcp 10.77.0.2:2376 --containerd /run/shoal-lab/n2/containerd.sock --insecure-registry 10.77.0.254:5000 --dns-upstream none"
+		"--api-socket /run/shoal-lab/n2/agent.sock --docker-socket /run/shoal-lab/n2/docker.sock --docker-tcp 10.77.0.2:2376 --containerd /run/shoal-lab/n2/containerd.sock --insecure-registry 10.77.0.254:5000 --insecure-registry 10.77.0.254:5001 --dns-upstream none"
 	if argv != wantArgv {
 		t.Errorf("agentArgv = %s\nwant %s", argv, wantArgv)
 	}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/shoal-org/shoal/internal/testimages"
 )
 
@@ -22,11 +24,23 @@ type RegistryDaemon struct {
 	Host string
 	cmd  *exec.Cmd
 	done chan struct{}
+	user *RegistryUser // nil: no authentication
 }
+
+// RegistryUser is an account of a registry that asks for one.
+type RegistryUser struct{ Name, Password string }
 
 // StartRegistry runs Debian's docker-registry on addr (host:port; port 0
 // picks a free one) with its storage under dir, and waits until it answers.
 func StartRegistry(ctx context.Context, dir, addr string) (*RegistryDaemon, error) {
+	return StartRegistryAuth(ctx, dir, addr, nil)
+}
+
+// StartRegistryAuth is StartRegistry for a registry that, when user is
+// set, answers only requests that carry user's name and password (HTTP
+// basic authentication against an htpasswd file, as docker's registry
+// does it).
+func StartRegistryAuth(ctx context.Context, dir, addr string, user *RegistryUser) (*RegistryDaemon, error) {
 	bin, err := exec.LookPath("docker-registry")
 	if err != nil {
 		return nil, fmt.Errorf("docker-registry is not installed (apt-get install docker-registry): %w", err)
@@ -40,8 +54,15 @@ func StartRegistry(ctx context.Context, dir, addr string) (*RegistryDaemon, erro
 			return nil, err
 		}
 	}
-	r := &RegistryDaemon{Host: net.JoinHostPort(host, port), done: make(chan struct{})}
+	r := &RegistryDaemon{Host: net.JoinHostPort(host, port), done: make(chan struct{}), user: user}
 	cfg := RegistryConfig(filepath.Join(dir, "data"), r.Host)
+	if user != nil {
+		htpasswd := filepath.Join(dir, "htpasswd")
+		if err := WriteHtpasswd(htpasswd, *user); err != nil {
+			return nil, err
+		}
+		cfg += RegistryAuthConfig(htpasswd)
+	}
 	cfgPath := filepath.Join(dir, "registry.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return nil, fmt.Errorf("write registry config: %w", err)
@@ -88,7 +109,11 @@ func (r *RegistryDaemon) waitReady(ctx context.Context) error {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		resp, err := client.Get("http://" + r.Host + "/v2/")
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.Host+"/v2/", nil)
+		if r.user != nil {
+			req.SetBasicAuth(r.user.Name, r.user.Password)
+		}
+		resp, err := client.Do(req)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -151,8 +176,14 @@ http:
 // installed. Push puts test images in it.
 func Registry(tb testing.TB) *RegistryDaemon {
 	tb.Helper()
+	return RegistryWithUser(tb, nil)
+}
+
+// RegistryWithUser is Registry asking for user's account (nil: none).
+func RegistryWithUser(tb testing.TB, user *RegistryUser) *RegistryDaemon {
+	tb.Helper()
 	RequireCommands(tb, "docker-registry", "docker-registry")
-	r, err := StartRegistry(context.Background(), tb.TempDir(), "127.0.0.1:0")
+	r, err := StartRegistryAuth(context.Background(), tb.TempDir(), "127.0.0.1:0", user)
 	if err != nil {
 		tb.Fatalf("start registry: %v", err)
 	}
@@ -160,11 +191,38 @@ func Registry(tb testing.TB) *RegistryDaemon {
 	return r
 }
 
+// RegistryAuthConfig is the part of docker-registry's config that asks
+// every request for an account of the htpasswd file at path. Pure.
+func RegistryAuthConfig(path string) string {
+	return fmt.Sprintf(`auth:
+  htpasswd:
+    realm: shoal-lab
+    path: %s
+`, path)
+}
+
+// WriteHtpasswd writes an htpasswd file holding user, its password
+// hashed with bcrypt (the only hash docker-registry reads).
+func WriteHtpasswd(path string, user RegistryUser) error {
+	hash, err := bcrypt.GenerateFromPassword([]byte(user.Password), bcrypt.MinCost)
+	if err != nil {
+		return fmt.Errorf("htpasswd: %w", err)
+	}
+	if err := os.WriteFile(path, fmt.Appendf(nil, "%s:%s\n", user.Name, hash), 0o600); err != nil {
+		return fmt.Errorf("htpasswd: %w", err)
+	}
+	return nil
+}
+
 // Push copies the test image ref ("web:v1", see Image) into r and returns
 // the reference it is pulled by (HOST:PORT/web:v1). It needs skopeo.
 func (r *RegistryDaemon) Push(tb testing.TB, ref string) string {
 	tb.Helper()
-	full, err := testimages.Push(context.Background(), Image(tb, ref), r.Host)
+	var creds string
+	if r.user != nil {
+		creds = r.user.Name + ":" + r.user.Password
+	}
+	full, err := testimages.PushAuth(context.Background(), Image(tb, ref), r.Host, creds)
 	if err != nil {
 		tb.Fatalf("push %s: %v", ref, err)
 	}

@@ -12,13 +12,22 @@ import (
 // (or HTTPS without certificate checks) as the lab's registry needs. It
 // returns the reference pushed to.
 func Push(ctx context.Context, img Image, registry string) (string, error) {
+	return PushAuth(ctx, img, registry, "")
+}
+
+// PushAuth is Push to a registry that asks for an account: creds is
+// USER:PASSWORD ("" for none).
+func PushAuth(ctx context.Context, img Image, registry, creds string) (string, error) {
 	ref := registry + "/" + img.Ref()
 	skopeo, err := exec.LookPath("skopeo")
 	if err != nil {
 		return "", fmt.Errorf("push %s: skopeo is not installed (apt-get install skopeo): %w", ref, err)
 	}
-	cmd := exec.CommandContext(ctx, skopeo, "--insecure-policy", "copy", "--quiet",
-		"--dest-tls-verify=false", "oci-archive:"+img.Path, "docker://"+ref)
+	args := []string{"--insecure-policy", "copy", "--quiet", "--dest-tls-verify=false"}
+	if creds != "" {
+		args = append(args, "--dest-creds", creds)
+	}
+	cmd := exec.CommandContext(ctx, skopeo, append(args, "oci-archive:"+img.Path, "docker://"+ref)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("push %s: skopeo copy: %w: %s", ref, err, bytes.TrimSpace(out))
 	}
