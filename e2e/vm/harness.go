@@ -181,9 +181,10 @@ func (h *Harness) Up(ctx context.Context) error {
 	return h.sshConfig(ctx)
 }
 
-// Provision runs the provisioners again (they must change nothing).
-func (h *Harness) Provision(ctx context.Context) (string, error) {
-	return h.vagrantOutput(ctx, 20*time.Minute, "provision")
+// Provision runs the provisioners again (they must change nothing) on
+// the machines named (node1, …), or on all of them.
+func (h *Harness) Provision(ctx context.Context, machines ...string) (string, error) {
+	return h.vagrantOutput(ctx, 20*time.Minute, append([]string{"provision"}, machines...)...)
 }
 
 func (h *Harness) sshConfig(ctx context.Context) error {

@@ -5,6 +5,7 @@ package vm
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -201,7 +202,9 @@ func (v *vmRun) reprovision() error {
 	if err != nil {
 		return err
 	}
-	if out, err := v.h.Provision(v.ctx); err != nil {
+	// node1 takes the script's init path, node2 its join path; node3 would
+	// repeat node2's (and cost a minute under emulation).
+	if out, err := v.h.Provision(v.ctx, "node1", "node2"); err != nil {
 		return fmt.Errorf("%w\n%s", err, out)
 	}
 	after, err := v.agentPIDs()
@@ -424,10 +427,14 @@ func (v *vmRun) killAgent(i int) error {
 }
 
 func (v *vmRun) upgrade(next string) error {
+	errs := make([]error, v.nodes)
+	var wg sync.WaitGroup
 	for i := 1; i <= v.nodes; i++ {
-		if err := v.h.Upload(v.ctx, i, next, "/tmp/shoal-next.deb"); err != nil {
-			return err
-		}
+		wg.Go(func() { errs[i-1] = v.h.Upload(v.ctx, i, next, "/tmp/shoal-next.deb") })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	for i := 1; i <= v.nodes; i++ {
 		if err := v.restartAgent(i, "dpkg -i --force-confold /tmp/shoal-next.deb"); err != nil {
