@@ -32,7 +32,7 @@ var floors = []struct {
 	{"apiserver", 2}, {"engineapi/...", 2}, {"control", 2}, {"leader", 2}, {"agent/worker", 2}, {"agent/runtime", 2}, {"agent/netctl", 2}, {"doctor", 2}, {"events", 2},
 	{"api", 1}, {"store", 1}, {"scheduler", 1}, {"rollout", 1}, {"spec", 1}, {"stack", 1}, {"netplan", 1}, {"membership", 1},
 	{"overlay", 1}, {"lb/...", 1}, {"resolver", 1},
-	{"api/types", 0}, {"api/placement", 0}, {"pki", 0}, {"keyring", 0}, {"internal/fault", 0}, {"internal/idgen", 0},
+	{"api/types", 0}, {"api/placement", 0}, {"pki", 0}, {"keyring", 0}, {"internal/fault", 0}, {"internal/idgen", 0}, {"internal/logrec", 0},
 	{"internal/hostaddr", 0}, {"internal/nsthread", 0},
 }
 
