@@ -107,23 +107,28 @@ func (cl *cluster) openRegistryAuth(ctx context.Context, svc *types.Service) (*a
 
 // seal is control's Seal: data sealed with the cluster's data key, which
 // is made (and stored, in a command of its own) if the cluster has none.
-func (cl *cluster) seal(ctx context.Context, data, aad []byte) (*types.Sealed, error) {
+// It holds the key's lock (which RotateDataKey takes too) until release.
+func (cl *cluster) seal(ctx context.Context, data, aad []byte) (*types.Sealed, func(), error) {
 	cl.dek.create.Lock()
-	defer cl.dek.create.Unlock()
+	var once sync.Once
+	release := func() { once.Do(cl.dek.create.Unlock) }
 	dk, ops, err := cl.dataKey(ctx)
 	if err != nil {
-		return nil, err
+		release()
+		return nil, func() {}, err
 	}
 	if len(ops) > 0 {
 		if _, err := cl.apply(ctx, store.Command{Ops: ops}); err != nil {
-			return nil, fmt.Errorf("store the cluster's new data key: %w", err)
+			release()
+			return nil, func() {}, fmt.Errorf("store the cluster's new data key: %w", err)
 		}
 	}
 	nonce, ct, err := keyring.Seal(dk.Key, data, aad)
 	if err != nil {
-		return nil, err
+		release()
+		return nil, func() {}, err
 	}
-	return &types.Sealed{KeyID: dk.ID, Nonce: nonce, Ciphertext: ct}, nil
+	return &types.Sealed{KeyID: dk.ID, Nonce: nonce, Ciphertext: ct}, release, nil
 }
 
 // pullAuth is the worker's PullAuth hook: the registry account of t's

@@ -60,7 +60,10 @@ type Cluster struct {
 	Now func() time.Time
 	// Seal encrypts data with the cluster's data key (making the key
 	// first if the cluster has none), aad as additional data. Leader only.
-	Seal func(ctx context.Context, data, aad []byte) (*types.Sealed, error)
+	// Until the caller calls release (after committing what it sealed),
+	// the key cannot be rotated, so nothing is committed sealed under a
+	// key that is already gone.
+	Seal func(ctx context.Context, data, aad []byte) (sealed *types.Sealed, release func(), err error)
 
 	// commitMu serialises this leader's service writes that allocate
 	// VIPs: each reads the networks and writes them back at the version

@@ -71,9 +71,9 @@ func newTestCluster(t *testing.T) *testCluster {
 		Runtime: func() Runtime { tc.mu.Lock(); defer tc.mu.Unlock(); return tc.rt },
 		Dial:    func(addr string) *api.Client { return api.NewHTTPClient("https://"+addr, nil) },
 		Now:     func() time.Time { return clock },
-		Seal: func(_ context.Context, data, aad []byte) (*types.Sealed, error) {
+		Seal: func(_ context.Context, data, aad []byte) (*types.Sealed, func(), error) {
 			nonce, ct, err := keyring.Seal(testDataKey, data, aad)
-			return &types.Sealed{KeyID: "k1", Nonce: nonce, Ciphertext: ct}, err
+			return &types.Sealed{KeyID: "k1", Nonce: nonce, Ciphertext: ct}, func() {}, err
 		},
 	}
 	tc.ops = New(func() (*Cluster, error) { return tc.Cluster, nil })

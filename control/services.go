@@ -27,9 +27,11 @@ func (o *Ops) ServiceCreate(ctx context.Context, req api.ServiceCreateRequest) (
 	now := cl.now()
 	svc := &types.Service{ID: idgen.New(), Spec: req.Spec, SpecVersion: 1,
 		Revisions: []types.Revision{{Number: 1, Spec: req.Spec, CreatedAt: now, Cause: "create"}}}
-	if svc.RegistryAuth, err = cl.sealRegistryAuth(ctx, svc.ID, req.RegistryAuth); err != nil {
+	var release func()
+	if svc.RegistryAuth, release, err = cl.sealRegistryAuth(ctx, svc.ID, req.RegistryAuth); err != nil {
 		return api.ServiceCreateResponse{}, err
 	}
+	defer release()
 	err = cl.commitService(ctx, func(v *store.View) ([]store.Op, error) {
 		if v.ServiceByName(svc.Spec.Name) != nil {
 			return nil, &fault.Error{Kind: fault.Conflict, Msg: fmt.Sprintf(
@@ -45,24 +47,26 @@ func (o *Ops) ServiceCreate(ctx context.Context, req api.ServiceCreateRequest) (
 }
 
 // sealRegistryAuth checks an X-Registry-Auth value and seals it for
-// service id ("" is none: nil).
-func (cl *Cluster) sealRegistryAuth(ctx context.Context, id, encoded string) (*types.Sealed, error) {
+// service id ("" is none: nil). The caller calls release once the sealed
+// account is committed (see Cluster.Seal).
+func (cl *Cluster) sealRegistryAuth(ctx context.Context, id, encoded string) (sealed *types.Sealed, release func(), err error) {
+	release = func() {}
 	if encoded == "" {
-		return nil, nil
+		return nil, release, nil
 	}
 	auth, err := api.DecodeRegistryAuth(encoded)
 	if err != nil {
-		return nil, fault.Invalidf("%v", err)
+		return nil, release, fault.Invalidf("%v", err)
 	}
 	data, err := json.Marshal(auth)
 	if err != nil {
-		return nil, err
+		return nil, release, err
 	}
-	sealed, err := cl.Seal(ctx, data, []byte(id))
+	sealed, release, err = cl.Seal(ctx, data, []byte(id))
 	if err != nil {
-		return nil, fmt.Errorf("seal the registry account: %w", err)
+		return nil, func() {}, fmt.Errorf("seal the registry account: %w", err)
 	}
-	return sealed, nil
+	return sealed, release, nil
 }
 
 // serviceViews adds task counts to services, marked with where they come
@@ -153,10 +157,11 @@ func (o *Ops) ServiceUpdate(ctx context.Context, ref string, req api.ServiceUpda
 	if cause == "" {
 		cause = "update"
 	}
-	auth, err := cl.sealRegistryAuth(ctx, s.ID, req.RegistryAuth)
+	auth, release, err := cl.sealRegistryAuth(ctx, s.ID, req.RegistryAuth)
 	if err != nil {
 		return api.ServiceUpdateResponse{}, err
 	}
+	defer release()
 	return cl.writeSpec(ctx, s, req.Spec, cause, false, auth)
 }
 
