@@ -22,6 +22,7 @@ import (
 	"github.com/shoal-org/shoal/agent/runtime"
 	"github.com/shoal-org/shoal/api"
 	"github.com/shoal-org/shoal/api/types"
+	"github.com/shoal-org/shoal/internal/logrec"
 	"github.com/shoal-org/shoal/membership"
 	"github.com/shoal-org/shoal/store"
 )
@@ -76,9 +77,10 @@ type Cluster struct {
 // Runtime is what the operations use of this node's containerd (package
 // agent/runtime): task logs, image archives and registry lookups.
 type Runtime interface {
-	// Logs writes task id's log to w as a log of package logrec,
-	// filtered by o; with o.Follow, what comes until ctx ends too.
-	Logs(ctx context.Context, id string, o runtime.LogOptions, w io.Writer) error
+	// Logs hands task id's log to emit a record at a time (package
+	// logrec), filtered by o; with o.Follow, what comes until ctx ends
+	// too.
+	Logs(ctx context.Context, id string, o runtime.LogOptions, emit func(logrec.Record) error) error
 	// ImportArchive loads an OCI image archive and returns the names it
 	// holds.
 	ImportArchive(ctx context.Context, r io.Reader) ([]string, error)

@@ -140,15 +140,7 @@ func (cl *Cluster) taskLog(ctx context.Context, t *types.Task, node *types.Node,
 
 // localLog reads task id's log from this node's runtime.
 func localLog(ctx context.Context, rt Runtime, id string, opts api.LogOptions, emit func(logrec.Record)) error {
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() { done <- readRecords(logrec.NewReader(pr), emit); _ = pr.Close() }()
-	err := rt.Logs(ctx, id, runtimeLogOptions(opts), pw)
-	_ = pw.Close()
-	if rerr := <-done; err == nil {
-		err = rerr
-	}
-	return err
+	return rt.Logs(ctx, id, runtimeLogOptions(opts), func(rec logrec.Record) error { emit(rec); return nil })
 }
 
 // readRecords hands every record of rd to emit, the last line without

@@ -93,12 +93,11 @@ func pollable(fd int, name string) *os.File {
 	return os.NewFile(uintptr(fd), name)
 }
 
-// recordFile is the log file, written one record at a time by the
-// stdout and stderr copiers.
+// recordFile is the log file, shared by the stdout and stderr copiers;
+// each write holds whole records.
 type recordFile struct {
-	mu  sync.Mutex
-	f   io.Writer
-	buf []byte
+	mu sync.Mutex
+	f  io.Writer
 }
 
 func (r *recordFile) write(b []byte) {
@@ -107,32 +106,33 @@ func (r *recordFile) write(b []byte) {
 	_, _ = r.f.Write(b) // see copyLog: the task must not block on its log
 }
 
-// emit writes one record.
-func (r *recordFile) emit(rec logrec.Record) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.buf = logrec.Append(r.buf[:0], rec)
-	_, _ = r.f.Write(r.buf)
-}
-
 // copyLog writes what is read from p to f as records of stream s, each
 // stamped when its first byte was read, until p ends (or its deadline
-// passes); output left without a newline is a last, partial record. A
-// write error does not stop the reading: the task must never block on a
-// full pipe because its log cannot be written.
+// passes); output left without a newline is a last, partial record. The
+// records of one read go out in one write, not one a line. A write error
+// does not stop the reading: the task must never block on a full pipe
+// because its log cannot be written.
 func copyLog(f *recordFile, s logrec.Stream, p *os.File) {
 	split := logrec.Splitter{Stream: s}
 	buf := make([]byte, 32*1024)
+	var out []byte
+	add := func(rec logrec.Record) { out = logrec.Append(out, rec) }
 	for {
 		n, err := p.Read(buf)
 		if n > 0 {
-			split.Feed(buf[:n], time.Now(), f.emit)
+			split.Feed(buf[:n], time.Now(), add)
 		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
 				_ = p.Close()
 			}
-			split.Flush(f.emit)
+			split.Flush(add)
+		}
+		if len(out) > 0 {
+			f.write(out)
+			out = out[:0]
+		}
+		if err != nil {
 			return
 		}
 	}

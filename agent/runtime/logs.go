@@ -42,13 +42,14 @@ func (o LogOptions) keep(rec logrec.Record) bool {
 	return true
 }
 
-// Logs writes container id's log to w as a log of package logrec (its
-// Header, then one record a line), filtered by o. With o.Follow it then
-// keeps writing new output until ctx is done (it returns nil then) or the
-// container no longer runs and all its output has been written. The log
-// outlives the container until the agent deletes it, so Logs also works
-// on removed containers.
-func (r *Runtime) Logs(ctx context.Context, id string, o LogOptions, w io.Writer) error {
+// Logs hands container id's log to emit, a record at a time (package
+// logrec; a record's Line is valid only during the call), filtered by o.
+// With o.Follow it then keeps handing new output until ctx is done (it
+// returns nil then) or the container no longer runs and all its output
+// has been handed. An error from emit ends it. The log outlives the
+// container until the agent deletes it, so Logs also works on removed
+// containers.
+func (r *Runtime) Logs(ctx context.Context, id string, o LogOptions, emit func(logrec.Record) error) error {
 	f, err := os.Open(r.LogPath(id))
 	if errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("logs of %s: no log file: the container never started on this node", id)
@@ -78,29 +79,25 @@ func (r *Runtime) Logs(ctx context.Context, id string, o LogOptions, w io.Writer
 	if _, err := f.Seek(start, io.SeekStart); err != nil {
 		return fmt.Errorf("logs of %s: %w", id, err)
 	}
-	lw := &logWriter{w: w, o: o}
-	if err := lw.header(); err != nil {
-		return fmt.Errorf("logs of %s: %w", id, err)
-	}
-	rd := logrec.NewReaderAt(f, framed)
-	if err := lw.copy(rd); err != nil {
+	lr := &logReader{rd: logrec.NewReaderAt(f, framed), o: o, emit: emit}
+	if err := lr.copy(); err != nil {
 		return fmt.Errorf("logs of %s: %w", id, err)
 	}
 	if o.Follow {
-		if err := r.followLog(ctx, id, rd, lw); err != nil {
+		if err := r.followLog(ctx, id, lr); err != nil {
 			return err
 		}
 	}
-	if rest, ok := rd.Rest(); ok {
-		return lw.record(rest)
+	if rest, ok := lr.rd.Rest(); ok {
+		return lr.record(rest)
 	}
 	return nil
 }
 
-// followLog copies what is appended to the log until ctx is done or the
+// followLog hands what is appended to the log until ctx is done or the
 // container stops running. The file is read once more after the container
 // is seen stopped, so its last words are not lost.
-func (r *Runtime) followLog(ctx context.Context, id string, rd *logrec.Reader, lw *logWriter) error {
+func (r *Runtime) followLog(ctx context.Context, id string, lr *logReader) error {
 	tick := time.NewTicker(logPollInterval)
 	defer tick.Stop()
 	for {
@@ -116,7 +113,7 @@ func (r *Runtime) followLog(ctx context.Context, id string, rd *logrec.Reader, l
 		if err != nil {
 			return fmt.Errorf("logs of %s: %w", id, err)
 		}
-		if err := lw.copy(rd); err != nil {
+		if err := lr.copy(); err != nil {
 			return fmt.Errorf("logs of %s: %w", id, err)
 		}
 		if !st.Running {
@@ -125,22 +122,17 @@ func (r *Runtime) followLog(ctx context.Context, id string, rd *logrec.Reader, l
 	}
 }
 
-// logWriter writes the records that pass its options.
-type logWriter struct {
-	w   io.Writer
-	o   LogOptions
-	buf []byte
+// logReader hands the records of a log that pass its options to emit.
+type logReader struct {
+	rd   *logrec.Reader
+	o    LogOptions
+	emit func(logrec.Record) error
 }
 
-func (l *logWriter) header() error {
-	_, err := io.WriteString(l.w, logrec.Header)
-	return err
-}
-
-// copy writes every complete record rd has now.
-func (l *logWriter) copy(rd *logrec.Reader) error {
+// copy hands every complete record the log has now.
+func (l *logReader) copy() error {
 	for {
-		rec, err := rd.Next()
+		rec, err := l.rd.Next()
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
@@ -153,13 +145,11 @@ func (l *logWriter) copy(rd *logrec.Reader) error {
 	}
 }
 
-func (l *logWriter) record(rec logrec.Record) error {
+func (l *logReader) record(rec logrec.Record) error {
 	if !l.o.keep(rec) {
 		return nil
 	}
-	l.buf = logrec.Append(l.buf[:0], rec)
-	_, err := l.w.Write(l.buf)
-	return err
+	return l.emit(rec)
 }
 
 // tailOffset returns where the last n lines of a file of the given size

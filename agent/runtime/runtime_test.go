@@ -217,13 +217,18 @@ func stopAndRemove(t *testing.T, r *Runtime, id, state string) {
 	exits, err := r.Exits(ctx)
 	mustNoErr(t, "Exits", err)
 	// A following Logs ends by itself once the container has stopped.
-	var followed bytes.Buffer
+	followed := []byte(logrec.Header)
 	followDone := make(chan error, 1)
-	go func() { followDone <- r.Logs(ctx, id, LogOptions{Tail: 1, Follow: true}, &followed) }()
+	go func() {
+		followDone <- r.Logs(ctx, id, LogOptions{Tail: 1, Follow: true}, func(rec logrec.Record) error {
+			followed = logrec.Append(followed, rec)
+			return nil
+		})
+	}()
 	mustNoErr(t, "Stop", r.Stop(ctx, id, "", 20*time.Second))
 	select {
 	case err := <-followDone:
-		if text := logrec.Text(&followed, 0); err != nil || !strings.HasSuffix(text, "web v1: shutting down\n") {
+		if text := logrec.Text(bytes.NewReader(followed), 0); err != nil || !strings.HasSuffix(text, "web v1: shutting down\n") {
 			t.Fatalf("Logs follow = %q, %v; want it to end with the shutdown line", text, err)
 		}
 	case <-time.After(time.Minute):
@@ -340,21 +345,27 @@ func TestNewWithoutContainerd(t *testing.T) {
 // logText is container id's log as text, through Logs with o.
 func logText(t *testing.T, r *Runtime, id string, o LogOptions) string {
 	t.Helper()
-	var b bytes.Buffer
-	mustNoErr(t, "Logs", r.Logs(context.Background(), id, o, &b))
-	if !strings.HasPrefix(b.String(), logrec.Header) {
-		t.Fatalf("Logs of %s did not start with the record header: %q", id, b.String())
-	}
-	return logrec.Text(&b, 0)
+	recs := logRecords(t, r, id, o)
+	return logrec.Text(bytes.NewReader(recs), 0)
+}
+
+// logRecords is container id's log through Logs with o, encoded as a log
+// file is (Header, then a record a line).
+func logRecords(t *testing.T, r *Runtime, id string, o LogOptions) []byte {
+	t.Helper()
+	b := []byte(logrec.Header)
+	mustNoErr(t, "Logs", r.Logs(context.Background(), id, o, func(rec logrec.Record) error {
+		b = logrec.Append(b, rec)
+		return nil
+	}))
+	return b
 }
 
 // checkLogFilters reads web container id's log (its listening line, on
 // stdout) through each filter of LogOptions.
 func checkLogFilters(t *testing.T, r *Runtime, id string) {
 	t.Helper()
-	var b bytes.Buffer
-	mustNoErr(t, "Logs", r.Logs(context.Background(), id, LogOptions{}, &b))
-	rd := logrec.NewReader(&b)
+	rd := logrec.NewReader(bytes.NewReader(logRecords(t, r, id, LogOptions{})))
 	first, err := rd.Next()
 	if err != nil || first.Stream != logrec.Stdout || first.Time.IsZero() || time.Since(first.Time) > time.Hour {
 		t.Fatalf("first record: %+v, %v; want a stdout line with the time it was written", first, err)

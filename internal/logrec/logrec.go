@@ -117,7 +117,8 @@ type Splitter struct {
 	since  time.Time
 }
 
-// Feed takes output read at now and emits the records it completes.
+// Feed takes output read at now and emits the records it completes. A
+// record's Line is only valid during the call to emit.
 func (s *Splitter) Feed(p []byte, now time.Time, emit func(Record)) {
 	if len(s.buf) == 0 {
 		s.since = now
