@@ -388,9 +388,10 @@ func TestExpandHostname(t *testing.T) {
 		{"{{.Node.Hostname}}.{{.Task.ID}}", rep, "n2.t1"},
 		{"{{.Task.Name}}", rep, "web.3.t1"},
 		{"{{.Service.Name}}-{{.Task.Slot}}", glob, "mon-node-2"},
-		{"{{index .Service.Labels \"tier\"}}-{{.Node.Platform.OS}}", rep, "front-linux"},
+		{"{{index .Service.Labels \"tier\"}}-{{.Node.Platform.OS}}-{{.Node.Platform.Architecture}}", rep, "front-linux-arm64"},
 	} {
-		got, err := ExpandHostname(tc.tmpl, NewTaskContext(tc.task, map[string]string{"tier": "front"}, "node-2", "n2"))
+		node := types.Node{ID: "node-2", Hostname: "n2", Platform: types.Platform{OS: "linux", Architecture: "arm64"}}
+		got, err := ExpandHostname(tc.tmpl, NewTaskContext(tc.task, map[string]string{"tier": "front"}, node))
 		if err != nil || got != tc.want {
 			t.Errorf("ExpandHostname(%q) = %q, %v; want %q", tc.tmpl, got, err, tc.want)
 		}

@@ -26,18 +26,18 @@ type TaskContext struct {
 }
 
 // NewTaskContext is t's context on node.
-func NewTaskContext(t *types.Task, svcLabels map[string]string, nodeID, nodeHostname string) TaskContext {
+func NewTaskContext(t *types.Task, svcLabels map[string]string, node types.Node) TaskContext {
 	var c TaskContext
 	c.Service.ID, c.Service.Name, c.Service.Labels = t.ServiceID, t.ServiceName, svcLabels
-	c.Node.ID, c.Node.Hostname = nodeID, nodeHostname
-	c.Node.Platform.OS, c.Node.Platform.Architecture = "linux", "amd64"
+	c.Node.ID, c.Node.Hostname = node.ID, node.Hostname
+	c.Node.Platform.OS, c.Node.Platform.Architecture = node.Platform.OS, node.Platform.Architecture
 	c.Task.ID = t.ID
 	if t.Slot > 0 {
 		c.Task.Slot = fmt.Sprint(t.Slot)
 		c.Task.Name = fmt.Sprintf("%s.%d.%s", t.ServiceName, t.Slot, t.ID)
 	} else {
-		c.Task.Slot = nodeID
-		c.Task.Name = fmt.Sprintf("%s.%s.%s", t.ServiceName, nodeID, t.ID)
+		c.Task.Slot = node.ID
+		c.Task.Name = fmt.Sprintf("%s.%s.%s", t.ServiceName, node.ID, t.ID)
 	}
 	return c
 }
@@ -71,7 +71,7 @@ func ExpandHostname(tmpl string, ctx TaskContext) (string, error) {
 // against, before any task exists.
 func sampleContext(s *types.ServiceSpec) TaskContext {
 	return NewTaskContext(&types.Task{ID: "0123456789abcdefghijklmno", ServiceID: "0123456789abcdefghijklmno", ServiceName: s.Name, Slot: 1},
-		s.Labels, "0123456789abcdefghijklmno", "node-1")
+		s.Labels, types.Node{ID: "0123456789abcdefghijklmno", Hostname: "node-1", Platform: types.Platform{OS: "linux", Architecture: "amd64"}})
 }
 
 // checkNames validates the task's hostname, hosts and DNS settings.

@@ -210,11 +210,11 @@ func TaskHostname(v *store.View, t *types.Task) string {
 	if svc := v.Service(t.ServiceID); svc != nil {
 		labels = svc.Spec.Labels
 	}
-	var host string
+	node := types.Node{ID: t.NodeID}
 	if n := v.Node(t.NodeID); n != nil {
-		host = n.Hostname
+		node = *n
 	}
-	name, err := spec.ExpandHostname(t.Spec.Hostname, spec.NewTaskContext(t, labels, t.NodeID, host))
+	name, err := spec.ExpandHostname(t.Spec.Hostname, spec.NewTaskContext(t, labels, node))
 	if err != nil {
 		return short
 	}
