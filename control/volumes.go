@@ -40,26 +40,34 @@ func (o *Ops) Volumes(ctx context.Context, opts api.VolumeOptions) (api.VolumeLi
 		vols, err := cl.localVolumes(ctx)
 		return api.VolumeList{Volumes: vols}, err
 	}
-	nodes, err := o.volumeNodes(ctx, opts.Node)
+	list, _, err := o.gatherVolumes(ctx, cl, opts.Node)
+	return list, err
+}
+
+// gatherVolumes lists the volumes of node ref's, or of every node, sorted
+// by name then node, and returns the nodes it asked by ID.
+func (o *Ops) gatherVolumes(ctx context.Context, cl *Cluster, ref string) (api.VolumeList, map[string]api.Node, error) {
+	nodes, err := o.volumeNodes(ctx, ref)
 	if err != nil {
-		return api.VolumeList{}, err
+		return api.VolumeList{}, nil, err
 	}
 	list := api.VolumeList{Volumes: []api.Volume{}}
-	local := func(ctx context.Context) (any, error) { return cl.localVolumes(ctx) }
-	for _, a := range cl.askNodes(ctx, nodes, local, func(ctx context.Context, c *api.Client) (any, error) {
+	byID := make(map[string]api.Node, len(nodes))
+	for _, a := range askNodes(ctx, cl, nodes, cl.localVolumes, func(ctx context.Context, c *api.Client) ([]api.Volume, error) {
 		l, err := c.Volumes(ctx, api.VolumeOptions{Local: true})
 		return l.Volumes, err
 	}) {
+		byID[a.node.ID] = a.node
 		if a.err != nil {
 			list.Warnings = append(list.Warnings, a.err.Error())
 			continue
 		}
-		list.Volumes = append(list.Volumes, a.out.([]api.Volume)...)
+		list.Volumes = append(list.Volumes, a.out...)
 	}
 	slices.SortFunc(list.Volumes, func(a, b api.Volume) int {
 		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.NodeHostname, b.NodeHostname))
 	})
-	return list, nil
+	return list, byID, nil
 }
 
 // VolumeRemove removes volume name from every node that has it (or from
@@ -77,17 +85,17 @@ func (o *Ops) VolumeRemove(ctx context.Context, name string, opts api.VolumeOpti
 	if opts.Local {
 		return cl.removeLocalVolume(ctx, name)
 	}
-	list, err := o.Volumes(ctx, opts)
+	list, byID, err := o.gatherVolumes(ctx, cl, opts.Node)
 	if err != nil {
 		return api.VolumeRemoveResponse{}, err
 	}
-	var holders []api.Volume
+	var holders []api.Node
 	var busy []string
 	for _, v := range list.Volumes {
 		if v.Name != name {
 			continue
 		}
-		holders = append(holders, v)
+		holders = append(holders, byID[v.NodeID])
 		if len(v.UsedBy) > 0 {
 			busy = append(busy, fmt.Sprintf("%s on %s", strings.Join(v.UsedBy, ", "), v.NodeHostname))
 		}
@@ -107,15 +115,9 @@ func (o *Ops) VolumeRemove(ctx context.Context, name string, opts api.VolumeOpti
 		return api.VolumeRemoveResponse{}, &fault.Error{Kind: fault.NotFound, Msg: msg}
 	}
 	resp := api.VolumeRemoveResponse{Warnings: list.Warnings}
-	byID := make(map[string]api.Node, len(holders))
-	if nodes, err := o.Nodes(ctx); err == nil {
-		for _, n := range nodes {
-			byID[n.ID] = n
-		}
-	}
 	var errs []error
-	local := func(ctx context.Context) (any, error) { return cl.removeLocalVolume(ctx, name) }
-	for _, a := range cl.askNodes(ctx, nodesOf(holders, byID), local, func(ctx context.Context, c *api.Client) (any, error) {
+	local := func(ctx context.Context) (api.VolumeRemoveResponse, error) { return cl.removeLocalVolume(ctx, name) }
+	for _, a := range askNodes(ctx, cl, holders, local, func(ctx context.Context, c *api.Client) (api.VolumeRemoveResponse, error) {
 		return c.VolumeRemove(ctx, name, api.VolumeOptions{Local: true})
 	}) {
 		if a.err != nil {
@@ -140,25 +142,10 @@ func (o *Ops) volumeNodes(ctx context.Context, ref string) ([]api.Node, error) {
 	return o.Nodes(ctx)
 }
 
-// nodesOf are the nodes that hold vols, in byID's words (a holder missing
-// from byID gets a node of its ID and hostname only, which askNodes
-// reports as unreachable).
-func nodesOf(vols []api.Volume, byID map[string]api.Node) []api.Node {
-	out := make([]api.Node, 0, len(vols))
-	for _, v := range vols {
-		n, ok := byID[v.NodeID]
-		if !ok {
-			n.ID, n.Hostname = v.NodeID, v.NodeHostname
-		}
-		out = append(out, n)
-	}
-	return out
-}
-
 // answer is one node's answer to askNodes.
-type answer struct {
+type answer[T any] struct {
 	node api.Node
-	out  any
+	out  T
 	err  error
 }
 
@@ -166,8 +153,8 @@ type answer struct {
 // remote through their agents, and returns the answers in the nodes'
 // order. A node that is down is not asked: its answer is an error that
 // says so.
-func (cl *Cluster) askNodes(ctx context.Context, nodes []api.Node, local func(context.Context) (any, error), remote func(context.Context, *api.Client) (any, error)) []answer {
-	out := make([]answer, len(nodes))
+func askNodes[T any](ctx context.Context, cl *Cluster, nodes []api.Node, local func(context.Context) (T, error), remote func(context.Context, *api.Client) (T, error)) []answer[T] {
+	out := make([]answer[T], len(nodes))
 	var wg sync.WaitGroup
 	for i, n := range nodes {
 		out[i].node = n
@@ -176,22 +163,20 @@ func (cl *Cluster) askNodes(ctx context.Context, nodes []api.Node, local func(co
 			out[i].out, out[i].err = local(ctx)
 			continue
 		case n.Status == types.NodeDown:
-			out[i].err = fmt.Errorf("node %s is down: its volumes are not listed", n.Hostname)
+			out[i].err = fmt.Errorf("node %s is down: it was not asked", n.Hostname)
 			continue
 		case n.Addr == "" || n.APIPort == 0:
 			out[i].err = fmt.Errorf("node %s has no API address yet", n.Hostname)
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			actx, cancel := context.WithTimeout(ctx, volumeAskTimeout)
 			defer cancel()
 			c := cl.Dial(net.JoinHostPort(n.Addr, strconv.Itoa(n.APIPort)))
 			if out[i].out, out[i].err = remote(actx, c); out[i].err != nil {
 				out[i].err = fmt.Errorf("node %s: %w", n.Hostname, out[i].err)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	return out

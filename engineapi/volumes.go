@@ -2,6 +2,7 @@ package engineapi
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,7 +51,8 @@ func (s *Server) volumeInspect(w http.ResponseWriter, r *http.Request) error {
 // one no error, as docker's does.
 func (s *Server) volumeRemove(w http.ResponseWriter, r *http.Request) error {
 	_, err := s.b.VolumeRemove(r.Context(), r.PathValue("name"), api.VolumeOptions{Local: true})
-	if e, ok := fault.As(err); ok && e.Kind == fault.NotFound && isTrue(r.URL.Query().Get("force")) {
+	force, _ := strconv.ParseBool(r.URL.Query().Get("force"))
+	if e, ok := fault.As(err); ok && e.Kind == fault.NotFound && force {
 		err = nil
 	}
 	if err != nil {
@@ -93,5 +95,3 @@ func dockerVolume(v api.Volume) *volume.Volume {
 	}
 	return dv
 }
-
-func isTrue(s string) bool { return s == "1" || strings.EqualFold(s, "true") }
