@@ -218,3 +218,19 @@ func (cl *cluster) syncKeys(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// openSealed opens sl, sealed under dk with id as additional data; what
+// names it in errors.
+func openSealed(sl *types.Sealed, dk keyring.DataKey, id, what string) ([]byte, error) {
+	switch {
+	case sl == nil:
+		return nil, fmt.Errorf("%s holds no sealed data", what)
+	case sl.KeyID != dk.ID:
+		return nil, fmt.Errorf("%s is sealed with data key %s, the cluster's is %s", what, sl.KeyID, dk.ID)
+	}
+	data, err := keyring.Open(dk.Key, sl.Nonce, sl.Ciphertext, []byte(id))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", what, err)
+	}
+	return data, nil
+}

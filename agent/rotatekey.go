@@ -98,12 +98,9 @@ func reseal(s *types.Secret, old, next keyring.DataKey) (store.Op, error) {
 // resealed opens sl (sealed under old, id as additional data) and seals
 // it again under next; what names it in errors.
 func resealed(sl *types.Sealed, old, next keyring.DataKey, id, what string) (*types.Sealed, error) {
-	if sl == nil || sl.KeyID != old.ID {
-		return nil, fmt.Errorf("%s is not sealed with the cluster's data key %s", what, old.ID)
-	}
-	data, err := keyring.Open(old.Key, sl.Nonce, sl.Ciphertext, []byte(id))
+	data, err := openSealed(sl, old, id, what)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", what, err)
+		return nil, err
 	}
 	nonce, ct, err := keyring.Seal(next.Key, data, []byte(id))
 	if err != nil {

@@ -69,12 +69,9 @@ func (a *Agent) TaskSecrets(ctx context.Context, node string, req api.TaskSecret
 		if s == nil || s.Sealed == nil {
 			return resp, fault.New(fault.NotFound, "secret %q of task %s not found", r.Name, t.ID)
 		}
-		if s.Sealed.KeyID != dk.ID {
-			return resp, fmt.Errorf("secret %q is sealed with data key %s, the cluster's is %s", r.Name, s.Sealed.KeyID, dk.ID)
-		}
-		data, err := keyring.Open(dk.Key, s.Sealed.Nonce, s.Sealed.Ciphertext, []byte(s.ID))
+		data, err := openSealed(s.Sealed, dk, s.ID, fmt.Sprintf("secret %q", r.Name))
 		if err != nil {
-			return resp, fmt.Errorf("open secret %q: %w", r.Name, err)
+			return resp, err
 		}
 		resp.Secrets = append(resp.Secrets, api.SecretPayload{ID: s.ID, Name: s.Spec.Name, Data: data})
 	}
@@ -90,13 +87,9 @@ func (cl *cluster) openRegistryAuth(ctx context.Context, svc *types.Service) (*a
 	if err != nil {
 		return nil, err
 	}
-	if svc.RegistryAuth.KeyID != dk.ID {
-		return nil, fmt.Errorf("the registry account of service %q is sealed with data key %s, the cluster's is %s: update the service with --with-registry-auth",
-			svc.Spec.Name, svc.RegistryAuth.KeyID, dk.ID)
-	}
-	data, err := keyring.Open(dk.Key, svc.RegistryAuth.Nonce, svc.RegistryAuth.Ciphertext, []byte(svc.ID))
+	data, err := openSealed(svc.RegistryAuth, dk, svc.ID, fmt.Sprintf("the registry account of service %q", svc.Spec.Name))
 	if err != nil {
-		return nil, fmt.Errorf("open the registry account of service %q: %w", svc.Spec.Name, err)
+		return nil, fmt.Errorf("%w: update the service with --with-registry-auth", err)
 	}
 	var auth api.RegistryAuth
 	if err := json.Unmarshal(data, &auth); err != nil {
