@@ -9,10 +9,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -80,12 +82,7 @@ func planDebImage(ctx context.Context, img debImage, suite, sources string) (deb
 	for _, p := range pkgs {
 		fmt.Fprintf(h, "pkg %s %s %s\n", p.name, p.version, p.sha256)
 	}
-	paths := make([]string, 0, len(b.files))
-	for p := range b.files {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
-	for _, p := range paths {
+	for _, p := range slices.Sorted(maps.Keys(b.files)) {
 		fmt.Fprintf(h, "file %s %q\n", p, b.files[p])
 	}
 	cfg, err := json.Marshal(img.config(b.tag))
