@@ -3,7 +3,8 @@
 # systemd unit, /etc/shoal/agent.env and the maintainer scripts.
 #   scripts/mkdeb.sh [OUTDIR]          (default dist/)
 # DEB_VERSION overrides the package version (default: the API version plus
-# the commit, e.g. 0.1.0+git20261204.34e1178); GOARCH picks the architecture.
+# the commit, e.g. 0.1.0+git20261204.34e1178); GOARCH picks the architecture;
+# DEB_XZ_LEVEL the xz level (default 6: 11 MB in 13 s; 1: 13 MB in 1.5 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-dist}
@@ -44,5 +45,5 @@ Description: container orchestrator of identical agents
 CONTROL
 mkdir -p "$out"
 deb="$out/shoal_${DEB_VERSION}_${arch}.deb"
-dpkg-deb --root-owner-group -Zxz --build "$root" "$deb" >/dev/null
+dpkg-deb --root-owner-group -Zxz -z"${DEB_XZ_LEVEL:-6}" --build "$root" "$deb" >/dev/null
 echo "$deb"

@@ -2,8 +2,8 @@
 # Provisions one shoal node; run as root inside the VM by the Vagrantfile.
 # Idempotent: a second run changes nothing.
 #
-#   vagrant-provision.sh install IP [AGENT-FLAGS...]
-#       installs containerd, runc, nftables and ipvsadm where missing (from
+#   vagrant-provision.sh install IP NAME [AGENT-FLAGS...]
+#       names the host NAME, installs containerd, runc, nftables and ipvsadm where missing (from
 #       the distribution), shoal (/tmp/shoal-stage/shoal.deb, or the binaries
 #       agent and agentctl there with the unit), writes
 #       /etc/shoal/agent.env (--advertise IP and the flags) and starts the
@@ -13,6 +13,17 @@
 #                                   joins the cluster unless already in one
 set -eu
 stage=/tmp/shoal-stage
+
+# set_hostname NAME names the host NAME (before the agent starts: its node
+# name is the hostname). vagrant's own hostname step does the same with a
+# dozen commands over ssh, half a minute of CPU under emulation.
+set_hostname() {
+	if ! grep -qE "^127\.0\.1\.1[[:space:]]+$1\$" /etc/hosts; then
+		sed -i '/^127\.0\.1\.1[[:space:]]/d' /etc/hosts
+		echo "127.0.1.1 $1" >>/etc/hosts
+	fi
+	[ "$(hostname)" = "$1" ] || hostnamectl set-hostname "$1"
+}
 
 in_cluster() { agent join-token -q >/dev/null 2>&1; }
 
@@ -82,9 +93,12 @@ install_shoal() {
 case "${1:-}" in
 install)
 	shift
-	[ $# -ge 1 ] || { echo "usage: $0 install IP [AGENT-FLAGS...]" >&2; exit 2; }
+	[ $# -ge 2 ] || { echo "usage: $0 install IP NAME [AGENT-FLAGS...]" >&2; exit 2; }
+	ip=$1 name=$2
+	shift 2
+	set_hostname "$name"
 	install_packages
-	s=$(settings "$@")
+	s=$(settings "$ip" "$@")
 	i=$(install_shoal)
 	systemctl enable --quiet shoal-agent.service
 	if [ -n "$s$i" ] && systemctl is-active --quiet shoal-agent.service; then
@@ -104,7 +118,7 @@ join)
 	in_cluster || agent join --token "$2" "$3"
 	;;
 *)
-	echo "usage: $0 install IP [FLAGS...] | init | join TOKEN PEER" >&2
+	echo "usage: $0 install IP NAME [FLAGS...] | init | join TOKEN PEER" >&2
 	exit 2
 	;;
 esac

@@ -41,11 +41,12 @@ func TestVagrantCluster(t *testing.T) {
 	v.step("published port on every node from every node and from the host side", v.publishedEverywhere)
 	v.step("VIP and DNS name from a task on another node", v.vipFromTask)
 	v.step("rolling update to v2 under load: 0 failed requests", v.updateUnderLoad)
+	staged := v.stage(next) // the upgrade's package travels while the cluster updates
 	v.step("update to v3 with parallelism 2 and a delay", func() error {
-		return v.converge("service update --update-parallelism 2 --update-delay 5s --image web:v3 web", 4, "v3")
+		return v.converge("service update --update-parallelism 2 --update-delay 5s --rollback-parallelism 2 --image web:v3 web", 4, "v3")
 	})
 	v.step("rollback to v2", func() error { return v.converge("service rollback web", 4, "v2") })
-	v.systemdSteps(2, next)
+	v.systemdSteps(2, next, staged)
 	v.t.Logf("make vm-test wall time so far: %s", since(v.begin))
 }
 
@@ -60,7 +61,7 @@ func TestVagrantOneNode(t *testing.T) {
 	v.step("create web ×2 publishing 8080", func() error {
 		return v.converge("service create --name web --replicas 2 --publish 8080:80 web:v1", 2, "v1")
 	})
-	v.systemdSteps(1, next)
+	v.systemdSteps(1, next, v.stage(next))
 	v.t.Logf("make vm-smoke wall time: %s", since(v.begin))
 }
 
@@ -96,11 +97,16 @@ func startVMs(t *testing.T, nodes int, flags string) (*vmRun, string) {
 }
 
 // systemdSteps are the steps that need systemd and the package: node
-// victim's agent killed with SIGKILL, the upgrade to package next on
-// every node, `agent doctor` on node victim.
-func (v *vmRun) systemdSteps(victim int, next string) {
+// victim's agent killed with SIGKILL, the upgrade to package next (staged
+// on every node by stage) on every node, `agent doctor` on node victim.
+func (v *vmRun) systemdSteps(victim int, next string, staged <-chan error) {
 	v.step("kill -9 of the agent: systemd restarts it, no container restarted", func() error { return v.killAgent(victim) })
-	v.step("upgrade in place with a newer package: no container restarted", func() error { return v.upgrade(next) })
+	v.step("upgrade in place with a newer package: no container restarted", func() error {
+		if err := <-staged; err != nil {
+			return fmt.Errorf("uploading %s: %w", next, err)
+		}
+		return v.upgrade(next)
+	})
 	v.step("agent doctor passes in the VM", func() error {
 		out, err := v.h.SSH(v.ctx, victim, 2*time.Minute, "agent doctor")
 		v.t.Logf("agent doctor on node%d:\n%s", victim, out)
@@ -203,9 +209,9 @@ func (v *vmRun) reprovision() error {
 		return err
 	}
 	// node1 takes the script's init path, node2 its join path; node3 would
-	// repeat node2's (and cost a minute under emulation).
-	if out, err := v.h.Provision(v.ctx, "node1", "node2"); err != nil {
-		return fmt.Errorf("%w\n%s", err, out)
+	// repeat node2's.
+	if err := v.h.Provision(v.ctx, "node1", "node2"); err != nil {
+		return err
 	}
 	after, err := v.agentPIDs()
 	if err != nil {
@@ -290,17 +296,27 @@ func (v *vmRun) publishedEverywhere() error {
 	if err != nil {
 		return err
 	}
-	for from := 1; from <= 3; from++ {
-		for to := 1; to <= 3; to++ {
-			out, err := v.ssh(from, fmt.Sprintf("curl -sS -m 10 http://%s:8080/", NodeIP(to)))
-			if err != nil {
-				return fmt.Errorf("node%d → node%d:8080: %w", from, to, err)
+	errs := make([]error, v.nodes)
+	var wg sync.WaitGroup
+	for from := 1; from <= v.nodes; from++ {
+		wg.Go(func() {
+			for to := 1; to <= v.nodes; to++ {
+				out, err := v.ssh(from, fmt.Sprintf("curl -sS -m 10 http://%s:8080/", NodeIP(to)))
+				if err != nil {
+					errs[from-1] = fmt.Errorf("node%d → node%d:8080: %w", from, to, err)
+					return
+				}
+				var a lab.WebAnswer
+				if err := json.Unmarshal([]byte(out), &a); err != nil || a.Version != "v1" {
+					errs[from-1] = fmt.Errorf("node%d → node%d:8080 answered %q", from, to, out)
+					return
+				}
 			}
-			var a lab.WebAnswer
-			if err := json.Unmarshal([]byte(out), &a); err != nil || a.Version != "v1" {
-				return fmt.Errorf("node%d → node%d:8080 answered %q", from, to, out)
-			}
-		}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	hc := lab.HTTPClientIn(v.h.cfg.Netns)
 	seen := map[string]int{}
@@ -374,13 +390,16 @@ func (v *vmRun) restartAgent(i int, act string) error {
 	if err != nil {
 		return err
 	}
-	pid, err := v.ssh(i, "systemctl show -p MainPID --value shoal-agent")
+	out, err := v.ssh(i, "systemctl show -p MainPID --value shoal-agent; date +%s")
+	pid, guestStart, _ := strings.Cut(strings.TrimSpace(out), "\n")
 	if err != nil {
 		return err
 	}
+	start := time.Now()
 	if out, err := v.h.SSH(v.ctx, i, 5*time.Minute, act); err != nil {
 		return fmt.Errorf("%w\n%s", err, out)
 	}
+	acted := since(start)
 	err = eventually(2*time.Minute, func() error {
 		now, err := v.ssh(i, "systemctl is-active shoal-agent && systemctl show -p MainPID --value shoal-agent && agentctl node ls -q")
 		if err != nil {
@@ -394,6 +413,11 @@ func (v *vmRun) restartAgent(i int, act string) error {
 	if err != nil {
 		return err
 	}
+	// The unit's stop and start, as systemd saw them, tell where the time went.
+	unit, _ := v.ssh(i, "journalctl -u shoal-agent --no-pager -o short-precise --since @"+guestStart+
+		" | grep -E 'systemd\\[1\\]: (Stopping|Stopped|Starting|Started|shoal-agent.service: (Main|Deactivated))'")
+	v.t.Logf("node%d: %q took %s; the agent answered again %s after it began; the unit:\n%s",
+		i, act, acted, since(start), strings.TrimSpace(unit))
 	after, err := v.tasksOn(i)
 	if err != nil {
 		return err
@@ -426,26 +450,49 @@ func (v *vmRun) killAgent(i int) error {
 	return v.restartAgent(i, "kill -9 $(systemctl show -p MainPID --value shoal-agent)")
 }
 
+// stagedDeb is where stage puts the upgrade's package on every node.
+const stagedDeb = "/tmp/shoal-next.deb"
+
+// stage uploads package next to every node in the background (about 10 s
+// a node under emulation) and reports on the channel when done.
+func (v *vmRun) stage(next string) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		errs := make([]error, v.nodes)
+		var wg sync.WaitGroup
+		for i := 1; i <= v.nodes; i++ {
+			wg.Go(func() { errs[i-1] = v.h.Upload(v.ctx, i, next, stagedDeb) })
+		}
+		wg.Wait()
+		done <- errors.Join(errs...)
+	}()
+	return done
+}
+
+// upgrade installs package next (staged) over the running one on every
+// node: node1 (the founder, and leader unless leadership moved) first,
+// which leaves a cluster of mixed versions, then every other node at once.
 func (v *vmRun) upgrade(next string) error {
 	errs := make([]error, v.nodes)
 	var wg sync.WaitGroup
-	for i := 1; i <= v.nodes; i++ {
-		wg.Go(func() { errs[i-1] = v.h.Upload(v.ctx, i, next, "/tmp/shoal-next.deb") })
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	for i := 1; i <= v.nodes; i++ {
-		if err := v.restartAgent(i, "dpkg -i --force-confold /tmp/shoal-next.deb"); err != nil {
+	want := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(next), "shoal_"), "_amd64.deb")
+	upgradeOne := func(i int) error {
+		if err := v.restartAgent(i, "dpkg -i --force-confold "+stagedDeb); err != nil {
 			return fmt.Errorf("node%d: %w", i, err)
 		}
-		want := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(next), "shoal_"), "_amd64.deb")
 		if out, _ := v.ssh(i, "dpkg-query -W -f '${Version}' shoal"); strings.TrimSpace(out) != want {
 			return fmt.Errorf("node%d has shoal %q installed, want %q", i, out, want)
 		}
+		return nil
 	}
-	return nil
+	if err := upgradeOne(1); err != nil {
+		return err
+	}
+	for i := 2; i <= v.nodes; i++ {
+		wg.Go(func() { errs[i-1] = upgradeOne(i) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func checkConsoles(t *testing.T, h *Harness) {
