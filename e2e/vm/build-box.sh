@@ -4,7 +4,7 @@
 # containerd, runc, nftables and ipvsadm, booted directly from the kernel
 # and initrd beside the image (the image has no boot loader).
 #   build-box.sh DIR      writes DIR/{vmlinuz,initrd.img,shoal-debian12.box}
-# About 4 minutes; the harness keeps DIR as a cache.
+# 1.5 to 4 minutes (the downloads); the harness keeps DIR as a cache.
 set -euo pipefail
 dir=$(realpath -m "$1")
 mkdir -p "$dir"

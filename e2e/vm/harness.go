@@ -149,7 +149,7 @@ func Start(ctx context.Context, cfg Config) (_ *Harness, err error) {
 func (h *Harness) EnsureBox(ctx context.Context) (built bool, err error) {
 	dir := h.boxDir()
 	if _, err := os.Stat(filepath.Join(dir, BoxName+".box")); err != nil {
-		h.cfg.Logf("building the box from Debian's packages (about 4 minutes)")
+		h.cfg.Logf("building the box from Debian's packages (1.5 to 4 minutes)")
 		if err := h.run(ctx, 20*time.Minute, "bash", h.script("build-box.sh"), dir); err != nil {
 			return false, err
 		}
