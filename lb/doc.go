@@ -99,6 +99,12 @@
 // original tuple, balanced to a live backend, and a delete by original
 // tuple (even with the conntrack ID, which the new entry often gets
 // again) would cut that new connection in flight (see deleteFlows).
+// The two dataplanes cut at different moments: IPVS drops a removed real
+// server's next packet and expires its connection at once
+// (expire_nodest_conn), nftables when Apply deletes the entries, after
+// the rules changed. Neither cuts anything of a drained backend, which is
+// how a task leaves in the product (agent/netctl gives it weight 0 while
+// it stops); the ReusedPorts conformance case removes a backend that way.
 // Published ports are not answered at VIPs: a port VIP answers at its
 // port only, an all-port VIP forwards every port to its backends.
 //
