@@ -25,7 +25,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -189,25 +188,18 @@ func (h *Harness) Up(ctx context.Context) error {
 	for i := 2; i <= h.cfg.Nodes; i++ {
 		calls = append(calls, []string{"up", "--provider=libvirt", fmt.Sprintf("node%d", i)})
 	}
-	errs := make([]error, len(calls))
-	var wg sync.WaitGroup
-	for i, args := range calls {
-		wg.Go(func() { errs[i] = h.vagrant(ctx, 40*time.Minute, args...) })
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := atOnce(len(calls), func(i int) error { return h.vagrant(ctx, 40*time.Minute, calls[i]...) }); err != nil {
 		return err
 	}
 	return h.sshConfig(ctx)
 }
 
-// vagrantEach runs `vagrant ARGS... MACHINE` for every machine at once,
-// each in a process of its own, and returns their errors joined.
-func (h *Harness) vagrantEach(ctx context.Context, timeout time.Duration, machines []string, args ...string) error {
-	errs := make([]error, len(machines))
+// atOnce runs fn(0) … fn(n-1) at once and returns their errors joined.
+func atOnce(n int, fn func(i int) error) error {
+	errs := make([]error, n)
 	var wg sync.WaitGroup
-	for i, m := range machines {
-		wg.Go(func() { errs[i] = h.vagrant(ctx, timeout, append(slices.Clone(args), m)...) })
+	for i := range n {
+		wg.Go(func() { errs[i] = fn(i) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
@@ -216,7 +208,7 @@ func (h *Harness) vagrantEach(ctx context.Context, timeout time.Duration, machin
 // Provision runs the provisioners again (they must change nothing) on
 // the machines named (node1, …), at once.
 func (h *Harness) Provision(ctx context.Context, machines ...string) error {
-	return h.vagrantEach(ctx, 20*time.Minute, machines, "provision")
+	return atOnce(len(machines), func(i int) error { return h.vagrant(ctx, 20*time.Minute, "provision", machines[i]) })
 }
 
 // sshConfig writes vagrant's ssh configuration with connection sharing:

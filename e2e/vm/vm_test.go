@@ -5,14 +5,12 @@ package vm
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -229,32 +227,24 @@ func (v *vmRun) loadImages(n int) error {
 	if err != nil {
 		return err
 	}
-	var wg sync.WaitGroup
-	errs := make([]error, v.nodes)
-	for i := 1; i <= v.nodes; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for _, img := range imgs[:n] { // web:v1..vn
-				dst := "/tmp/" + filepath.Base(img.Path)
-				if err := v.h.Upload(v.ctx, i, img.Path, dst); err != nil {
-					errs[i-1] = err
-					return
-				}
-				if _, err := v.ssh(i, "agentctl image load -i "+dst); err != nil {
-					errs[i-1] = err
-					return
-				}
+	return v.eachNode(1, func(i int) error {
+		for _, img := range imgs[:n] { // web:v1..vn
+			dst := "/tmp/" + filepath.Base(img.Path)
+			if err := v.h.Upload(v.ctx, i, img.Path, dst); err != nil {
+				return err
 			}
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
+			if _, err := v.ssh(i, "agentctl image load -i "+dst); err != nil {
+				return err
+			}
 		}
-	}
-	return nil
+		return nil
+	})
+}
+
+// eachNode runs fn for nodes from, from+1, … v.nodes at once and returns
+// their errors joined.
+func (v *vmRun) eachNode(from int, fn func(i int) error) error {
+	return atOnce(v.nodes-from+1, func(k int) error { return fn(from + k) })
 }
 
 // converge runs an agentctl command on node1 and waits until web runs n
@@ -296,26 +286,20 @@ func (v *vmRun) publishedEverywhere() error {
 	if err != nil {
 		return err
 	}
-	errs := make([]error, v.nodes)
-	var wg sync.WaitGroup
-	for from := 1; from <= v.nodes; from++ {
-		wg.Go(func() {
-			for to := 1; to <= v.nodes; to++ {
-				out, err := v.ssh(from, fmt.Sprintf("curl -sS -m 10 http://%s:8080/", NodeIP(to)))
-				if err != nil {
-					errs[from-1] = fmt.Errorf("node%d → node%d:8080: %w", from, to, err)
-					return
-				}
-				var a lab.WebAnswer
-				if err := json.Unmarshal([]byte(out), &a); err != nil || a.Version != "v1" {
-					errs[from-1] = fmt.Errorf("node%d → node%d:8080 answered %q", from, to, out)
-					return
-				}
+	err = v.eachNode(1, func(from int) error {
+		for to := 1; to <= v.nodes; to++ {
+			out, err := v.ssh(from, fmt.Sprintf("curl -sS -m 10 http://%s:8080/", NodeIP(to)))
+			if err != nil {
+				return fmt.Errorf("node%d → node%d:8080: %w", from, to, err)
 			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+			var a lab.WebAnswer
+			if err := json.Unmarshal([]byte(out), &a); err != nil || a.Version != "v1" {
+				return fmt.Errorf("node%d → node%d:8080 answered %q", from, to, out)
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	hc := lab.HTTPClientIn(v.h.cfg.Netns)
@@ -391,10 +375,10 @@ func (v *vmRun) restartAgent(i int, act string) error {
 		return err
 	}
 	out, err := v.ssh(i, "systemctl show -p MainPID --value shoal-agent; date +%s")
-	pid, guestStart, _ := strings.Cut(strings.TrimSpace(out), "\n")
 	if err != nil {
 		return err
 	}
+	pid, guestStart, _ := strings.Cut(strings.TrimSpace(out), "\n")
 	start := time.Now()
 	if out, err := v.h.SSH(v.ctx, i, 5*time.Minute, act); err != nil {
 		return fmt.Errorf("%w\n%s", err, out)
@@ -458,13 +442,7 @@ const stagedDeb = "/tmp/shoal-next.deb"
 func (v *vmRun) stage(next string) <-chan error {
 	done := make(chan error, 1)
 	go func() {
-		errs := make([]error, v.nodes)
-		var wg sync.WaitGroup
-		for i := 1; i <= v.nodes; i++ {
-			wg.Go(func() { errs[i-1] = v.h.Upload(v.ctx, i, next, stagedDeb) })
-		}
-		wg.Wait()
-		done <- errors.Join(errs...)
+		done <- v.eachNode(1, func(i int) error { return v.h.Upload(v.ctx, i, next, stagedDeb) })
 	}()
 	return done
 }
@@ -473,8 +451,6 @@ func (v *vmRun) stage(next string) <-chan error {
 // node: node1 (the founder, and leader unless leadership moved) first,
 // which leaves a cluster of mixed versions, then every other node at once.
 func (v *vmRun) upgrade(next string) error {
-	errs := make([]error, v.nodes)
-	var wg sync.WaitGroup
 	want := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(next), "shoal_"), "_amd64.deb")
 	upgradeOne := func(i int) error {
 		if err := v.restartAgent(i, "dpkg -i --force-confold "+stagedDeb); err != nil {
@@ -488,11 +464,7 @@ func (v *vmRun) upgrade(next string) error {
 	if err := upgradeOne(1); err != nil {
 		return err
 	}
-	for i := 2; i <= v.nodes; i++ {
-		wg.Go(func() { errs[i-1] = upgradeOne(i) })
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return v.eachNode(2, upgradeOne)
 }
 
 func checkConsoles(t *testing.T, h *Harness) {
