@@ -52,10 +52,11 @@ bench: deps build
 deb:
 	@bash scripts/mkdeb.sh dist
 
-# The multi-VM test (not part of `make test`: about 10 minutes on 2 cores
-# without KVM once the box is cached, 1.5 to 4 more to build it): 3 Debian VMs with
-# the stock kernel (IPVS) from the Vagrantfile under libvirt, confined to a
-# network namespace; two packages, the second for the in-place upgrade
+# The multi-VM test (not part of `make test`: 10 to 11 minutes on 2 cores
+# without KVM once the box is cached, 1.5 to 4 more to build it): 3 Debian
+# VMs with the stock kernel (IPVS) from the Vagrantfile under libvirt,
+# confined to a network namespace; two packages, the second for the
+# in-place upgrade
 # (xz level 1: 1.5 s to build instead of 13, 2 MB more to upload).
 # vm-smoke is its one-node smoke test (kill -9, upgrade, agent doctor),
 # part of `make test`: 3 minutes, up to 4 more to build the box.

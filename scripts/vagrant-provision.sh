@@ -3,11 +3,11 @@
 # Idempotent: a second run changes nothing.
 #
 #   vagrant-provision.sh install IP NAME [AGENT-FLAGS...]
-#       names the host NAME, installs containerd, runc, nftables and ipvsadm where missing (from
-#       the distribution), shoal (/tmp/shoal-stage/shoal.deb, or the binaries
-#       agent and agentctl there with the unit), writes
-#       /etc/shoal/agent.env (--advertise IP and the flags) and starts the
-#       agent.
+#       names the host NAME, installs containerd, runc, nftables and
+#       ipvsadm where missing (from the distribution), shoal
+#       (/tmp/shoal-stage/shoal.deb, or the binaries agent and agentctl
+#       there with the unit), writes /etc/shoal/agent.env (--advertise IP
+#       and the flags) and starts the agent.
 #   vagrant-provision.sh init       founds the cluster unless already in one
 #   vagrant-provision.sh join TOKEN PEER
 #                                   joins the cluster unless already in one
