@@ -56,8 +56,8 @@ deb:
 # without KVM once the box is cached, 1.5 to 4 more to build it): 3 Debian
 # VMs with the stock kernel (IPVS) from the Vagrantfile under libvirt,
 # confined to a network namespace; two packages, the second for the
-# in-place upgrade
-# (xz level 1: 1.5 s to build instead of 13, 2 MB more to upload).
+# in-place upgrade (xz level 1: 1.5 s to build instead of 13, 2 MB more
+# to upload).
 # vm-smoke is its one-node smoke test (kill -9, upgrade, agent doctor),
 # part of `make test`: 3 minutes, up to 4 more to build the box.
 VM_PKGS = v=$$(sed -n 's/^const Version = "\(.*\)"/\1/p' api/types.go); \

@@ -72,12 +72,12 @@ func (s *suite) reusedPorts() {
 	drain.Backends[1].Weight = 0
 	s.apply(dp, drain)
 	again.waitBegunAfter(time.Now()) // b2's requests in flight have ended
-	removed := again.okCount()
+	okBefore := again.okCount()
 	s.apply(dp, s.allSvc("web/vip", vip1, 1, 3))
 	time.Sleep(200 * time.Millisecond)
 	close(stop)
 	<-done
-	after := again.okCount() - removed
+	after := again.okCount() - okBefore
 	s.t.Logf("reused ports: %d requests answered while b2 drained and left (%d after its removal began), %d failed, %d skipped (port busy)",
 		again.ok, after, len(again.errs), again.busy)
 	if after < 20 {
